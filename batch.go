@@ -1,0 +1,226 @@
+package dkv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/distributedkv/dkv/internal/base"
+)
+
+// Batch is a group of writes applied atomically by DB.Write: after Write
+// returns, and after any crash, either all of them are in the database or
+// none is. Operations apply in the order they were added, so a later Put of a
+// key overrides an earlier one in the same batch.
+//
+// Batch copies the keys and values it is given. A Batch is not safe for
+// concurrent use. It may be written more than once and reused after Reset.
+//
+// A Put or Delete that breaks a limit (empty or oversized key, oversized
+// value, batch past MaxBatchSize) returns an error matching
+// ErrInvalidArgument and marks the batch: Write refuses it whole, so that an
+// ignored error cannot drop one operation of an atomic group.
+type Batch struct {
+	// repr is the batch's encoding, which is also its write-ahead log
+	// record (docs/format/wal.md, "Batch"): a 12-byte header (sequence
+	// number, count) followed by the operations.
+	repr  []byte
+	count uint32
+	err   error
+}
+
+const batchHeaderSize = 12
+
+// NewBatch returns an empty batch.
+func (db *DB) NewBatch() *Batch { return &Batch{} }
+
+// Put adds "set key to value" to the batch.
+func (b *Batch) Put(key, value []byte) error {
+	if err := b.check(key, value); err != nil {
+		return err
+	}
+	b.add(base.KindSet, key, value)
+	return nil
+}
+
+// Delete adds "delete key" to the batch. Deleting a missing key is not an
+// error.
+func (b *Batch) Delete(key []byte) error {
+	if err := b.check(key, nil); err != nil {
+		return err
+	}
+	b.add(base.KindDelete, key, nil)
+	return nil
+}
+
+// Len returns the number of operations in the batch.
+func (b *Batch) Len() int { return int(b.count) }
+
+// Size returns the size in bytes of the batch's encoding.
+func (b *Batch) Size() int { return len(b.repr) }
+
+// Reset empties the batch, and clears an error left by a refused operation,
+// keeping its memory for reuse.
+func (b *Batch) Reset() {
+	b.repr = b.repr[:0]
+	b.count = 0
+	b.err = nil
+}
+
+// check validates an operation before it is added, and marks the batch if
+// the operation is refused.
+func (b *Batch) check(key, value []byte) error {
+	if b.err != nil {
+		return b.err
+	}
+	err := checkKey(key)
+	if err == nil && len(value) > MaxValueSize {
+		err = fmt.Errorf("%w: value of %d bytes exceeds MaxValueSize (%d)", ErrInvalidArgument, len(value), MaxValueSize)
+	}
+	if err == nil && max(len(b.repr), batchHeaderSize)+1+2*binary.MaxVarintLen32+len(key)+len(value) > MaxBatchSize {
+		err = fmt.Errorf("%w: batch would exceed MaxBatchSize (%d bytes)", ErrInvalidArgument, MaxBatchSize)
+	}
+	if err == nil && b.count == math.MaxUint32 {
+		err = fmt.Errorf("%w: batch holds the most operations it can", ErrInvalidArgument)
+	}
+	if err != nil {
+		b.err = fmt.Errorf("%w (the batch is refused; Reset it to reuse it)", err)
+		return err
+	}
+	return nil
+}
+
+func checkKey(key []byte) error {
+	if len(key) == 0 {
+		return fmt.Errorf("%w: empty key", ErrInvalidArgument)
+	}
+	if len(key) > MaxKeySize {
+		return fmt.Errorf("%w: key of %d bytes exceeds MaxKeySize (%d)", ErrInvalidArgument, len(key), MaxKeySize)
+	}
+	return nil
+}
+
+// add appends one operation: kind, uvarint key length, key and, for a Set,
+// uvarint value length and value.
+func (b *Batch) add(kind base.Kind, key, value []byte) {
+	if len(b.repr) < batchHeaderSize {
+		b.repr = append(b.repr[:0], make([]byte, batchHeaderSize)...)
+	}
+	b.repr = append(b.repr, byte(kind))
+	b.repr = binary.AppendUvarint(b.repr, uint64(len(key)))
+	b.repr = append(b.repr, key...)
+	if kind == base.KindSet {
+		b.repr = binary.AppendUvarint(b.repr, uint64(len(value)))
+		b.repr = append(b.repr, value...)
+	}
+	b.count++
+	binary.LittleEndian.PutUint32(b.repr[8:12], b.count)
+}
+
+// setSeqNum stamps the batch with the sequence number of its first
+// operation; operation i gets seq+i.
+func (b *Batch) setSeqNum(seq base.SeqNum) {
+	binary.LittleEndian.PutUint64(b.repr[0:8], uint64(seq))
+}
+
+// batchOp is one decoded operation. Key and Value point into the encoding.
+type batchOp struct {
+	Kind  base.Kind
+	Key   []byte
+	Value []byte
+}
+
+// batchReader walks a batch encoding. It is used on the DB's own batches and
+// on records read back from the log, so it checks every length against the
+// bytes that remain and never allocates.
+type batchReader struct {
+	data []byte // the operations not yet read
+	off  int    // offset of data[0] in the whole encoding
+}
+
+var errBatchTruncated = errors.New("operation runs past the end of the batch")
+
+// decodeBatchHeader splits a batch encoding into its header fields and a
+// reader over its operations.
+func decodeBatchHeader(repr []byte) (seq base.SeqNum, count uint32, r batchReader, err error) {
+	if len(repr) < batchHeaderSize {
+		return 0, 0, batchReader{}, fmt.Errorf("batch of %d bytes is shorter than its %d-byte header", len(repr), batchHeaderSize)
+	}
+	seq = base.SeqNum(binary.LittleEndian.Uint64(repr[0:8]))
+	count = binary.LittleEndian.Uint32(repr[8:12])
+	return seq, count, batchReader{data: repr[batchHeaderSize:], off: batchHeaderSize}, nil
+}
+
+// next decodes the next operation. ok is false at the end of the batch.
+func (r *batchReader) next() (op batchOp, ok bool, err error) {
+	if len(r.data) == 0 {
+		return batchOp{}, false, nil
+	}
+	op.Kind = base.Kind(r.data[0])
+	if !op.Kind.Valid() {
+		return batchOp{}, false, fmt.Errorf("unknown operation kind %d at batch offset %d", op.Kind, r.off)
+	}
+	p := r.data[1:]
+	if op.Key, p, err = takeBytes(p); err != nil {
+		return batchOp{}, false, fmt.Errorf("key at batch offset %d: %w", r.off, err)
+	}
+	if op.Kind == base.KindSet {
+		if op.Value, p, err = takeBytes(p); err != nil {
+			return batchOp{}, false, fmt.Errorf("value at batch offset %d: %w", r.off, err)
+		}
+	}
+	r.off += len(r.data) - len(p)
+	r.data = p
+	return op, true, nil
+}
+
+// takeBytes splits a uvarint-length-prefixed byte string off p.
+func takeBytes(p []byte) (s, rest []byte, err error) {
+	n, w := binary.Uvarint(p)
+	if w <= 0 {
+		return nil, nil, errors.New("bad length prefix")
+	}
+	if n > uint64(len(p)-w) {
+		return nil, nil, errBatchTruncated
+	}
+	end := w + int(n)
+	return p[w:end:end], p[end:], nil
+}
+
+// checkBatch decodes a whole batch encoding read from disk and checks it is
+// well formed: known kinds, lengths within the bytes, keys within limits and
+// exactly count operations. It returns the header fields.
+func checkBatch(repr []byte) (seq base.SeqNum, count uint32, err error) {
+	seq, count, r, err := decodeBatchHeader(repr)
+	if err != nil {
+		return 0, 0, err
+	}
+	if count == 0 {
+		return 0, 0, errors.New("batch with no operations")
+	}
+	var n uint32
+	for {
+		op, ok, err := r.next()
+		if err != nil {
+			return 0, 0, err
+		}
+		if !ok {
+			break
+		}
+		if err := checkKey(op.Key); err != nil {
+			return 0, 0, fmt.Errorf("operation %d: %v", n, err)
+		}
+		if len(op.Value) > MaxValueSize {
+			return 0, 0, fmt.Errorf("operation %d: value of %d bytes exceeds MaxValueSize", n, len(op.Value))
+		}
+		n++
+	}
+	if n != count {
+		return 0, 0, fmt.Errorf("batch header counts %d operations, the batch holds %d", count, n)
+	}
+	if seq == 0 || uint64(seq)+uint64(count)-1 > uint64(base.SeqNumMax) {
+		return 0, 0, fmt.Errorf("batch sequence numbers %d..%d are out of range", seq, uint64(seq)+uint64(count)-1)
+	}
+	return seq, count, nil
+}

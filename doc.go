@@ -1,0 +1,69 @@
+// Package dkv is an embedded, persistent key-value store: a log-structured
+// merge (LSM) storage engine written in Go.
+//
+//	db, err := dkv.Open("data", nil)
+//	err = db.Put([]byte("greeting"), []byte("hello"))
+//	v, err := db.Get([]byte("greeting")) // "hello"; ErrNotFound when absent
+//	err = db.Delete([]byte("greeting"))
+//	err = db.Close()
+//
+// # How it works
+//
+// A write takes the next sequence numbers, is appended to the write-ahead log
+// (package wal) and is inserted into the memtable, a B-tree in memory
+// (package memtable). A full memtable is set aside, still readable, and a new
+// memtable and log take the writes. A read consults the memtables, newest
+// first. Open replays the logs to rebuild the memtables. The README's
+// "Reading the source" section is a guided tour.
+//
+// # Keys and values
+//
+// Keys are 1 to MaxKeySize bytes; the empty key is refused, so that a nil or
+// empty bound always means "unbounded". Values are 0 to MaxValueSize bytes; an
+// empty value is a value (Get returns an empty, non-nil slice). A batch
+// encodes to at most MaxBatchSize bytes. Anything outside these limits fails
+// with ErrInvalidArgument and changes nothing. dkv copies every key and value
+// it is given, and every slice it returns belongs to the caller.
+//
+// # Durability contract
+//
+// A write is acknowledged when Put, Delete or Write returns nil.
+//
+//   - A synced write (the default; WriteOptions{Sync: true}) returns only
+//     after its log record has been fsynced. It survives a crash of the
+//     process (kill -9), of the operating system and a power loss, on a
+//     filesystem and disk that honour fsync.
+//   - A write with Options.NoSync (or WriteOptions{Sync: false}) returns once
+//     its record is in the DB's log buffer. A goroutine hands the buffer to
+//     the operating system continuously, normally within microseconds, and
+//     from then on the write survives kill -9; a power loss or OS crash may
+//     lose any write not yet fsynced. A later synced write, or Close, makes
+//     every earlier write durable.
+//   - A batch is atomic across any crash: recovery restores all of its
+//     operations or none.
+//   - Recovery restores a prefix of the acknowledged history, in order: if a
+//     write is recovered, every write acknowledged before it is too. A write
+//     that returned an error may or may not be recovered.
+//   - Reads never see a synced write before it is durable, and a writer
+//     always reads its own acknowledged writes.
+//   - A failed write or fsync of the log is never retried as if the data
+//     were safe: the DB refuses every further write with an error matching
+//     ErrStopped (reads and Close keep working). Reopening recovers exactly
+//     what the disk holds.
+//   - Damaged bytes are reported as ErrCorruption with the file and offset,
+//     never returned as data. The one exception recovery makes is the torn
+//     tail of the newest log — an append cut short by a crash, recognised
+//     because nothing intact follows it — which is truncated (see
+//     docs/format/wal.md).
+//
+// # Concurrency contract
+//
+// A DB is safe for concurrent use by any number of goroutines. Concurrent
+// writes are serialized in one order (the order of their sequence numbers),
+// and concurrent synced writes share fsyncs (group commit). A Batch is not
+// safe for concurrent use. One directory is opened by one DB at a time: a
+// second Open, from this process or another, fails at once with ErrLocked.
+//
+// The library never panics on bad input or on bytes read from disk, and
+// never exits the process.
+package dkv

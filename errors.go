@@ -1,0 +1,39 @@
+package dkv
+
+import (
+	"errors"
+
+	"github.com/distributedkv/dkv/internal/base"
+)
+
+// The errors callers test for with errors.Is. Errors returned by dkv wrap
+// these with detail: the file, the offset, the failed limit.
+var (
+	// ErrNotFound: Get found no value for the key.
+	ErrNotFound = errors.New("dkv: not found")
+
+	// ErrClosed: the DB (or the batch's DB) was closed.
+	ErrClosed = errors.New("dkv: database closed")
+
+	// ErrLocked: another DB, in this process or another, has the directory
+	// open.
+	ErrLocked = errors.New("dkv: database directory locked")
+
+	// ErrCorruption: bytes on disk failed a check. The error names the file
+	// and offset (a *CorruptionError); the bytes are never returned as data.
+	ErrCorruption = base.ErrCorruption
+
+	// ErrInvalidArgument: a key, value, batch or option is outside what dkv
+	// accepts. Nothing was changed.
+	ErrInvalidArgument = errors.New("dkv: invalid argument")
+
+	// ErrStopped: an earlier write or fsync of the write-ahead log failed,
+	// so the DB refuses every further write (reads and Close still work).
+	// Whether the failed bytes reached the disk is unknown; reopening the DB
+	// recovers every acknowledged write from what the disk really holds.
+	ErrStopped = errors.New("dkv: writes stopped after a write-ahead log failure; reopen the database")
+)
+
+// CorruptionError is the concrete type of corruption errors: the file, the
+// byte offset and the check that failed.
+type CorruptionError = base.CorruptionError

@@ -1,0 +1,36 @@
+package dkv
+
+import "github.com/distributedkv/dkv/internal/base"
+
+// EventListener is told about the DB's internal events. Every field is
+// optional. Callbacks run on the goroutine that caused the event, sometimes
+// with internal locks held: they must be quick and must not call the DB.
+type EventListener struct {
+	// WALCreated: a new write-ahead log file was created and its header
+	// synced.
+	WALCreated func(WALCreateInfo)
+	// WALRecovered: Open replayed a write-ahead log.
+	WALRecovered func(WALRecoveryInfo)
+	// WritesStopped: a log write or fsync failed; the DB refuses writes
+	// from now on (ErrStopped). Called once.
+	WritesStopped func(error)
+}
+
+// WALCreateInfo describes a new write-ahead log.
+type WALCreateInfo struct {
+	Path    string
+	FileNum base.FileNum
+}
+
+// WALRecoveryInfo describes a write-ahead log replayed by Open.
+type WALRecoveryInfo struct {
+	Path    string
+	FileNum base.FileNum
+	Records int   // batches replayed
+	Size    int64 // bytes of whole records, file header included
+	// TornBytes is how many bytes of an interrupted append followed the
+	// last whole record; the file was truncated to Size. TornReason says
+	// what they looked like.
+	TornBytes  int64
+	TornReason string
+}

@@ -1,0 +1,64 @@
+package base
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// FileNum numbers the files of a database. Numbers are never reused within
+// one database.
+type FileNum uint64
+
+func (n FileNum) String() string { return fmt.Sprintf("%06d", uint64(n)) }
+
+// FileType is the kind of a file in the database directory.
+type FileType int
+
+const (
+	FileTypeLog  FileType = iota // write-ahead log: NNNNNN.log
+	FileTypeLock                 // LOCK, held with flock while the DB is open
+	FileTypeTemp                 // NNNNNN.tmp, a file being built
+)
+
+// MakeFilename returns the base name of a file of type typ and number num.
+func MakeFilename(typ FileType, num FileNum) string {
+	switch typ {
+	case FileTypeLog:
+		return num.String() + ".log"
+	case FileTypeLock:
+		return "LOCK"
+	case FileTypeTemp:
+		return num.String() + ".tmp"
+	}
+	panic(fmt.Sprintf("base: unknown file type %d", typ))
+}
+
+// ParseFilename reports the type and number of a base name made by
+// MakeFilename. ok is false for names the engine does not own; such files are
+// left alone.
+func ParseFilename(name string) (typ FileType, num FileNum, ok bool) {
+	if name == "LOCK" {
+		return FileTypeLock, 0, true
+	}
+	stem, ext, found := strings.Cut(name, ".")
+	if !found {
+		return 0, 0, false
+	}
+	switch ext {
+	case "log":
+		typ = FileTypeLog
+	case "tmp":
+		typ = FileTypeTemp
+	default:
+		return 0, 0, false
+	}
+	if len(stem) < 6 || strings.TrimLeft(stem, "0123456789") != "" {
+		return 0, 0, false
+	}
+	u, err := strconv.ParseUint(stem, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return typ, FileNum(u), true
+}

@@ -1,0 +1,21 @@
+// Package memtable holds the newest writes in memory, sorted, until they are
+// flushed to a table on disk.
+//
+// A MemTable is a B-tree (github.com/google/btree) of internal keys: user key
+// ascending, then sequence number descending, so a search for (key, seq) lands
+// on the newest version of key that a reader at seq may see. Every version
+// stays in the tree — a Delete adds a tombstone, it removes nothing — because
+// readers at older sequence numbers may still need the older versions.
+//
+// Keys and values are copied into an arena of large chunks owned by the
+// MemTable; slices returned by Get point into it and stay valid, unchanged,
+// for as long as the caller holds them.
+//
+// Concurrency: one writer, many readers. Add must be called by one goroutine
+// at a time (the DB's commit path); Get, Len and ApproximateSize may be called
+// from any number of goroutines concurrently with it.
+//
+// Memory accounting: ApproximateSize counts the key and value bytes plus a
+// fixed per-entry overhead for the tree, which is what the DB compares with
+// Options.MemTableSize to decide when the memtable is full.
+package memtable

@@ -1,0 +1,120 @@
+package memtable
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/google/btree"
+
+	"github.com/distributedkv/dkv/internal/base"
+)
+
+// EntryOverhead is the memory one entry costs beyond its key and value: the
+// entry struct in a B-tree node (56 bytes) plus the slack of nodes that are
+// not full.
+const EntryOverhead = 80
+
+// degree is the B-tree's minimum degree: nodes hold 31 to 63 entries.
+const degree = 32
+
+// entry is one version of a key. key and value point into the arena.
+type entry struct {
+	key     []byte
+	value   []byte
+	trailer base.Trailer
+}
+
+// MemTable is an in-memory sorted set of key versions. See the package doc
+// for the concurrency contract.
+type MemTable struct {
+	cmp   base.Compare
+	mu    sync.RWMutex // guards tree
+	tree  *btree.BTreeG[entry]
+	arena arena // writer only
+
+	size  atomic.Int64
+	count atomic.Int64
+}
+
+// New returns an empty MemTable ordered by cmp.
+func New(cmp base.Compare) *MemTable {
+	less := func(a, b entry) bool {
+		if c := cmp(a.key, b.key); c != 0 {
+			return c < 0
+		}
+		return a.trailer > b.trailer
+	}
+	return &MemTable{cmp: cmp, tree: btree.NewG(degree, less)}
+}
+
+// Add inserts a version of key. The MemTable copies key and value. The
+// caller guarantees that (key, seq) is new: sequence numbers are unique.
+// One writer at a time.
+func (m *MemTable) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
+	buf := m.arena.alloc(len(key) + len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	e := entry{
+		key:     buf[:len(key):len(key)],
+		value:   buf[len(key):],
+		trailer: base.MakeTrailer(seq, kind),
+	}
+	m.mu.Lock()
+	m.tree.ReplaceOrInsert(e)
+	m.mu.Unlock()
+	m.size.Add(int64(len(key) + len(value) + EntryOverhead))
+	m.count.Add(1)
+}
+
+// Get returns the newest version of key with a sequence number at or below
+// seq: its kind and, for a Set, its value (pointing into the arena; do not
+// modify it). ok is false when the MemTable holds no such version.
+func (m *MemTable) Get(key []byte, seq base.SeqNum) (value []byte, kind base.Kind, ok bool) {
+	pivot := entry{key: key, trailer: base.MakeTrailer(seq, base.KindMax)}
+	var found entry
+	var any bool
+	m.mu.RLock()
+	m.tree.AscendGreaterOrEqual(pivot, func(e entry) bool {
+		found, any = e, true
+		return false
+	})
+	m.mu.RUnlock()
+	if !any || m.cmp(found.key, key) != 0 {
+		return nil, 0, false
+	}
+	return found.value, found.trailer.Kind(), true
+}
+
+// ApproximateSize returns the memory the MemTable accounts for: keys, values
+// and EntryOverhead per entry.
+func (m *MemTable) ApproximateSize() int64 { return m.size.Load() }
+
+// Len returns the number of entries (versions, tombstones included).
+func (m *MemTable) Len() int { return int(m.count.Load()) }
+
+// Empty reports whether the MemTable has no entries.
+func (m *MemTable) Empty() bool { return m.count.Load() == 0 }
+
+// arenaChunk is the size of the arena's chunks. Larger allocations get
+// their own slice.
+const arenaChunk = 256 << 10
+
+// arena hands out byte slices carved from large chunks, so that a memtable of
+// millions of small entries costs a few hundred allocations, not millions.
+// Chunks are never freed individually: the garbage collector reclaims them
+// with the MemTable.
+type arena struct {
+	cur []byte
+}
+
+func (a *arena) alloc(n int) []byte {
+	if n > arenaChunk/4 {
+		return make([]byte, n)
+	}
+	if cap(a.cur)-len(a.cur) < n {
+		a.cur = make([]byte, 0, arenaChunk)
+	}
+	start := len(a.cur)
+	a.cur = a.cur[:start+n]
+	return a.cur[start : start+n : start+n]
+}

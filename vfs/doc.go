@@ -1,0 +1,23 @@
+// Package vfs is the only way dkv touches files. Every file the engine
+// creates, reads, syncs, renames or removes goes through an FS, so that tests
+// can swap the operating system's filesystem for one that lives in memory and
+// can be crashed.
+//
+// Two implementations:
+//
+//   - Default: the operating system's filesystem, with LOCK files held by
+//     flock(2).
+//   - MemFS (NewMem): files in memory that remember what was made durable.
+//     File contents are durable once the file is synced; a directory entry
+//     (create, rename, remove) is durable once its directory is synced, as on
+//     a POSIX filesystem that promises nothing more. CrashClone returns the
+//     filesystem a machine would find after losing power at that moment.
+//
+// Contract of File: Write appends at the handle's offset; nothing written is
+// durable until Sync returns nil. A Sync that returns an error leaves the
+// file's durable contents unknown: callers must not retry it as if the data
+// were safe.
+//
+// An FS is safe for concurrent use. A File is safe for one writer; ReadAt may
+// run concurrently with other calls.
+package vfs

@@ -1,0 +1,312 @@
+package dkv
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/memtable"
+	"github.com/distributedkv/dkv/vfs"
+	"github.com/distributedkv/dkv/wal"
+)
+
+// The write path.
+//
+//  1. Under db.commit, a write takes the next sequence numbers, appends its
+//     batch to the log buffer (wal.Writer.Append copies it and returns) and
+//     inserts its operations into the memtable. Holding one lock for all
+//     three keeps the log, the memtable and the sequence numbers in one
+//     order, and keeps the memtable's single writer single.
+//  2. The write is then published: db.visible, the sequence number reads
+//     use, moves past it. A write that asked for Sync is published only
+//     after the log's flush goroutine reports an fsync covering its record
+//     (onSync); a write without Sync, once every write before it is
+//     published. So a read never sees data that a crash could take back from
+//     a synced writer, and a writer always reads its own write.
+//  3. The writer returns once its write is published.
+//
+// Group commit falls out of step 2: while one fsync runs, later writers
+// append to the buffer and all wait for the next fsync, which covers them
+// all.
+
+// pendingSync is a published-on-fsync write: its first sequence number and
+// the log offset its record ends at.
+type pendingSync struct {
+	log   *logFile
+	end   int64
+	first base.SeqNum
+}
+
+// Put sets key to value, with the DB's default durability (see
+// Options.NoSync). It copies key and value.
+func (db *DB) Put(key, value []byte) error {
+	b := getBatch()
+	defer putBatch(b)
+	if err := b.Put(key, value); err != nil {
+		return err
+	}
+	return db.write(b, !db.opts.NoSync)
+}
+
+// Delete removes key, with the DB's default durability. Deleting a missing
+// key is not an error.
+func (db *DB) Delete(key []byte) error {
+	b := getBatch()
+	defer putBatch(b)
+	if err := b.Delete(key); err != nil {
+		return err
+	}
+	return db.write(b, !db.opts.NoSync)
+}
+
+// Write applies the batch atomically: readers see all of it or none, and
+// after a crash either all of it or none of it is recovered. opts nil means
+// the DB's default durability. An empty batch is a no-op. The batch may be
+// reused after Write returns.
+func (db *DB) Write(b *Batch, opts *WriteOptions) error {
+	if b == nil {
+		return fmt.Errorf("%w: nil batch", ErrInvalidArgument)
+	}
+	sync := !db.opts.NoSync
+	if opts != nil {
+		sync = opts.Sync
+	}
+	return db.write(b, sync)
+}
+
+var batchPool = sync.Pool{New: func() any { return new(Batch) }}
+
+func getBatch() *Batch { return batchPool.Get().(*Batch) }
+
+func putBatch(b *Batch) {
+	if cap(b.repr) > 64<<10 {
+		return // let large buffers go
+	}
+	b.Reset()
+	batchPool.Put(b)
+}
+
+func (db *DB) write(b *Batch, sync bool) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if b.err != nil {
+		return b.err
+	}
+	if b.count == 0 {
+		return nil
+	}
+
+	db.commit.Lock()
+	last, err := db.commitLocked(b, sync)
+	db.commit.Unlock()
+	if err != nil {
+		return err
+	}
+	if base.SeqNum(db.visible.Load()) >= last {
+		return nil
+	}
+	return db.waitPublished(last)
+}
+
+// commitLocked runs step 1 of the write path for b and records the write for
+// publication. db.commit is held. It returns the batch's last sequence
+// number.
+func (db *DB) commitLocked(b *Batch, sync bool) (base.SeqNum, error) {
+	c := &db.commit
+	if db.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := db.stopErr(); err != nil {
+		return 0, err
+	}
+	if err := db.makeRoomForWrite(); err != nil {
+		return 0, err
+	}
+	seq := c.nextSeq
+	last := seq + base.SeqNum(b.count) - 1
+	if last > base.SeqNumMax {
+		return 0, fmt.Errorf("dkv: sequence numbers exhausted")
+	}
+	b.setSeqNum(seq)
+	end, err := c.log.w.Append(b.repr, sync)
+	if err != nil {
+		return 0, db.stopWrites(err)
+	}
+	applyBatch(c.mem, b.repr)
+	c.nextSeq = last + 1
+
+	db.pub.Lock()
+	db.pub.applied = last
+	// The fsync may already have happened: the flush goroutine can run
+	// before this lock is taken.
+	if sync && end > c.log.durable {
+		db.pub.pending = append(db.pub.pending, pendingSync{log: c.log, end: end, first: seq})
+	}
+	db.publishLocked()
+	db.pub.Unlock()
+	return last, nil
+}
+
+// applyBatch inserts the operations of an encoded batch into mem, operation
+// i with the batch's sequence number plus i. The batch must be well formed:
+// built by Batch or checked by checkBatch.
+func applyBatch(mem *memtable.MemTable, repr []byte) {
+	seq, _, r, err := decodeBatchHeader(repr)
+	for err == nil {
+		var op batchOp
+		var ok bool
+		if op, ok, err = r.next(); !ok {
+			break
+		}
+		mem.Add(seq, op.Kind, op.Key, op.Value)
+		seq++
+	}
+	if err != nil {
+		panic(fmt.Sprintf("dkv: applying a checked batch: %v", err))
+	}
+}
+
+// publishLocked moves db.visible as far as the oldest write still waiting
+// for its fsync allows. db.pub is held.
+func (db *DB) publishLocked() {
+	v := db.pub.applied
+	if len(db.pub.pending) > 0 {
+		v = db.pub.pending[0].first - 1
+	}
+	if base.SeqNum(db.visible.Load()) < v {
+		db.visible.Store(uint64(v))
+		db.pub.cond.Broadcast()
+	}
+}
+
+// waitPublished blocks until the write ending at last is published, or
+// fails with the reason it never will be.
+func (db *DB) waitPublished(last base.SeqNum) error {
+	db.pub.Lock()
+	defer db.pub.Unlock()
+	for base.SeqNum(db.visible.Load()) < last {
+		if db.pub.stopErr != nil {
+			return db.pub.stopErr
+		}
+		if db.pub.closed {
+			return ErrClosed
+		}
+		db.pub.cond.Wait()
+	}
+	return nil
+}
+
+// onLogSync is the log writer's OnSync callback: it publishes the synced
+// writes of log l up to offset durable, or stops writes if l failed. It runs
+// on the log's flush goroutine and must not take db.commit, which Close and
+// rotation hold while they wait for that goroutine.
+func (db *DB) onLogSync(l *logFile, durable int64, err error) {
+	if err != nil {
+		db.stopWrites(err)
+		return
+	}
+	db.pub.Lock()
+	l.durable = durable
+	i := 0
+	for i < len(db.pub.pending) && db.pub.pending[i].log == l && db.pub.pending[i].end <= durable {
+		i++
+	}
+	db.pub.pending = db.pub.pending[i:]
+	db.publishLocked()
+	db.pub.Unlock()
+}
+
+// stopWrites makes a log failure sticky: every later write, and every write
+// waiting for publication, fails with an error matching ErrStopped that
+// wraps cause. Nothing is retried. It returns that error (the first one, if
+// writes were already stopped).
+func (db *DB) stopWrites(cause error) error {
+	db.pub.Lock()
+	if first := db.pub.stopErr; first != nil {
+		db.pub.Unlock()
+		return first
+	}
+	err := fmt.Errorf("%w: %w", ErrStopped, cause)
+	db.pub.stopErr = err
+	db.stopped.Store(true)
+	db.pub.cond.Broadcast()
+	db.pub.Unlock()
+	db.logger.Error("dkv: writes stopped", "dir", db.dir, "err", cause)
+	if db.events.WritesStopped != nil {
+		db.events.WritesStopped(err)
+	}
+	return err
+}
+
+// stopErr returns the error writes stopped with, or nil.
+func (db *DB) stopErr() error {
+	if !db.stopped.Load() {
+		return nil
+	}
+	db.pub.Lock()
+	defer db.pub.Unlock()
+	return db.pub.stopErr
+}
+
+// makeRoomForWrite rotates the memtable when it is full: the log is closed
+// (flushed and fsynced) and a new log and memtable take the writes. The full
+// memtable stays readable. This is the seam where a flush to an sstable will
+// go. db.commit is held.
+func (db *DB) makeRoomForWrite() error {
+	c := &db.commit
+	if c.mem.ApproximateSize() < db.opts.MemTableSize || c.mem.Empty() {
+		return nil
+	}
+	// The old log must be durable before the new one can hold anything:
+	// recovery treats a damaged tail of any but the newest log as
+	// corruption.
+	if err := db.closeLog(c.log); err != nil {
+		c.log = nil
+		return db.stopWrites(err)
+	}
+	c.log = nil
+	if err := db.newLog(); err != nil {
+		return db.stopWrites(err)
+	}
+	old := c.mem
+	c.mem = memtable.New(db.cmp)
+	rs := db.readState.Load()
+	imm := append([]*memtable.MemTable{old}, rs.imm...)
+	db.readState.Store(&readState{mem: c.mem, imm: imm})
+	return nil
+}
+
+// newLog creates the next log file and makes it the current one. db.commit
+// is held (or Open is running).
+func (db *DB) newLog() error {
+	c := &db.commit
+	num := c.nextFileNum
+	c.nextFileNum++
+	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLog, num))
+	f, err := db.fs.Create(path)
+	if err != nil {
+		return fmt.Errorf("dkv: create log: %w", err)
+	}
+	l := &logFile{num: num, path: path}
+	l.w, err = wal.NewWriter(f, path, num, db.logWriterOptions(l))
+	if err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := vfs.SyncDir(db.fs, db.dir); err != nil {
+		_ = l.w.Close()
+		return fmt.Errorf("dkv: %w", err)
+	}
+	c.log = l
+	if db.events.WALCreated != nil {
+		db.events.WALCreated(WALCreateInfo{Path: path, FileNum: num})
+	}
+	return nil
+}
+
+func (db *DB) logWriterOptions(l *logFile) wal.WriterOptions {
+	return wal.WriterOptions{OnSync: func(durable int64, err error) {
+		db.onLogSync(l, durable, err)
+	}}
+}
