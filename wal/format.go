@@ -32,7 +32,7 @@ const Magic = "dkv-wal\n"
 
 // fileHeaderSize is the payload of the file header chunk: magic, version,
 // log number.
-const fileHeaderSize = len(Magic) + 4 + 8
+const fileHeaderSize = 8 + 4 + 8 // len(Magic) + version + log number
 
 // FileHeaderSize is the size of the file header chunk, framing included: a
 // log file shorter than this holds no records and cannot be continued.

@@ -90,8 +90,10 @@ func (r *Reader) next() ([]byte, error) {
 			return nil, io.EOF
 		}
 		inBlock := int(r.off % BlockSize)
-		if BlockSize-inBlock < ChunkHeaderSize {
-			r.off += int64(BlockSize - inBlock) // block trailer padding
+		if left := BlockSize - inBlock; left < ChunkHeaderSize || (!r.inRecord && left < ChunkHeaderSize+RecordPrefixSize) {
+			// Padding: the writer starts no chunk where its header would
+			// not fit, and no record where its prefix would not.
+			r.off += int64(left)
 			continue
 		}
 		if err := r.load(r.off - int64(inBlock)); err != nil {

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distributedkv/dkv"
+)
+
+// Exit codes; doc.go and exitCodesHelp describe them to users.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNotFound = 3
+)
+
+// exitCodesHelp ends the long help text. doc.go repeats it word for word
+// (TestDocListsExitCodes checks).
+const exitCodesHelp = `Exit status:
+  0  success (del of a missing key included)
+  1  error: I/O, corruption, locked database, ...
+  2  usage error: wrong number of arguments, unknown command or flag,
+     or an argument the database refuses (an empty or oversized key)
+  3  key not found (get only)`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the dkv command line args (without the program name),
+// writing to stdout and stderr, and returns the process exit code. It never
+// exits the process itself.
+func run(args []string, stdout, stderr io.Writer) int {
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
+	root, started := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return exitOK
+	}
+	code := exitUsage // an error before a command started is cobra's: usage
+	if *started {
+		code = exitCode(err)
+	}
+	fmt.Fprintf(stderr, "dkv: %s\n", strings.TrimPrefix(err.Error(), "dkv: "))
+	if code == exitUsage {
+		if cmd == nil {
+			cmd = root
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}
+
+// newRootCmd builds the command tree. *started turns true once a
+// subcommand's arguments and flags have been accepted and it begins to run:
+// errors before that are usage errors, errors after it are the command's
+// own.
+func newRootCmd() (root *cobra.Command, started *bool) {
+	started = new(bool)
+	var dir string
+	root = &cobra.Command{
+		Use:   "dkv",
+		Short: "Read and write a dkv database",
+		Long: `dkv reads and writes one key of a dkv database per run. Each run opens
+the database in --dir (creating it if needed), performs one operation with a
+synced write, and closes it; another process holding the database open makes
+it fail with "locked".
+
+put and del print nothing on success; get prints the value and a newline.
+Errors go to standard error, prefixed "dkv: ".
+
+` + exitCodesHelp,
+		SilenceErrors: true, // run prints errors and picks the exit code
+		SilenceUsage:  true,
+		// Subcommands must not set their own PersistentPreRun: cobra runs
+		// only the nearest one, and this one marks the start of a run.
+		PersistentPreRun:  func(*cobra.Command, []string) { *started = true },
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.PersistentFlags().StringVar(&dir, "dir", "./data", "database directory")
+	root.AddCommand(newPutCmd(&dir), newGetCmd(&dir), newDelCmd(&dir))
+	return root, started
+}
+
+// exitCode maps an error from a running command to its exit code.
+func exitCode(err error) int {
+	var ce *codeError
+	switch {
+	case errors.As(err, &ce):
+		return ce.code
+	case errors.Is(err, dkv.ErrInvalidArgument):
+		return exitUsage
+	default:
+		return exitFailure
+	}
+}
+
+// codeError is an error that carries its own exit code.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }
+
+// withDB opens the database in dir with the default options (synced
+// writes), calls fn, and closes the database. A failed Close is reported
+// even when fn succeeded (for a write it may mean the write is not durable),
+// and then it is the error that counts.
+func withDB(dir string, fn func(db *dkv.DB) error) (err error) {
+	db, err := dkv.Open(dir, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cerr := db.Close()
+		switch {
+		case cerr == nil:
+		case err == nil:
+			err = fmt.Errorf("close %s: %w", dir, cerr)
+		default:
+			// The failed Close decides the exit code, so fn's error is
+			// kept as text only.
+			err = fmt.Errorf("%v; close %s: %w", err, dir, cerr)
+		}
+	}()
+	return fn(db)
+}
+
+// exactArgs accepts exactly one argument per name, so that
+// "put takes 2 arguments (KEY VALUE), got 1" can say what is missing.
+func exactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == len(names) {
+			return nil
+		}
+		plural := "s"
+		if len(names) == 1 {
+			plural = ""
+		}
+		return fmt.Errorf("%s takes %d argument%s (%s), got %d",
+			cmd.Name(), len(names), plural, strings.Join(names, " "), len(args))
+	}
+}
