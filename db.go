@@ -145,7 +145,8 @@ func (db *DB) createDir() error {
 
 // Close writes and fsyncs what remains in the write-ahead log buffer, then
 // releases the directory. Every write acknowledged before Close is durable
-// when Close returns nil. Calls on a closed DB return ErrClosed; Close
+// when Close returns nil; an error matching ErrStopped means the log could
+// not be made durable, and reopening recovers what the disk holds. Calls on a closed DB return ErrClosed; Close
 // itself returns ErrClosed the second time.
 func (db *DB) Close() error {
 	db.commit.Lock()
@@ -155,6 +156,9 @@ func (db *DB) Close() error {
 	}
 	err := db.closeLog(db.commit.log)
 	db.commit.Unlock()
+	if err != nil {
+		err = db.stopWrites(err) // the same error writes stopped with, if they did
+	}
 
 	// Writers still waiting for publication cannot be served any more.
 	db.pub.Lock()

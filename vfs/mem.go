@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -221,8 +222,13 @@ func (m *MemFS) Rename(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
-	if target, ok := ndir.children[nbase]; ok && target.isDir != n.isDir {
-		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: errors.New("file type mismatch")}
+	if n.isDir && strings.HasPrefix(cleanPath(newname)+"/", cleanPath(oldname)+"/") {
+		// Moving a directory into itself would cut it off from the tree.
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: fs.ErrInvalid}
+	}
+	// As os.Rename: a directory is never replaced, nor replaces a file.
+	if target, ok := ndir.children[nbase]; ok && (target.isDir || n.isDir) {
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: fs.ErrExist}
 	}
 	delete(odir.children, obase)
 	ndir.children[nbase] = n
@@ -355,7 +361,9 @@ func crashDir(d *memNode, rng *rand.Rand) *memNode {
 	if rng != nil && rng.IntN(2) == 0 {
 		entries = d.children
 	}
-	for name, c := range entries {
+	// Visit names in order, so that a seeded rng makes the same crash.
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
+		c := entries[name]
 		var cc *memNode
 		if c.isDir {
 			cc = crashDir(c, rng)
@@ -416,7 +424,8 @@ type memFile struct {
 	closed bool
 }
 
-var errFileClosed = errors.New("vfs: file already closed")
+// errFileClosed matches fs.ErrClosed, as *os.File's error does.
+var errFileClosed = fmt.Errorf("vfs: %w", fs.ErrClosed)
 
 func (f *memFile) Read(p []byte) (int, error) {
 	f.fs.mu.Lock()

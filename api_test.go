@@ -1,0 +1,303 @@
+package dkv_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/vfs"
+)
+
+func openMem(t *testing.T, opts *dkv.Options) (*dkv.DB, *vfs.MemFS) {
+	t.Helper()
+	fs := vfs.NewMem()
+	o := dkv.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.FS = fs
+	o.Logger = slog.New(slog.DiscardHandler)
+	db, err := dkv.Open("/db", &o)
+	require.NoError(t, err)
+	return db, fs
+}
+
+// Put, Get and Delete round-trip; Get returns ErrNotFound for a missing or
+// deleted key, and an empty (non-nil) slice for an empty value.
+func TestPutGetDelete(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+
+	_, err := db.Get([]byte("a"))
+	require.ErrorIs(t, err, dkv.ErrNotFound)
+	require.NoError(t, db.Put([]byte("a"), []byte("1")))
+	require.NoError(t, db.Put([]byte("b"), nil))
+	v, err := db.Get([]byte("a"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("1"), v)
+	v, err = db.Get([]byte("b"))
+	require.NoError(t, err)
+	require.NotNil(t, v)
+	require.Empty(t, v)
+
+	require.NoError(t, db.Put([]byte("a"), []byte("2")))
+	v, err = db.Get([]byte("a"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("2"), v)
+
+	require.NoError(t, db.Delete([]byte("a")))
+	_, err = db.Get([]byte("a"))
+	require.ErrorIs(t, err, dkv.ErrNotFound)
+	require.NoError(t, db.Delete([]byte("never-written")), "deleting a missing key is not an error")
+}
+
+// dkv copies what it is given and what it returns: changing a slice after
+// Put, or the slice Get returned, changes nothing in the database.
+func TestSlicesAreCopied(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	key, val := []byte("key"), []byte("value")
+	require.NoError(t, db.Put(key, val))
+	key[0], val[0] = 'X', 'X'
+	got, err := db.Get([]byte("key"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("value"), got)
+	got[0] = 'Y'
+	again, err := db.Get([]byte("key"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("value"), again)
+
+	b := db.NewBatch()
+	k := []byte("bk")
+	require.NoError(t, b.Put(k, val))
+	k[0] = 'Z'
+	require.NoError(t, db.Write(b, nil))
+	_, err = db.Get([]byte("bk"))
+	require.NoError(t, err)
+}
+
+// Every bad input fails with a clear error matching ErrInvalidArgument and
+// changes nothing.
+func TestBadInput(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	require.NoError(t, db.Put([]byte("keep"), []byte("v")))
+
+	bigKey := bytes.Repeat([]byte("k"), dkv.MaxKeySize+1)
+	okKey := bytes.Repeat([]byte("k"), dkv.MaxKeySize)
+	bigVal := make([]byte, dkv.MaxValueSize+1)
+	cases := []struct {
+		name string
+		op   func() error
+		msg  string
+	}{
+		{"put nil key", func() error { return db.Put(nil, []byte("v")) }, "empty key"},
+		{"put empty key", func() error { return db.Put([]byte{}, []byte("v")) }, "empty key"},
+		{"put oversized key", func() error { return db.Put(bigKey, []byte("v")) }, "MaxKeySize"},
+		{"put oversized value", func() error { return db.Put([]byte("k"), bigVal) }, "MaxValueSize"},
+		{"get empty key", func() error { _, err := db.Get(nil); return err }, "empty key"},
+		{"get oversized key", func() error { _, err := db.Get(bigKey); return err }, "MaxKeySize"},
+		{"delete empty key", func() error { return db.Delete(nil) }, "empty key"},
+		{"delete oversized key", func() error { return db.Delete(bigKey) }, "MaxKeySize"},
+		{"write nil batch", func() error { return db.Write(nil, nil) }, "nil batch"},
+		{"batch put empty key", func() error { return db.NewBatch().Put(nil, nil) }, "empty key"},
+		{"batch delete oversized key", func() error { return db.NewBatch().Delete(bigKey) }, "MaxKeySize"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.op()
+			require.ErrorIs(t, err, dkv.ErrInvalidArgument)
+			require.Contains(t, err.Error(), c.msg)
+		})
+	}
+	require.NoError(t, db.Put(okKey, nil), "a key of exactly MaxKeySize is accepted")
+	v, err := db.Get([]byte("keep"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("v"), v)
+	_, err = db.Get([]byte("k"))
+	require.ErrorIs(t, err, dkv.ErrNotFound, "the refused put left nothing")
+}
+
+// A batch with a refused operation is refused whole by Write, so that an
+// ignored error cannot make a partial "atomic" batch; Reset makes it usable.
+func TestBatchRefusedWhole(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	b := db.NewBatch()
+	require.NoError(t, b.Put([]byte("a"), []byte("1")))
+	require.Error(t, b.Put(nil, []byte("2")))
+	require.Error(t, b.Put([]byte("c"), []byte("3")), "a marked batch refuses further operations")
+	err := db.Write(b, nil)
+	require.ErrorIs(t, err, dkv.ErrInvalidArgument)
+	_, err = db.Get([]byte("a"))
+	require.ErrorIs(t, err, dkv.ErrNotFound)
+
+	b.Reset()
+	require.Equal(t, 0, b.Len())
+	require.NoError(t, b.Put([]byte("a"), []byte("1")))
+	require.NoError(t, db.Write(b, nil))
+	_, err = db.Get([]byte("a"))
+	require.NoError(t, err)
+}
+
+// Operations in a batch apply in order and all at once; the batch can be
+// written again, and an empty batch is a no-op.
+func TestBatchSemantics(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	b := db.NewBatch()
+	require.NoError(t, db.Write(b, nil))
+	require.NoError(t, b.Put([]byte("x"), []byte("1")))
+	require.NoError(t, b.Put([]byte("x"), []byte("2")))
+	require.NoError(t, b.Put([]byte("y"), []byte("1")))
+	require.NoError(t, b.Delete([]byte("y")))
+	require.Equal(t, 4, b.Len())
+	require.Positive(t, b.Size())
+	require.NoError(t, db.Write(b, dkv.NoSync))
+	v, err := db.Get([]byte("x"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("2"), v, "the later put in a batch wins")
+	_, err = db.Get([]byte("y"))
+	require.ErrorIs(t, err, dkv.ErrNotFound, "a delete after a put in a batch wins")
+
+	require.NoError(t, db.Put([]byte("x"), []byte("3")))
+	require.NoError(t, db.Write(b, dkv.Sync), "a batch may be written twice")
+	v, err = db.Get([]byte("x"))
+	require.NoError(t, err)
+	require.Equal(t, []byte("2"), v)
+}
+
+// After Close every call returns ErrClosed, including a second Close.
+func TestClosed(t *testing.T) {
+	db, _ := openMem(t, nil)
+	b := db.NewBatch()
+	require.NoError(t, b.Put([]byte("k"), []byte("v")))
+	require.NoError(t, db.Close())
+	require.ErrorIs(t, db.Put([]byte("k"), []byte("v")), dkv.ErrClosed)
+	require.ErrorIs(t, db.Delete([]byte("k")), dkv.ErrClosed)
+	require.ErrorIs(t, db.Write(b, nil), dkv.ErrClosed)
+	_, err := db.Get([]byte("k"))
+	require.ErrorIs(t, err, dkv.ErrClosed)
+	require.ErrorIs(t, db.Close(), dkv.ErrClosed)
+	require.NotNil(t, db.Metrics())
+}
+
+// Options: zero fields take defaults, out-of-range ones are refused by
+// Open with ErrInvalidArgument, and Open never modifies the caller's
+// Options.
+func TestOptions(t *testing.T) {
+	o := (&dkv.Options{}).EnsureDefaults()
+	require.Equal(t, int64(dkv.DefaultMemTableSize), o.MemTableSize)
+	require.Equal(t, vfs.Default, o.FS)
+	require.NotNil(t, o.Logger)
+	require.NoError(t, o.Validate())
+	require.NotNil(t, (*dkv.Options)(nil).EnsureDefaults())
+	require.ErrorIs(t, (*dkv.Options)(nil).Validate(), dkv.ErrInvalidArgument)
+
+	for _, size := range []int64{-1, 1, 16<<10 - 1, 4<<30 + 1} {
+		fs := vfs.NewMem()
+		opts := &dkv.Options{FS: fs, MemTableSize: size}
+		_, err := dkv.Open("/db", opts)
+		require.ErrorIs(t, err, dkv.ErrInvalidArgument, "MemTableSize %d", size)
+		require.Contains(t, err.Error(), "MemTableSize")
+		require.Equal(t, size, opts.MemTableSize)
+		names, err := fs.List("/")
+		require.NoError(t, err)
+		require.Empty(t, names, "a refused Open creates nothing")
+	}
+	_, err := dkv.Open("", nil)
+	require.ErrorIs(t, err, dkv.ErrInvalidArgument)
+
+	opts := &dkv.Options{FS: vfs.NewMem(), Logger: slog.New(slog.DiscardHandler)}
+	db, err := dkv.Open("/db", opts)
+	require.NoError(t, err)
+	require.Zero(t, opts.MemTableSize, "Open works on a copy")
+	require.NoError(t, db.Close())
+}
+
+// A second Open of a live directory fails at once with ErrLocked, on the
+// in-memory and on the OS filesystem; after Close the directory opens again.
+func TestLocked(t *testing.T) {
+	t.Run("mem", func(t *testing.T) {
+		db, fs := openMem(t, nil)
+		_, err := dkv.Open("/db", &dkv.Options{FS: fs})
+		require.ErrorIs(t, err, dkv.ErrLocked)
+		require.NoError(t, db.Close())
+		db, err = dkv.Open("/db", &dkv.Options{FS: fs, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+	})
+	t.Run("os", func(t *testing.T) {
+		dir := t.TempDir()
+		db, err := dkv.Open(dir, nil)
+		require.NoError(t, err)
+		_, err = dkv.Open(dir, nil)
+		require.ErrorIs(t, err, dkv.ErrLocked)
+		require.NoError(t, db.Close())
+		db, err = dkv.Open(dir, nil)
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+	})
+}
+
+// Data survives Close and Open, including memtables that rotated, and a
+// reopened DB keeps numbering writes after the recovered ones.
+func TestReopen(t *testing.T) {
+	db, fs := openMem(t, &dkv.Options{MemTableSize: 16 << 10})
+	for i := range 2000 {
+		require.NoError(t, db.Put([]byte(fmt.Sprintf("k%05d", i)), []byte(fmt.Sprint(i))))
+	}
+	require.NoError(t, db.Delete([]byte("k00010")))
+	m := db.Metrics()
+	require.Positive(t, m.MemTable.Immutable, "the memtable rotated")
+	require.NoError(t, db.Close())
+
+	for range 3 {
+		db, err := dkv.Open("/db", &dkv.Options{FS: fs, MemTableSize: 16 << 10, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		for i := range 2000 {
+			v, err := db.Get([]byte(fmt.Sprintf("k%05d", i)))
+			if i == 10 {
+				require.ErrorIs(t, err, dkv.ErrNotFound)
+				continue
+			}
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint(i), string(v))
+		}
+		require.Equal(t, m.SeqNum, db.Metrics().SeqNum)
+		require.NoError(t, db.Close())
+	}
+}
+
+// Metrics count the log's work, and its String names the parts.
+func TestMetrics(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	for i := range 10 {
+		require.NoError(t, db.Put([]byte(fmt.Sprint(i)), []byte("v")))
+	}
+	m := db.Metrics()
+	require.Equal(t, int64(10), m.WAL.Records)
+	require.GreaterOrEqual(t, m.WAL.Syncs, int64(10), "synced writes each fsync when alone")
+	require.Equal(t, uint64(10), m.SeqNum)
+	require.Equal(t, 10, m.MemTable.Entries)
+	s := m.String()
+	for _, part := range []string{"wal", "memtable", "syncs"} {
+		require.True(t, strings.Contains(s, part), "%q in %s", part, s)
+	}
+}
+
+func TestErrorsAreDistinct(t *testing.T) {
+	all := []error{dkv.ErrNotFound, dkv.ErrClosed, dkv.ErrLocked, dkv.ErrCorruption, dkv.ErrInvalidArgument, dkv.ErrStopped}
+	for i, a := range all {
+		for j, b := range all {
+			require.Equal(t, i == j, errors.Is(a, b), "%v vs %v", a, b)
+		}
+	}
+}
