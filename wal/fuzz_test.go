@@ -21,8 +21,8 @@ func seedLogs(t testing.TB) [][]byte {
 		{},
 		{record(1, 0)},
 		{record(1, 10), record(2, 20), record(3, 30)},
-		{record(1, BlockSize - FileHeaderSize - ChunkHeaderSize - RecordPrefixSize - 9), record(2, 3)},
-		{record(1, BlockSize + 100), record(2, 5)},
+		{record(1, BlockSize-FileHeaderSize-ChunkHeaderSize-RecordPrefixSize-9), record(2, 3)},
+		{record(1, BlockSize+100), record(2, 5)},
 	} {
 		fs := vfs.NewMem()
 		writeLog(t, fs, "s.log", recs, func(i int) bool { return i%2 == 0 })

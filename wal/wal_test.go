@@ -285,7 +285,7 @@ func TestFragmentOrder(t *testing.T) {
 		"middle without first": appendChunk(bytes.Clone(hdr), ChunkMiddle, []byte("x")),
 		"first then full": appendChunk(appendChunk(bytes.Clone(hdr), ChunkFirst, prefix),
 			ChunkFull, prefix),
-		"header inside": appendChunk(bytes.Clone(hdr), ChunkHeader, appendFileHeader(nil, 7)),
+		"header inside":     appendChunk(bytes.Clone(hdr), ChunkHeader, appendFileHeader(nil, 7)),
 		"short first chunk": appendChunk(bytes.Clone(hdr), ChunkFull, []byte{1, 2}),
 	}
 	for name, data := range cases {
