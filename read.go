@@ -17,12 +17,12 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 	// it is in a memtable that readState still lists.
 	seq := base.SeqNum(db.visible.Load())
 	rs := db.readState.Load()
-	if v, kind, ok := rs.mem.Get(key, seq); ok {
-		return found(v, kind)
+	if v, tr, ok := rs.mem.Get(key, seq); ok {
+		return found(v, tr.Kind())
 	}
 	for _, m := range rs.imm {
-		if v, kind, ok := m.Get(key, seq); ok {
-			return found(v, kind)
+		if v, tr, ok := m.Get(key, seq); ok {
+			return found(v, tr.Kind())
 		}
 	}
 	return nil, ErrNotFound

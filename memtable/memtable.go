@@ -67,9 +67,10 @@ func (m *MemTable) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 }
 
 // Get returns the newest version of key with a sequence number at or below
-// seq: its kind and, for a Set, its value (pointing into the arena; do not
-// modify it). ok is false when the MemTable holds no such version.
-func (m *MemTable) Get(key []byte, seq base.SeqNum) (value []byte, kind base.Kind, ok bool) {
+// seq: its trailer (sequence number and kind) and, for a Set, its value
+// (pointing into the arena; do not modify it). ok is false when the MemTable
+// holds no such version.
+func (m *MemTable) Get(key []byte, seq base.SeqNum) (value []byte, trailer base.Trailer, ok bool) {
 	pivot := entry{key: key, trailer: base.MakeTrailer(seq, base.KindMax)}
 	var found entry
 	var any bool
@@ -82,7 +83,7 @@ func (m *MemTable) Get(key []byte, seq base.SeqNum) (value []byte, kind base.Kin
 	if !any || m.cmp(found.key, key) != 0 {
 		return nil, 0, false
 	}
-	return found.value, found.trailer.Kind(), true
+	return found.value, found.trailer, true
 }
 
 // ApproximateSize returns the memory the MemTable accounts for: keys, values

@@ -57,8 +57,8 @@ func ParseFilename(name string) (typ FileType, num FileNum, ok bool) {
 		return 0, 0, false
 	}
 	u, err := strconv.ParseUint(stem, 10, 64)
-	if err != nil {
-		return 0, 0, false
+	if err != nil || FileNum(u).String() != stem {
+		return 0, 0, false // only the canonical spelling names a file
 	}
 	return typ, FileNum(u), true
 }

@@ -1,0 +1,163 @@
+package dkv_test
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/distributedkv/dkv"
+)
+
+// Benchmarks of the write and read paths on the OS filesystem, with
+// db_bench's shapes: 16-byte keys, 100-byte values that compress to about
+// half. Compare runs with benchstat; see the Makefile's bench target.
+
+const benchValueSize = 100
+
+func benchKey(buf []byte, i uint64) []byte {
+	buf = append(buf[:0], "key:"...)
+	buf = binary.BigEndian.AppendUint64(buf, i)
+	return append(buf, "...."...)
+}
+
+func benchValue(rng *rand.Rand) []byte {
+	v := make([]byte, benchValueSize)
+	for i := range benchValueSize / 2 {
+		v[i] = byte('a' + rng.IntN(26))
+	}
+	for i := benchValueSize / 2; i < benchValueSize; i++ {
+		v[i] = 'x'
+	}
+	return v
+}
+
+func openBench(b *testing.B, noSync bool) *dkv.DB {
+	b.Helper()
+	db, err := dkv.Open(b.TempDir(), &dkv.Options{NoSync: noSync, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// BenchmarkPut writes one key per op from one goroutine: sequential or
+// random keys, without and with fsync.
+func BenchmarkPut(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		noSync bool
+		random bool
+	}{
+		{"NoSync/seq", true, false},
+		{"NoSync/random", true, true},
+		{"Sync/seq", false, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			db := openBench(b, c.noSync)
+			rng := rand.New(rand.NewPCG(1, 2))
+			val := benchValue(rng)
+			key := make([]byte, 0, 16)
+			b.SetBytes(16 + benchValueSize)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				k := uint64(i)
+				if c.random {
+					k = rng.Uint64()
+				}
+				if err := db.Put(benchKey(key, k), val); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPutSyncParallel runs synced Puts from 1, 8 and 64 goroutines:
+// group commit shows as throughput growing with the goroutines, since they
+// share fsyncs. ops/fsync is reported.
+func BenchmarkPutSyncParallel(b *testing.B) {
+	for _, g := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			db := openBench(b, false)
+			val := benchValue(rand.New(rand.NewPCG(1, 2)))
+			var next atomic.Uint64
+			before := db.Metrics().WAL.Syncs
+			b.SetBytes(16 + benchValueSize)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range g {
+				wg.Go(func() {
+					key := make([]byte, 0, 16)
+					for {
+						i := next.Add(1)
+						if i > uint64(b.N) {
+							return
+						}
+						if err := db.Put(benchKey(key, i), val); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			syncs := db.Metrics().WAL.Syncs - before
+			b.ReportMetric(float64(b.N)/float64(max(syncs, 1)), "ops/fsync")
+		})
+	}
+}
+
+// BenchmarkWriteBatch writes batches of 100 Puts without fsync; a op is one
+// batch.
+func BenchmarkWriteBatch(b *testing.B) {
+	const perBatch = 100
+	db := openBench(b, true)
+	val := benchValue(rand.New(rand.NewPCG(1, 2)))
+	batch := db.NewBatch()
+	key := make([]byte, 0, 16)
+	b.SetBytes(perBatch * (16 + benchValueSize))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		batch.Reset()
+		for j := range perBatch {
+			_ = batch.Put(benchKey(key, uint64(i*perBatch+j)), val)
+		}
+		if err := db.Write(batch, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGet reads random existing keys from a memtable of 1M keys.
+func BenchmarkGet(b *testing.B) {
+	const n = 1 << 20
+	db := openBench(b, true)
+	rng := rand.New(rand.NewPCG(1, 2))
+	val := benchValue(rng)
+	key := make([]byte, 0, 16)
+	batch := db.NewBatch()
+	for i := range n {
+		_ = batch.Put(benchKey(key, uint64(i)), val)
+		if batch.Len() == 1000 || i == n-1 {
+			if err := db.Write(batch, nil); err != nil {
+				b.Fatal(err)
+			}
+			batch.Reset()
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := db.Get(benchKey(key, rng.Uint64N(n))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
