@@ -114,7 +114,8 @@ func Open(dir string, opts *Options) (*DB, error) {
 	lock, err := db.fs.Lock(db.fs.PathJoin(dir, base.MakeFilename(base.FileTypeLock, 0)))
 	if err != nil {
 		if errors.Is(err, vfs.ErrLocked) {
-			return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
+			// err reads "vfs: lock already held: DIR/LOCK, by this process".
+			return nil, fmt.Errorf("%w (%v)", ErrLocked, err)
 		}
 		return nil, fmt.Errorf("dkv: lock %s: %w", dir, err)
 	}

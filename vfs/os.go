@@ -81,7 +81,7 @@ func (osFS) Lock(name string) (io.Closer, error) {
 		return nil, err
 	}
 	if _, loaded := heldLocks.LoadOrStore(abs, true); loaded {
-		return nil, fmt.Errorf("%w: %s is held by this process", ErrLocked, name)
+		return nil, fmt.Errorf("%w: %s, by this process", ErrLocked, name)
 	}
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -92,7 +92,7 @@ func (osFS) Lock(name string) (io.Closer, error) {
 		f.Close()
 		heldLocks.Delete(abs)
 		if errors.Is(err, ErrLocked) {
-			return nil, fmt.Errorf("%w: %s is held by another process", ErrLocked, name)
+			return nil, fmt.Errorf("%w: %s, by another process", ErrLocked, name)
 		}
 		return nil, fmt.Errorf("vfs: lock %s: %w", name, err)
 	}

@@ -58,7 +58,7 @@ type FS interface {
 }
 
 // ErrLocked is returned by FS.Lock when the lock is already held.
-var ErrLocked = errors.New("vfs: lock held by another user")
+var ErrLocked = errors.New("vfs: lock already held")
 
 // SyncDir syncs the directory dir, making the entries created, renamed or
 // removed in it durable.

@@ -13,8 +13,8 @@ func newDelCmd(dir *string) *cobra.Command {
 		Long: `Delete KEY. The delete is synced: when del exits 0 it survives a crash.
 Deleting a key that has no value succeeds. del prints nothing on success.`,
 		Args: exactArgs("KEY"),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return withDB(*dir, func(db *dkv.DB) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withDB(cmd, *dir, func(db *dkv.DB) error {
 				return db.Delete([]byte(args[0]))
 			})
 		},

@@ -19,7 +19,7 @@ is, byte for byte. get exits 3 when KEY has no value.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := args[0]
 			var value []byte
-			err := withDB(*dir, func(db *dkv.DB) error {
+			err := withDB(cmd, *dir, func(db *dkv.DB) error {
 				var err error
 				value, err = db.Get([]byte(key))
 				return err

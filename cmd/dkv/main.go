@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -119,9 +120,10 @@ func (e *codeError) Unwrap() error { return e.err }
 // withDB opens the database in dir with the default options (synced
 // writes), calls fn, and closes the database. A failed Close is reported
 // even when fn succeeded (for a write it may mean the write is not durable),
-// and then it is the error that counts.
-func withDB(dir string, fn func(db *dkv.DB) error) (err error) {
-	db, err := dkv.Open(dir, nil)
+// and then it is the error that counts. The library's warnings (a torn log
+// tail truncated, writes stopped) go to the command's stderr.
+func withDB(cmd *cobra.Command, dir string, fn func(db *dkv.DB) error) (err error) {
+	db, err := dkv.Open(dir, &dkv.Options{Logger: newLogger(cmd.ErrOrStderr())})
 	if err != nil {
 		return err
 	}
@@ -154,4 +156,18 @@ func exactArgs(names ...string) cobra.PositionalArgs {
 		return fmt.Errorf("%s takes %d argument%s (%s), got %d",
 			cmd.Name(), len(names), plural, strings.Join(names, " "), len(args))
 	}
+}
+
+// newLogger returns a logger of warnings and errors as text lines on w,
+// without timestamps (the run is short, and golden tests stay stable).
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
+		Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
 }

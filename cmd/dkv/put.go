@@ -14,8 +14,8 @@ func newPutCmd(dir *string) *cobra.Command {
 put exits 0 it survives a crash. put prints nothing on success. Quote a
 VALUE that holds spaces; an empty VALUE ("") is a value.`,
 		Args: exactArgs("KEY", "VALUE"),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return withDB(*dir, func(db *dkv.DB) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withDB(cmd, *dir, func(db *dkv.DB) error {
 				return db.Put([]byte(args[0]), []byte(args[1]))
 			})
 		},

@@ -1,0 +1,36 @@
+# The targets CI and developers run. `make test` is the README's test
+# command, which .ci/run runs on a clean clone.
+
+GO       ?= go
+FUZZTIME ?= 30s
+BENCH    ?= .
+COUNT    ?= 6
+
+.PHONY: test race short lint fuzz bench crash
+
+test: ## vet, then every test under the race detector (what CI runs)
+	$(GO) vet ./... && $(GO) test -race ./...
+
+race: test
+
+short: ## the quick loop while editing
+	$(GO) test -short ./...
+
+lint: ## formatting, vet and staticcheck
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./wal
+	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./wal
+	$(GO) test -run '^$$' -fuzz '^FuzzBatchDecode$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeInternalKey$$' -fuzztime $(FUZZTIME) ./internal/base
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFilename$$' -fuzztime $(FUZZTIME) ./internal/base
+
+bench: ## benchmarks, COUNT runs each, for benchstat (bench.txt)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) . | tee bench.txt
+	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench.txt
+
+crash: ## a long soak of the crash-recovery model test
+	DKV_CRASH_SEEDS=2000 $(GO) test -run '^TestCrashRecovery$$' -count=1 -timeout 60m .
