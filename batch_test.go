@@ -41,7 +41,7 @@ func FuzzBatchDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		mem := memtable.New(base.DefaultComparer.Compare)
+		mem := memtable.New(base.DefaultComparer)
 		applyBatch(mem, data)
 		if mem.Len() != int(count) {
 			t.Fatalf("applied %d operations, header says %d", mem.Len(), count)

@@ -18,13 +18,13 @@ import (
 // DB is an open database. It is safe for concurrent use by any number of
 // goroutines.
 type DB struct {
-	dir    string
-	opts   *Options
-	fs     vfs.FS
-	cmp    base.Compare
-	logger *slog.Logger
-	events *EventListener
-	lock   io.Closer
+	dir      string
+	opts     *Options
+	fs       vfs.FS
+	comparer *base.Comparer
+	logger   *slog.Logger
+	events   *EventListener
+	lock     io.Closer
 
 	closed atomic.Bool
 
@@ -99,12 +99,12 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{
-		dir:    dir,
-		opts:   &o,
-		fs:     o.FS,
-		cmp:    base.DefaultComparer.Compare,
-		logger: o.Logger,
-		events: o.EventListener,
+		dir:      dir,
+		opts:     &o,
+		fs:       o.FS,
+		comparer: base.DefaultComparer,
+		logger:   o.Logger,
+		events:   o.EventListener,
 	}
 	db.pub.cond.L = &db.pub.Mutex
 

@@ -106,7 +106,7 @@ func (db *DB) openLogForWrites(logs []recoveredLog, imm *[]*memtable.MemTable) e
 			return fmt.Errorf("dkv: remove empty log: %w", err)
 		}
 	}
-	c.mem = memtable.New(db.cmp)
+	c.mem = memtable.New(db.comparer)
 	return db.newLog() // syncs the directory, removals included
 }
 
@@ -115,7 +115,7 @@ func (db *DB) openLogForWrites(logs []recoveredLog, imm *[]*memtable.MemTable) e
 // newest log (newest) may have a torn tail, which is truncated and synced.
 func (db *DB) replayLog(num base.FileNum, lastSeq *base.SeqNum, newest bool) (recoveredLog, error) {
 	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLog, num))
-	l := recoveredLog{num: num, path: path, mem: memtable.New(db.cmp)}
+	l := recoveredLog{num: num, path: path, mem: memtable.New(db.comparer)}
 	f, err := db.fs.Open(path)
 	if err != nil {
 		return l, fmt.Errorf("dkv: open log: %w", err)

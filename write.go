@@ -270,7 +270,7 @@ func (db *DB) makeRoomForWrite() error {
 		return db.stopWrites(err)
 	}
 	old := c.mem
-	c.mem = memtable.New(db.cmp)
+	c.mem = memtable.New(db.comparer)
 	rs := db.readState.Load()
 	imm := append([]*memtable.MemTable{old}, rs.imm...)
 	db.readState.Store(&readState{mem: c.mem, imm: imm})
