@@ -34,6 +34,7 @@ func (e *entry) value() []byte { return e.kv[e.keyLen:] }
 // for the concurrency contract.
 type MemTable struct {
 	cmp   base.Compare
+	less  func(a, b entry) bool
 	mu    sync.RWMutex // guards tree
 	tree  *btree.BTreeG[entry]
 	arena arena // writer only
@@ -61,7 +62,7 @@ func New(c *base.Comparer) *MemTable {
 			return a.trailer > b.trailer
 		}
 	}
-	return &MemTable{cmp: cmp, tree: btree.NewG(degree, less)}
+	return &MemTable{cmp: cmp, less: less, tree: btree.NewG(degree, less)}
 }
 
 // Add inserts a version of key. The MemTable copies key and value. The

@@ -2,7 +2,8 @@ package wal
 
 import (
 	"encoding/binary"
-	"hash/crc32"
+
+	"github.com/distributedkv/dkv/internal/base"
 )
 
 // The log format; docs/format/wal.md is its specification.
@@ -50,19 +51,10 @@ const (
 	ChunkHeader ChunkType = 5 // the file header; only at offset 0
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// maskDelta is added after rotating a checksum (see mask).
-const maskDelta = 0xa282ead8
-
-// mask hides a CRC so that a checksum computed over bytes that themselves
-// contain checksums does not degenerate (the trick LevelDB uses).
-func mask(crc uint32) uint32 { return (crc>>15 | crc<<17) + maskDelta }
-
 // chunkChecksum is the masked CRC-32C of a chunk's length, type and payload,
 // which are the chunk's bytes after the checksum field.
 func chunkChecksum(lengthTypePayload []byte) uint32 {
-	return mask(crc32.Checksum(lengthTypePayload, castagnoli))
+	return base.MaskedCRC(lengthTypePayload)
 }
 
 // chunkAt parses the chunk at the start of b (which must not extend past the

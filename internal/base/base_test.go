@@ -132,3 +132,40 @@ func TestCorruptionError(t *testing.T) {
 	require.Equal(t, "opening: dkv: corruption in /db/000001.log at offset 42: checksum mismatch", err.Error())
 	require.Equal(t, "dkv: corruption in f: bad", (&CorruptionError{File: "f", Offset: -1, Reason: "bad"}).Error())
 }
+
+func TestSeparatorSuccessor(t *testing.T) {
+	c := DefaultComparer
+	for _, tc := range [][3]string{
+		{"abcd", "abzz", "abd"},
+		{"abc", "abd", "abc"},
+		{"abc", "abcd", "abc"},
+		{"a\xff", "b", "a\xff"},
+		{"", "a", ""},
+		{"apple", "banana", "b"},
+	} {
+		got := c.Separator(nil, []byte(tc[0]), []byte(tc[1]))
+		require.Equal(t, tc[2], string(got), "separator(%q, %q)", tc[0], tc[1])
+	}
+	for _, tc := range [][2]string{{"abc", "b"}, {"\xff\xffa", "\xff\xffb"}, {"\xff", "\xff"}, {"", ""}} {
+		require.Equal(t, tc[1], string(c.Successor(nil, []byte(tc[0]))))
+	}
+}
+
+// FuzzSeparator: for any a < b the separator s satisfies a <= s < b, and the
+// successor of a is >= a.
+func FuzzSeparator(f *testing.F) {
+	f.Add([]byte("abcd"), []byte("abzz"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		c := DefaultComparer
+		if s := c.Successor(nil, a); c.Compare(s, a) < 0 {
+			t.Fatalf("successor(%q) = %q < a", a, s)
+		}
+		if c.Compare(a, b) >= 0 {
+			return
+		}
+		s := c.Separator(nil, a, b)
+		if c.Compare(a, s) > 0 || c.Compare(s, b) >= 0 {
+			t.Fatalf("separator(%q, %q) = %q", a, b, s)
+		}
+	})
+}

@@ -1,0 +1,148 @@
+package memtable
+
+import (
+	"slices"
+
+	"github.com/distributedkv/dkv/internal/base"
+)
+
+// iterWindow is how many entries an Iterator copies per visit to the tree.
+const iterWindow = 32
+
+// Iterator walks a MemTable in internal-key order. It is safe to use while
+// the writer adds entries: it never holds the tree's lock between calls.
+// Instead it copies a window of entries under the read lock and, when the
+// window is used up, seeks again from the last entry it returned. Entries
+// are never changed or removed, and each internal key is unique, so a
+// re-seek continues exactly where the window ended; entries added since may
+// or may not be seen (callers filter by sequence number).
+//
+// Key and Value point into the memtable's arena and stay valid for as long
+// as the caller holds them.
+type Iterator struct {
+	m     *MemTable
+	buf   []entry // the window, ascending
+	pos   int     // index in buf; -1 or len(buf) when not positioned
+	valid bool
+}
+
+var _ base.InternalIterator = (*Iterator)(nil)
+
+// NewIter returns an unpositioned Iterator.
+func (m *MemTable) NewIter() *Iterator {
+	return &Iterator{m: m, buf: make([]entry, 0, iterWindow)}
+}
+
+// fillFrom loads the window with the entries >= pivot (or > pivot when
+// exclusive), ascending. all says to start at the first entry.
+func (it *Iterator) fillAfter(pivot entry, all, exclusive bool) {
+	it.buf = it.buf[:0]
+	visit := func(e entry) bool {
+		if exclusive && len(it.buf) == 0 && !it.m.less(pivot, e) {
+			return true // skip the pivot itself
+		}
+		it.buf = append(it.buf, e)
+		return len(it.buf) < iterWindow
+	}
+	it.m.mu.RLock()
+	if all {
+		it.m.tree.Ascend(visit)
+	} else {
+		it.m.tree.AscendGreaterOrEqual(pivot, visit)
+	}
+	it.m.mu.RUnlock()
+	it.pos = 0
+	it.valid = len(it.buf) > 0
+}
+
+// fillBefore loads the window with the entries < pivot (or all entries when
+// all), keeping the window ascending and positioning at its last entry.
+func (it *Iterator) fillBefore(pivot entry, all bool) {
+	it.buf = it.buf[:0]
+	visit := func(e entry) bool {
+		if !all && !it.m.less(e, pivot) {
+			return true // skip the pivot itself (DescendLessOrEqual includes it)
+		}
+		it.buf = append(it.buf, e)
+		return len(it.buf) < iterWindow
+	}
+	it.m.mu.RLock()
+	if all {
+		it.m.tree.Descend(visit)
+	} else {
+		it.m.tree.DescendLessOrEqual(pivot, visit)
+	}
+	it.m.mu.RUnlock()
+	slices.Reverse(it.buf)
+	it.pos = len(it.buf) - 1
+	it.valid = len(it.buf) > 0
+}
+
+func pivotOf(k base.InternalKey) entry {
+	return entry{kv: k.UserKey, keyLen: uint32(len(k.UserKey)), trailer: k.Trailer}
+}
+
+// First implements base.InternalIterator.
+func (it *Iterator) First() bool { it.fillAfter(entry{}, true, false); return it.valid }
+
+// Last implements base.InternalIterator.
+func (it *Iterator) Last() bool { it.fillBefore(entry{}, true); return it.valid }
+
+// SeekGE implements base.InternalIterator.
+func (it *Iterator) SeekGE(key base.InternalKey) bool {
+	it.fillAfter(pivotOf(key), false, false)
+	return it.valid
+}
+
+// SeekLT implements base.InternalIterator.
+func (it *Iterator) SeekLT(key base.InternalKey) bool {
+	it.fillBefore(pivotOf(key), false)
+	return it.valid
+}
+
+// Next implements base.InternalIterator.
+func (it *Iterator) Next() bool {
+	if !it.valid {
+		return false
+	}
+	if it.pos+1 < len(it.buf) {
+		it.pos++
+		return true
+	}
+	it.fillAfter(it.buf[it.pos], false, true)
+	return it.valid
+}
+
+// Prev implements base.InternalIterator.
+func (it *Iterator) Prev() bool {
+	if !it.valid {
+		return false
+	}
+	if it.pos > 0 {
+		it.pos--
+		return true
+	}
+	it.fillBefore(it.buf[it.pos], false)
+	return it.valid
+}
+
+// Valid implements base.InternalIterator.
+func (it *Iterator) Valid() bool { return it.valid }
+
+// Key implements base.InternalIterator.
+func (it *Iterator) Key() base.InternalKey {
+	e := &it.buf[it.pos]
+	return base.InternalKey{UserKey: e.key(), Trailer: e.trailer}
+}
+
+// Value implements base.InternalIterator.
+func (it *Iterator) Value() []byte { return it.buf[it.pos].value() }
+
+// Error implements base.InternalIterator: a memtable iterator cannot fail.
+func (it *Iterator) Error() error { return nil }
+
+// Close implements base.InternalIterator.
+func (it *Iterator) Close() error {
+	it.valid, it.buf = false, nil
+	return nil
+}
