@@ -133,4 +133,3 @@ func (a *arena) alloc(n int) []byte {
 	a.cur = a.cur[:start+n]
 	return a.cur[start : start+n : start+n]
 }
-
