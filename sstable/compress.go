@@ -1,0 +1,78 @@
+package sstable
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The zstd encoder and decoder are built once and shared: EncodeAll and
+// DecodeAll are safe for concurrent use.
+var (
+	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			panic(fmt.Sprintf("sstable: zstd encoder: %v", err)) // fixed options: a programming error
+		}
+		return e
+	})
+	zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxDecodedBlock))
+		if err != nil {
+			panic(fmt.Sprintf("sstable: zstd decoder: %v", err))
+		}
+		return d
+	})
+)
+
+// compressBlock appends raw, compressed with c, to dst. A block that does not
+// shrink by at least an eighth is stored raw: decompressing it would cost
+// more than the bytes it saves. It returns the stored bytes and the
+// compression actually used.
+func compressBlock(dst []byte, c Compression, raw []byte) ([]byte, Compression) {
+	var out []byte
+	switch c {
+	case SnappyCompression:
+		out = s2.EncodeSnappy(dst[len(dst):cap(dst)], raw)
+	case ZstdCompression:
+		out = zstdEncoder().EncodeAll(raw, dst[len(dst):len(dst)])
+	default:
+		return append(dst, raw...), NoCompression
+	}
+	if len(out) >= len(raw)-len(raw)/8 {
+		return append(dst, raw...), NoCompression
+	}
+	return append(dst, out...), c
+}
+
+// decompressBlock returns the decompressed contents of a stored block. The
+// stored bytes have passed their checksum; the limits here guard against a
+// compressor's header that lies all the same.
+func decompressBlock(c Compression, stored []byte) ([]byte, error) {
+	switch c {
+	case NoCompression:
+		return stored, nil
+	case SnappyCompression:
+		n, err := s2.DecodedLen(stored)
+		if err != nil {
+			return nil, fmt.Errorf("snappy: %v", err)
+		}
+		if n > maxDecodedBlock {
+			return nil, fmt.Errorf("snappy block claims %d bytes", n)
+		}
+		out, err := s2.Decode(make([]byte, n), stored)
+		if err != nil {
+			return nil, fmt.Errorf("snappy: %v", err)
+		}
+		return out, nil
+	case ZstdCompression:
+		out, err := zstdDecoder().DecodeAll(stored, nil)
+		if err != nil {
+			return nil, fmt.Errorf("zstd: %v", err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unknown compression type %d", uint8(c))
+}

@@ -1,0 +1,211 @@
+package sstable
+
+import (
+	"encoding/binary"
+
+	"github.com/distributedkv/dkv/internal/base"
+)
+
+// appendTrailer appends the 8-byte little-endian trailer of an encoded
+// internal key.
+func appendTrailer(dst []byte, t base.Trailer) []byte {
+	return binary.LittleEndian.AppendUint64(dst, uint64(t))
+}
+
+// Iterator walks a table's entries in internal-key order, in both
+// directions. It reads data blocks through the Reader (and its cache) as it
+// crosses them. Key is valid until the next move; Value stays valid (it
+// points into an immutable block). An Iterator is not safe for concurrent
+// use.
+type Iterator struct {
+	r      *Reader
+	index  blockIter
+	data   blockIter
+	handle BlockHandle // of the data block loaded in data
+	loaded bool
+	err    error
+	search []byte
+}
+
+var _ base.InternalIterator = (*Iterator)(nil)
+
+// NewIter returns an unpositioned iterator over the table.
+func (r *Reader) NewIter() *Iterator {
+	it := &Iterator{r: r}
+	it.index.initTrusted(r.index, r.compareEncoded, 8)
+	return it
+}
+
+// loadBlock loads the data block the index iterator points at.
+func (it *Iterator) loadBlock() bool {
+	it.loaded = false
+	if !it.index.valid() {
+		if it.index.err != nil {
+			it.err = it.r.corrupt(int64(it.r.footer.index.Offset), "index block: %v", it.index.err)
+		}
+		return false
+	}
+	h, _, ok := decodeHandle(it.index.val)
+	if !ok {
+		it.err = it.r.corrupt(int64(it.r.footer.index.Offset), "bad block handle in the index")
+		return false
+	}
+	block, err := it.r.dataBlock(h)
+	if err != nil {
+		it.err = err
+		return false
+	}
+	it.data.initTrusted(block, it.r.compareEncoded, 8)
+	it.handle, it.loaded = h, true
+	return true
+}
+
+// settle checks the data iterator after a move and records its error.
+func (it *Iterator) settle(ok bool) bool {
+	if !ok && it.data.err != nil && it.err == nil {
+		it.err = it.r.corrupt(int64(it.handle.Offset), "data block: %v", it.data.err)
+	}
+	return ok && it.err == nil
+}
+
+// skipForward moves to the first entry of the next non-empty block.
+func (it *Iterator) skipForward() bool {
+	for it.err == nil && it.data.err == nil {
+		if !it.index.next() || !it.loadBlock() {
+			return it.settle(false)
+		}
+		if it.data.first() {
+			return true
+		}
+	}
+	return it.settle(false)
+}
+
+// skipBackward moves to the last entry of the previous non-empty block.
+func (it *Iterator) skipBackward() bool {
+	for it.err == nil && it.data.err == nil {
+		if !it.index.prev() || !it.loadBlock() {
+			return it.settle(false)
+		}
+		if it.data.last() {
+			return true
+		}
+	}
+	return it.settle(false)
+}
+
+func (it *Iterator) reset() {
+	it.err = nil
+	it.loaded = false
+	it.data.offset = -1
+	it.data.err = nil
+}
+
+// First implements base.InternalIterator.
+func (it *Iterator) First() bool {
+	it.reset()
+	if !it.index.first() || !it.loadBlock() {
+		return it.settle(false)
+	}
+	if it.data.first() {
+		return true
+	}
+	return it.skipForward()
+}
+
+// Last implements base.InternalIterator.
+func (it *Iterator) Last() bool {
+	it.reset()
+	if !it.index.last() || !it.loadBlock() {
+		return it.settle(false)
+	}
+	if it.data.last() {
+		return true
+	}
+	return it.skipBackward()
+}
+
+// SeekGE implements base.InternalIterator.
+func (it *Iterator) SeekGE(key base.InternalKey) bool {
+	it.reset()
+	it.search = appendTrailer(append(it.search[:0], key.UserKey...), key.Trailer)
+	if !it.index.seekGE(it.search) || !it.loadBlock() {
+		return it.settle(false)
+	}
+	if it.data.seekGE(it.search) {
+		return true
+	}
+	if it.data.err != nil {
+		return it.settle(false)
+	}
+	return it.skipForward()
+}
+
+// SeekLT implements base.InternalIterator.
+func (it *Iterator) SeekLT(key base.InternalKey) bool {
+	it.reset()
+	it.search = appendTrailer(append(it.search[:0], key.UserKey...), key.Trailer)
+	// The block that may hold the last key < search is the first block
+	// whose separator is >= search, or the last block.
+	if !it.index.seekGE(it.search) && (it.index.err != nil || !it.index.last()) {
+		it.loadBlock() // records the index's error, if any
+		return it.settle(false)
+	}
+	if !it.loadBlock() {
+		return it.settle(false)
+	}
+	if it.data.seekLT(it.search) {
+		return true
+	}
+	if it.data.err != nil {
+		return it.settle(false)
+	}
+	return it.skipBackward()
+}
+
+// Next implements base.InternalIterator.
+func (it *Iterator) Next() bool {
+	if !it.Valid() {
+		return false
+	}
+	if it.data.next() {
+		return true
+	}
+	if it.data.err != nil {
+		return it.settle(false)
+	}
+	return it.skipForward()
+}
+
+// Prev implements base.InternalIterator.
+func (it *Iterator) Prev() bool {
+	if !it.Valid() {
+		return false
+	}
+	if it.data.prev() {
+		return true
+	}
+	if it.data.err != nil {
+		return it.settle(false)
+	}
+	return it.skipBackward()
+}
+
+// Valid implements base.InternalIterator.
+func (it *Iterator) Valid() bool { return it.err == nil && it.loaded && it.data.valid() }
+
+// Key implements base.InternalIterator.
+func (it *Iterator) Key() base.InternalKey { return decodeKey(it.data.key) }
+
+// Value implements base.InternalIterator.
+func (it *Iterator) Value() []byte { return it.data.val }
+
+// Error implements base.InternalIterator.
+func (it *Iterator) Error() error { return it.err }
+
+// Close implements base.InternalIterator. It does not close the Reader.
+func (it *Iterator) Close() error {
+	err := it.err
+	*it = Iterator{}
+	return err
+}

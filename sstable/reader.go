@@ -1,0 +1,254 @@
+package sstable
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/distributedkv/dkv/internal/base"
+)
+
+// ReadableFile is what a Reader needs of a file.
+type ReadableFile interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// ReaderOptions configure a Reader.
+type ReaderOptions struct {
+	// Cache, when set, holds the table's decoded data blocks, keyed by
+	// (CacheID, FileNum, block offset).
+	Cache   *Cache
+	CacheID uint64
+	FileNum base.FileNum
+	// Comparer must be the one the table was written with (checked by name).
+	// Default base.DefaultComparer.
+	Comparer *base.Comparer
+}
+
+// Reader reads one table. Open reads and checks the footer, metaindex,
+// properties, index and filter blocks and keeps them in memory; data blocks
+// are read on demand, checked and decompressed, and kept in the block cache.
+//
+// Every block's checksum is verified when it is read; bytes that fail any
+// check are reported as a *base.CorruptionError naming the file and the
+// block's offset, never returned as data.
+//
+// A Reader is safe for concurrent use. Values returned by Get and by
+// iterators point into immutable blocks and stay valid for as long as the
+// caller holds them.
+type Reader struct {
+	f      ReadableFile
+	name   string
+	size   int64
+	opts   ReaderOptions
+	cmp    base.Compare
+	index  []byte // the index block, checked
+	filter []byte // the bloom filter, or nil
+	props  *Properties
+	footer footer
+	meta   map[string]BlockHandle
+}
+
+// Open returns a Reader of the table held by f, of size bytes. name is used
+// in errors. On error f is not closed.
+func Open(f ReadableFile, name string, size int64, opts ReaderOptions) (*Reader, error) {
+	if opts.Comparer == nil {
+		opts.Comparer = base.DefaultComparer
+	}
+	r := &Reader{f: f, name: name, size: size, opts: opts, cmp: opts.Comparer.Compare, meta: map[string]BlockHandle{}}
+	if size < FooterSize {
+		return nil, r.corrupt(0, "file of %d bytes is shorter than a footer", size)
+	}
+	buf := make([]byte, FooterSize)
+	if _, err := f.ReadAt(buf, size-FooterSize); err != nil {
+		return nil, fmt.Errorf("sstable: read footer of %s: %w", name, err)
+	}
+	ft, err := decodeFooter(buf)
+	if err != nil {
+		if errors.Is(err, errVersion) {
+			return nil, fmt.Errorf("sstable: %s: %w", name, err)
+		}
+		return nil, r.corrupt(size-FooterSize, "%v", err)
+	}
+	r.footer = ft
+
+	metaBlock, err := r.readChecked(ft.metaindex, "metaindex", false)
+	if err != nil {
+		return nil, err
+	}
+	var it blockIter
+	it.initTrusted(metaBlock, bytesCompare, 0)
+	for ok := it.first(); ok; ok = it.next() {
+		h, rest, ok := decodeHandle(it.val)
+		if !ok || len(rest) != 0 {
+			return nil, r.corrupt(int64(ft.metaindex.Offset), "bad handle for %q in the metaindex", it.key)
+		}
+		r.meta[string(it.key)] = h
+	}
+	if it.err != nil {
+		return nil, r.corrupt(int64(ft.metaindex.Offset), "metaindex: %v", it.err)
+	}
+
+	ph, ok := r.meta[metaPropertiesName]
+	if !ok {
+		return nil, r.corrupt(int64(ft.metaindex.Offset), "no properties block in the metaindex")
+	}
+	propsBlock, err := r.readChecked(ph, "properties", false)
+	if err != nil {
+		return nil, err
+	}
+	if r.props, err = decodeProperties(propsBlock); err != nil {
+		return nil, r.corrupt(int64(ph.Offset), "properties: %v", err)
+	}
+	if r.props.ComparerName != opts.Comparer.Name {
+		return nil, fmt.Errorf("sstable: %s was written with comparer %q, not %q", name, r.props.ComparerName, opts.Comparer.Name)
+	}
+	if r.index, err = r.readChecked(ft.index, "index", true); err != nil {
+		return nil, err
+	}
+	if fh, ok := r.meta[metaFilterName]; ok {
+		if r.filter, err = r.readBlock(fh, "filter"); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+var errVersion = errors.New("unsupported format version")
+
+// readBlock reads, checks and decompresses the block at h.
+func (r *Reader) readBlock(h BlockHandle, what string) ([]byte, error) {
+	dataEnd := uint64(r.size - FooterSize)
+	if h.Offset > dataEnd || h.Length > dataEnd-h.Offset || blockTrailerSize > dataEnd-h.Offset-h.Length {
+		return nil, r.corrupt(int64(min(h.Offset, uint64(r.size))), "%s block handle (offset %d, length %d) runs past the data", what, h.Offset, h.Length)
+	}
+	buf := make([]byte, h.Length+blockTrailerSize)
+	if _, err := r.f.ReadAt(buf, int64(h.Offset)); err != nil {
+		return nil, fmt.Errorf("sstable: read %s block of %s at offset %d: %w", what, r.name, h.Offset, err)
+	}
+	stored, trailer := buf[:h.Length], buf[h.Length:]
+	if binary.LittleEndian.Uint32(trailer[1:]) != base.MaskedCRC(stored, trailer[:1]) {
+		return nil, r.corrupt(int64(h.Offset), "%s block checksum mismatch", what)
+	}
+	block, err := decompressBlock(Compression(trailer[0]), stored)
+	if err != nil {
+		return nil, r.corrupt(int64(h.Offset), "%s block: %v", what, err)
+	}
+	return block, nil
+}
+
+// readChecked reads a block and checks its structure (restart array);
+// internal says its keys are internal keys.
+func (r *Reader) readChecked(h BlockHandle, what string, internal bool) ([]byte, error) {
+	block, err := r.readBlock(h, what)
+	if err != nil {
+		return nil, err
+	}
+	var it blockIter
+	cmp, minKey := bytesCompare, 0
+	if internal {
+		cmp, minKey = r.compareEncoded, 8
+	}
+	if err := it.init(block, cmp, minKey); err != nil {
+		return nil, r.corrupt(int64(h.Offset), "%s block: %v", what, err)
+	}
+	return block, nil
+}
+
+// dataBlock returns the checked data block at h, from the cache if there.
+func (r *Reader) dataBlock(h BlockHandle) ([]byte, error) {
+	c := r.opts.Cache
+	if c != nil {
+		if b, ok := c.Get(r.opts.CacheID, r.opts.FileNum, h.Offset); ok {
+			return b, nil
+		}
+	}
+	b, err := r.readChecked(h, "data", true)
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		c.Set(r.opts.CacheID, r.opts.FileNum, h.Offset, b)
+	}
+	return b, nil
+}
+
+// compareEncoded orders encoded internal keys (each at least 8 bytes).
+func (r *Reader) compareEncoded(a, b []byte) int {
+	n, m := len(a)-8, len(b)-8
+	if c := r.cmp(a[:n], b[:m]); c != 0 {
+		return c
+	}
+	ta, tb := binary.LittleEndian.Uint64(a[n:]), binary.LittleEndian.Uint64(b[m:])
+	switch {
+	case ta > tb:
+		return -1
+	case ta < tb:
+		return 1
+	}
+	return 0
+}
+
+func (r *Reader) corrupt(off int64, format string, args ...any) error {
+	return base.CorruptionErrorf(r.name, off, "sstable: "+format, args...)
+}
+
+// MayContain reports what the bloom filter says of userKey: false means the
+// table holds no version of it. Without a filter it is always true.
+func (r *Reader) MayContain(userKey []byte) bool {
+	return r.filter == nil || bloomMayContain(r.filter, userKey)
+}
+
+// Get returns the newest version of userKey with a sequence number at or
+// below seq: its value and trailer. found is false when the table holds no
+// such version.
+func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer base.Trailer, found bool, err error) {
+	if !r.MayContain(userKey) {
+		return nil, 0, false, nil
+	}
+	var keyBuf [64]byte
+	search := appendSearchKeySeq(keyBuf[:0], userKey, seq)
+	var ii, bi blockIter
+	ii.initTrusted(r.index, r.compareEncoded, 8)
+	for ok := ii.seekGE(search); ok; ok = ii.next() {
+		h, _, hok := decodeHandle(ii.val)
+		if !hok {
+			return nil, 0, false, r.corrupt(int64(r.footer.index.Offset), "bad block handle in the index")
+		}
+		block, err := r.dataBlock(h)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		bi.initTrusted(block, r.compareEncoded, 8)
+		if bi.seekGE(search) {
+			k := decodeKey(bi.key)
+			if r.cmp(k.UserKey, userKey) != 0 {
+				return nil, 0, false, nil
+			}
+			return bi.val, k.Trailer, true, nil
+		}
+		if bi.err != nil {
+			return nil, 0, false, r.corrupt(int64(h.Offset), "data block: %v", bi.err)
+		}
+		// Every key of this block is below the search key; the separator
+		// was above it: the answer, if any, starts the next block.
+	}
+	if ii.err != nil {
+		return nil, 0, false, r.corrupt(int64(r.footer.index.Offset), "index block: %v", ii.err)
+	}
+	return nil, 0, false, nil
+}
+
+// appendSearchKeySeq appends the encoded internal key (u, seq, KindMax).
+func appendSearchKeySeq(dst, u []byte, seq base.SeqNum) []byte {
+	dst = append(dst, u...)
+	return binary.LittleEndian.AppendUint64(dst, uint64(base.MakeTrailer(seq, base.KindMax)))
+}
+
+// Properties returns the table's properties. Do not modify them.
+func (r *Reader) Properties() *Properties { return r.props }
+
+// Close closes the file.
+func (r *Reader) Close() error { return r.f.Close() }
