@@ -27,6 +27,11 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzBatchDecode$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeInternalKey$$' -fuzztime $(FUZZTIME) ./internal/base
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFilename$$' -fuzztime $(FUZZTIME) ./internal/base
+	$(GO) test -run '^$$' -fuzz '^FuzzSeparator$$' -fuzztime $(FUZZTIME) ./internal/base
+	$(GO) test -run '^$$' -fuzz '^FuzzBloom$$' -fuzztime $(FUZZTIME) ./sstable
+	$(GO) test -run '^$$' -fuzz '^FuzzBlock$$' -fuzztime $(FUZZTIME) ./sstable
+	$(GO) test -run '^$$' -fuzz '^FuzzFooter$$' -fuzztime $(FUZZTIME) ./sstable
+	$(GO) test -run '^$$' -fuzz '^FuzzTable$$' -fuzztime $(FUZZTIME) ./sstable
 
 bench: ## benchmarks, COUNT runs each, for benchstat (bench.txt)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) . | tee bench.txt

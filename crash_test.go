@@ -103,14 +103,15 @@ func TestCrashRecovery(t *testing.T) {
 
 func runCrashSeed(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0xc0ffee))
-	fs := vfs.NewMem()
-	opts := &Options{FS: fs, MemTableSize: 16 << 10, NoSync: rng.IntN(2) == 0, Logger: discardLogger()}
+	mem := vfs.NewMem()
+	k := &killableFS{FS: mem}
+	opts := &Options{FS: k, MemTableSize: 16 << 10, NoSync: rng.IntN(2) == 0, Logger: discardLogger()}
 	db, err := Open("/db", opts)
 	require.NoError(t, err)
 	m := &crashModel{base: map[string][]byte{}}
 	keys := 50 + rng.IntN(200)
 
-	for gen := 0; gen < 4; gen++ {
+	for gen := 0; gen < 6; gen++ {
 		nops := rng.IntN(400)
 		for i := 0; i < nops; i++ {
 			op := randomOp(rng, keys)
@@ -118,21 +119,32 @@ func runCrashSeed(t *testing.T, seed uint64) {
 			op.last = base.SeqNum(db.visible.Load())
 			m.ops = append(m.ops, op)
 		}
-		var crashOpts vfs.CrashOptions
-		if rng.IntN(2) == 0 {
-			crashOpts.Rand = rand.New(rand.NewPCG(seed, uint64(gen)))
+		how := "kill"
+		if rng.IntN(3) != 0 {
+			// Power loss: only what was fsynced survives, or with Rand a
+			// torn version of the unsynced rest, possibly with lost pages.
+			var crashOpts vfs.CrashOptions
+			if rng.IntN(3) != 0 {
+				crashOpts.Rand = rand.New(rand.NewPCG(seed, uint64(gen)))
+				crashOpts.Holes = rng.IntN(2) == 0
+			}
+			how = fmt.Sprintf("power loss %+v", crashOpts)
+			crashed := mem.CrashClone(crashOpts)
+			_ = db.Close()
+			mem = crashed
+		} else {
+			// kill -9: what reached the OS stays, the rest of the process's
+			// buffers are gone.
+			killDB(k, db)
 		}
-		crashed := fs.CrashClone(crashOpts)
-		_ = db.Close()
-
-		fs = crashed
-		opts.FS = fs
+		k = &killableFS{FS: mem}
+		opts.FS = k
 		db, err = Open("/db", opts)
-		require.NoError(t, err, "seed %d gen %d: reopen after crash", seed, gen)
+		require.NoError(t, err, "seed %d gen %d: reopen after %s", seed, gen, how)
 		got := base.SeqNum(db.visible.Load())
-		require.GreaterOrEqual(t, got, m.minRecoverable(), "seed %d gen %d: a synced write was lost", seed, gen)
+		require.GreaterOrEqual(t, got, m.minRecoverable(), "seed %d gen %d: a synced write was lost to %s", seed, gen, how)
 		want, err := m.stateAt(got)
-		require.NoError(t, err, "seed %d gen %d", seed, gen)
+		require.NoError(t, err, "seed %d gen %d (%s)", seed, gen, how)
 		checkState(t, db, want, keys)
 
 		*m = crashModel{base: want, seq: got}
@@ -268,6 +280,7 @@ func runConcurrentCrash(t *testing.T, seed uint64) {
 	var crashOpts vfs.CrashOptions
 	if rng.IntN(2) == 0 {
 		crashOpts.Rand = rand.New(rand.NewPCG(seed, 7))
+		crashOpts.Holes = rng.IntN(2) == 0
 	}
 	crashed := fs.CrashClone(crashOpts)
 	stop.Store(true)

@@ -84,8 +84,9 @@ type readState struct {
 //
 // Open fails with an error matching ErrLocked when another DB has dir open,
 // ErrCorruption when a log is damaged anywhere but in its torn tail, and
-// ErrInvalidArgument for bad options. A failed Open leaves the directory as
-// it found it, except for truncating a torn log tail.
+// ErrInvalidArgument for bad options. A failed Open changes no data: at
+// most it has created the directory and its LOCK file, truncated a torn log
+// tail or removed logs that held nothing.
 func Open(dir string, opts *Options) (*DB, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: empty directory name", ErrInvalidArgument)
@@ -121,25 +122,41 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	db.lock = lock
 	if err := db.recover(); err != nil {
+		if l := db.commit.log; l != nil {
+			_ = l.w.Close()
+		}
 		_ = lock.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
-// createDir makes the database directory, syncing its parent when the
-// directory is new so that the directory itself survives a crash.
+// createDir makes the database directory and any missing parents, syncing
+// the parent of each directory it creates so that the directories
+// themselves survive a power failure.
 func (db *DB) createDir() error {
-	if _, err := db.fs.Stat(db.dir); err == nil {
+	var missing []string // the directories to create, outermost last
+	for d := db.dir; ; d = db.fs.PathDir(d) {
+		if _, err := db.fs.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("dkv: stat %s: %w", d, err)
+		}
+		missing = append(missing, d)
+		if parent := db.fs.PathDir(d); parent == d {
+			break
+		}
+	}
+	if len(missing) == 0 {
 		return nil
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("dkv: stat %s: %w", db.dir, err)
 	}
 	if err := db.fs.MkdirAll(db.dir, 0o755); err != nil {
 		return fmt.Errorf("dkv: create %s: %w", db.dir, err)
 	}
-	if err := vfs.SyncDir(db.fs, db.fs.PathDir(db.dir)); err != nil {
-		return fmt.Errorf("dkv: %w", err)
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := vfs.SyncDir(db.fs, db.fs.PathDir(missing[i])); err != nil {
+			return fmt.Errorf("dkv: %w", err)
+		}
 	}
 	return nil
 }
@@ -157,8 +174,10 @@ func (db *DB) Close() error {
 	}
 	err := db.closeLog(db.commit.log)
 	db.commit.Unlock()
-	if err != nil {
-		err = db.stopWrites(err) // the same error writes stopped with, if they did
+	if stopped := db.stopErr(); stopped != nil {
+		// Acknowledged writes may not be durable: say so, whatever closing
+		// the last log returned.
+		err = stopped
 	}
 
 	// Writers still waiting for publication cannot be served any more.

@@ -52,9 +52,9 @@
 //     what the disk holds.
 //   - Damaged bytes are reported as ErrCorruption with the file and offset,
 //     never returned as data. The one exception recovery makes is the torn
-//     tail of the newest log — an append cut short by a crash, recognised
-//     because nothing intact follows it — which is truncated (see
-//     docs/format/wal.md).
+//     tail of the newest log — appends cut short by a crash, recognised
+//     because nothing intact after them shows they were ever fsynced —
+//     which is truncated (see docs/format/wal.md, "Recovery rule").
 //
 // # Concurrency contract
 //

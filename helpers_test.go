@@ -1,5 +1,130 @@
 package dkv
 
-import "log/slog"
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+
+	"github.com/distributedkv/dkv/vfs"
+)
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// killableFS wraps an FS so that a process's death can be simulated: after
+// kill, every operation of the wrapper and of the files it opened fails,
+// so the "dead" DB cannot touch the filesystem any more, while what it had
+// already written stays (it is in the OS's cache: the wrapped FS). Closing
+// the dead DB then only releases its lock, as the kernel would.
+type killableFS struct {
+	vfs.FS
+	dead atomic.Bool
+}
+
+var errKilled = errors.New("process killed")
+
+func (k *killableFS) kill() { k.dead.Store(true) }
+
+func (k *killableFS) check() error {
+	if k.dead.Load() {
+		return errKilled
+	}
+	return nil
+}
+
+func (k *killableFS) wrap(f vfs.File, err error) (vfs.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &killableFile{File: f, fs: k}, nil
+}
+
+func (k *killableFS) Create(name string) (vfs.File, error) {
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return k.wrap(k.FS.Create(name))
+}
+
+func (k *killableFS) Open(name string) (vfs.File, error) {
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return k.wrap(k.FS.Open(name))
+}
+
+func (k *killableFS) OpenReadWrite(name string) (vfs.File, error) {
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return k.wrap(k.FS.OpenReadWrite(name))
+}
+
+func (k *killableFS) OpenDir(name string) (vfs.File, error) {
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return k.wrap(k.FS.OpenDir(name))
+}
+
+func (k *killableFS) Remove(name string) error {
+	if err := k.check(); err != nil {
+		return err
+	}
+	return k.FS.Remove(name)
+}
+
+func (k *killableFS) Rename(a, b string) error {
+	if err := k.check(); err != nil {
+		return err
+	}
+	return k.FS.Rename(a, b)
+}
+
+func (k *killableFS) MkdirAll(dir string, perm os.FileMode) error {
+	if err := k.check(); err != nil {
+		return err
+	}
+	return k.FS.MkdirAll(dir, perm)
+}
+
+func (k *killableFS) Lock(name string) (io.Closer, error) {
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return k.FS.Lock(name) // the lock's Close works after death: the kernel drops it
+}
+
+type killableFile struct {
+	vfs.File
+	fs *killableFS
+}
+
+func (f *killableFile) Write(p []byte) (int, error) {
+	if err := f.fs.check(); err != nil {
+		return 0, err
+	}
+	return f.File.Write(p)
+}
+
+func (f *killableFile) Sync() error {
+	if err := f.fs.check(); err != nil {
+		return err
+	}
+	return f.File.Sync()
+}
+
+func (f *killableFile) Truncate(n int64) error {
+	if err := f.fs.check(); err != nil {
+		return err
+	}
+	return f.File.Truncate(n)
+}
+
+// killDB simulates kill -9 of the process running db, which was opened on
+// k: nothing more reaches the filesystem, and the lock is released.
+func killDB(k *killableFS, db *DB) {
+	k.kill()
+	_ = db.Close()
+}

@@ -14,10 +14,11 @@ import (
 
 // recoveredLog is a log replayed by Open.
 type recoveredLog struct {
-	num  base.FileNum
-	path string
-	mem  *memtable.MemTable
-	end  int64 // offset after the last whole record
+	num    base.FileNum
+	path   string
+	mem    *memtable.MemTable
+	end    int64       // offset after the last whole record
+	reader *wal.Reader // read to its end; continues the log (OpenWriter)
 }
 
 // recover rebuilds the memtables from the logs in the directory, oldest
@@ -92,13 +93,18 @@ func (db *DB) openLogForWrites(logs []recoveredLog, imm *[]*memtable.MemTable) e
 			if err != nil {
 				return fmt.Errorf("dkv: reopen log: %w", err)
 			}
-			lf := &logFile{num: l.num, path: l.path}
-			if lf.w, err = wal.OpenWriter(f, l.path, l.end, db.logWriterOptions(lf)); err != nil {
+			lf := &logFile{num: l.num, path: l.path, durable: l.end}
+			if lf.w, err = wal.OpenWriter(f, l.path, l.reader, db.logWriterOptions(lf)); err != nil {
 				_ = f.Close()
 				return err
 			}
 			c.log, c.mem = lf, l.mem
-			return vfs.SyncDir(db.fs, db.dir) // make removals durable
+			if err := vfs.SyncDir(db.fs, db.dir); err != nil { // make removals durable
+				_ = lf.w.Close()
+				c.log = nil
+				return fmt.Errorf("dkv: %w", err)
+			}
+			return nil
 		}
 		if !l.mem.Empty() {
 			*imm = append([]*memtable.MemTable{l.mem}, *imm...)
@@ -139,7 +145,7 @@ func (db *DB) replayLog(num base.FileNum, lastSeq *base.SeqNum, newest bool) (re
 		if err != nil {
 			return l, base.CorruptionErrorf(path, r.Offset(), "bad batch: %v", err)
 		}
-		if *lastSeq != 0 && seq != *lastSeq+1 {
+		if seq != *lastSeq+1 {
 			return l, base.CorruptionErrorf(path, r.Offset(),
 				"batch starts at sequence number %d, expected %d (is a log missing?)", seq, *lastSeq+1)
 		}
@@ -148,17 +154,23 @@ func (db *DB) replayLog(num base.FileNum, lastSeq *base.SeqNum, newest bool) (re
 		records++
 	}
 	tail := r.Tail()
-	l.end = tail.End
+	l.end, l.reader = tail.End, r
 	info := WALRecoveryInfo{Path: path, FileNum: num, Records: records, Size: tail.End}
-	if tail.Torn {
-		if !newest {
-			return l, base.CorruptionErrorf(path, tail.End,
-				"damaged tail in a log that is not the newest: %s", tail.Reason)
-		}
-		info.TornBytes, info.TornReason = st.Size()-tail.End, tail.Reason
+	if tail.Torn && !newest {
+		return l, base.CorruptionErrorf(path, tail.End,
+			"damaged tail in a log that is not the newest: %s", tail.Reason)
+	}
+	if newest {
+		// Truncate a torn tail, and fsync the log even when it is whole:
+		// after a process crash its bytes may still be only in the OS's
+		// cache, and the writes continued after them would otherwise
+		// vouch for bytes that a power failure can still take away.
 		if err := truncateLog(db.fs, path, tail.End); err != nil {
 			return l, err
 		}
+	}
+	if tail.Torn {
+		info.TornBytes, info.TornReason = st.Size()-tail.End, tail.Reason
 		db.logger.Warn("dkv: truncated the torn tail of a log",
 			"log", path, "offset", tail.End, "bytes", info.TornBytes, "reason", tail.Reason)
 	}

@@ -187,6 +187,19 @@ func TestCacheOversize(t *testing.T) {
 	require.Equal(t, int64(1), c.Metrics().Count)
 }
 
+// A shard fills to exactly its capacity and not a byte beyond.
+func TestCacheExactFit(t *testing.T) {
+	const charge = 100 + entryOverhead
+	for capacity, count := range map[int64]int64{2 * charge: 2, 2*charge - 1: 1, 2*charge + 1: 2} {
+		c := newCache(capacity, 1)
+		for off := range uint64(3) {
+			c.Set(1, 1, off, make([]byte, 100))
+		}
+		require.Equal(t, count, c.Metrics().Count, "capacity %d", capacity)
+		require.Equal(t, count*charge, c.Metrics().Size)
+	}
+}
+
 // EvictFile drops the blocks of one file of one namespace, in every shard,
 // and nothing else.
 func TestCacheEvictFile(t *testing.T) {

@@ -24,8 +24,8 @@ import (
 //
 // computed exactly (in 64-bit arithmetic), where fmix32 is MurmurHash3's
 // finalizer (see bloomHash). This is double hashing over Z_nbits (Kirsch and
-// Mitzenmacher) with both hashes drawn from one 32-bit h. Only the low 2^32
-// bits of an array can be probed, so a filter is meant for fewer than about
+// Mitzenmacher) with both hashes drawn from one 32-bit h. Bits at positions
+// 2^32 and above are never probed, so a filter is meant for fewer than about
 // 400 million keys at 10 bits per key.
 //
 // Why not LevelDB's probe sequence (h += rotr(h, 17), then h mod nbits)?

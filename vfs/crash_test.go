@@ -5,6 +5,7 @@ package vfs_test
 // last Sync, and CrashClone returns what survives a power loss now.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -542,4 +543,43 @@ func TestCrashWithRandIsReproducible(t *testing.T) {
 		b := m.CrashClone(vfs.CrashOptions{Rand: rand.New(rand.NewPCG(seed, 1))})
 		require.Equal(t, snapshot(t, a), snapshot(t, b), "seed %d", seed)
 	}
+}
+
+// With Holes, a crash may lose any page of the unsynced part of a file, not
+// only its end: every byte past the synced length is the live byte or zero,
+// the synced bytes are intact, and over many seeds a lost page is followed
+// by a kept one.
+func TestCrashCloneHoles(t *testing.T) {
+	sawHole := false
+	for seed := range uint64(200) {
+		m := vfs.NewMem()
+		f, err := m.Create("/f")
+		require.NoError(t, err)
+		synced := bytes.Repeat([]byte{'s'}, 5000)
+		_, err = f.Write(synced)
+		require.NoError(t, err)
+		require.NoError(t, f.Sync())
+		require.NoError(t, vfs.SyncDir(m, "/"))
+		live := bytes.Repeat([]byte{'u'}, 5*vfs.PageSize)
+		_, err = f.Write(live)
+		require.NoError(t, err)
+
+		c := m.CrashClone(vfs.CrashOptions{Rand: rand.New(rand.NewPCG(seed, 1)), Holes: true})
+		g, err := c.Open("/f")
+		require.NoError(t, err)
+		got, err := io.ReadAll(g)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, len(got), len(synced))
+		require.Equal(t, synced, got[:len(synced)])
+		zeroSeen := false
+		for i, b := range got[len(synced):] {
+			require.Contains(t, []byte{0, 'u'}, b, "byte %d", len(synced)+i)
+			if b == 0 {
+				zeroSeen = true
+			} else if zeroSeen {
+				sawHole = true
+			}
+		}
+	}
+	require.True(t, sawHole, "no seed produced a lost page before a kept one")
 }

@@ -344,7 +344,17 @@ type CrashOptions struct {
 	// durable entries or its live ones. With Rand nil exactly the durable
 	// state survives.
 	Rand *rand.Rand
+
+	// Holes (with Rand) also lets pages of the kept unsynced bytes read as
+	// zeros anywhere, not only at the end: the operating system writes
+	// dirty pages back in any order, so a power failure can keep a later
+	// page of an unsynced append and lose an earlier one. Pages are
+	// PageSize bytes, aligned to the file's start.
+	Holes bool
 }
+
+// PageSize is the page granularity of CrashOptions.Holes.
+const PageSize = 4096
 
 // CrashClone returns a new MemFS holding what would survive if the machine
 // lost power now. m is unchanged and stays usable; open files of m do not
@@ -352,10 +362,10 @@ type CrashOptions struct {
 func (m *MemFS) CrashClone(opts CrashOptions) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return &MemFS{root: crashDir(m.root, opts.Rand), locks: make(map[string]bool)}
+	return &MemFS{root: crashDir(m.root, opts.Rand, opts.Holes), locks: make(map[string]bool)}
 }
 
-func crashDir(d *memNode, rng *rand.Rand) *memNode {
+func crashDir(d *memNode, rng *rand.Rand, holes bool) *memNode {
 	out := newDirNode()
 	entries := d.syncedChildren
 	if rng != nil && rng.IntN(2) == 0 {
@@ -366,9 +376,9 @@ func crashDir(d *memNode, rng *rand.Rand) *memNode {
 		c := entries[name]
 		var cc *memNode
 		if c.isDir {
-			cc = crashDir(c, rng)
+			cc = crashDir(c, rng, holes)
 		} else {
-			cc = crashFile(c, rng)
+			cc = crashFile(c, rng, holes)
 		}
 		out.children[name] = cc
 		out.syncedChildren[name] = cc
@@ -376,7 +386,7 @@ func crashDir(d *memNode, rng *rand.Rand) *memNode {
 	return out
 }
 
-func crashFile(f *memNode, rng *rand.Rand) *memNode {
+func crashFile(f *memNode, rng *rand.Rand, holes bool) *memNode {
 	data := slices.Clone(f.durable())
 	if rng != nil && !f.diverged && len(f.data) > f.syncedLen {
 		// Keep a torn prefix of the unsynced appends, possibly ending in
@@ -388,6 +398,15 @@ func crashFile(f *memNode, rng *rand.Rand) *memNode {
 		}
 		data = append(data, f.data[f.syncedLen:written]...)
 		data = append(data, make([]byte, keep-written)...)
+		if holes && rng.IntN(2) == 0 {
+			// Lose whole pages of the unsynced part; the synced bytes of a
+			// page that straddles the sync point stay.
+			for page := f.syncedLen / PageSize * PageSize; page < keep; page += PageSize {
+				if rng.IntN(3) == 0 {
+					clear(data[max(page, f.syncedLen):min(page+PageSize, keep)])
+				}
+			}
+		}
 	}
 	return &memNode{modTime: f.modTime, data: data, syncedLen: len(data)}
 }

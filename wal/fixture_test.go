@@ -35,7 +35,7 @@ func TestFormatV1Fixture(t *testing.T) {
 	f, err := fs.Create("000001.log")
 	require.NoError(t, err)
 	d := newDurability()
-	w, err := NewWriter(f, "000001.log", 1, WriterOptions{OnSync: d.onSync})
+	w, err := NewWriter(f, "000001.log", 1, WriterOptions{OnSync: d.onSync, Salt: 0x0123456789abcdef})
 	require.NoError(t, err)
 	for _, rec := range exampleRecords {
 		end, err := w.Append(rec, true)
@@ -50,7 +50,7 @@ func TestFormatV1Fixture(t *testing.T) {
 
 	fixture, err := os.ReadFile(path)
 	require.NoError(t, err)
-	require.Len(t, fixture, 105, "the worked example is 105 bytes")
+	require.Len(t, fixture, 128, "the worked example is 128 bytes")
 	require.True(t, bytes.Equal(fixture, written), "the writer no longer writes format version 1:\n%s", hex.Dump(written))
 	got, tail, err := readLog(fixture, 1)
 	require.NoError(t, err)

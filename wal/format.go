@@ -2,6 +2,7 @@ package wal
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 
 	"github.com/distributedkv/dkv/internal/base"
 )
@@ -32,12 +33,15 @@ const (
 const Magic = "dkv-wal\n"
 
 // fileHeaderSize is the payload of the file header chunk: magic, version,
-// log number.
-const fileHeaderSize = 8 + 4 + 8 // len(Magic) + version + log number
+// log number, salt.
+const fileHeaderSize = 8 + 4 + 8 + 8 // len(Magic) + version + log number + salt
 
 // FileHeaderSize is the size of the file header chunk, framing included: a
 // log file shorter than this holds no records and cannot be continued.
 const FileHeaderSize = ChunkHeaderSize + fileHeaderSize
+
+// sealSize is the size of a seal chunk: a header and the durable offset.
+const sealSize = ChunkHeaderSize + 8
 
 // ChunkType says how a chunk's payload relates to a record.
 type ChunkType uint8
@@ -49,46 +53,59 @@ const (
 	ChunkMiddle ChunkType = 3 // an inner fragment
 	ChunkLast   ChunkType = 4 // the last fragment
 	ChunkHeader ChunkType = 5 // the file header; only at offset 0
+	ChunkSeal   ChunkType = 6 // "everything before me is durable"; written on Close
 )
 
-// chunkChecksum is the masked CRC-32C of a chunk's length, type and payload,
-// which are the chunk's bytes after the checksum field.
-func chunkChecksum(lengthTypePayload []byte) uint32 {
-	return base.MaskedCRC(lengthTypePayload)
+// saltSeed returns the CRC-32C state after the salt's bytes: every chunk
+// after the header starts its checksum from it, so that bytes that were not
+// written into this log as a chunk (a chunk stored inside a value, or one
+// from another log) never pass as one.
+func saltSeed(salt uint64) uint32 {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], salt)
+	return crc32.Update(0, base.Castagnoli, b[:])
+}
+
+// chunkChecksum is the masked CRC-32C, continued from seed, of a chunk's
+// length, type and payload (the chunk's bytes after the checksum field).
+// The file header chunk uses seed 0.
+func chunkChecksum(seed uint32, lengthTypePayload []byte) uint32 {
+	return base.MaskCRC(crc32.Update(seed, base.Castagnoli, lengthTypePayload))
 }
 
 // chunkAt parses the chunk at the start of b (which must not extend past the
 // chunk's block). It returns the chunk's type and payload and ok=true only
-// when the chunk is whole and its checksum matches.
-func chunkAt(b []byte) (typ ChunkType, payload []byte, ok bool) {
+// when the chunk is whole and its checksum, from seed, matches.
+func chunkAt(b []byte, seed uint32) (typ ChunkType, payload []byte, ok bool) {
 	if len(b) < ChunkHeaderSize {
 		return 0, nil, false
 	}
 	n := int(binary.LittleEndian.Uint16(b[4:6]))
 	typ = ChunkType(b[6])
-	if typ < ChunkFull || typ > ChunkHeader || ChunkHeaderSize+n > len(b) {
+	if typ < ChunkFull || typ > ChunkSeal || ChunkHeaderSize+n > len(b) {
 		return typ, nil, false
 	}
-	if binary.LittleEndian.Uint32(b[0:4]) != chunkChecksum(b[4:ChunkHeaderSize+n]) {
+	if binary.LittleEndian.Uint32(b[0:4]) != chunkChecksum(seed, b[4:ChunkHeaderSize+n]) {
 		return typ, nil, false
 	}
 	return typ, b[ChunkHeaderSize : ChunkHeaderSize+n], true
 }
 
-// appendChunk appends one chunk to buf. (Records are framed by
-// Writer.emit; this writes the file header.)
-func appendChunk(buf []byte, typ ChunkType, payload []byte) []byte {
+// appendChunk appends one chunk to buf, its checksum continued from seed.
+// (Records are framed by Writer.emit; this writes headers and seals.)
+func appendChunk(buf []byte, seed uint32, typ ChunkType, payload []byte) []byte {
 	start := len(buf)
 	buf = append(buf, 0, 0, 0, 0, 0, 0, byte(typ))
 	binary.LittleEndian.PutUint16(buf[start+4:], uint16(len(payload)))
 	buf = append(buf, payload...)
-	binary.LittleEndian.PutUint32(buf[start:], chunkChecksum(buf[start+4:]))
+	binary.LittleEndian.PutUint32(buf[start:], chunkChecksum(seed, buf[start+4:]))
 	return buf
 }
 
 // appendFileHeader appends the payload of a file header chunk.
-func appendFileHeader(buf []byte, logNum uint64) []byte {
+func appendFileHeader(buf []byte, logNum, salt uint64) []byte {
 	buf = append(buf, Magic...)
 	buf = binary.LittleEndian.AppendUint32(buf, Version)
-	return binary.LittleEndian.AppendUint64(buf, logNum)
+	buf = binary.LittleEndian.AppendUint64(buf, logNum)
+	return binary.LittleEndian.AppendUint64(buf, salt)
 }

@@ -46,6 +46,8 @@ type Reader struct {
 	rec        []byte // the record being reassembled
 	recStart   int64  // file offset of its first chunk
 	inRecord   bool
+	headerRead bool   // the file header was read: seed is known
+	seed       uint32 // checksum seed from the header's salt
 	err        error
 	tail       Tail
 }
@@ -100,7 +102,11 @@ func (r *Reader) next() ([]byte, error) {
 			return nil, err
 		}
 		chunkOff := r.off
-		typ, payload, ok := chunkAt(r.block[inBlock:])
+		seed := r.seed
+		if chunkOff == 0 {
+			seed = 0 // the header's checksum is not salted
+		}
+		typ, payload, ok := chunkAt(r.block[inBlock:], seed)
 		if !ok {
 			if chunkOff == 0 && r.size > int64(FileHeaderSize) {
 				// The header is written and synced before anything else,
@@ -122,6 +128,13 @@ func (r *Reader) next() ([]byte, error) {
 		switch typ {
 		case ChunkHeader:
 			return nil, r.corrupt(chunkOff, "file header chunk inside the log")
+		case ChunkSeal:
+			if r.inRecord {
+				return nil, r.corrupt(chunkOff, "seal inside the record at offset %d", r.recStart)
+			}
+			if len(payload) != 8 || int64(binary.LittleEndian.Uint64(payload)) > chunkOff {
+				return nil, r.corrupt(chunkOff, "bad seal")
+			}
 		case ChunkFull, ChunkFirst:
 			if r.inRecord {
 				return nil, r.corrupt(chunkOff, "record at offset %d has no last fragment", r.recStart)
@@ -231,17 +244,17 @@ func (r *Reader) maxDurableAfter(off int64) (durable, at int64, err error) {
 		}
 		for i+ChunkHeaderSize <= len(r.block) {
 			typ := ChunkType(r.block[i+6])
-			if typ < ChunkFull || typ > ChunkLast { // cheap test first
+			if typ < ChunkFull || typ > ChunkSeal || typ == ChunkHeader { // cheap test first
 				i++
 				continue
 			}
-			_, payload, ok := chunkAt(r.block[i:])
+			_, payload, ok := chunkAt(r.block[i:], r.seed)
 			if !ok {
 				i++
 				continue
 			}
 			q := start + int64(i)
-			if (typ == ChunkFull || typ == ChunkFirst) && len(payload) >= RecordPrefixSize {
+			if (typ == ChunkFull || typ == ChunkFirst || typ == ChunkSeal) && len(payload) >= RecordPrefixSize {
 				if d := int64(binary.LittleEndian.Uint64(payload)); d <= q && d > durable {
 					durable, at = d, q
 				}
@@ -262,6 +275,8 @@ func (r *Reader) checkFileHeader(p []byte) error {
 	if n := base.FileNum(binary.LittleEndian.Uint64(p[len(Magic)+4:])); n != r.logNum {
 		return r.corrupt(0, "file header names log %s", n)
 	}
+	r.seed = saltSeed(binary.LittleEndian.Uint64(p[len(Magic)+12:]))
+	r.headerRead = true
 	return nil
 }
 

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -123,7 +124,7 @@ func TestRoundTrip(t *testing.T) {
 	fs := vfs.NewMem()
 	ends := writeLog(t, fs, "a.log", recs, func(i int) bool { return i%3 == 0 })
 	data := fileBytes(t, fs, "a.log")
-	require.Equal(t, ends[len(ends)-1], int64(len(data)))
+	require.Equal(t, ends[len(ends)-1]+sealSize, int64(len(data)), "the seal follows the last record")
 
 	got, tail, err := readLog(data, 7)
 	require.NoError(t, err)
@@ -143,6 +144,8 @@ func TestTornTailEveryCut(t *testing.T) {
 	fs := vfs.NewMem()
 	ends := writeLog(t, fs, "a.log", recs, nil)
 	data := fileBytes(t, fs, "a.log")
+	require.Equal(t, ends[len(ends)-1]+sealSize, int64(len(data)), "Close seals the log")
+	ends = append(ends, int64(len(data))) // the seal ends a whole log
 
 	for cut := 0; cut <= len(data); cut++ {
 		got, tail, err := readLog(data[:cut], 7)
@@ -151,7 +154,7 @@ func TestTornTailEveryCut(t *testing.T) {
 		for whole < len(ends) && ends[whole] <= int64(cut) {
 			whole++
 		}
-		require.Len(t, got, whole, "cut at %d", cut)
+		require.Len(t, got, min(whole, len(recs)), "cut at %d", cut)
 		end := int64(0)
 		if whole > 0 {
 			end = ends[whole-1]
@@ -173,7 +176,7 @@ func TestZeroedTail(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.True(t, tail.Torn)
-	require.Equal(t, ends[1], tail.End)
+	require.Equal(t, ends[1]+sealSize, tail.End)
 	require.Contains(t, tail.Reason, "zeroed")
 }
 
@@ -218,9 +221,11 @@ func TestUnsyncedHoleIsTornTail(t *testing.T) {
 		recs[i] = record(i, 500)
 	}
 	fs := vfs.NewMem()
-	// Records 0..9 are synced; 10..29 are not.
+	// Records 0..9 are synced; 10..29 are not. Cutting off the seal that
+	// Close wrote leaves the log a crash would have left.
 	ends := writeLog(t, fs, "a.log", recs, func(i int) bool { return i == 9 })
 	data := fileBytes(t, fs, "a.log")
+	data = data[:len(data)-sealSize]
 	hole := ends[14] // start of record 15
 	clear(data[hole : hole+300])
 
@@ -232,9 +237,40 @@ func TestUnsyncedHoleIsTornTail(t *testing.T) {
 
 	// The same hole inside the synced part is corruption.
 	data = fileBytes(t, fs, "a.log")
+	data = data[:len(data)-sealSize]
 	clear(data[ends[4] : ends[4]+300])
 	_, _, err = readLog(data, 7)
 	require.True(t, errors.Is(err, base.ErrCorruption), "%v", err)
+
+	// And with the seal, which vouches for the whole log, the hole in the
+	// unsynced part is corruption too.
+	data = fileBytes(t, fs, "a.log")
+	clear(data[hole : hole+300])
+	_, _, err = readLog(data, 7)
+	require.True(t, errors.Is(err, base.ErrCorruption), "%v", err)
+}
+
+// A value that holds the bytes of a well-formed chunk cannot pass for one:
+// chunk checksums are seeded with the log's random salt. Without that, a
+// stored value could claim durability for a hole and turn an ordinary crash
+// into a refusal to open.
+func TestValueCannotForgeChunk(t *testing.T) {
+	fs := vfs.NewMem()
+	// A forged chunk with the salt unknown to the writer of the value:
+	// checksummed as an unsalted chunk would be.
+	forged := appendChunk(nil, 0, ChunkFull, make([]byte, RecordPrefixSize+4))
+	binary.LittleEndian.PutUint64(forged[ChunkHeaderSize:], uint64(FileHeaderSize+1))
+	binary.LittleEndian.PutUint32(forged[0:], chunkChecksum(saltSeed(12345), forged[4:]))
+	value := append(bytes.Repeat([]byte{'v'}, 6000), forged...)
+	value = append(value, bytes.Repeat([]byte{'w'}, 100)...)
+	ends := writeLog(t, fs, "a.log", [][]byte{record(1, 10), value}, nil)
+	data := fileBytes(t, fs, "a.log")
+	data = data[:len(data)-sealSize] // crash before Close
+	clear(data[ends[0]+100 : ends[0]+4196])
+	got, tail, err := readLog(data, 7)
+	require.NoError(t, err)
+	require.True(t, tail.Torn)
+	require.Len(t, got, 1)
 }
 
 // The file header: an empty file or a cut header is an empty log (a crash
@@ -266,9 +302,9 @@ func TestFileHeader(t *testing.T) {
 
 	// Rewrite the header with version 2 and a valid checksum.
 	future := bytes.Clone(data)
-	payload := appendFileHeader(nil, 7)
+	payload := appendFileHeader(nil, 7, 1)
 	payload[len(Magic)] = 2
-	copy(future, appendChunk(nil, ChunkHeader, payload))
+	copy(future, appendChunk(nil, 0, ChunkHeader, payload))
 	_, _, err = readLog(future, 7)
 	require.Error(t, err)
 	require.False(t, errors.Is(err, base.ErrCorruption))
@@ -278,15 +314,20 @@ func TestFileHeader(t *testing.T) {
 // Chunks that are intact but out of order cannot come from a torn write:
 // corruption.
 func TestFragmentOrder(t *testing.T) {
-	hdr := appendChunk(nil, ChunkHeader, appendFileHeader(nil, 7))
+	const salt = 99
+	seed := saltSeed(salt)
+	hdr := appendChunk(nil, 0, ChunkHeader, appendFileHeader(nil, 7, salt))
 	prefix := make([]byte, RecordPrefixSize)
 	prefix[0] = byte(len(hdr))
 	cases := map[string][]byte{
-		"middle without first": appendChunk(bytes.Clone(hdr), ChunkMiddle, []byte("x")),
-		"first then full": appendChunk(appendChunk(bytes.Clone(hdr), ChunkFirst, prefix),
-			ChunkFull, prefix),
-		"header inside":     appendChunk(bytes.Clone(hdr), ChunkHeader, appendFileHeader(nil, 7)),
-		"short first chunk": appendChunk(bytes.Clone(hdr), ChunkFull, []byte{1, 2}),
+		"middle without first": appendChunk(bytes.Clone(hdr), seed, ChunkMiddle, []byte("x")),
+		"first then full": appendChunk(appendChunk(bytes.Clone(hdr), seed, ChunkFirst, prefix),
+			seed, ChunkFull, prefix),
+		"header inside":     appendChunk(bytes.Clone(hdr), seed, ChunkHeader, appendFileHeader(nil, 7, salt)),
+		"short first chunk": appendChunk(bytes.Clone(hdr), seed, ChunkFull, []byte{1, 2}),
+		"seal inside a record": appendChunk(appendChunk(bytes.Clone(hdr), seed, ChunkFirst, prefix),
+			seed, ChunkSeal, prefix),
+		"seal past itself": appendChunk(bytes.Clone(hdr), seed, ChunkSeal, []byte{0xff, 0, 0, 0, 0, 0, 0, 0}),
 	}
 	for name, data := range cases {
 		_, _, err := readLog(data, 7)
@@ -299,15 +340,25 @@ func TestFragmentOrder(t *testing.T) {
 func TestOpenWriterContinues(t *testing.T) {
 	fs := vfs.NewMem()
 	writeLog(t, fs, "a.log", [][]byte{record(1, 10), record(2, BlockSize)}, nil)
-	data := fileBytes(t, fs, "a.log")
-	// Add a torn tail, recover the end, continue.
+	data := append(fileBytes(t, fs, "a.log"), 1, 2, 3) // a torn tail
+	writeFile(t, fs, "a.log", data)
+
 	f, err := fs.OpenReadWrite("a.log")
 	require.NoError(t, err)
-	_, tail, err := readLog(append(data, 1, 2, 3), 7)
-	require.NoError(t, err)
-	require.True(t, tail.Torn)
+	r := NewReader(f, int64(len(data)), "a.log", 7)
+	_, err = OpenWriter(f, "a.log", r, WriterOptions{})
+	require.Error(t, err, "the reader has not reached the end")
+	for {
+		if _, err := r.Next(); err != nil {
+			require.ErrorIs(t, err, io.EOF)
+			break
+		}
+	}
+	require.True(t, r.Tail().Torn)
+	require.NoError(t, f.Truncate(r.Tail().End))
+	require.NoError(t, f.Sync())
 	d := newDurability()
-	w, err := OpenWriter(f, "a.log", tail.End, WriterOptions{OnSync: d.onSync})
+	w, err := OpenWriter(f, "a.log", r, WriterOptions{OnSync: d.onSync})
 	require.NoError(t, err)
 	end, err := w.Append(record(3, 33), true)
 	require.NoError(t, err)
@@ -318,9 +369,16 @@ func TestOpenWriterContinues(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, tail.Torn)
 	require.Equal(t, [][]byte{record(1, 10), record(2, BlockSize), record(3, 33)}, got)
+}
 
-	_, err = OpenWriter(f, "a.log", FileHeaderSize-1, WriterOptions{})
-	require.Error(t, err)
+func writeFile(t testing.TB, fs vfs.FS, name string, data []byte) {
+	t.Helper()
+	f, err := fs.Create(name)
+	require.NoError(t, err)
+	_, err = f.Write(data)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+	require.NoError(t, f.Close())
 }
 
 // Concurrent synced appends share fsyncs: with many writers, fsyncs are

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -26,6 +27,11 @@ type WriterOptions struct {
 	// MaxBuffered bounds the bytes appended but not yet handed to the file;
 	// Append blocks above it. Zero means 1 MiB.
 	MaxBuffered int
+
+	// Salt seeds every chunk checksum of a new log (NewWriter). Zero means
+	// a random salt, which is what production wants; tests that need
+	// byte-for-byte output set it.
+	Salt uint64
 }
 
 // Stats are a Writer's counters.
@@ -56,6 +62,7 @@ type Writer struct {
 	name   string
 	onSync func(int64, error)
 	maxBuf int
+	seed   uint32 // checksum seed derived from the log's salt
 
 	mu       sync.Mutex
 	work     sync.Cond // the flush goroutine waits here for work
@@ -79,36 +86,43 @@ type Writer struct {
 // file header before it returns: a log file that exists after NewWriter
 // returns always starts with a whole header. name is used in errors.
 func NewWriter(f vfs.File, name string, logNum base.FileNum, opts WriterOptions) (*Writer, error) {
-	hdr := appendChunk(nil, ChunkHeader, appendFileHeader(nil, uint64(logNum)))
+	salt := opts.Salt
+	for salt == 0 {
+		salt = rand.Uint64()
+	}
+	hdr := appendChunk(nil, 0, ChunkHeader, appendFileHeader(nil, uint64(logNum), salt))
 	if _, err := f.Write(hdr); err != nil {
 		return nil, fmt.Errorf("wal: write header of %s: %w", name, err)
 	}
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("wal: sync header of %s: %w", name, err)
 	}
-	w := newWriter(f, name, int64(len(hdr)), opts)
+	w := newWriter(f, name, saltSeed(salt), int64(len(hdr)), opts)
 	w.stats.bytes.Add(int64(len(hdr)))
 	w.stats.writes.Add(1)
 	w.stats.syncs.Add(1)
 	return w, nil
 }
 
-// OpenWriter continues a log that a Reader has read to its end: f holds the
-// log, whose whole records end at size (Tail.End, after any torn tail was
-// truncated and the truncation synced). Appends start at size.
-func OpenWriter(f vfs.File, name string, size int64, opts WriterOptions) (*Writer, error) {
-	if size < int64(FileHeaderSize) {
-		return nil, fmt.Errorf("wal: %s holds no file header to continue from", name)
+// OpenWriter continues a log that r has read to its end (Next returned
+// io.EOF): appends start at r.Tail().End. f holds the log, and every byte
+// up to that offset must be durable — the caller truncated any torn tail
+// and fsynced the file after reading it, because a file read back from the
+// OS's cache after a process crash may not be on disk yet.
+func OpenWriter(f vfs.File, name string, r *Reader, opts WriterOptions) (*Writer, error) {
+	size := r.tail.End
+	if !errors.Is(r.err, io.EOF) || !r.headerRead || size < int64(FileHeaderSize) {
+		return nil, fmt.Errorf("wal: %s was not read to its end, or holds no file header to continue from", name)
 	}
 	if _, err := f.Seek(size, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("wal: seek %s to %d: %w", name, size, err)
 	}
-	return newWriter(f, name, size, opts), nil
+	return newWriter(f, name, r.seed, size, opts), nil
 }
 
 // newWriter returns a Writer whose file already holds size durable bytes.
-func newWriter(f vfs.File, name string, size int64, opts WriterOptions) *Writer {
-	w := &Writer{f: f, name: name, onSync: opts.OnSync, maxBuf: opts.MaxBuffered, done: make(chan struct{})}
+func newWriter(f vfs.File, name string, seed uint32, size int64, opts WriterOptions) *Writer {
+	w := &Writer{f: f, name: name, onSync: opts.OnSync, maxBuf: opts.MaxBuffered, seed: seed, done: make(chan struct{})}
 	if w.maxBuf <= 0 {
 		w.maxBuf = 1 << 20
 	}
@@ -192,7 +206,7 @@ func (w *Writer) emit(rec []byte) {
 			payload -= RecordPrefixSize
 		}
 		w.buf = append(w.buf, rec[:payload]...)
-		binary.LittleEndian.PutUint32(w.buf[start:], chunkChecksum(w.buf[start+4:]))
+		binary.LittleEndian.PutUint32(w.buf[start:], chunkChecksum(w.seed, w.buf[start+4:]))
 		w.blockOff += ChunkHeaderSize + n
 		w.appended += int64(ChunkHeaderSize + n)
 		rec, total = rec[payload:], total-n
@@ -250,7 +264,9 @@ func (w *Writer) flushLoop() {
 		}
 
 		w.mu.Lock()
-		w.spare = data
+		if cap(data) <= 4*w.maxBuf {
+			w.spare = data // reuse it, unless a huge record grew it
+		}
 		if err != nil {
 			w.err = err
 		} else {
@@ -273,8 +289,11 @@ func (w *Writer) flushLoop() {
 	}
 }
 
-// Close writes and fsyncs everything appended, stops the flush goroutine and
-// closes the file. It returns the writer's sticky error, if any. Close must be
+// Close writes and fsyncs everything appended, then seals the log: it
+// appends a seal chunk saying the whole log is durable and fsyncs again, so
+// that recovery reports damage anywhere before the seal as corruption
+// rather than as a torn tail. Then it stops the flush goroutine and closes
+// the file. It returns the writer's sticky error, if any. Close must be
 // called once.
 func (w *Writer) Close() error {
 	w.mu.Lock()
@@ -286,11 +305,41 @@ func (w *Writer) Close() error {
 	<-w.done
 	w.mu.Lock()
 	err := w.err
+	if err == nil {
+		err = w.seal()
+	}
 	w.mu.Unlock()
 	if cerr := w.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("wal: close %s: %w", w.name, cerr)
 	}
 	return err
+}
+
+// seal appends and fsyncs a seal chunk after the durable log. The flush
+// goroutine has exited and w.mu is held.
+func (w *Writer) seal() error {
+	if BlockSize-w.blockOff < sealSize {
+		w.pad()
+	}
+	var payload [8]byte
+	binary.LittleEndian.PutUint64(payload[:], uint64(w.durable))
+	w.buf = appendChunk(w.buf, w.seed, ChunkSeal, payload[:])
+	w.appended += sealSize
+	w.blockOff += sealSize
+	if _, err := w.f.Write(w.buf); err != nil {
+		w.err = fmt.Errorf("wal: write seal of %s: %w", w.name, err)
+		return w.err
+	}
+	w.stats.bytes.Add(int64(len(w.buf)))
+	w.stats.writes.Add(1)
+	w.buf = w.buf[:0]
+	if err := w.f.Sync(); err != nil {
+		w.err = fmt.Errorf("wal: sync seal of %s: %w", w.name, err)
+		return w.err
+	}
+	w.stats.syncs.Add(1)
+	w.written, w.durable = w.appended, w.appended
+	return nil
 }
 
 // Size returns the log's size including bytes not yet written to the file.

@@ -2,7 +2,9 @@ package base
 
 import "hash/crc32"
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// Castagnoli is the CRC-32C table, for formats that compute a checksum in
+// pieces (crc32.Update) before masking it with MaskCRC.
+var Castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // crcMaskDelta is added after rotating a checksum (see MaskedCRC).
 const crcMaskDelta = 0xa282ead8
@@ -15,7 +17,10 @@ const crcMaskDelta = 0xa282ead8
 func MaskedCRC(parts ...[]byte) uint32 {
 	var crc uint32
 	for _, p := range parts {
-		crc = crc32.Update(crc, castagnoli, p)
+		crc = crc32.Update(crc, Castagnoli, p)
 	}
-	return crc>>15 | crc<<17 + crcMaskDelta
+	return MaskCRC(crc)
 }
+
+// MaskCRC masks a CRC-32C as MaskedCRC does.
+func MaskCRC(crc uint32) uint32 { return crc>>15 | crc<<17 + crcMaskDelta }
