@@ -16,9 +16,12 @@ func (n FileNum) String() string { return fmt.Sprintf("%06d", uint64(n)) }
 type FileType int
 
 const (
-	FileTypeLog  FileType = iota // write-ahead log: NNNNNN.log
-	FileTypeLock                 // LOCK, held with flock while the DB is open
-	FileTypeTemp                 // NNNNNN.tmp, a file being built
+	FileTypeLog      FileType = iota // write-ahead log: NNNNNN.log
+	FileTypeLock                     // LOCK, held with flock while the DB is open
+	FileTypeTemp                     // NNNNNN.tmp, a file being built
+	FileTypeTable                    // sorted table: NNNNNN.sst
+	FileTypeManifest                 // MANIFEST-NNNNNN, the log of version edits
+	FileTypeCurrent                  // CURRENT, naming the live MANIFEST
 )
 
 // MakeFilename returns the base name of a file of type typ and number num.
@@ -30,6 +33,12 @@ func MakeFilename(typ FileType, num FileNum) string {
 		return "LOCK"
 	case FileTypeTemp:
 		return num.String() + ".tmp"
+	case FileTypeTable:
+		return num.String() + ".sst"
+	case FileTypeManifest:
+		return "MANIFEST-" + num.String()
+	case FileTypeCurrent:
+		return "CURRENT"
 	}
 	panic(fmt.Sprintf("base: unknown file type %d", typ))
 }
@@ -38,18 +47,27 @@ func MakeFilename(typ FileType, num FileNum) string {
 // MakeFilename. ok is false for names the engine does not own; such files are
 // left alone.
 func ParseFilename(name string) (typ FileType, num FileNum, ok bool) {
-	if name == "LOCK" {
+	switch name {
+	case "LOCK":
 		return FileTypeLock, 0, true
+	case "CURRENT":
+		return FileTypeCurrent, 0, true
 	}
 	stem, ext, found := strings.Cut(name, ".")
+	if rest, ok := strings.CutPrefix(name, "MANIFEST-"); ok {
+		stem, ext, found, typ = rest, "", true, FileTypeManifest
+	}
 	if !found {
 		return 0, 0, false
 	}
 	switch ext {
+	case "":
 	case "log":
 		typ = FileTypeLog
 	case "tmp":
 		typ = FileTypeTemp
+	case "sst":
+		typ = FileTypeTable
 	default:
 		return 0, 0, false
 	}
