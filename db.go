@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
+	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
 	"github.com/distributedkv/dkv/wal"
 )
@@ -26,24 +28,25 @@ type DB struct {
 	events   *EventListener
 	lock     io.Closer
 
-	closed atomic.Bool
+	closed  atomic.Bool
+	closeCh chan struct{} // closed by Close: background work stops
 
 	// visible is the sequence number reads use: every write numbered at or
 	// below it is applied and, if it asked for it, durable.
 	visible atomic.Uint64
 
-	// readState is what a read consults, newest first. It is replaced, never
-	// modified, when the memtable rotates.
+	// readState is what a read consults: the memtables, newest first, and
+	// the version of the tables. It is replaced, never modified (under
+	// db.mu), when the memtable rotates or a flush installs a table.
 	readState atomic.Pointer[readState]
 
 	// commit serializes the write path: sequence numbers, log appends and
 	// memtable inserts happen in one order (write.go).
 	commit struct {
 		sync.Mutex
-		nextSeq     base.SeqNum
-		nextFileNum base.FileNum
-		mem         *memtable.MemTable
-		log         *logFile
+		nextSeq base.SeqNum
+		mem     *memtable.MemTable
+		log     *logFile
 	}
 
 	// stopped is set once writes are refused (pub.stopErr says why).
@@ -60,8 +63,29 @@ type DB struct {
 		closed  bool          // Close ran: waiting writes fail with ErrClosed
 	}
 
-	// walStats accumulates the counters of closed log writers.
+	// mu guards the memtables and the version that reads see, and the
+	// flush queue (flush.go). Lock order: commit, then mu, then pub.
+	mu struct {
+		sync.Mutex
+		cond     sync.Cond // signalled when a flush finishes, fails, or Close starts
+		mem      *memtable.MemTable
+		imm      []*flushable // full memtables, oldest first
+		version  *manifest.Version
+		logNum   base.FileNum // the mutable memtable's log
+		nextID   uint64       // id of the next memtable to become immutable
+		flushed  uint64       // ids below this are flushed
+		flushErr error        // the last flush's error, until one succeeds
+		closing  bool
+	}
+	flushDone chan struct{} // closed when the flush goroutine exits
+
+	versions   *versionSet
+	tableCache *tableCache
+	blockCache *sstable.Cache
+
+	// walStats accumulates the counters of closed log writers (db.commit).
 	walStats wal.Stats
+	stats    dbStats
 }
 
 // logFile is the write-ahead log the memtable's writes go to.
@@ -72,10 +96,11 @@ type logFile struct {
 	durable int64 // offset the last fsync covered; guarded by db.pub
 }
 
-// readState is an immutable view of the memtables.
+// readState is an immutable view for reads.
 type readState struct {
-	mem *memtable.MemTable   // the mutable memtable
-	imm []*memtable.MemTable // full memtables, newest first
+	mem     *memtable.MemTable   // the mutable memtable
+	imm     []*memtable.MemTable // full memtables, newest first
+	version *manifest.Version
 }
 
 // Open opens the database in dir, creating dir and an empty database if
@@ -100,14 +125,27 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{
-		dir:      dir,
-		opts:     &o,
-		fs:       o.FS,
-		comparer: base.DefaultComparer,
-		logger:   o.Logger,
-		events:   o.EventListener,
+		dir:       dir,
+		opts:      &o,
+		fs:        o.FS,
+		comparer:  base.DefaultComparer,
+		logger:    o.Logger,
+		events:    o.EventListener,
+		closeCh:   make(chan struct{}),
+		flushDone: make(chan struct{}),
 	}
 	db.pub.cond.L = &db.pub.Mutex
+	db.mu.cond.L = &db.mu.Mutex
+	db.versions = &versionSet{fs: db.fs, dir: dir, comparer: db.comparer, maxSize: o.MaxManifestFileSize}
+	db.versions.nextFileNum.Store(1)
+	if o.CacheSize > 0 {
+		db.blockCache = sstable.NewCache(o.CacheSize)
+	}
+	ropts := sstable.ReaderOptions{Comparer: db.comparer, Cache: db.blockCache}
+	if db.blockCache != nil {
+		ropts.CacheID = db.blockCache.NewID()
+	}
+	db.tableCache = newTableCache(db.fs, dir, o.MaxOpenFiles, ropts)
 
 	if err := db.createDir(); err != nil {
 		return nil, err
@@ -125,9 +163,12 @@ func Open(dir string, opts *Options) (*DB, error) {
 		if l := db.commit.log; l != nil {
 			_ = l.w.Close()
 		}
+		_ = db.versions.close()
+		db.tableCache.close()
 		_ = lock.Close()
 		return nil, err
 	}
+	go db.flushLoop()
 	return db, nil
 }
 
@@ -161,17 +202,25 @@ func (db *DB) createDir() error {
 	return nil
 }
 
-// Close writes and fsyncs what remains in the write-ahead log buffer, then
-// releases the directory. Every write acknowledged before Close is durable
-// when Close returns nil; an error matching ErrStopped means the log could
-// not be made durable, and reopening recovers what the disk holds. Calls on a closed DB return ErrClosed; Close
-// itself returns ErrClosed the second time.
+// Close waits for a flush in progress, writes and fsyncs what remains in
+// the write-ahead log buffer, and releases the directory. Memtables are not
+// flushed: their logs hold them. Every write acknowledged before Close is
+// durable when Close returns nil; an error matching ErrStopped means the
+// log could not be made durable, and reopening recovers what the disk
+// holds. Calls on a closed DB return ErrClosed; Close itself returns
+// ErrClosed the second time.
 func (db *DB) Close() error {
-	db.commit.Lock()
 	if db.closed.Swap(true) {
-		db.commit.Unlock()
 		return ErrClosed
 	}
+	close(db.closeCh)
+	db.mu.Lock()
+	db.mu.closing = true
+	db.mu.cond.Broadcast() // stalled writers, Flush callers, the flush loop
+	db.mu.Unlock()
+	<-db.flushDone
+
+	db.commit.Lock()
 	err := db.closeLog(db.commit.log)
 	db.commit.Unlock()
 	if stopped := db.stopErr(); stopped != nil {
@@ -186,6 +235,10 @@ func (db *DB) Close() error {
 	db.pub.cond.Broadcast()
 	db.pub.Unlock()
 
+	if verr := db.versions.close(); err == nil && verr != nil {
+		err = fmt.Errorf("dkv: close MANIFEST: %w", verr)
+	}
+	db.tableCache.close()
 	if lerr := db.lock.Close(); err == nil && lerr != nil {
 		err = fmt.Errorf("dkv: release lock: %w", lerr)
 	}

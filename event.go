@@ -1,6 +1,10 @@
 package dkv
 
-import "github.com/distributedkv/dkv/internal/base"
+import (
+	"time"
+
+	"github.com/distributedkv/dkv/internal/base"
+)
 
 // EventListener is told about the DB's internal events. Every field is
 // optional. Callbacks run on the goroutine that caused the event, sometimes
@@ -11,9 +15,22 @@ type EventListener struct {
 	WALCreated func(WALCreateInfo)
 	// WALRecovered: Open replayed a write-ahead log.
 	WALRecovered func(WALRecoveryInfo)
-	// WritesStopped: a log write or fsync failed; the DB refuses writes
-	// from now on (ErrStopped). Called once.
+	// WritesStopped: a log or MANIFEST write or fsync failed; the DB
+	// refuses writes from now on (ErrStopped). Called once.
 	WritesStopped func(error)
+	// FlushEnd: a memtable was written as an L0 table and installed.
+	FlushEnd func(FlushInfo)
+	// BackgroundError: background work (a flush) failed and will be
+	// retried.
+	BackgroundError func(error)
+}
+
+// FlushInfo describes a finished flush.
+type FlushInfo struct {
+	FileNum  base.FileNum
+	Size     uint64 // bytes of the table
+	Entries  int    // versions written
+	Duration time.Duration
 }
 
 // WALCreateInfo describes a new write-ahead log.

@@ -183,7 +183,11 @@ func TestOpenTornTail(t *testing.T) {
 // A log missing from the middle of the history is detected by the gap in
 // sequence numbers and reported as corruption.
 func TestOpenMissingLog(t *testing.T) {
-	db, fs := openMem(t, &dkv.Options{MemTableSize: 16 << 10})
+	// Tables cannot be created, so flushes fail and the logs stay.
+	fs := vfs.NewMem()
+	db, err := dkv.Open("/db", &dkv.Options{FS: &noTablesFS{FS: fs}, MemTableSize: 16 << 10,
+		MemTableStopWritesThreshold: 100, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
 	for i := range 1000 {
 		require.NoError(t, db.Put([]byte(fmt.Sprint("k", i)), []byte("value")))
 	}
@@ -227,4 +231,14 @@ func writeFile(t *testing.T, fs vfs.FS, name string, data []byte) {
 	require.NoError(t, err)
 	require.NoError(t, f.Sync())
 	require.NoError(t, f.Close())
+}
+
+// noTablesFS refuses to create tables.
+type noTablesFS struct{ vfs.FS }
+
+func (fs *noTablesFS) Create(name string) (vfs.File, error) {
+	if strings.HasSuffix(name, ".sst") {
+		return nil, errInjected
+	}
+	return fs.FS.Create(name)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/distributedkv/dkv/manifest"
+	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
 )
 
@@ -21,8 +23,52 @@ const (
 
 // Defaults for zero Options fields.
 const (
-	DefaultMemTableSize = 64 << 20
+	DefaultMemTableSize                = 64 << 20
+	DefaultMemTableStopWritesThreshold = 2
+	DefaultCacheSize                   = 64 << 20
+	DefaultMaxOpenFiles                = 1000
+	DefaultBloomBitsPerKey             = 10
+	DefaultMaxManifestFileSize         = 64 << 20
+	DefaultBlockSize                   = 4 << 10
 )
+
+// NumLevels is the number of levels of the LSM tree: L0 to L6.
+const NumLevels = manifest.NumLevels
+
+// Compression selects how a level's table blocks are compressed. The zero
+// value means the level's default: Snappy for L0–L5, Zstd for the bottom
+// level (L6), where most data lives and is read least.
+type Compression int
+
+const (
+	DefaultCompression Compression = iota
+	NoCompression
+	SnappyCompression
+	ZstdCompression
+)
+
+func (c Compression) String() string {
+	switch c {
+	case DefaultCompression:
+		return "default"
+	case NoCompression:
+		return "none"
+	case SnappyCompression:
+		return "snappy"
+	case ZstdCompression:
+		return "zstd"
+	}
+	return fmt.Sprintf("Compression(%d)", int(c))
+}
+
+// LevelOptions configure the tables of one level.
+type LevelOptions struct {
+	// BlockSize is the target uncompressed size of a data block. Default
+	// 4 KiB.
+	BlockSize int
+	// Compression of the level's blocks; see Compression.
+	Compression Compression
+}
 
 // Options configure a DB. The zero value of every field means "the default";
 // EnsureDefaults fills them in and Validate checks them. Open does both on its
@@ -40,8 +86,35 @@ type Options struct {
 	NoSync bool
 
 	// MemTableSize is the memory, in bytes, a memtable may account for before
-	// it is replaced by a fresh one. Default 64 MiB; at least 16 KiB.
+	// it is replaced by a fresh one and flushed to a table. Default 64 MiB;
+	// at least 4 KiB.
 	MemTableSize int64
+
+	// MemTableStopWritesThreshold is how many full memtables may wait for
+	// their flush before writers wait too (a write stall, counted in
+	// Metrics), so that memory stays bounded when the disk is slower than
+	// the writers. Default 2.
+	MemTableStopWritesThreshold int
+
+	// CacheSize is the memory, in bytes, of the block cache shared by all
+	// tables. Default 64 MiB. Negative: no cache.
+	CacheSize int64
+
+	// MaxOpenFiles bounds the tables held open at once. Default 1000; at
+	// least 16.
+	MaxOpenFiles int
+
+	// BloomBitsPerKey sizes each table's bloom filter: 10 bits per key
+	// give about 1% false positives. Default 10. Negative: no filters.
+	BloomBitsPerKey int
+
+	// Levels configure the tables of each level. Zero fields take the
+	// defaults.
+	Levels [NumLevels]LevelOptions
+
+	// MaxManifestFileSize is the size past which the MANIFEST is rewritten
+	// as a snapshot in a new file. Default 64 MiB.
+	MaxManifestFileSize int64
 
 	// Logger receives the DB's log lines (recovery, truncated logs, stopped
 	// writes). Default: slog.Default().
@@ -63,6 +136,33 @@ func (o *Options) EnsureDefaults() *Options {
 	if o.MemTableSize == 0 {
 		o.MemTableSize = DefaultMemTableSize
 	}
+	if o.MemTableStopWritesThreshold == 0 {
+		o.MemTableStopWritesThreshold = DefaultMemTableStopWritesThreshold
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.MaxOpenFiles == 0 {
+		o.MaxOpenFiles = DefaultMaxOpenFiles
+	}
+	if o.BloomBitsPerKey == 0 {
+		o.BloomBitsPerKey = DefaultBloomBitsPerKey
+	}
+	if o.MaxManifestFileSize == 0 {
+		o.MaxManifestFileSize = DefaultMaxManifestFileSize
+	}
+	for i := range o.Levels {
+		l := &o.Levels[i]
+		if l.BlockSize == 0 {
+			l.BlockSize = DefaultBlockSize
+		}
+		if l.Compression == DefaultCompression {
+			l.Compression = SnappyCompression
+			if i == NumLevels-1 {
+				l.Compression = ZstdCompression
+			}
+		}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -79,7 +179,7 @@ func (o *Options) Validate() error {
 	if o == nil {
 		return fmt.Errorf("%w: nil Options", ErrInvalidArgument)
 	}
-	const minMemTable, maxMemTable = 16 << 10, 4 << 30
+	const minMemTable, maxMemTable = 4 << 10, 4 << 30
 	if o.MemTableSize < minMemTable || o.MemTableSize > maxMemTable {
 		return fmt.Errorf("%w: Options.MemTableSize %d is outside [%d, %d]",
 			ErrInvalidArgument, o.MemTableSize, minMemTable, maxMemTable)
@@ -87,7 +187,38 @@ func (o *Options) Validate() error {
 	if o.FS == nil {
 		return fmt.Errorf("%w: Options.FS is nil", ErrInvalidArgument)
 	}
+	if o.MemTableStopWritesThreshold < 1 {
+		return fmt.Errorf("%w: Options.MemTableStopWritesThreshold %d is below 1", ErrInvalidArgument, o.MemTableStopWritesThreshold)
+	}
+	if o.MaxOpenFiles < 16 {
+		return fmt.Errorf("%w: Options.MaxOpenFiles %d is below 16", ErrInvalidArgument, o.MaxOpenFiles)
+	}
+	if o.BloomBitsPerKey > 64 {
+		return fmt.Errorf("%w: Options.BloomBitsPerKey %d is above 64", ErrInvalidArgument, o.BloomBitsPerKey)
+	}
+	if o.MaxManifestFileSize < 1<<10 {
+		return fmt.Errorf("%w: Options.MaxManifestFileSize %d is below 1 KiB", ErrInvalidArgument, o.MaxManifestFileSize)
+	}
+	for i, l := range o.Levels {
+		if l.BlockSize < 256 || l.BlockSize > 4<<20 {
+			return fmt.Errorf("%w: Options.Levels[%d].BlockSize %d is outside [256, 4 MiB]", ErrInvalidArgument, i, l.BlockSize)
+		}
+		if l.Compression < NoCompression || l.Compression > ZstdCompression {
+			return fmt.Errorf("%w: Options.Levels[%d].Compression %d is unknown", ErrInvalidArgument, i, l.Compression)
+		}
+	}
 	return nil
+}
+
+// tableCompression maps a level's Compression to the table format's.
+func (l LevelOptions) tableCompression() sstable.Compression {
+	switch l.Compression {
+	case SnappyCompression:
+		return sstable.SnappyCompression
+	case ZstdCompression:
+		return sstable.ZstdCompression
+	}
+	return sstable.NoCompression
 }
 
 // WriteOptions configure one write. A nil *WriteOptions means the DB's

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
 	"github.com/distributedkv/dkv/vfs"
 	"github.com/distributedkv/dkv/wal"
@@ -21,34 +22,58 @@ type recoveredLog struct {
 	reader *wal.Reader // read to its end; continues the log (OpenWriter)
 }
 
-// recover rebuilds the memtables from the logs in the directory, oldest
-// first, then opens a log for new writes: the newest log itself when its
-// memtable has room, a new one otherwise.
+// recover rebuilds the database's state at Open:
 //
-// Every log must hold whole records with consecutive sequence numbers. The
-// newest log alone may end in a torn tail (an append cut by a crash), which
-// is truncated; damage anywhere else is ErrCorruption and Open fails without
-// changing anything.
+//  1. The MANIFEST named by CURRENT gives the version (the tables), the
+//     oldest log still needed and the last sequence number in the tables.
+//     No CURRENT means a new database.
+//  2. The logs from that number on are replayed, oldest first, each into
+//     its own memtable; their batches must continue the sequence numbers.
+//     Only the newest log may end in a torn tail, which is truncated; it is
+//     fsynced in any case before it is relied on.
+//  3. The newest log is continued when its memtable has room; otherwise a
+//     new log starts. Full memtables of older logs queue for flushing.
+//  4. A new MANIFEST holding a snapshot of the state replaces the old one.
+//  5. Files the state does not need — tables the version does not name,
+//     logs below the log number, other MANIFESTs, temporary files — are
+//     deleted.
+//
+// Damage anywhere but in the newest log's torn tail is ErrCorruption, and
+// Open fails before changing anything.
 func (db *DB) recover() error {
+	vs := db.versions
 	names, err := db.fs.List(db.dir)
 	if err != nil {
 		return fmt.Errorf("dkv: list %s: %w", db.dir, err)
 	}
+	ok, err := vs.load()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		for _, name := range names {
+			if typ, _, ok := base.ParseFilename(name); ok && typ == base.FileTypeTable {
+				return base.CorruptionErrorf(db.fs.PathJoin(db.dir, "CURRENT"), -1,
+					"CURRENT is missing but the directory holds tables (%s): refusing to treat it as a new database", name)
+			}
+		}
+		vs.state = manifest.State{Version: &manifest.Version{}, ComparerName: db.comparer.Name}
+	}
+
 	var logNums []base.FileNum
-	var maxNum base.FileNum
 	for _, name := range names {
 		typ, num, ok := base.ParseFilename(name)
 		if !ok {
 			continue
 		}
-		maxNum = max(maxNum, num)
-		if typ == base.FileTypeLog {
+		vs.markFileNumUsed(num)
+		if typ == base.FileTypeLog && num >= vs.state.LogNum {
 			logNums = append(logNums, num)
 		}
 	}
 	slices.Sort(logNums)
 
-	var lastSeq base.SeqNum
+	lastSeq := vs.state.LastSeqNum
 	logs := make([]recoveredLog, 0, len(logNums))
 	for i, num := range logNums {
 		l, err := db.replayLog(num, &lastSeq, i == len(logNums)-1)
@@ -60,31 +85,46 @@ func (db *DB) recover() error {
 
 	c := &db.commit
 	c.nextSeq = lastSeq + 1
-	c.nextFileNum = maxNum + 1
 	db.visible.Store(uint64(lastSeq))
 	db.pub.applied = lastSeq
 
-	var imm []*memtable.MemTable // newest first
-	for i := range logs[:max(len(logs)-1, 0)] {
-		if !logs[i].mem.Empty() {
-			imm = append([]*memtable.MemTable{logs[i].mem}, imm...)
-			continue
-		}
-		// An empty older log holds nothing to replay.
-		if err := db.fs.Remove(logs[i].path); err != nil {
-			return fmt.Errorf("dkv: remove empty log: %w", err)
+	// Older logs' memtables queue for flushing; empty ones need nothing.
+	var queued []*flushable
+	for _, l := range logs[:max(len(logs)-1, 0)] {
+		if !l.mem.Empty() {
+			queued = append(queued, &flushable{mem: l.mem, logNum: l.num})
 		}
 	}
-	if err := db.openLogForWrites(logs, &imm); err != nil {
+	if err := db.openLogForWrites(logs, &queued); err != nil {
 		return err
 	}
-	db.readState.Store(&readState{mem: c.mem, imm: imm})
+	oldest := c.log.num
+	if len(queued) > 0 {
+		oldest = queued[0].logNum
+	}
+	vs.state.LogNum = oldest
+	vs.state.ComparerName = db.comparer.Name
+	if err := vs.rotate(); err != nil {
+		return err
+	}
+
+	db.mu.mem = c.mem
+	db.mu.logNum = c.log.num
+	db.mu.version = vs.state.Version
+	for i, f := range queued {
+		f.id = uint64(i)
+	}
+	db.mu.imm = queued
+	db.mu.nextID = uint64(len(queued))
+	db.publishReadStateLocked()
+	db.deleteObsoleteFiles()
 	return nil
 }
 
 // openLogForWrites continues the newest log when it has a header and its
-// memtable has room, and otherwise starts a new log with an empty memtable.
-func (db *DB) openLogForWrites(logs []recoveredLog, imm *[]*memtable.MemTable) error {
+// memtable has room, and otherwise starts a new log with an empty memtable
+// (queueing the newest log's memtable, if it holds anything).
+func (db *DB) openLogForWrites(logs []recoveredLog, queued *[]*flushable) error {
 	c := &db.commit
 	if n := len(logs); n > 0 {
 		l := logs[n-1]
@@ -99,26 +139,20 @@ func (db *DB) openLogForWrites(logs []recoveredLog, imm *[]*memtable.MemTable) e
 				return err
 			}
 			c.log, c.mem = lf, l.mem
-			if err := vfs.SyncDir(db.fs, db.dir); err != nil { // make removals durable
-				_ = lf.w.Close()
-				c.log = nil
-				return fmt.Errorf("dkv: %w", err)
-			}
 			return nil
 		}
 		if !l.mem.Empty() {
-			*imm = append([]*memtable.MemTable{l.mem}, *imm...)
-		} else if err := db.fs.Remove(l.path); err != nil {
-			return fmt.Errorf("dkv: remove empty log: %w", err)
+			*queued = append(*queued, &flushable{mem: l.mem, logNum: l.num})
 		}
 	}
 	c.mem = memtable.New(db.comparer)
-	return db.newLog() // syncs the directory, removals included
+	return db.newLog()
 }
 
 // replayLog reads log num into a new memtable. lastSeq is the last sequence
-// number replayed so far; the log's batches must continue it. Only the
-// newest log (newest) may have a torn tail, which is truncated and synced.
+// number replayed so far (or held by the tables); the log's batches must
+// continue it. Only the newest log may have a torn tail, which is
+// truncated; the newest log is fsynced either way.
 func (db *DB) replayLog(num base.FileNum, lastSeq *base.SeqNum, newest bool) (recoveredLog, error) {
 	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLog, num))
 	l := recoveredLog{num: num, path: path, mem: memtable.New(db.comparer)}
@@ -196,4 +230,47 @@ func truncateLog(fs vfs.FS, path string, size int64) error {
 		return fmt.Errorf("dkv: sync truncated %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// deleteObsoleteFiles removes the files of the directory that the state no
+// longer needs: tables the version does not name (a flush that crashed
+// before its MANIFEST edit), logs below the log number, MANIFESTs other than
+// the current one, and temporary files. Files dkv does not own are left
+// alone. Failures are only logged: the next Open tries again.
+func (db *DB) deleteObsoleteFiles() {
+	names, err := db.fs.List(db.dir)
+	if err != nil {
+		db.logger.Warn("dkv: list directory", "err", err)
+		return
+	}
+	live := map[base.FileNum]bool{}
+	for _, f := range db.versions.state.Version.Files() {
+		live[f.FileNum] = true
+	}
+	current := db.versions.manifest.FileNum()
+	for _, name := range names {
+		typ, num, ok := base.ParseFilename(name)
+		if !ok {
+			continue
+		}
+		obsolete := false
+		switch typ {
+		case base.FileTypeTable:
+			obsolete = !live[num]
+		case base.FileTypeLog:
+			obsolete = num < db.versions.state.LogNum
+		case base.FileTypeManifest:
+			obsolete = num != current
+		case base.FileTypeTemp:
+			obsolete = true
+		}
+		if !obsolete {
+			continue
+		}
+		if err := db.fs.Remove(db.fs.PathJoin(db.dir, name)); err != nil {
+			db.logger.Warn("dkv: remove obsolete file", "file", name, "err", err)
+		} else {
+			db.logger.Debug("dkv: removed obsolete file", "file", name)
+		}
+	}
 }

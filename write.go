@@ -6,8 +6,6 @@ import (
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/memtable"
-	"github.com/distributedkv/dkv/vfs"
-	"github.com/distributedkv/dkv/wal"
 )
 
 // The write path.
@@ -217,10 +215,10 @@ func (db *DB) onLogSync(l *logFile, durable int64, err error) {
 	db.pub.Unlock()
 }
 
-// stopWrites makes a log failure sticky: every later write, and every write
+// stopWrites makes a log or MANIFEST failure sticky: every later write, and every write
 // waiting for publication, fails with an error matching ErrStopped that
 // wraps cause. Nothing is retried. It returns that error (the first one, if
-// writes were already stopped).
+// writes were already stopped). db.mu must not be held.
 func (db *DB) stopWrites(cause error) error {
 	db.pub.Lock()
 	if first := db.pub.stopErr; first != nil {
@@ -232,6 +230,9 @@ func (db *DB) stopWrites(cause error) error {
 	db.stopped.Store(true)
 	db.pub.cond.Broadcast()
 	db.pub.Unlock()
+	db.mu.Lock()
+	db.mu.cond.Broadcast() // stalled writers and Flush callers
+	db.mu.Unlock()
 	db.logger.Error("dkv: writes stopped", "dir", db.dir, "err", cause)
 	if db.events.WritesStopped != nil {
 		db.events.WritesStopped(err)
@@ -247,66 +248,4 @@ func (db *DB) stopErr() error {
 	db.pub.Lock()
 	defer db.pub.Unlock()
 	return db.pub.stopErr
-}
-
-// makeRoomForWrite rotates the memtable when it is full: the log is closed
-// (flushed and fsynced) and a new log and memtable take the writes. The full
-// memtable stays readable. This is the seam where a flush to an sstable will
-// go. db.commit is held.
-func (db *DB) makeRoomForWrite() error {
-	c := &db.commit
-	if c.mem.ApproximateSize() < db.opts.MemTableSize || c.mem.Empty() {
-		return nil
-	}
-	// The old log must be durable before the new one can hold anything:
-	// recovery treats a damaged tail of any but the newest log as
-	// corruption.
-	if err := db.closeLog(c.log); err != nil {
-		c.log = nil
-		return db.stopWrites(err)
-	}
-	c.log = nil
-	if err := db.newLog(); err != nil {
-		return db.stopWrites(err)
-	}
-	old := c.mem
-	c.mem = memtable.New(db.comparer)
-	rs := db.readState.Load()
-	imm := append([]*memtable.MemTable{old}, rs.imm...)
-	db.readState.Store(&readState{mem: c.mem, imm: imm})
-	return nil
-}
-
-// newLog creates the next log file and makes it the current one. db.commit
-// is held (or Open is running).
-func (db *DB) newLog() error {
-	c := &db.commit
-	num := c.nextFileNum
-	c.nextFileNum++
-	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLog, num))
-	f, err := db.fs.Create(path)
-	if err != nil {
-		return fmt.Errorf("dkv: create log: %w", err)
-	}
-	l := &logFile{num: num, path: path}
-	l.w, err = wal.NewWriter(f, path, num, db.logWriterOptions(l))
-	if err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := vfs.SyncDir(db.fs, db.dir); err != nil {
-		_ = l.w.Close()
-		return fmt.Errorf("dkv: %w", err)
-	}
-	c.log = l
-	if db.events.WALCreated != nil {
-		db.events.WALCreated(WALCreateInfo{Path: path, FileNum: num})
-	}
-	return nil
-}
-
-func (db *DB) logWriterOptions(l *logFile) wal.WriterOptions {
-	return wal.WriterOptions{OnSync: func(durable int64, err error) {
-		db.onLogSync(l, durable, err)
-	}}
 }

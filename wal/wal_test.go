@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -386,8 +387,9 @@ func writeFile(t testing.TB, fs vfs.FS, name string, data []byte) {
 // when OnSync says so.
 func TestGroupCommit(t *testing.T) {
 	fs := vfs.NewMem()
-	f, err := fs.Create("a.log")
+	raw, err := fs.Create("a.log")
 	require.NoError(t, err)
+	f := slowSyncFile{raw} // an fsync takes a millisecond, as on a disk
 	d := newDurability()
 	w, err := NewWriter(f, "a.log", 7, WriterOptions{OnSync: d.onSync})
 	require.NoError(t, err)
@@ -411,7 +413,7 @@ func TestGroupCommit(t *testing.T) {
 	require.NoError(t, w.Close())
 	s := w.Stats()
 	require.Equal(t, int64(writers*each), s.Records)
-	require.Less(t, s.Syncs, s.Records, "fsyncs must be shared: %+v", s)
+	require.Less(t, s.Syncs, s.Records/4, "fsyncs must be shared: %+v", s)
 	t.Logf("records %d, fsyncs %d, writes %d", s.Records, s.Syncs, s.Writes)
 
 	got, tail, err := readLog(fileBytes(t, fs, "a.log"), 7)
@@ -563,4 +565,12 @@ func TestBlockPadding(t *testing.T) {
 		require.False(t, tail.Torn, "left %d: %+v", left, tail)
 		require.Equal(t, recs, got, "left %d", left)
 	}
+}
+
+// slowSyncFile makes every fsync take a millisecond.
+type slowSyncFile struct{ vfs.File }
+
+func (f slowSyncFile) Sync() error {
+	time.Sleep(time.Millisecond)
+	return f.File.Sync()
 }

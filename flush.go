@@ -1,0 +1,361 @@
+package dkv
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/manifest"
+	"github.com/distributedkv/dkv/memtable"
+	"github.com/distributedkv/dkv/sstable"
+	"github.com/distributedkv/dkv/vfs"
+	"github.com/distributedkv/dkv/wal"
+)
+
+// Memtable rotation and flush.
+//
+// When the mutable memtable is full, the write path closes its log (fsync
+// and seal), starts a new log and a new memtable, and queues the full one
+// (makeRoomForWrite). The flush goroutine writes queued memtables, oldest
+// first, as L0 tables: table written and fsynced, then a version edit
+// appended to the MANIFEST (adding the table and advancing the log number
+// past the memtable's log), then the new version installed for reads and
+// the memtable dropped from them at once, and only then the log deleted.
+// A crash at any point leaves either the log (replayed at Open) or the
+// table named by the MANIFEST; a table the MANIFEST does not name is an
+// orphan, deleted at Open.
+
+// flushable is a full memtable waiting for its flush, with the log that
+// holds its writes.
+type flushable struct {
+	mem    *memtable.MemTable
+	logNum base.FileNum
+	id     uint64
+}
+
+// publishReadStateLocked makes reads see db.mu's memtables and version.
+// db.mu is held.
+func (db *DB) publishReadStateLocked() {
+	imm := make([]*memtable.MemTable, len(db.mu.imm))
+	for i, f := range db.mu.imm {
+		imm[len(imm)-1-i] = f.mem
+	}
+	db.readState.Store(&readState{mem: db.mu.mem, imm: imm, version: db.mu.version})
+}
+
+// makeRoomForWrite rotates the memtable when it is full, first waiting
+// while too many full memtables wait for their flush (a write stall).
+// db.commit is held.
+func (db *DB) makeRoomForWrite() error {
+	c := &db.commit
+	if c.mem.ApproximateSize() < db.opts.MemTableSize || c.mem.Empty() {
+		return nil
+	}
+	if err := db.waitForFlushRoom(); err != nil {
+		return err
+	}
+	return db.rotateMemTable()
+}
+
+// waitForFlushRoom blocks while MemTableStopWritesThreshold memtables wait
+// for their flush. db.commit is held, so every writer waits.
+func (db *DB) waitForFlushRoom() error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if len(db.mu.imm) < db.opts.MemTableStopWritesThreshold {
+		return nil
+	}
+	start := time.Now()
+	db.stats.stalls.Add(1)
+	db.logger.Warn("dkv: writes stalled: memtables are waiting for their flush",
+		"dir", db.dir, "waiting", len(db.mu.imm))
+	for len(db.mu.imm) >= db.opts.MemTableStopWritesThreshold && !db.mu.closing && !db.stopped.Load() {
+		db.mu.cond.Wait()
+	}
+	db.stats.stallNanos.Add(int64(time.Since(start)))
+	switch {
+	case db.mu.closing:
+		return ErrClosed
+	case db.stopped.Load():
+		db.mu.Unlock()
+		err := db.stopErr()
+		db.mu.Lock()
+		return err
+	}
+	return nil
+}
+
+// rotateMemTable closes the current log (fsynced and sealed: recovery
+// treats a damaged tail of any but the newest log as corruption), starts a
+// new log and memtable, and queues the full memtable for flushing.
+// db.commit is held.
+func (db *DB) rotateMemTable() error {
+	c := &db.commit
+	if err := db.closeLog(c.log); err != nil {
+		c.log = nil
+		return db.stopWrites(err)
+	}
+	old := c.log
+	c.log = nil
+	if err := db.newLog(); err != nil {
+		return db.stopWrites(err)
+	}
+	full := c.mem
+	c.mem = memtable.New(db.comparer)
+
+	db.mu.Lock()
+	db.mu.imm = append(db.mu.imm, &flushable{mem: full, logNum: old.num, id: db.mu.nextID})
+	db.mu.nextID++
+	db.mu.mem = c.mem
+	db.mu.logNum = c.log.num
+	db.publishReadStateLocked()
+	db.mu.cond.Broadcast() // wake the flush loop
+	db.mu.Unlock()
+	return nil
+}
+
+// newLog creates the next log file and makes it the current one. db.commit
+// is held (or Open is running).
+func (db *DB) newLog() error {
+	num := db.versions.newFileNum()
+	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLog, num))
+	f, err := db.fs.Create(path)
+	if err != nil {
+		return fmt.Errorf("dkv: create log: %w", err)
+	}
+	l := &logFile{num: num, path: path}
+	l.w, err = wal.NewWriter(f, path, num, db.logWriterOptions(l))
+	if err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := vfs.SyncDir(db.fs, db.dir); err != nil {
+		_ = l.w.Close()
+		return fmt.Errorf("dkv: %w", err)
+	}
+	db.commit.log = l
+	if db.events.WALCreated != nil {
+		db.events.WALCreated(WALCreateInfo{Path: path, FileNum: num})
+	}
+	return nil
+}
+
+func (db *DB) logWriterOptions(l *logFile) wal.WriterOptions {
+	return wal.WriterOptions{OnSync: func(durable int64, err error) {
+		db.onLogSync(l, durable, err)
+	}}
+}
+
+// flushLoop flushes queued memtables, oldest first, until Close. A failed
+// flush is retried after a growing pause; a failed MANIFEST write stops
+// writes (and this loop) for good.
+func (db *DB) flushLoop() {
+	defer close(db.flushDone)
+	backoff := time.Duration(0)
+	for {
+		db.mu.Lock()
+		for len(db.mu.imm) == 0 && !db.mu.closing {
+			db.mu.cond.Wait()
+		}
+		if db.mu.closing || db.stopped.Load() {
+			db.mu.Unlock()
+			return
+		}
+		f := db.mu.imm[0]
+		db.mu.Unlock()
+
+		err := db.flush(f)
+		if err == nil {
+			backoff = 0
+			continue
+		}
+		if db.stopped.Load() {
+			return
+		}
+		db.stats.flushErrors.Add(1)
+		db.mu.Lock()
+		db.mu.flushErr = err
+		db.mu.cond.Broadcast() // Flush callers report it
+		db.mu.Unlock()
+		backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+		db.logger.Error("dkv: flush failed; retrying", "dir", db.dir, "err", err, "retry in", backoff)
+		if db.events.BackgroundError != nil {
+			db.events.BackgroundError(err)
+		}
+		select {
+		case <-time.After(backoff):
+		case <-db.closeCh:
+			return
+		}
+	}
+}
+
+// flush writes f as an L0 table and installs it.
+func (db *DB) flush(f *flushable) error {
+	start := time.Now()
+	meta, err := db.writeTable(f.mem)
+	if err != nil {
+		return err
+	}
+
+	// The log number advances past f's log: to the next queued memtable's,
+	// or the mutable memtable's.
+	db.mu.Lock()
+	nextLog := db.mu.logNum
+	if len(db.mu.imm) > 1 {
+		nextLog = db.mu.imm[1].logNum
+	}
+	db.mu.Unlock()
+	edit := &manifest.VersionEdit{
+		LogNum:     nextLog,
+		LastSeqNum: meta.LargestSeq,
+		NewFiles:   []manifest.NewFile{{Level: 0, Meta: meta}},
+	}
+	v, err := db.versions.logAndApply(edit)
+	if err != nil {
+		// What the MANIFEST holds is unknown: fail-stop.
+		return db.stopWrites(fmt.Errorf("flush: %w", err))
+	}
+
+	db.mu.Lock()
+	db.mu.imm = db.mu.imm[1:]
+	db.mu.version = v
+	db.mu.flushed = f.id + 1
+	db.mu.flushErr = nil
+	db.publishReadStateLocked()
+	db.mu.cond.Broadcast()
+	db.mu.Unlock()
+
+	db.deleteObsoleteLogs(nextLog)
+	db.stats.flushes.Add(1)
+	db.stats.flushBytes.Add(int64(meta.Size))
+	info := FlushInfo{FileNum: meta.FileNum, Size: meta.Size, Entries: f.mem.Len(), Duration: time.Since(start)}
+	db.logger.Debug("dkv: flushed a memtable", "table", meta.FileNum, "bytes", meta.Size, "entries", info.Entries)
+	if db.events.FlushEnd != nil {
+		db.events.FlushEnd(info)
+	}
+	return nil
+}
+
+// writeTable writes mem as a new L0 table and returns its metadata. The
+// table and its directory entry are durable when it returns; on error no
+// table file is left.
+func (db *DB) writeTable(mem *memtable.MemTable) (*manifest.FileMetadata, error) {
+	num := db.versions.newFileNum()
+	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, num))
+	file, err := db.fs.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("dkv: create table: %w", err)
+	}
+	w := sstable.NewWriter(file, db.tableWriterOptions(0))
+	it := mem.NewIter()
+	for ok := it.First(); ok; ok = it.Next() {
+		if err = w.Add(it.Key(), it.Value()); err != nil {
+			break
+		}
+	}
+	_ = it.Close()
+	var props *sstable.Properties
+	if err == nil {
+		props, err = w.Finish()
+	} else {
+		w.Abort()
+	}
+	if err == nil {
+		err = vfs.SyncDir(db.fs, db.dir)
+	}
+	if err != nil {
+		_ = db.fs.Remove(path)
+		return nil, fmt.Errorf("dkv: write table %s: %w", path, err)
+	}
+	return &manifest.FileMetadata{
+		FileNum:     num,
+		Size:        w.Size(),
+		Smallest:    cloneInternalKey(props.Smallest()),
+		Largest:     cloneInternalKey(props.Largest()),
+		SmallestSeq: base.SeqNum(props.SmallestSeq),
+		LargestSeq:  base.SeqNum(props.LargestSeq),
+	}, nil
+}
+
+func cloneInternalKey(k base.InternalKey) base.InternalKey {
+	return base.InternalKey{UserKey: append([]byte(nil), k.UserKey...), Trailer: k.Trailer}
+}
+
+func (db *DB) tableWriterOptions(level int) sstable.WriterOptions {
+	l := db.opts.Levels[level]
+	return sstable.WriterOptions{
+		BlockSize:       l.BlockSize,
+		Compression:     l.tableCompression(),
+		BloomBitsPerKey: max(db.opts.BloomBitsPerKey, 0),
+		Comparer:        db.comparer,
+	}
+}
+
+// deleteObsoleteLogs removes the log files numbered below logNum: the
+// MANIFEST says tables hold their writes. A failure is only logged: Open
+// removes what is left.
+func (db *DB) deleteObsoleteLogs(logNum base.FileNum) {
+	names, err := db.fs.List(db.dir)
+	if err != nil {
+		db.logger.Warn("dkv: list directory", "err", err)
+		return
+	}
+	for _, name := range names {
+		if typ, num, ok := base.ParseFilename(name); ok && typ == base.FileTypeLog && num < logNum {
+			if err := db.fs.Remove(db.fs.PathJoin(db.dir, name)); err != nil {
+				db.logger.Warn("dkv: remove obsolete log", "log", name, "err", err)
+			}
+		}
+	}
+}
+
+// Flush writes the mutable memtable, and every full memtable waiting, to
+// tables, and returns once they are durable and installed. It returns at
+// once when there is nothing to flush. If a flush fails (it is retried in
+// the background), Flush returns that error.
+func (db *DB) Flush() error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	db.commit.Lock()
+	if db.closed.Load() {
+		db.commit.Unlock()
+		return ErrClosed
+	}
+	if err := db.stopErr(); err != nil {
+		db.commit.Unlock()
+		return err
+	}
+	var err error
+	if !db.commit.mem.Empty() {
+		err = db.rotateMemTable()
+	}
+	db.mu.Lock()
+	target := db.mu.nextID // every memtable queued so far
+	db.mu.Unlock()
+	db.commit.Unlock()
+	if err != nil {
+		return err
+	}
+
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.mu.flushErr = nil
+	for db.mu.flushed < target {
+		if db.mu.closing {
+			return ErrClosed
+		}
+		if err := db.mu.flushErr; err != nil {
+			return err
+		}
+		if db.stopped.Load() {
+			db.mu.Unlock()
+			err := db.stopErr()
+			db.mu.Lock()
+			return err
+		}
+		db.mu.cond.Wait()
+	}
+	return nil
+}
