@@ -38,4 +38,4 @@ bench: ## benchmarks, COUNT runs each, for benchstat (bench.txt)
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench.txt
 
 crash: ## a long soak of the crash-recovery model test
-	DKV_CRASH_SEEDS=2000 $(GO) test -run '^TestCrashRecovery$$' -count=1 -timeout 60m .
+	DKV_CRASH_SEEDS=2000 DKV_CRASH_POINTS=100000 $(GO) test -run '^TestCrash' -count=1 -timeout 60m .
