@@ -1,6 +1,7 @@
 package sstable
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -89,13 +90,48 @@ func blockErrorf(format string, args ...any) error {
 	return &errBlock{reason: fmt.Sprintf(format, args...)}
 }
 
+// keyOrder compares the keys of a block: bytewise (the metaindex and
+// properties blocks), or as encoded internal keys (data and index blocks):
+// user keys bytewise, then trailers descending. Only the bytewise order of
+// user keys is supported (Open checks the table's comparer), so comparisons
+// call bytes.Compare directly: through a function value, the search key of
+// every read would escape to the heap.
+type keyOrder struct {
+	internal bool
+}
+
+func (o keyOrder) compare(a, b []byte) int {
+	if !o.internal {
+		return bytes.Compare(a, b)
+	}
+	n, m := len(a)-8, len(b)-8
+	if c := bytes.Compare(a[:n], b[:m]); c != 0 {
+		return c
+	}
+	ta, tb := binary.LittleEndian.Uint64(a[n:]), binary.LittleEndian.Uint64(b[m:])
+	switch {
+	case ta > tb:
+		return -1
+	case ta < tb:
+		return 1
+	}
+	return 0
+}
+
+// minKeyLen is the shortest valid key: an internal key has its trailer.
+func (o keyOrder) minKeyLen() int {
+	if o.internal {
+		return 8
+	}
+	return 0
+}
+
 // blockIter walks the entries of one block. It checks every length it
 // decodes against the block, so arbitrary bytes make it fail, never panic.
 // Key returns a buffer owned by the iterator (valid until the next move);
 // Value points into the block.
 type blockIter struct {
-	cmp         func(a, b []byte) int
-	minKeyLen   int    // keys shorter than this are corrupt (8 for internal keys)
+	order       keyOrder
 	data        []byte // the entries (restart array excluded)
 	restarts    []byte // the restart array
 	numRestarts int
@@ -107,9 +143,9 @@ type blockIter struct {
 	err        error
 }
 
-// init prepares it to iterate block, compared with cmp.
-func (it *blockIter) init(block []byte, cmp func(a, b []byte) int, minKeyLen int) error {
-	*it = blockIter{cmp: cmp, minKeyLen: minKeyLen, key: it.key[:0], offset: -1}
+// init prepares it to iterate block, whose keys are in order.
+func (it *blockIter) init(block []byte, order keyOrder) error {
+	*it = blockIter{order: order, key: it.key[:0], offset: -1}
 	if len(block) < 4 {
 		return blockErrorf("%d bytes, too short for a restart count", len(block))
 	}
@@ -133,11 +169,11 @@ func (it *blockIter) init(block []byte, cmp func(a, b []byte) int, minKeyLen int
 // initTrusted prepares it to iterate a block that init has already
 // accepted (a block from the cache or kept by the Reader), skipping the
 // checks of the restart array.
-func (it *blockIter) initTrusted(block []byte, cmp func(a, b []byte) int, minKeyLen int) {
+func (it *blockIter) initTrusted(block []byte, order keyOrder) {
 	n := int(binary.LittleEndian.Uint32(block[len(block)-4:]))
 	restartsOff := len(block) - 4 - 4*n
 	*it = blockIter{
-		cmp: cmp, minKeyLen: minKeyLen, key: it.key[:0], offset: -1,
+		order: order, key: it.key[:0], offset: -1,
 		data: block[:restartsOff], restarts: block[restartsOff : len(block)-4], numRestarts: n,
 	}
 }
@@ -150,7 +186,7 @@ func (it *blockIter) restartAt(i int) uint32 {
 // (or none, at a restart point). It sets key, val and nextOffset.
 func (it *blockIter) decodeAt(off int) bool {
 	p := it.data[off:]
-	shared, n1 := binary.Uvarint(p)
+	shared, n1 := uvarint(p)
 	unshared, n2 := uvarintAt(p, n1)
 	vlen, n3 := uvarintAt(p, n1+n2)
 	if n1 <= 0 || n2 <= 0 || n3 <= 0 {
@@ -163,7 +199,7 @@ func (it *blockIter) decodeAt(off int) bool {
 		return false
 	}
 	it.key = append(it.key[:shared], p[:unshared]...)
-	if len(it.key) < it.minKeyLen {
+	if len(it.key) < it.order.minKeyLen() {
 		it.fail("key of %d bytes at block offset %d", len(it.key), off)
 		return false
 	}
@@ -177,7 +213,16 @@ func uvarintAt(p []byte, off int) (uint64, int) {
 	if off <= 0 || off > len(p) {
 		return 0, -1
 	}
-	return binary.Uvarint(p[off:])
+	return uvarint(p[off:])
+}
+
+// uvarint is binary.Uvarint with a fast path for one-byte values, which
+// most entry lengths are.
+func uvarint(p []byte) (uint64, int) {
+	if len(p) > 0 && p[0] < 0x80 {
+		return uint64(p[0]), 1
+	}
+	return binary.Uvarint(p)
 }
 
 func (it *blockIter) fail(format string, args ...any) {
@@ -247,17 +292,46 @@ func (it *blockIter) prev() bool {
 }
 
 // searchRestarts returns the index of the last restart point whose key is
-// < target (or 0), decoding only restart keys.
+// < target (or 0). It compares restart keys where they lie in the block,
+// without decoding them into it.key.
 func (it *blockIter) searchRestarts(target []byte) (int, bool) {
-	ok := true
-	i := sort.Search(it.numRestarts, func(i int) bool {
-		if !ok || !it.seekRestart(i) {
-			ok = false
-			return true
+	lo, hi := 0, it.numRestarts // find the first restart with key >= target
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		k, ok := it.restartKey(mid)
+		if !ok {
+			return 0, false
 		}
-		return it.cmp(it.key, target) >= 0
-	})
-	return max(i-1, 0), ok && it.err == nil
+		if it.order.compare(k, target) >= 0 {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return max(lo-1, 0), true
+}
+
+// restartKey returns the key stored whole at restart point i.
+func (it *blockIter) restartKey(i int) ([]byte, bool) {
+	off := int(it.restartAt(i))
+	if off >= len(it.data) {
+		it.fail("restart point %d at the end of the entries", i)
+		return nil, false
+	}
+	p := it.data[off:]
+	shared, n1 := uvarint(p)
+	unshared, n2 := uvarintAt(p, n1)
+	_, n3 := uvarintAt(p, n1+n2)
+	if n1 <= 0 || n2 <= 0 || n3 <= 0 || shared != 0 {
+		it.fail("bad entry at restart point %d", i)
+		return nil, false
+	}
+	p = p[n1+n2+n3:]
+	if unshared > uint64(len(p)) || int(unshared) < it.order.minKeyLen() {
+		it.fail("key at restart point %d runs past the block", i)
+		return nil, false
+	}
+	return p[:unshared], true
 }
 
 // seekGE positions at the first entry with key >= target.
@@ -266,7 +340,7 @@ func (it *blockIter) seekGE(target []byte) bool {
 	if !ok || !it.seekRestart(i) {
 		return false
 	}
-	for it.cmp(it.key, target) < 0 {
+	for it.order.compare(it.key, target) < 0 {
 		if !it.next() {
 			return false
 		}
@@ -280,7 +354,7 @@ func (it *blockIter) seekLT(target []byte) bool {
 	if !ok || !it.seekRestart(i) {
 		return false
 	}
-	if it.cmp(it.key, target) >= 0 {
+	if it.order.compare(it.key, target) >= 0 {
 		it.offset = -1 // the first entry is already >= target
 		return false
 	}
@@ -289,7 +363,7 @@ func (it *blockIter) seekLT(target []byte) bool {
 		if !it.next() {
 			return false
 		}
-		if it.cmp(it.key, target) >= 0 {
+		if it.order.compare(it.key, target) >= 0 {
 			// Step back to the entry before: rescan to it.
 			it.offset = prevOff
 			return it.rescanTo(prevOff)

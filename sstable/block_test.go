@@ -1,7 +1,6 @@
 package sstable
 
 import (
-	"bytes"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -61,7 +60,7 @@ func TestBlockRoundTrip(t *testing.T) {
 			w.add([]byte(k), []byte("v"+k))
 		}
 		var it blockIter
-		require.NoError(t, it.init(w.finish(), bytes.Compare, 0))
+		require.NoError(t, it.init(w.finish(), keyOrder{}))
 		i := 0
 		for ok := it.first(); ok; ok = it.next() {
 			require.Equal(t, keys[i], string(it.key))

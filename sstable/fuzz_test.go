@@ -43,7 +43,7 @@ func FuzzBlock(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, block, target []byte) {
 		var it blockIter
-		if it.init(block, bytes.Compare, 0) != nil {
+		if it.init(block, keyOrder{}) != nil {
 			return
 		}
 		n := 0

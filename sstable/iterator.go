@@ -32,7 +32,7 @@ var _ base.InternalIterator = (*Iterator)(nil)
 // NewIter returns an unpositioned iterator over the table.
 func (r *Reader) NewIter() *Iterator {
 	it := &Iterator{r: r}
-	it.index.initTrusted(r.index, r.compareEncoded, 8)
+	it.index.initTrusted(r.index, r.order)
 	return it
 }
 
@@ -55,7 +55,7 @@ func (it *Iterator) loadBlock() bool {
 		it.err = err
 		return false
 	}
-	it.data.initTrusted(block, it.r.compareEncoded, 8)
+	it.data.initTrusted(block, it.r.order)
 	it.handle, it.loaded = h, true
 	return true
 }

@@ -39,11 +39,11 @@ func (r *Reader) Layout() (*Layout, error) {
 		info.Compression = Compression(trailer[0])
 		if kind != "filter" {
 			var it blockIter
-			cmp, minKey := bytesCompare, 0
+			order := keyOrder{}
 			if internal {
-				cmp, minKey = r.compareEncoded, 8
+				order = r.order
 			}
-			if err := it.init(block, cmp, minKey); err != nil {
+			if err := it.init(block, order); err != nil {
 				return r.corrupt(int64(h.Offset), "%s block: %v", kind, err)
 			}
 			for ok := it.first(); ok; ok = it.next() {
@@ -57,7 +57,7 @@ func (r *Reader) Layout() (*Layout, error) {
 		return nil
 	}
 	var ii blockIter
-	ii.initTrusted(r.index, r.compareEncoded, 8)
+	ii.initTrusted(r.index, r.order)
 	for ok := ii.first(); ok; ok = ii.next() {
 		h, _, hok := decodeHandle(ii.val)
 		if !hok {

@@ -109,7 +109,7 @@ func decodeProperties(block []byte) (*Properties, error) {
 		byName[f.name] = f
 	}
 	var it blockIter
-	if err := it.init(block, bytesCompare, 0); err != nil {
+	if err := it.init(block, keyOrder{}); err != nil {
 		return nil, err
 	}
 	for ok := it.first(); ok; ok = it.next() {

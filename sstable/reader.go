@@ -1,10 +1,12 @@
 package sstable
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/distributedkv/dkv/internal/base"
 )
@@ -22,8 +24,9 @@ type ReaderOptions struct {
 	Cache   *Cache
 	CacheID uint64
 	FileNum base.FileNum
-	// Comparer must be the one the table was written with (checked by name).
-	// Default base.DefaultComparer.
+	// Comparer must be the one the table was written with (checked by
+	// name). Default, and for now the only one supported, is
+	// base.DefaultComparer (bytewise).
 	Comparer *base.Comparer
 }
 
@@ -43,8 +46,8 @@ type Reader struct {
 	name   string
 	size   int64
 	opts   ReaderOptions
-	cmp    base.Compare
-	index  []byte // the index block, checked
+	order  keyOrder // of data and index blocks
+	index  []byte   // the index block, checked
 	filter []byte // the bloom filter, or nil
 	props  *Properties
 	footer footer
@@ -57,7 +60,11 @@ func Open(f ReadableFile, name string, size int64, opts ReaderOptions) (*Reader,
 	if opts.Comparer == nil {
 		opts.Comparer = base.DefaultComparer
 	}
-	r := &Reader{f: f, name: name, size: size, opts: opts, cmp: opts.Comparer.Compare, meta: map[string]BlockHandle{}}
+	r := &Reader{f: f, name: name, size: size, opts: opts, meta: map[string]BlockHandle{}}
+	r.order = keyOrder{internal: true}
+	if opts.Comparer.Name != base.DefaultComparer.Name {
+		return nil, fmt.Errorf("sstable: comparer %q is not supported: tables order keys bytewise", opts.Comparer.Name)
+	}
 	if size < FooterSize {
 		return nil, r.corrupt(0, "file of %d bytes is shorter than a footer", size)
 	}
@@ -79,7 +86,7 @@ func Open(f ReadableFile, name string, size int64, opts ReaderOptions) (*Reader,
 		return nil, err
 	}
 	var it blockIter
-	it.initTrusted(metaBlock, bytesCompare, 0)
+	it.initTrusted(metaBlock, keyOrder{})
 	for ok := it.first(); ok; ok = it.next() {
 		h, rest, ok := decodeHandle(it.val)
 		if !ok || len(rest) != 0 {
@@ -147,11 +154,11 @@ func (r *Reader) readChecked(h BlockHandle, what string, internal bool) ([]byte,
 		return nil, err
 	}
 	var it blockIter
-	cmp, minKey := bytesCompare, 0
+	order := keyOrder{}
 	if internal {
-		cmp, minKey = r.compareEncoded, 8
+		order = r.order
 	}
-	if err := it.init(block, cmp, minKey); err != nil {
+	if err := it.init(block, order); err != nil {
 		return nil, r.corrupt(int64(h.Offset), "%s block: %v", what, err)
 	}
 	return block, nil
@@ -175,22 +182,6 @@ func (r *Reader) dataBlock(h BlockHandle) ([]byte, error) {
 	return b, nil
 }
 
-// compareEncoded orders encoded internal keys (each at least 8 bytes).
-func (r *Reader) compareEncoded(a, b []byte) int {
-	n, m := len(a)-8, len(b)-8
-	if c := r.cmp(a[:n], b[:m]); c != 0 {
-		return c
-	}
-	ta, tb := binary.LittleEndian.Uint64(a[n:]), binary.LittleEndian.Uint64(b[m:])
-	switch {
-	case ta > tb:
-		return -1
-	case ta < tb:
-		return 1
-	}
-	return 0
-}
-
 func (r *Reader) corrupt(off int64, format string, args ...any) error {
 	return base.CorruptionErrorf(r.name, off, "sstable: "+format, args...)
 }
@@ -208,10 +199,11 @@ func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer bas
 	if !r.MayContain(userKey) {
 		return nil, 0, false, nil
 	}
-	var keyBuf [64]byte
-	search := appendSearchKeySeq(keyBuf[:0], userKey, seq)
-	var ii, bi blockIter
-	ii.initTrusted(r.index, r.compareEncoded, 8)
+	g := getStatePool.Get().(*getState)
+	defer getStatePool.Put(g)
+	g.search = appendSearchKeySeq(g.search[:0], userKey, seq)
+	search, ii, bi := g.search, &g.index, &g.data
+	ii.initTrusted(r.index, r.order)
 	for ok := ii.seekGE(search); ok; ok = ii.next() {
 		h, _, hok := decodeHandle(ii.val)
 		if !hok {
@@ -221,10 +213,10 @@ func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer bas
 		if err != nil {
 			return nil, 0, false, err
 		}
-		bi.initTrusted(block, r.compareEncoded, 8)
+		bi.initTrusted(block, r.order)
 		if bi.seekGE(search) {
 			k := decodeKey(bi.key)
-			if r.cmp(k.UserKey, userKey) != 0 {
+			if !bytes.Equal(k.UserKey, userKey) {
 				return nil, 0, false, nil
 			}
 			return bi.val, k.Trailer, true, nil
@@ -240,6 +232,15 @@ func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer bas
 	}
 	return nil, 0, false, nil
 }
+
+// getState is the scratch space of a Get, pooled so that lookups do not
+// allocate: the iterators' key buffers and the search key.
+type getState struct {
+	index, data blockIter
+	search      []byte
+}
+
+var getStatePool = sync.Pool{New: func() any { return new(getState) }}
 
 // appendSearchKeySeq appends the encoded internal key (u, seq, KindMax).
 func appendSearchKeySeq(dst, u []byte, seq base.SeqNum) []byte {

@@ -2,7 +2,6 @@ package sstable
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -299,5 +298,3 @@ func (w *Writer) Abort() {
 
 // Size returns the file size once Finish has returned.
 func (w *Writer) Size() uint64 { return w.offset }
-
-var bytesCompare = bytes.Compare
