@@ -161,3 +161,47 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGetFromTables reads random existing keys after the 1M keys were
+// flushed to L0 tables: the block cache holds them (64 MiB default) or not
+// (CacheSize -1: every lookup reads its block from the OS).
+func BenchmarkGetFromTables(b *testing.B) {
+	const n = 1 << 20
+	for _, cached := range []bool{true, false} {
+		b.Run(fmt.Sprintf("cache=%v", cached), func(b *testing.B) {
+			o := &dkv.Options{NoSync: true, Logger: slog.New(slog.DiscardHandler)}
+			if !cached {
+				o.CacheSize = -1
+			}
+			db, err := dkv.Open(b.TempDir(), o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = db.Close() })
+			rng := rand.New(rand.NewPCG(1, 2))
+			val := benchValue(rng)
+			key := make([]byte, 0, 16)
+			batch := db.NewBatch()
+			for i := range n {
+				_ = batch.Put(benchKey(key, uint64(i)), val)
+				if batch.Len() == 1000 || i == n-1 {
+					if err := db.Write(batch, nil); err != nil {
+						b.Fatal(err)
+					}
+					batch.Reset()
+				}
+			}
+			if err := db.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(db.Metrics().Levels[0].Files), "L0-tables")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := db.Get(benchKey(key, rng.Uint64N(n))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
