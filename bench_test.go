@@ -194,7 +194,6 @@ func BenchmarkGetFromTables(b *testing.B) {
 			if err := db.Flush(); err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64(db.Metrics().Levels[0].Files), "L0-tables")
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
@@ -202,6 +201,7 @@ func BenchmarkGetFromTables(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(db.Metrics().Levels[0].Files), "L0-tables")
 		})
 	}
 }
