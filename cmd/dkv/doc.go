@@ -1,11 +1,16 @@
 // Command dkv reads and writes a dkv database from the shell, one key per
-// run.
+// run, and inspects the files of a database.
 //
 // # Usage
 //
 //	dkv [--dir DIR] put KEY VALUE   set KEY to VALUE
 //	dkv [--dir DIR] get KEY         print the value of KEY and a newline
 //	dkv [--dir DIR] del KEY         delete KEY (a missing key is fine)
+//	dkv sstable [--entries=false] [--limit N] FILE
+//	                                print a table's properties, blocks, entries
+//	dkv wal [--lognum N] FILE       print a write-ahead log's batches and end
+//	dkv manifest DIR                print the MANIFEST's edits and state
+//	dkv lsm DIR                     print the LSM tree's levels and tables
 //	dkv help [COMMAND]              print help, as do --help and dkv alone
 //
 // --dir names the database directory, ./data by default; it is created if
@@ -19,12 +24,46 @@
 // stored, byte for byte, then a newline. Errors and usage hints go to
 // standard error, each error on a line starting "dkv: ".
 //
+// # Inspecting a database
+//
+// sstable, wal, manifest and lsm read the files of a database directly,
+// through the packages that own each format, and print what they hold as
+// aligned tables on standard output. They take the file or directory as
+// their argument (--dir is ignored), never write, and take no lock, so they
+// work while another process holds the database open (what they read of a
+// log or MANIFEST being appended to then ends at the last whole record).
+//
+//   - sstable FILE prints a table's properties, its blocks in file order
+//     (offset, length, kind, compression, sizes, entries) and its entries in
+//     key order (key, sequence number, kind, value), at most --limit of
+//     them (1000 by default; 0 for all; --entries=false for none). Every
+//     block's checksum is checked.
+//   - wal FILE prints each record of a write-ahead log decoded as a batch:
+//     its offset, the sequence number of each operation, the batch's count,
+//     and the operations (SET key=value, DEL key); then how the log ends
+//     (the offset past the last whole record, and whether the bytes after it
+//     are a torn tail, and why). The log number, which the file's header
+//     must match, comes from the name NNNNNN.log or from --lognum.
+//   - manifest DIR prints each version edit of the MANIFEST that CURRENT
+//     names, with its offset, then the state they add up to: comparer, log
+//     number, next file number, last sequence number, and the tables of
+//     each level.
+//   - lsm DIR prints the shape of the tree from the MANIFEST: a row per
+//     level (files, total size, key range), then a row per table (level,
+//     file number, size, smallest and largest user key, sequence numbers).
+//
+// Values longer than 40 bytes (and, in lsm, keys) are cut with "…"; keys
+// and values that are not plain text are shown Go-quoted ("bin\x00\xff").
+// A file that fails a check makes the command print what it read before the
+// damage, then exit 1 with a corruption error naming the file and offset.
+//
 // # Exit status
 //
 //	0  success (del of a missing key included)
 //	1  error: I/O, corruption, locked database, ...
 //	2  usage error: wrong number of arguments, unknown command or flag,
-//	   or an argument the database refuses (an empty or oversized key)
+//	   a bad flag value, or an argument the command refuses (an empty or
+//	   oversized key; a wal FILE not named NNNNNN.log, without --lognum)
 //	3  key not found (get only)
 //
 // # Example
@@ -37,4 +76,15 @@
 //	dkv: key "greeting" not found
 //	$ echo $?
 //	3
+//	$ dkv wal /tmp/demo/000001.log
+//	log 000001
+//	  offset  seq  count  op
+//	  35      1    1      SET greeting=hello
+//	  108     2    1      DEL greeting
+//	  2 records, 2 operations
+//
+//	tail
+//	  end     160
+//	  torn    false
+//	  reason  -
 package main

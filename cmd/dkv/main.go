@@ -27,7 +27,8 @@ const exitCodesHelp = `Exit status:
   0  success (del of a missing key included)
   1  error: I/O, corruption, locked database, ...
   2  usage error: wrong number of arguments, unknown command or flag,
-     or an argument the database refuses (an empty or oversized key)
+     a bad flag value, or an argument the command refuses (an empty or
+     oversized key; a wal FILE not named NNNNNN.log, without --lognum)
   3  key not found (get only)`
 
 func main() {
@@ -74,12 +75,20 @@ func newRootCmd() (root *cobra.Command, started *bool) {
 	root = &cobra.Command{
 		Use:   "dkv",
 		Short: "Read and write a dkv database",
-		Long: `dkv reads and writes one key of a dkv database per run. Each run opens
-the database in --dir (creating it if needed), performs one operation with a
-synced write, and closes it; another process holding the database open makes
-it fail with "locked".
+		Long: `dkv reads and writes one key of a dkv database per run, and inspects the
+files of a database.
 
-put and del print nothing on success; get prints the value and a newline.
+put, get and del open the database in --dir (creating it if needed),
+perform one operation with a synced write, and close it; another process
+holding the database open makes them fail with "locked". put and del print
+nothing on success; get prints the value and a newline.
+
+sstable, wal, manifest and lsm print, as aligned tables, what a table file,
+a write-ahead log file, or the MANIFEST of a database directory holds. They
+take the file or directory as their argument and ignore --dir; they only
+read, without opening the database, so they work while another process
+holds it open.
+
 Errors go to standard error, prefixed "dkv: ".
 
 ` + exitCodesHelp,
@@ -91,7 +100,8 @@ Errors go to standard error, prefixed "dkv: ".
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 	root.PersistentFlags().StringVar(&dir, "dir", "./data", "database directory")
-	root.AddCommand(newPutCmd(&dir), newGetCmd(&dir), newDelCmd(&dir))
+	root.AddCommand(newPutCmd(&dir), newGetCmd(&dir), newDelCmd(&dir),
+		newSSTableCmd(), newWALCmd(), newManifestCmd(), newLSMCmd())
 	return root, started
 }
 

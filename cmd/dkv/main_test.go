@@ -41,7 +41,9 @@ type scenario struct {
 	// setup, if set, runs before the commands with the database directory.
 	setup func(t *testing.T, dir string)
 	// steps are command lines without --dir; noDir steps get no --dir flag
-	// (for tests of argument parsing before it).
+	// (for tests of argument parsing before it, and for commands that take
+	// the directory or a file in it as an argument). In steps, $DIR stands
+	// for the database directory.
 	steps [][]string
 	noDir bool
 }
@@ -59,9 +61,12 @@ func runGolden(t *testing.T, scenarios []scenario) {
 			}
 			var out strings.Builder
 			for _, step := range sc.steps {
-				args := step
+				args := make([]string, len(step))
+				for i, a := range step {
+					args[i] = strings.ReplaceAll(a, dirPlaceholder, dir)
+				}
 				if !sc.noDir {
-					args = append([]string{"--dir", dir}, step...)
+					args = append([]string{"--dir", dir}, args...)
 				}
 				r := invoke(args...)
 				writeStep(&out, args, r)
