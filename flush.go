@@ -288,7 +288,6 @@ func (db *DB) tableWriterOptions(level int) sstable.WriterOptions {
 		BlockSize:       l.BlockSize,
 		Compression:     l.tableCompression(),
 		BloomBitsPerKey: max(db.opts.BloomBitsPerKey, 0),
-		Comparer:        db.comparer,
 	}
 }
 

@@ -47,6 +47,12 @@ const (
 	tagLastSeqNum  = 4
 	tagDeletedFile = 5
 	tagNewFile     = 6
+
+	// Tags from tagFirstSkippable on are followed by a uvarint length and
+	// that many bytes. A reader that does not know such a tag skips it: a
+	// later version can add optional fields without locking out older ones.
+	// Tags below it that a reader does not know make the edit unreadable.
+	tagFirstSkippable = 64
 )
 
 // maxUserKeyInEdit bounds a key in an edit (MaxKeySize of the DB plus slack).
@@ -136,6 +142,14 @@ func (d *editDecoder) bytes(what string, limit int) []byte {
 	return s
 }
 
+// nonZero refuses a field that is present but zero: Encode writes only
+// fields that are set, so such bytes were never written by dkv.
+func (d *editDecoder) nonZero(ok bool, what string) {
+	if d.err == nil && !ok {
+		d.err = fmt.Errorf("%s field is present but zero", what)
+	}
+}
+
 func (d *editDecoder) level() int {
 	l := d.uvarint("level")
 	if d.err == nil && l >= NumLevels {
@@ -164,12 +178,16 @@ func (e *VersionEdit) Decode(b []byte) error {
 		switch tag := d.uvarint("tag"); tag {
 		case tagComparer:
 			e.ComparerName = string(d.bytes("comparer name", 1024))
+			d.nonZero(len(e.ComparerName) > 0, "comparer name")
 		case tagLogNum:
 			e.LogNum = base.FileNum(d.uvarint("log number"))
+			d.nonZero(e.LogNum != 0, "log number")
 		case tagNextFileNum:
 			e.NextFileNum = base.FileNum(d.uvarint("next file number"))
+			d.nonZero(e.NextFileNum != 0, "next file number")
 		case tagLastSeqNum:
 			e.LastSeqNum = base.SeqNum(d.uvarint("last sequence number"))
+			d.nonZero(e.LastSeqNum != 0, "last sequence number")
 		case tagDeletedFile:
 			level := d.level()
 			num := base.FileNum(d.uvarint("file number"))
@@ -186,7 +204,9 @@ func (e *VersionEdit) Decode(b []byte) error {
 			}
 			e.NewFiles = append(e.NewFiles, NewFile{Level: level, Meta: m})
 		default:
-			if d.err == nil {
+			if d.err == nil && tag >= tagFirstSkippable {
+				d.bytes(fmt.Sprintf("field %d", tag), len(d.b)) // a newer, optional field
+			} else if d.err == nil {
 				d.err = fmt.Errorf("unknown field tag %d", tag)
 			}
 		}

@@ -212,6 +212,11 @@ func Replay(fsys vfs.FS, dir string, num base.FileNum, cmp *base.Comparer, visit
 		if visit != nil {
 			visit(r.Offset(), &e)
 		}
+		if e.ComparerName != "" && e.ComparerName != cmp.Name {
+			// Checked before applying: with the wrong order, valid edits
+			// would look like overlapping tables, i.e. corruption.
+			return nil, fmt.Errorf("manifest: the database was written with comparer %q, not %q", e.ComparerName, cmp.Name)
+		}
 		if err := s.Apply(cmp.Compare, &e); err != nil {
 			return nil, base.CorruptionErrorf(path, r.Offset(), "%v", err)
 		}
@@ -220,8 +225,8 @@ func Replay(fsys vfs.FS, dir string, num base.FileNum, cmp *base.Comparer, visit
 	if s.Edits == 0 {
 		return nil, base.CorruptionErrorf(path, 0, "MANIFEST holds no edit")
 	}
-	if s.ComparerName != cmp.Name {
-		return nil, fmt.Errorf("manifest: the database was written with comparer %q, not %q", s.ComparerName, cmp.Name)
+	if s.ComparerName == "" {
+		return nil, base.CorruptionErrorf(path, -1, "MANIFEST names no comparer")
 	}
 	for _, f := range s.Version.Files() {
 		if f.FileNum >= s.NextFileNum {

@@ -41,7 +41,8 @@ func (f *FileMetadata) ContainsUserKey(cmp base.Compare, key []byte) bool {
 //
 // Levels[0] is ordered newest first (by LargestSeq, then file number), the
 // order reads consult it. Levels 1 and below are ordered by smallest key and
-// never overlap.
+// never overlap, not even in one user key: a read looks in one table per
+// level.
 type Version struct {
 	Levels [NumLevels][]*FileMetadata
 }
@@ -82,6 +83,11 @@ func (v *Version) Apply(cmp base.Compare, edit *VersionEdit) (*Version, error) {
 	for _, d := range edit.DeletedFiles {
 		deleted[d] = true
 	}
+	for _, nf := range edit.NewFiles {
+		if base.InternalCompare(cmp, nf.Meta.Smallest, nf.Meta.Largest) > 0 {
+			return nil, fmt.Errorf("manifest: edit adds %s, whose smallest key is above its largest", nf.Meta)
+		}
+	}
 	seen := map[base.FileNum]bool{}
 	for level := range v.Levels {
 		for _, f := range v.Levels[level] {
@@ -93,8 +99,10 @@ func (v *Version) Apply(cmp base.Compare, edit *VersionEdit) (*Version, error) {
 			seen[f.FileNum] = true
 		}
 	}
-	for d := range deleted {
-		return nil, fmt.Errorf("manifest: edit deletes %s from L%d, which does not hold it", d.FileNum, d.Level)
+	for _, d := range edit.DeletedFiles { // in the edit's order, for a stable message
+		if deleted[d] {
+			return nil, fmt.Errorf("manifest: edit deletes %s from L%d, which does not hold it", d.FileNum, d.Level)
+		}
 	}
 	for _, nf := range edit.NewFiles {
 		if nf.Level < 0 || nf.Level >= NumLevels {
@@ -113,7 +121,9 @@ func (v *Version) Apply(cmp base.Compare, edit *VersionEdit) (*Version, error) {
 			return base.InternalCompare(cmp, a.Smallest, b.Smallest)
 		})
 		for i := 1; i < len(files); i++ {
-			if base.InternalCompare(cmp, files[i-1].Largest, files[i].Smallest) >= 0 {
+			// By user key: a read looks in one table per level, so no user
+			// key may span two tables of a level.
+			if cmp(files[i-1].Largest.UserKey, files[i].Smallest.UserKey) >= 0 {
 				return nil, fmt.Errorf("manifest: L%d tables %s and %s overlap", level, files[i-1], files[i])
 			}
 		}
@@ -184,7 +194,7 @@ func (v *Version) CheckOrdering(cmp base.Compare) error {
 				if prev.LargestSeq < f.LargestSeq {
 					return fmt.Errorf("manifest: L0 %s is older than %s but listed first", prev, f)
 				}
-			} else if base.InternalCompare(cmp, prev.Largest, f.Smallest) >= 0 {
+			} else if cmp(prev.Largest.UserKey, f.Smallest.UserKey) >= 0 {
 				return fmt.Errorf("manifest: L%d %s and %s overlap or are out of order", level, prev, f)
 			}
 		}

@@ -149,10 +149,11 @@ func (it *blockIter) init(block []byte, order keyOrder) error {
 	if len(block) < 4 {
 		return blockErrorf("%d bytes, too short for a restart count", len(block))
 	}
-	n := int(binary.LittleEndian.Uint32(block[len(block)-4:]))
-	if n == 0 || n > (len(block)-4)/4 {
-		return blockErrorf("restart count %d does not fit in %d bytes", n, len(block))
+	count := binary.LittleEndian.Uint32(block[len(block)-4:])
+	if count == 0 || uint64(count) > uint64(len(block)-4)/4 {
+		return blockErrorf("restart count %d does not fit in %d bytes", count, len(block))
 	}
+	n := int(count) // fits: it is below len(block)
 	restartsOff := len(block) - 4 - 4*n
 	it.data, it.restarts, it.numRestarts = block[:restartsOff], block[restartsOff:len(block)-4], n
 	for i := range n {

@@ -17,7 +17,6 @@ type WriterOptions struct {
 	Compression     Compression
 	// BloomBitsPerKey sizes the bloom filter; 0 writes no filter.
 	BloomBitsPerKey int
-	Comparer        *base.Comparer // default base.DefaultComparer
 }
 
 func (o WriterOptions) withDefaults() WriterOptions {
@@ -27,14 +26,12 @@ func (o WriterOptions) withDefaults() WriterOptions {
 	if o.RestartInterval <= 0 {
 		o.RestartInterval = DefaultRestartInterval
 	}
-	if o.Comparer == nil {
-		o.Comparer = base.DefaultComparer
-	}
 	return o
 }
 
 // Writer writes a table to a file in one pass. Keys are added in strictly
-// increasing internal-key order. Memory is bounded by one data block, the
+// increasing internal-key order, user keys ordered bytewise (the only order
+// tables support; base.DefaultComparer). Memory is bounded by one data block, the
 // index block and the bloom filter's key hashes (4 bytes per key): data
 // blocks are written as they fill.
 //
@@ -69,7 +66,7 @@ func NewWriter(f vfs.File, opts WriterOptions) *Writer {
 		f:     f,
 		out:   bufio.NewWriterSize(f, 256<<10),
 		opts:  opts,
-		cmp:   opts.Comparer.Compare,
+		cmp:   base.DefaultComparer.Compare,
 		data:  blockWriter{restartInterval: opts.RestartInterval},
 		index: blockWriter{restartInterval: 1},
 	}
@@ -77,7 +74,7 @@ func NewWriter(f vfs.File, opts WriterOptions) *Writer {
 		w.filter = newBloomWriter(opts.BloomBitsPerKey)
 	}
 	w.props.Compression = opts.Compression.String()
-	w.props.ComparerName = opts.Comparer.Name
+	w.props.ComparerName = base.DefaultComparer.Name
 	w.props.BloomBitsPerKey = uint64(max(opts.BloomBitsPerKey, 0))
 	return w
 }
@@ -163,11 +160,11 @@ func (w *Writer) addIndexEntry(last, next []byte) {
 	if next != nil {
 		nextKey := decodeKey(next)
 		if w.cmp(lastKey.UserKey, nextKey.UserKey) < 0 {
-			if u := w.opts.Comparer.Separator(nil, lastKey.UserKey, nextKey.UserKey); w.cmp(lastKey.UserKey, u) < 0 {
+			if u := base.DefaultComparer.Separator(nil, lastKey.UserKey, nextKey.UserKey); w.cmp(lastKey.UserKey, u) < 0 {
 				sep = appendSearchKey(nil, u)
 			}
 		}
-	} else if u := w.opts.Comparer.Successor(nil, lastKey.UserKey); w.cmp(lastKey.UserKey, u) < 0 {
+	} else if u := base.DefaultComparer.Successor(nil, lastKey.UserKey); w.cmp(lastKey.UserKey, u) < 0 {
 		sep = appendSearchKey(nil, u)
 	}
 	w.index.add(sep, appendHandle(nil, w.pendingHandle))
