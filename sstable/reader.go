@@ -48,7 +48,7 @@ type Reader struct {
 	opts   ReaderOptions
 	order  keyOrder // of data and index blocks
 	index  []byte   // the index block, checked
-	filter []byte // the bloom filter, or nil
+	filter []byte   // the bloom filter, or nil
 	props  *Properties
 	footer footer
 	meta   map[string]BlockHandle
