@@ -1,0 +1,236 @@
+package compaction
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/manifest"
+	"github.com/distributedkv/dkv/sstable"
+	"github.com/distributedkv/dkv/vfs"
+)
+
+// Env is what a compaction needs from the DB: where to write tables, how to
+// read the inputs, and which snapshots are open.
+type Env struct {
+	FS  vfs.FS
+	Dir string
+	Cmp base.Compare
+	// NewFileNum returns an unused file number for an output table.
+	NewFileNum func() base.FileNum
+	// WriterOptions returns the table options of a level.
+	WriterOptions func(level int) sstable.WriterOptions
+	// NewMergingIter returns one iterator over the input tables of the
+	// plan, in internal-key order (the DB builds it from its table cache).
+	NewMergingIter func(p *Plan) (base.InternalIterator, error)
+	// Snapshots are the sequence numbers of the open snapshots, ascending.
+	Snapshots []base.SeqNum
+	// TargetFileSize cuts outputs.
+	TargetFileSize int64
+	// TableCreated, when set, is told of each output table once it is
+	// durable.
+	TableCreated func(num base.FileNum, path string, size uint64)
+}
+
+// Result is what a compaction did.
+type Result struct {
+	Edit         *manifest.VersionEdit
+	Outputs      []*manifest.FileMetadata
+	BytesRead    uint64 // bytes of the input tables
+	BytesWritten uint64 // bytes of the output tables
+	EntriesIn    int64
+	EntriesOut   int64
+	Dropped      int64 // versions no reader can see, and tombstones with nothing below
+	Duration     time.Duration
+}
+
+// Run executes a plan against v, the version it was picked from: it merges
+// the inputs through the compaction iterator into new tables of the output
+// level, cut at TargetFileSize (at a user-key boundary) or where an output
+// overlaps too much of the level below. It returns the edit that replaces
+// the inputs with the outputs; applying and logging it is the caller's
+// job. On error, or when ctx is done, the outputs written so far are
+// removed and nothing else has changed.
+func Run(ctx context.Context, v *manifest.Version, p *Plan, env Env) (*Result, error) {
+	start := time.Now()
+	res := &Result{Edit: &manifest.VersionEdit{}, BytesRead: p.InputBytes()}
+	for i, files := range p.Inputs {
+		level := p.StartLevel
+		if i == 1 {
+			level = p.OutputLevel
+		}
+		for _, f := range files {
+			res.Edit.DeletedFiles = append(res.Edit.DeletedFiles, manifest.DeletedFile{Level: level, FileNum: f.FileNum})
+		}
+	}
+	if p.Move {
+		for _, f := range p.Inputs[0] {
+			res.Edit.NewFiles = append(res.Edit.NewFiles, manifest.NewFile{Level: p.OutputLevel, Meta: f})
+		}
+		res.BytesRead = 0
+		res.Duration = time.Since(start)
+		return res, nil
+	}
+
+	it, err := env.NewMergingIter(p)
+	if err != nil {
+		return nil, err
+	}
+	c := &compactor{env: env, plan: p, version: v, res: res}
+	err = c.run(ctx, newIter(env.Cmp, it, env.Snapshots, c.elidable))
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		c.abort()
+		return nil, err
+	}
+	if len(res.Outputs) > 0 {
+		if err := vfs.SyncDir(env.FS, env.Dir); err != nil {
+			c.abort()
+			return nil, fmt.Errorf("compaction: %w", err)
+		}
+	}
+	for _, m := range res.Outputs {
+		res.Edit.NewFiles = append(res.Edit.NewFiles, manifest.NewFile{Level: p.OutputLevel, Meta: m})
+		res.BytesWritten += m.Size
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// compactor writes the outputs of one compaction.
+type compactor struct {
+	env     Env
+	plan    *Plan
+	version *manifest.Version
+	res     *Result
+
+	w        *sstable.Writer
+	wNum     base.FileNum
+	wPath    string
+	gpIndex  int    // grandparents before this index end below the output's keys
+	gpBytes  uint64 // grandparent bytes the current output overlaps
+	lastUser []byte
+	paths    []string // outputs created, for abort
+}
+
+var errCanceled = errors.New("compaction: canceled")
+
+func (c *compactor) run(ctx context.Context, it *iter) error {
+	n := 0
+	for ok := it.first(); ok; ok = it.next() {
+		if n++; n%1024 == 0 && ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", errCanceled, ctx.Err())
+		}
+		k := it.key()
+		newUser := c.lastUser == nil || c.env.Cmp(k.UserKey, c.lastUser) != 0
+		if newUser && c.w != nil && c.shouldCut(k.UserKey) {
+			if err := c.finishOutput(); err != nil {
+				return err
+			}
+		}
+		if c.w == nil {
+			if err := c.newOutput(); err != nil {
+				return err
+			}
+		}
+		if err := c.w.Add(k, it.value()); err != nil {
+			return err
+		}
+		if newUser {
+			c.lastUser = append(c.lastUser[:0], k.UserKey...)
+		}
+		c.res.EntriesOut++
+	}
+	c.res.EntriesIn, c.res.Dropped = it.seen, it.dropped
+	if err := it.err(); err != nil {
+		return err
+	}
+	if c.w != nil {
+		return c.finishOutput()
+	}
+	return nil
+}
+
+// shouldCut reports whether the output should end before user key u: it is
+// big enough, or it overlaps too much of the level below the output.
+func (c *compactor) shouldCut(u []byte) bool {
+	gps := c.plan.Grandparents
+	for c.gpIndex < len(gps) && c.env.Cmp(gps[c.gpIndex].Largest.UserKey, u) < 0 {
+		c.gpBytes += gps[c.gpIndex].Size
+		c.gpIndex++
+	}
+	if c.gpBytes > uint64(MaxGrandparentOverlap*c.env.TargetFileSize) {
+		return true
+	}
+	return int64(c.w.EstimatedSize()) >= c.env.TargetFileSize
+}
+
+func (c *compactor) newOutput() error {
+	c.wNum = c.env.NewFileNum()
+	c.wPath = c.env.FS.PathJoin(c.env.Dir, base.MakeFilename(base.FileTypeTable, c.wNum))
+	f, err := c.env.FS.Create(c.wPath)
+	if err != nil {
+		return fmt.Errorf("compaction: create %s: %w", c.wPath, err)
+	}
+	c.paths = append(c.paths, c.wPath)
+	c.w = sstable.NewWriter(f, c.env.WriterOptions(c.plan.OutputLevel))
+	c.gpBytes = 0
+	return nil
+}
+
+func (c *compactor) finishOutput() error {
+	w := c.w
+	c.w = nil
+	props, err := w.Finish()
+	if err != nil {
+		return fmt.Errorf("compaction: write %s: %w", c.wPath, err)
+	}
+	m := &manifest.FileMetadata{
+		FileNum:     c.wNum,
+		Size:        w.Size(),
+		Smallest:    cloneKey(props.Smallest()),
+		Largest:     cloneKey(props.Largest()),
+		SmallestSeq: base.SeqNum(props.SmallestSeq),
+		LargestSeq:  base.SeqNum(props.LargestSeq),
+	}
+	c.res.Outputs = append(c.res.Outputs, m)
+	if c.env.TableCreated != nil {
+		c.env.TableCreated(m.FileNum, c.wPath, m.Size)
+	}
+	return nil
+}
+
+// abort removes the outputs written so far.
+func (c *compactor) abort() {
+	if c.w != nil {
+		c.w.Abort()
+		c.w = nil
+	}
+	for _, p := range c.paths {
+		_ = c.env.FS.Remove(p)
+	}
+	c.res.Outputs = nil
+}
+
+// elidable reports whether no level below the output level can hold a
+// version of user key u: then a tombstone for u that every reader sees has
+// nothing left to hide and can be dropped.
+func (c *compactor) elidable(u []byte) bool {
+	for level := c.plan.OutputLevel + 1; level < manifest.NumLevels; level++ {
+		files := c.version.Levels[level]
+		i := sort.Search(len(files), func(i int) bool { return c.env.Cmp(files[i].Largest.UserKey, u) >= 0 })
+		if i < len(files) && c.env.Cmp(files[i].Smallest.UserKey, u) <= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func cloneKey(k base.InternalKey) base.InternalKey {
+	return base.InternalKey{UserKey: append([]byte(nil), k.UserKey...), Trailer: k.Trailer}
+}
