@@ -27,6 +27,7 @@ type Batch struct {
 	// number, count) followed by the operations.
 	repr  []byte
 	count uint32
+	data  int // bytes of keys and values, for write amplification
 	err   error
 }
 
@@ -65,6 +66,7 @@ func (b *Batch) Size() int { return len(b.repr) }
 func (b *Batch) Reset() {
 	b.repr = b.repr[:0]
 	b.count = 0
+	b.data = 0
 	b.err = nil
 }
 
@@ -115,6 +117,7 @@ func (b *Batch) add(kind base.Kind, key, value []byte) {
 		b.repr = append(b.repr, value...)
 	}
 	b.count++
+	b.data += len(key) + len(value)
 	binary.LittleEndian.PutUint32(b.repr[8:12], b.count)
 }
 

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
-	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
 	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
@@ -70,14 +69,20 @@ type DB struct {
 		cond     sync.Cond // signalled when a flush finishes, fails, or Close starts
 		mem      *memtable.MemTable
 		imm      []*flushable // full memtables, oldest first
-		version  *manifest.Version
+		version  *version // the current version (one reference)
 		logNum   base.FileNum // the mutable memtable's log
 		nextID   uint64       // id of the next memtable to become immutable
 		flushed  uint64       // ids below this are flushed
 		flushErr error        // the last flush's error, until one succeeds
 		closing  bool
+
+		compactions compactionState // compact.go
+		snapshots   snapshotList    // snapshot.go
+		iterators   int             // open iterators
 	}
 	flushDone chan struct{} // closed when the flush goroutine exits
+
+	obs obsolete // live versions and tables waiting for deletion (refs.go)
 
 	versions   *versionSet
 	tableCache *tableCache
@@ -94,13 +99,6 @@ type logFile struct {
 	path    string
 	w       *wal.Writer
 	durable int64 // offset the last fsync covered; guarded by db.pub
-}
-
-// readState is an immutable view for reads.
-type readState struct {
-	mem     *memtable.MemTable   // the mutable memtable
-	imm     []*memtable.MemTable // full memtables, newest first
-	version *manifest.Version
 }
 
 // Open opens the database in dir, creating dir and an empty database if
@@ -136,12 +134,14 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	db.pub.cond.L = &db.pub.Mutex
 	db.mu.cond.L = &db.mu.Mutex
+	db.obs.live = map[*version]struct{}{}
+	db.obs.zombies = map[base.FileNum]uint64{}
 	db.versions = &versionSet{fs: db.fs, dir: dir, comparer: db.comparer, maxSize: o.MaxManifestFileSize}
 	db.versions.nextFileNum.Store(1)
 	if o.CacheSize > 0 {
 		db.blockCache = sstable.NewCache(o.CacheSize)
 	}
-	ropts := sstable.ReaderOptions{Comparer: db.comparer, Cache: db.blockCache}
+	ropts := sstable.ReaderOptions{Comparer: db.comparer, Cache: db.blockCache, Stats: &db.stats.filter}
 	if db.blockCache != nil {
 		ropts.CacheID = db.blockCache.NewID()
 	}
@@ -169,6 +169,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	go db.flushLoop()
+	db.mu.Lock()
+	db.maybeScheduleCompactionLocked()
+	db.mu.Unlock()
 	return db, nil
 }
 
@@ -217,6 +220,9 @@ func (db *DB) Close() error {
 	db.mu.Lock()
 	db.mu.closing = true
 	db.mu.cond.Broadcast() // stalled writers, Flush callers, the flush loop
+	for db.mu.compactions.running > 0 {
+		db.mu.cond.Wait() // compactions see closeCh and stop
+	}
 	db.mu.Unlock()
 	<-db.flushDone
 
@@ -238,6 +244,10 @@ func (db *DB) Close() error {
 	if verr := db.versions.close(); err == nil && verr != nil {
 		err = fmt.Errorf("dkv: close MANIFEST: %w", verr)
 	}
+	if cerr := db.checkInvariantsOnClose(); err == nil && cerr != nil {
+		err = cerr
+	}
+	db.obs.pending.Wait() // table deletions under way
 	db.tableCache.close()
 	if lerr := db.lock.Close(); err == nil && lerr != nil {
 		err = fmt.Errorf("dkv: release lock: %w", lerr)

@@ -18,11 +18,54 @@ type EventListener struct {
 	// WritesStopped: a log or MANIFEST write or fsync failed; the DB
 	// refuses writes from now on (ErrStopped). Called once.
 	WritesStopped func(error)
+	// FlushBegin: a memtable starts being written as an L0 table.
+	FlushBegin func(FlushInfo)
 	// FlushEnd: a memtable was written as an L0 table and installed.
 	FlushEnd func(FlushInfo)
-	// BackgroundError: background work (a flush) failed and will be
-	// retried.
+	// CompactionBegin: a compaction starts.
+	CompactionBegin func(CompactionInfo)
+	// CompactionEnd: a compaction was installed, or failed (Err set).
+	CompactionEnd func(CompactionInfo)
+	// TableCreated: a table was written and made durable (by a flush or a
+	// compaction).
+	TableCreated func(TableInfo)
+	// TableDeleted: an obsolete table was removed.
+	TableDeleted func(TableInfo)
+	// WriteStallBegin: writers wait (too many memtables or L0 tables).
+	WriteStallBegin func(WriteStallInfo)
+	// WriteStallEnd: writers go on.
+	WriteStallEnd func()
+	// BackgroundError: background work (a flush or a compaction) failed
+	// and will be retried.
 	BackgroundError func(error)
+}
+
+// CompactionInfo describes a compaction.
+type CompactionInfo struct {
+	Kind         string // "L0", "size" or "manual"
+	StartLevel   int
+	OutputLevel  int
+	Inputs       []base.FileNum
+	Outputs      []base.FileNum
+	Move         bool // the inputs moved down without being rewritten
+	Reason       string
+	BytesRead    uint64
+	BytesWritten uint64
+	Duration     time.Duration
+	Err          error
+}
+
+// TableInfo describes a table that was created or deleted.
+type TableInfo struct {
+	FileNum base.FileNum
+	Path    string
+	Size    uint64
+	Level   int
+}
+
+// WriteStallInfo says why writers wait.
+type WriteStallInfo struct {
+	Reason string
 }
 
 // FlushInfo describes a finished flush.

@@ -40,7 +40,12 @@ func (db *DB) publishReadStateLocked() {
 	for i, f := range db.mu.imm {
 		imm[len(imm)-1-i] = f.mem
 	}
-	db.readState.Store(&readState{mem: db.mu.mem, imm: imm, version: db.mu.version})
+	rs := &readState{mem: db.mu.mem, imm: imm, version: db.mu.version}
+	rs.refs.Store(1) // the DB's
+	rs.version.ref()
+	if old := db.readState.Swap(rs); old != nil {
+		old.unref()
+	}
 }
 
 // makeRoomForWrite rotates the memtable when it is full, first waiting
@@ -69,8 +74,14 @@ func (db *DB) waitForFlushRoom() error {
 	db.stats.stalls.Add(1)
 	db.logger.Warn("dkv: writes stalled: memtables are waiting for their flush",
 		"dir", db.dir, "waiting", len(db.mu.imm))
+	if db.events.WriteStallBegin != nil {
+		db.events.WriteStallBegin(WriteStallInfo{Reason: "MemTableStopWritesThreshold memtables wait for their flush"})
+	}
 	for len(db.mu.imm) >= db.opts.MemTableStopWritesThreshold && !db.mu.closing && !db.stopped.Load() {
 		db.mu.cond.Wait()
+	}
+	if db.events.WriteStallEnd != nil {
+		db.events.WriteStallEnd()
 	}
 	db.stats.stallNanos.Add(int64(time.Since(start)))
 	switch {
@@ -193,9 +204,16 @@ func (db *DB) flushLoop() {
 // flush writes f as an L0 table and installs it.
 func (db *DB) flush(f *flushable) error {
 	start := time.Now()
+	if db.events.FlushBegin != nil {
+		db.events.FlushBegin(FlushInfo{Entries: f.mem.Len()})
+	}
 	meta, err := db.writeTable(f.mem)
 	if err != nil {
 		return err
+	}
+	if db.events.TableCreated != nil {
+		db.events.TableCreated(TableInfo{FileNum: meta.FileNum, Size: meta.Size, Level: 0,
+			Path: db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, meta.FileNum))})
 	}
 
 	// The log number advances past f's log: to the next queued memtable's,
@@ -211,20 +229,21 @@ func (db *DB) flush(f *flushable) error {
 		LastSeqNum: meta.LargestSeq,
 		NewFiles:   []manifest.NewFile{{Level: 0, Meta: meta}},
 	}
-	v, err := db.versions.logAndApply(edit)
+	err = db.versions.logAndApply(edit, func(v *manifest.Version) {
+		db.mu.Lock()
+		db.mu.imm = db.mu.imm[1:]
+		db.installVersionLocked(v, nil, nil)
+		db.mu.flushed = f.id + 1
+		db.mu.flushErr = nil
+		db.publishReadStateLocked()
+		db.mu.cond.Broadcast()
+		db.maybeScheduleCompactionLocked()
+		db.mu.Unlock()
+	})
 	if err != nil {
 		// What the MANIFEST holds is unknown: fail-stop.
 		return db.stopWrites(fmt.Errorf("flush: %w", err))
 	}
-
-	db.mu.Lock()
-	db.mu.imm = db.mu.imm[1:]
-	db.mu.version = v
-	db.mu.flushed = f.id + 1
-	db.mu.flushErr = nil
-	db.publishReadStateLocked()
-	db.mu.cond.Broadcast()
-	db.mu.Unlock()
 
 	db.deleteObsoleteLogs(nextLog)
 	db.stats.flushes.Add(1)

@@ -312,13 +312,12 @@ func TestManifestRotation(t *testing.T) {
 		require.NoError(t, db.Put([]byte(fmt.Sprintf("k%02d", i)), []byte("v")))
 		require.NoError(t, db.Flush())
 	}
+	require.NoError(t, db.Close())
 	require.Len(t, listFiles(t, fs, "MANIFEST-"), 1)
 	require.NotEqual(t, first, listFiles(t, fs, "MANIFEST-"), "the MANIFEST was rewritten")
-	require.NoError(t, db.Close())
 	db, err = dkv.Open("/db", o)
 	require.NoError(t, err)
 	defer db.Close()
-	require.Equal(t, 30, db.Metrics().Levels[0].Files)
 	for i := range 30 {
 		_, err := db.Get([]byte(fmt.Sprintf("k%02d", i)))
 		require.NoError(t, err)

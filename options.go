@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/distributedkv/dkv/compaction"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
@@ -30,6 +31,16 @@ const (
 	DefaultBloomBitsPerKey             = 10
 	DefaultMaxManifestFileSize         = 64 << 20
 	DefaultBlockSize                   = 4 << 10
+	DefaultL0CompactionThreshold       = 4
+	DefaultL0SlowdownThreshold         = 8
+	DefaultL0StopWritesThreshold       = 12
+	DefaultLBaseMaxBytes               = 64 << 20
+	DefaultTargetFileSize              = 8 << 20
+	DefaultMaxConcurrentCompactions    = 1
+
+	// LevelMultiplier is how many times larger each level's target is than
+	// the level above's.
+	LevelMultiplier = 10
 )
 
 // NumLevels is the number of levels of the LSM tree: L0 to L6.
@@ -116,6 +127,26 @@ type Options struct {
 	// as a snapshot in a new file. Default 64 MiB.
 	MaxManifestFileSize int64
 
+	// L0CompactionThreshold is the number of L0 tables that starts a
+	// compaction of L0 into L1. Default 4.
+	L0CompactionThreshold int
+	// L0SlowdownThreshold is the number of L0 tables past which each write
+	// is delayed by a millisecond, giving compaction room. Default 8.
+	L0SlowdownThreshold int
+	// L0StopWritesThreshold is the number of L0 tables at which writes wait
+	// for compaction. Default 12.
+	L0StopWritesThreshold int
+	// LBaseMaxBytes is L1's target size; each deeper level's is
+	// LevelMultiplier times larger. A level over its target is compacted
+	// into the next. Default 64 MiB.
+	LBaseMaxBytes int64
+	// TargetFileSize is the size at which compaction output is cut into
+	// a new table. Default 8 MiB.
+	TargetFileSize int64
+	// MaxConcurrentCompactions bounds the compactions running at once.
+	// Default 1.
+	MaxConcurrentCompactions int
+
 	// Logger receives the DB's log lines (recovery, truncated logs, stopped
 	// writes). Default: slog.Default().
 	Logger *slog.Logger
@@ -150,6 +181,24 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.MaxManifestFileSize == 0 {
 		o.MaxManifestFileSize = DefaultMaxManifestFileSize
+	}
+	if o.L0CompactionThreshold == 0 {
+		o.L0CompactionThreshold = DefaultL0CompactionThreshold
+	}
+	if o.L0SlowdownThreshold == 0 {
+		o.L0SlowdownThreshold = max(DefaultL0SlowdownThreshold, o.L0CompactionThreshold)
+	}
+	if o.L0StopWritesThreshold == 0 {
+		o.L0StopWritesThreshold = max(DefaultL0StopWritesThreshold, o.L0SlowdownThreshold)
+	}
+	if o.LBaseMaxBytes == 0 {
+		o.LBaseMaxBytes = DefaultLBaseMaxBytes
+	}
+	if o.TargetFileSize == 0 {
+		o.TargetFileSize = DefaultTargetFileSize
+	}
+	if o.MaxConcurrentCompactions == 0 {
+		o.MaxConcurrentCompactions = DefaultMaxConcurrentCompactions
 	}
 	for i := range o.Levels {
 		l := &o.Levels[i]
@@ -199,6 +248,19 @@ func (o *Options) Validate() error {
 	if o.MaxManifestFileSize < 1<<10 {
 		return fmt.Errorf("%w: Options.MaxManifestFileSize %d is below 1 KiB", ErrInvalidArgument, o.MaxManifestFileSize)
 	}
+	if o.L0CompactionThreshold < 1 || o.L0SlowdownThreshold < o.L0CompactionThreshold || o.L0StopWritesThreshold < o.L0SlowdownThreshold {
+		return fmt.Errorf("%w: L0 thresholds must satisfy 1 <= L0CompactionThreshold (%d) <= L0SlowdownThreshold (%d) <= L0StopWritesThreshold (%d)",
+			ErrInvalidArgument, o.L0CompactionThreshold, o.L0SlowdownThreshold, o.L0StopWritesThreshold)
+	}
+	if o.LBaseMaxBytes < 1<<10 {
+		return fmt.Errorf("%w: Options.LBaseMaxBytes %d is below 1 KiB", ErrInvalidArgument, o.LBaseMaxBytes)
+	}
+	if o.TargetFileSize < 1<<10 {
+		return fmt.Errorf("%w: Options.TargetFileSize %d is below 1 KiB", ErrInvalidArgument, o.TargetFileSize)
+	}
+	if o.MaxConcurrentCompactions < 1 || o.MaxConcurrentCompactions > 64 {
+		return fmt.Errorf("%w: Options.MaxConcurrentCompactions %d is outside [1, 64]", ErrInvalidArgument, o.MaxConcurrentCompactions)
+	}
 	for i, l := range o.Levels {
 		if l.BlockSize < 256 || l.BlockSize > 4<<20 {
 			return fmt.Errorf("%w: Options.Levels[%d].BlockSize %d is outside [256, 4 MiB]", ErrInvalidArgument, i, l.BlockSize)
@@ -233,3 +295,13 @@ var (
 	Sync   = &WriteOptions{Sync: true}
 	NoSync = &WriteOptions{Sync: false}
 )
+
+// compactionOptions returns the picker's view of the options.
+func (o *Options) compactionOptions() compaction.Options {
+	return compaction.Options{
+		L0CompactionThreshold: o.L0CompactionThreshold,
+		LBaseMaxBytes:         o.LBaseMaxBytes,
+		LevelMultiplier:       LevelMultiplier,
+		TargetFileSize:        o.TargetFileSize,
+	}
+}

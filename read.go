@@ -24,10 +24,15 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	// Load the sequence number before the read state: every write at or
-	// below it is in a memtable or table that the state still lists.
-	seq := base.SeqNum(db.visible.Load())
-	rs := db.readState.Load()
+	return db.get(key, base.SeqNum(db.visible.Load()))
+}
+
+// get reads key as of sequence number seq (a snapshot's, or the latest).
+// The sequence number is loaded before the read state: every write at or
+// below it is in a memtable or table the state lists.
+func (db *DB) get(key []byte, seq base.SeqNum) ([]byte, error) {
+	rs := db.loadReadState()
+	defer rs.unref()
 	if v, tr, ok := rs.mem.Get(key, seq); ok {
 		return found(v, tr.Kind())
 	}
@@ -36,7 +41,7 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 			return found(v, tr.Kind())
 		}
 	}
-	return db.getFromTables(rs.version, key, seq)
+	return db.getFromTables(rs.version.Version, key, seq)
 }
 
 // getFromTables looks key up in the version's tables.

@@ -110,7 +110,7 @@ func (db *DB) recover() error {
 
 	db.mu.mem = c.mem
 	db.mu.logNum = c.log.num
-	db.mu.version = vs.state.Version
+	db.mu.version = db.newVersion(vs.state.Version)
 	for i, f := range queued {
 		f.id = uint64(i)
 	}

@@ -94,35 +94,31 @@ func (vs *versionSet) rotate() error {
 	return nil
 }
 
-// logAndApply makes edit durable in the MANIFEST and returns the version it
-// produces. The edit's NextFileNum is filled in. An error from the MANIFEST
-// is returned as is: the caller must stop writes, since what the MANIFEST
-// holds is then unknown.
-func (vs *versionSet) logAndApply(edit *manifest.VersionEdit) (*manifest.Version, error) {
+// logAndApply makes edit durable in the MANIFEST, then calls install with
+// the version it produces — under the version set's lock, so that versions
+// are installed in the order they were logged. The edit's NextFileNum is
+// filled in. An error from the MANIFEST is returned as is, and install is
+// not called: the caller must stop writes, since what the MANIFEST holds is
+// then unknown. Lock order: vs.mu before db.mu.
+func (vs *versionSet) logAndApply(edit *manifest.VersionEdit, install func(*manifest.Version)) error {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	next := vs.state
 	edit.NextFileNum = base.FileNum(vs.nextFileNum.Load())
 	if err := next.Apply(vs.comparer.Compare, edit); err != nil {
-		return nil, fmt.Errorf("dkv: bad version edit (a bug): %w", err)
+		return fmt.Errorf("dkv: bad version edit (a bug): %w", err)
 	}
 	if err := vs.manifest.Append(edit); err != nil {
-		return nil, err
+		return err
 	}
 	vs.state = next
+	install(next.Version)
 	if vs.manifest.Size() > vs.maxSize {
 		if err := vs.rotate(); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return next.Version, nil
-}
-
-// current returns the current version.
-func (vs *versionSet) current() *manifest.Version {
-	vs.mu.Lock()
-	defer vs.mu.Unlock()
-	return vs.state.Version
+	return nil
 }
 
 func (vs *versionSet) close() error {

@@ -3,6 +3,7 @@ package dkv
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/memtable"
@@ -94,6 +95,9 @@ func (db *DB) write(b *Batch, sync bool) error {
 	if b.count == 0 {
 		return nil
 	}
+	if err := db.throttleForL0(); err != nil {
+		return err
+	}
 
 	db.commit.Lock()
 	last, err := db.commitLocked(b, sync)
@@ -133,6 +137,7 @@ func (db *DB) commitLocked(b *Batch, sync bool) (base.SeqNum, error) {
 	}
 	applyBatch(c.mem, b.repr)
 	c.nextSeq = last + 1
+	db.stats.userBytes.Add(int64(b.data))
 
 	db.pub.Lock()
 	db.pub.applied = last
@@ -248,4 +253,44 @@ func (db *DB) stopErr() error {
 	db.pub.Lock()
 	defer db.pub.Unlock()
 	return db.pub.stopErr
+}
+
+// throttleForL0 makes a write wait while L0 holds L0StopWritesThreshold
+// tables, and delays it by a millisecond past L0SlowdownThreshold, so that a
+// write burst cannot outrun compaction and make every read consult more and
+// more L0 tables. It runs before the commit lock is taken.
+func (db *DB) throttleForL0() error {
+	n := len(db.readState.Load().version.Levels[0])
+	if n < db.opts.L0SlowdownThreshold {
+		return nil
+	}
+	if n < db.opts.L0StopWritesThreshold {
+		db.stats.l0Slowdowns.Add(1)
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	start := time.Now()
+	db.stats.l0Stops.Add(1)
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if len(db.mu.version.Levels[0]) >= db.opts.L0StopWritesThreshold {
+		db.logger.Warn("dkv: writes stopped until compaction shrinks L0", "dir", db.dir, "l0 tables", len(db.mu.version.Levels[0]))
+		if db.events.WriteStallBegin != nil {
+			db.events.WriteStallBegin(WriteStallInfo{Reason: "L0 holds L0StopWritesThreshold tables"})
+		}
+		for len(db.mu.version.Levels[0]) >= db.opts.L0StopWritesThreshold && !db.mu.closing && !db.stopped.Load() {
+			db.mu.cond.Wait()
+		}
+		if db.events.WriteStallEnd != nil {
+			db.events.WriteStallEnd()
+		}
+	}
+	db.stats.l0StopNanos.Add(int64(time.Since(start)))
+	switch {
+	case db.mu.closing:
+		return ErrClosed
+	case db.stopped.Load():
+		return db.stopErrLocked()
+	}
+	return nil
 }

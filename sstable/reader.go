@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
 )
@@ -24,6 +25,9 @@ type ReaderOptions struct {
 	Cache   *Cache
 	CacheID uint64
 	FileNum base.FileNum
+	// Stats, when set, counts the filter's answers (shared by the tables
+	// of a DB).
+	Stats *ReaderStats
 	// Comparer must be the one the table was written with (checked by
 	// name). Default, and for now the only one supported, is
 	// base.DefaultComparer (bytewise).
@@ -186,10 +190,26 @@ func (r *Reader) corrupt(off int64, format string, args ...any) error {
 	return base.CorruptionErrorf(r.name, off, "sstable: "+format, args...)
 }
 
+// ReaderStats count what readers' bloom filters said.
+type ReaderStats struct {
+	FilterChecks    atomic.Int64 // lookups that consulted a filter
+	FilterNegatives atomic.Int64 // of them, answered "absent" (a block read saved)
+}
+
 // MayContain reports what the bloom filter says of userKey: false means the
 // table holds no version of it. Without a filter it is always true.
 func (r *Reader) MayContain(userKey []byte) bool {
-	return r.filter == nil || bloomMayContain(r.filter, userKey)
+	if r.filter == nil {
+		return true
+	}
+	ok := bloomMayContain(r.filter, userKey)
+	if st := r.opts.Stats; st != nil {
+		st.FilterChecks.Add(1)
+		if !ok {
+			st.FilterNegatives.Add(1)
+		}
+	}
+	return ok
 }
 
 // Get returns the newest version of userKey with a sequence number at or

@@ -1,0 +1,354 @@
+package dkv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/distributedkv/dkv/compaction"
+	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/iterator"
+	"github.com/distributedkv/dkv/manifest"
+	"github.com/distributedkv/dkv/sstable"
+)
+
+// Compaction scheduling.
+//
+// After every flush and every compaction the picker looks at the current
+// version (maybeScheduleCompactionLocked); when a level needs work and
+// fewer than MaxConcurrentCompactions run, a goroutine runs the plan. The
+// tables a compaction reads are marked busy so that concurrent compactions
+// never share one. A compaction never holds a lock writers need: it merges
+// its inputs in the background, and only the version edit at the end goes
+// through the MANIFEST, like a flush's. A failed compaction removes its
+// outputs and is retried after a growing pause; a failed MANIFEST write
+// stops writes.
+
+// compactionState is the scheduler's state, guarded by db.mu.
+type compactionState struct {
+	running int
+	busy    compaction.Busy
+	backoff time.Duration // pause before the next attempt after an error
+	retryAt time.Time
+	manual  int // DB.Compact calls in progress
+}
+
+// compactionStats are cumulative counters.
+type compactionStats struct {
+	count        int64
+	moves        int64
+	bytesRead    int64
+	bytesWritten int64
+	nanos        int64
+	errors       int64
+}
+
+// maybeScheduleCompactionLocked starts the compactions the current version
+// needs, within the concurrency limit. db.mu is held.
+func (db *DB) maybeScheduleCompactionLocked() {
+	cs := &db.mu.compactions
+	if cs.busy.Files == nil {
+		cs.busy.Files = map[base.FileNum]bool{}
+	}
+	for cs.running < db.opts.MaxConcurrentCompactions && !db.mu.closing && !db.stopped.Load() {
+		if time.Now().Before(cs.retryAt) {
+			return
+		}
+		p := compaction.Pick(db.comparer.Compare, db.mu.version.Version, db.opts.compactionOptions(), cs.busy)
+		if p == nil {
+			return
+		}
+		db.markBusyLocked(p, true)
+		cs.running++
+		v := db.mu.version
+		v.ref()
+		go db.compactInBackground(v, p)
+	}
+}
+
+func (db *DB) markBusyLocked(p *compaction.Plan, busy bool) {
+	cs := &db.mu.compactions
+	for _, f := range p.Files() {
+		if busy {
+			cs.busy.Files[f.FileNum] = true
+		} else {
+			delete(cs.busy.Files, f.FileNum)
+		}
+	}
+	if p.StartLevel == 0 {
+		cs.busy.L0 = busy
+	}
+}
+
+// compactInBackground runs p, picked from v, and schedules what comes next.
+func (db *DB) compactInBackground(v *version, p *compaction.Plan) {
+	err := db.runCompaction(v, p)
+	db.mu.Lock()
+	cs := &db.mu.compactions
+	cs.running--
+	db.markBusyLocked(p, false)
+	if err != nil && !db.stopped.Load() && !errors.Is(err, context.Canceled) {
+		db.stats.mu.Lock()
+		db.stats.compactions.errors++
+		db.stats.mu.Unlock()
+		cs.backoff = min(max(2*cs.backoff, 100*time.Millisecond), 10*time.Second)
+		cs.retryAt = time.Now().Add(cs.backoff)
+		db.logger.Error("dkv: compaction failed; retrying", "dir", db.dir, "plan", p.String(), "err", err, "retry in", cs.backoff)
+		if db.events.BackgroundError != nil {
+			db.events.BackgroundError(err)
+		}
+		time.AfterFunc(cs.backoff, func() {
+			db.mu.Lock()
+			db.maybeScheduleCompactionLocked()
+			db.mu.Unlock()
+		})
+	} else if err == nil {
+		cs.backoff = 0
+	}
+	db.mu.cond.Broadcast() // Close, Compact, writers stalled on L0
+	db.maybeScheduleCompactionLocked()
+	db.mu.Unlock()
+}
+
+// runCompaction executes p against v (which the caller referenced; it is
+// released here) and installs the result.
+func (db *DB) runCompaction(v *version, p *compaction.Plan) error {
+	defer v.unref()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-db.closeCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return db.runCompactionCtx(ctx, v, p)
+}
+
+func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Plan) error {
+	info := CompactionInfo{Kind: p.Kind.String(), StartLevel: p.StartLevel, OutputLevel: p.OutputLevel,
+		Inputs: fileNums(p.Files()), Move: p.Move, Reason: p.Reason}
+	db.logger.Debug("dkv: compaction begins", "plan", p.String())
+	if db.events.CompactionBegin != nil {
+		db.events.CompactionBegin(info)
+	}
+	env := compaction.Env{
+		FS:             db.fs,
+		Dir:            db.dir,
+		Cmp:            db.comparer.Compare,
+		NewFileNum:     db.versions.newFileNum,
+		WriterOptions:  db.tableWriterOptions,
+		NewMergingIter: db.newCompactionIter,
+		Snapshots:      db.snapshotSeqs(),
+		TargetFileSize: db.opts.TargetFileSize,
+		TableCreated: func(num base.FileNum, path string, size uint64) {
+			if db.events.TableCreated != nil {
+				db.events.TableCreated(TableInfo{FileNum: num, Path: path, Size: size, Level: p.OutputLevel})
+			}
+		},
+	}
+	res, err := compaction.Run(ctx, v.Version, p, env)
+	if err != nil {
+		info.Err = err
+		if db.events.CompactionEnd != nil {
+			db.events.CompactionEnd(info)
+		}
+		return err
+	}
+	sizes := map[base.FileNum]uint64{}
+	for _, f := range p.Files() {
+		sizes[f.FileNum] = f.Size
+	}
+	err = db.versions.logAndApply(res.Edit, func(nv *manifest.Version) {
+		db.mu.Lock()
+		db.installVersionLocked(nv, res.Edit.DeletedFiles, sizes)
+		db.publishReadStateLocked()
+		db.mu.Unlock()
+	})
+	if err != nil {
+		return db.stopWrites(fmt.Errorf("compaction: %w", err))
+	}
+	st := &db.stats.compactions
+	db.stats.mu.Lock()
+	st.count++
+	if p.Move {
+		st.moves++
+	}
+	st.bytesRead += int64(res.BytesRead)
+	st.bytesWritten += int64(res.BytesWritten)
+	st.nanos += int64(res.Duration)
+	db.stats.mu.Unlock()
+	info.Outputs = fileNums(res.Outputs)
+	info.BytesRead, info.BytesWritten, info.Duration = res.BytesRead, res.BytesWritten, res.Duration
+	db.logger.Debug("dkv: compaction done", "plan", p.String(), "read", res.BytesRead, "written", res.BytesWritten,
+		"dropped", res.Dropped, "duration", res.Duration)
+	if db.events.CompactionEnd != nil {
+		db.events.CompactionEnd(info)
+	}
+	return nil
+}
+
+func fileNums(files []*manifest.FileMetadata) []base.FileNum {
+	out := make([]base.FileNum, len(files))
+	for i, f := range files {
+		out[i] = f.FileNum
+	}
+	return out
+}
+
+// newCompactionIter merges the input tables of p: one iterator per L0
+// table, one concatenating iterator for the tables of a deeper level.
+func (db *DB) newCompactionIter(p *compaction.Plan) (base.InternalIterator, error) {
+	var children []base.InternalIterator
+	closeAll := func() {
+		for _, c := range children {
+			_ = c.Close()
+		}
+	}
+	for i, files := range p.Inputs {
+		level := p.StartLevel
+		if i == 1 {
+			level = p.OutputLevel
+		}
+		if len(files) == 0 {
+			continue
+		}
+		if level == 0 {
+			for _, f := range files {
+				it, err := db.newTableIter(f)
+				if err != nil {
+					closeAll()
+					return nil, err
+				}
+				children = append(children, it)
+			}
+			continue
+		}
+		children = append(children, db.newLevelIter(files))
+	}
+	return iterator.NewMerging(db.comparer.Compare, children...), nil
+}
+
+// newLevelIter concatenates the sorted, non-overlapping tables of a level,
+// opening one at a time.
+func (db *DB) newLevelIter(files []*manifest.FileMetadata) base.InternalIterator {
+	bounds := make([]iterator.FileBounds, len(files))
+	for i, f := range files {
+		bounds[i] = iterator.FileBounds{Smallest: f.Smallest, Largest: f.Largest}
+	}
+	return iterator.NewLevel(db.comparer.Compare, bounds, func(i int) (base.InternalIterator, error) {
+		return db.newTableIter(files[i])
+	})
+}
+
+// tableIter is a table's iterator that releases the table when closed.
+type tableIter struct {
+	*sstable.Iterator
+	release func()
+}
+
+func (t *tableIter) Close() error {
+	err := t.Iterator.Close()
+	if t.release != nil {
+		t.release()
+		t.release = nil
+	}
+	return err
+}
+
+func (db *DB) newTableIter(f *manifest.FileMetadata) (base.InternalIterator, error) {
+	r, release, err := db.tableCache.get(f.FileNum)
+	if err != nil {
+		return nil, err
+	}
+	return &tableIter{Iterator: r.NewIter(), release: release}, nil
+}
+
+// Compact compacts every table holding keys in [start, end] (nil: unbounded)
+// down the levels, until the range lies in the deepest level that holds any
+// of it: overwritten versions and deleted keys no snapshot can see are
+// dropped, and their space reclaimed. It flushes the memtables first. It
+// returns when done, or with ctx's error when ctx is canceled (the
+// compaction under way stops and leaves nothing behind).
+func (db *DB) Compact(ctx context.Context, start, end []byte) error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if start != nil && end != nil && db.comparer.Compare(start, end) > 0 {
+		return fmt.Errorf("%w: Compact start %q is above end %q", ErrInvalidArgument, start, end)
+	}
+	if err := db.Flush(); err != nil {
+		return err
+	}
+	db.mu.Lock()
+	db.mu.compactions.manual++
+	defer func() {
+		db.mu.compactions.manual--
+		db.mu.Unlock()
+	}()
+	for level := 0; level < manifest.NumLevels-1; level++ {
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if db.mu.closing {
+				return ErrClosed
+			}
+			if err := db.stopErrLocked(); err != nil {
+				return err
+			}
+			v := db.mu.version
+			if level >= deepestOverlap(db.comparer.Compare, v.Version, start, end) {
+				return nil
+			}
+			p, ok := compaction.Manual(db.comparer.Compare, v.Version, db.mu.compactions.busy, level, start, end)
+			if !ok {
+				db.mu.cond.Wait() // a background compaction holds the tables
+				continue
+			}
+			if p == nil {
+				break
+			}
+			db.markBusyLocked(p, true)
+			db.mu.compactions.running++
+			v.ref()
+			db.mu.Unlock()
+			err := db.runCompactionCtx(ctx, v, p)
+			v.unref()
+			db.mu.Lock()
+			db.mu.compactions.running--
+			db.markBusyLocked(p, false)
+			db.mu.cond.Broadcast()
+			db.maybeScheduleCompactionLocked()
+			if err != nil {
+				return err
+			}
+			break // the level's range is done; on to the next
+		}
+	}
+	return nil
+}
+
+// stopErrLocked is stopErr for callers holding db.mu.
+func (db *DB) stopErrLocked() error {
+	if !db.stopped.Load() {
+		return nil
+	}
+	db.mu.Unlock()
+	err := db.stopErr()
+	db.mu.Lock()
+	return err
+}
+
+// deepestOverlap returns the deepest level with a table overlapping
+// [start, end], or -1.
+func deepestOverlap(cmp base.Compare, v *manifest.Version, start, end []byte) int {
+	for level := manifest.NumLevels - 1; level >= 0; level-- {
+		if len(compaction.Overlapping(cmp, v.Levels[level], start, end)) > 0 {
+			return level
+		}
+	}
+	return -1
+}

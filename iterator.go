@@ -1,0 +1,176 @@
+package dkv
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/iterator"
+)
+
+// IterOptions bound an iterator to the keys in [LowerBound, UpperBound). A
+// nil bound is unbounded. The iterator keeps references to the bounds: do
+// not change them while it is open.
+type IterOptions struct {
+	LowerBound []byte
+	UpperBound []byte
+}
+
+// Iterator walks the keys of a point-in-time view of the database, in
+// either direction: the view as of NewIter (or of the Snapshot it came
+// from), whatever is written, flushed or compacted afterwards. Deleted
+// keys do not appear.
+//
+// The positioning methods (First, Last, SeekGE, SeekLT, Next, Prev) return
+// whether the iterator is at a key; Valid says the same afterwards. Key and
+// Value return slices valid only until the next positioning call or Close:
+// copy what you keep. When a positioning method returns false, Error tells
+// the end of the range (nil) from a failure (for instance ErrCorruption).
+//
+// An Iterator pins the tables of its view until Close: close it when done.
+// It is not safe for concurrent use.
+type Iterator struct {
+	db     *DB
+	rs     *readState
+	vis    *iterator.VisibleIter
+	err    error
+	closed bool
+}
+
+// NewIter returns an iterator over the database as of now, within the
+// bounds of o (nil: unbounded).
+func (db *DB) NewIter(o *IterOptions) (*Iterator, error) {
+	if db.closed.Load() {
+		return nil, ErrClosed
+	}
+	return db.newIter(o, base.SeqNum(db.visible.Load()))
+}
+
+// newIter builds an iterator at sequence number seq: a merge of the
+// memtables, the L0 tables, and one concatenation per deeper level, under a
+// visibility filter.
+func (db *DB) newIter(o *IterOptions, seq base.SeqNum) (*Iterator, error) {
+	var lower, upper []byte
+	if o != nil {
+		lower, upper = o.LowerBound, o.UpperBound
+	}
+	if lower != nil && upper != nil && db.comparer.Compare(lower, upper) > 0 {
+		return nil, fmt.Errorf("%w: iterator lower bound %q is above its upper bound %q", ErrInvalidArgument, lower, upper)
+	}
+	rs := db.loadReadState()
+	var children []base.InternalIterator
+	fail := func(err error) (*Iterator, error) {
+		for _, c := range children {
+			_ = c.Close()
+		}
+		rs.unref()
+		return nil, err
+	}
+	children = append(children, rs.mem.NewIter())
+	for _, m := range rs.imm {
+		children = append(children, m.NewIter())
+	}
+	v := rs.version
+	for _, f := range v.Levels[0] {
+		if f.SmallestSeq > seq || !overlapsBounds(db.comparer.Compare, f.Smallest.UserKey, f.Largest.UserKey, lower, upper) {
+			continue
+		}
+		it, err := db.newTableIter(f)
+		if err != nil {
+			return fail(err)
+		}
+		children = append(children, it)
+	}
+	for level := 1; level < len(v.Levels); level++ {
+		if len(v.Levels[level]) > 0 {
+			children = append(children, db.newLevelIter(v.Levels[level]))
+		}
+	}
+	merged := iterator.NewMerging(db.comparer.Compare, children...)
+	it := &Iterator{db: db, rs: rs, vis: iterator.NewVisible(db.comparer.Compare, merged, seq, lower, upper)}
+	db.mu.Lock()
+	db.mu.iterators++
+	db.mu.Unlock()
+	return it, nil
+}
+
+// overlapsBounds reports whether [smallest, largest] meets [lower, upper).
+func overlapsBounds(cmp base.Compare, smallest, largest, lower, upper []byte) bool {
+	if lower != nil && cmp(largest, lower) < 0 {
+		return false
+	}
+	return upper == nil || cmp(smallest, upper) < 0
+}
+
+func (it *Iterator) usable() bool { return !it.closed && it.err == nil }
+
+// First moves to the first key (at or above the lower bound).
+func (it *Iterator) First() bool { return it.usable() && it.vis.First() }
+
+// Last moves to the last key (below the upper bound).
+func (it *Iterator) Last() bool { return it.usable() && it.vis.Last() }
+
+// SeekGE moves to the first key at or above key.
+func (it *Iterator) SeekGE(key []byte) bool { return it.usable() && it.vis.SeekGE(key) }
+
+// SeekLT moves to the last key below key.
+func (it *Iterator) SeekLT(key []byte) bool { return it.usable() && it.vis.SeekLT(key) }
+
+// Next moves to the next key.
+func (it *Iterator) Next() bool { return it.usable() && it.vis.Next() }
+
+// Prev moves to the previous key.
+func (it *Iterator) Prev() bool { return it.usable() && it.vis.Prev() }
+
+// Valid reports whether the iterator is at a key.
+func (it *Iterator) Valid() bool { return it.usable() && it.vis.Valid() }
+
+// Key returns the current key, valid until the next move.
+func (it *Iterator) Key() []byte { return it.vis.Key() }
+
+// Value returns the current value, valid until the next move.
+func (it *Iterator) Value() []byte { return it.vis.Value() }
+
+// Error returns the error that stopped the iterator, if any.
+func (it *Iterator) Error() error {
+	if it.err != nil {
+		return it.err
+	}
+	if it.closed {
+		return nil
+	}
+	return it.vis.Error()
+}
+
+// Close releases the iterator's tables and returns the first error it met.
+// Close returns ErrClosed the second time.
+func (it *Iterator) Close() error {
+	if it.closed {
+		return ErrClosed
+	}
+	it.closed = true
+	err := it.vis.Error()
+	if cerr := it.vis.Close(); err == nil {
+		err = cerr
+	}
+	it.rs.unref()
+	it.db.mu.Lock()
+	it.db.mu.iterators--
+	it.db.mu.Unlock()
+	return err
+}
+
+// PrefixBounds returns the bounds of the keys that start with prefix, for
+// IterOptions: [prefix, the first key above every key with the prefix).
+// upper is nil (unbounded) when no such key exists (a prefix of 0xff
+// bytes).
+func PrefixBounds(prefix []byte) (lower, upper []byte) {
+	lower = bytes.Clone(prefix)
+	for i := len(prefix) - 1; i >= 0; i-- {
+		if prefix[i] != 0xff {
+			upper = append(bytes.Clone(prefix[:i]), prefix[i]+1)
+			return lower, upper
+		}
+	}
+	return lower, nil
+}
