@@ -9,7 +9,7 @@ COUNT    ?= 6
 .PHONY: test race short lint fuzz bench crash
 
 test: ## vet, then every test under the race detector (what CI runs)
-	$(GO) vet ./... && $(GO) test -race ./...
+	$(GO) vet ./... && $(GO) test -race -tags invariants ./...
 
 race: test
 
