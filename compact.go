@@ -267,11 +267,12 @@ func (db *DB) newTableIter(f *manifest.FileMetadata) (base.InternalIterator, err
 }
 
 // Compact compacts every table holding keys in [start, end] (nil: unbounded)
-// down the levels, until the range lies in the deepest level that holds any
-// of it: overwritten versions and deleted keys no snapshot can see are
-// dropped, and their space reclaimed. It flushes the memtables first. It
-// returns when done, or with ctx's error when ctx is canceled (the
-// compaction under way stops and leaves nothing behind).
+// down to the bottom level, rewriting it there too: overwritten versions and
+// deleted keys that no open snapshot can see are dropped, and their space
+// is reclaimed before Compact returns. Levels that hold nothing in the range
+// are skipped. It flushes the memtables first. It returns ctx's error when
+// ctx is canceled (the compaction under way stops and leaves nothing
+// behind).
 func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 	if db.closed.Load() {
 		return ErrClosed
@@ -282,13 +283,10 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 	if err := db.Flush(); err != nil {
 		return err
 	}
+	defer db.waitDeletions() // the space is reclaimed when Compact returns
 	db.mu.Lock()
-	db.mu.compactions.manual++
-	defer func() {
-		db.mu.compactions.manual--
-		db.mu.Unlock()
-	}()
-	for level := 0; level < manifest.NumLevels-1; level++ {
+	defer db.mu.Unlock()
+	for level := range manifest.NumLevels {
 		for {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -300,9 +298,6 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 				return err
 			}
 			v := db.mu.version
-			if level >= deepestOverlap(db.comparer.Compare, v.Version, start, end) {
-				return nil
-			}
 			p, ok := compaction.Manual(db.comparer.Compare, v.Version, db.mu.compactions.busy, level, start, end)
 			if !ok {
 				db.mu.cond.Wait() // a background compaction holds the tables
@@ -325,7 +320,7 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 			if err != nil {
 				return err
 			}
-			break // the level's range is done; on to the next
+			break // the level's part of the range has moved down
 		}
 	}
 	return nil
@@ -342,13 +337,3 @@ func (db *DB) stopErrLocked() error {
 	return err
 }
 
-// deepestOverlap returns the deepest level with a table overlapping
-// [start, end], or -1.
-func deepestOverlap(cmp base.Compare, v *manifest.Version, start, end []byte) int {
-	for level := manifest.NumLevels - 1; level >= 0; level-- {
-		if len(compaction.Overlapping(cmp, v.Levels[level], start, end)) > 0 {
-			return level
-		}
-	}
-	return -1
-}

@@ -134,6 +134,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	db.pub.cond.L = &db.pub.Mutex
 	db.mu.cond.L = &db.mu.Mutex
+	db.obs.cond.L = &db.obs.Mutex
 	db.obs.live = map[*version]struct{}{}
 	db.obs.zombies = map[base.FileNum]uint64{}
 	db.versions = &versionSet{fs: db.fs, dir: dir, comparer: db.comparer, maxSize: o.MaxManifestFileSize}
@@ -247,7 +248,7 @@ func (db *DB) Close() error {
 	if cerr := db.checkInvariantsOnClose(); err == nil && cerr != nil {
 		err = cerr
 	}
-	db.obs.pending.Wait() // table deletions under way
+	db.waitDeletions()
 	db.tableCache.close()
 	if lerr := db.lock.Close(); err == nil && lerr != nil {
 		err = fmt.Errorf("dkv: release lock: %w", lerr)

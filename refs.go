@@ -76,9 +76,19 @@ func (db *DB) loadReadState() *readState {
 // obsolete tracks live versions and the tables waiting for deletion.
 type obsolete struct {
 	sync.Mutex
-	live    map[*version]struct{}
-	zombies map[base.FileNum]uint64 // removed from the current version; size
-	pending sync.WaitGroup          // deletions under way
+	cond     sync.Cond // signalled when a batch of deletions finishes
+	live     map[*version]struct{}
+	zombies  map[base.FileNum]uint64 // removed from the current version; size
+	deleting int                     // batches of deletions under way
+}
+
+// waitDeletions blocks until no deletion is under way.
+func (db *DB) waitDeletions() {
+	db.obs.Lock()
+	for db.obs.deleting > 0 {
+		db.obs.cond.Wait()
+	}
+	db.obs.Unlock()
 }
 
 // newVersion wraps mv, holding one reference for the caller.
@@ -137,7 +147,7 @@ func (db *DB) versionUnused(v *version) {
 		}
 	}
 	if len(dead) > 0 {
-		db.obs.pending.Add(1)
+		db.obs.deleting++
 	}
 	db.obs.Unlock()
 	if len(dead) > 0 {
@@ -147,7 +157,12 @@ func (db *DB) versionUnused(v *version) {
 
 // deleteTables removes tables no reader can reach.
 func (db *DB) deleteTables(nums []base.FileNum) {
-	defer db.obs.pending.Done()
+	defer func() {
+		db.obs.Lock()
+		db.obs.deleting--
+		db.obs.cond.Broadcast()
+		db.obs.Unlock()
+	}()
 	for _, num := range nums {
 		db.tableCache.evict(num)
 		path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, num))

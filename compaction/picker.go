@@ -231,11 +231,16 @@ func pickSize(cmp base.Compare, v *manifest.Version, o Options, busy Busy, level
 	return best
 }
 
-// Manual returns a plan that merges every table of level overlapping the
-// user-key range [start, end] (nil: unbounded) into the next level, or nil
-// when there is none. For L0 the tables that overlap those, transitively,
-// join too: a newer L0 table left behind would shadow what moves below.
-// ok is false when an input is busy (try again later).
+// Manual returns a plan that moves every table of level overlapping the
+// user-key range [start, end] (nil: unbounded) down: merged with the tables
+// they overlap in the first deeper level that holds any of their keys, or in
+// the bottom level if none does; a bottom-level plan rewrites the tables in
+// place. It returns nil when level holds nothing in the range. For L0 the
+// tables that overlap those, transitively, join too: a newer L0 table left
+// behind would shadow what moves below. The output level is chosen by the
+// inputs' whole key range, which may reach beyond [start, end]: skipping a
+// level that holds older versions of those keys would put newer data below
+// older. ok is false when an input is busy (try again later).
 func Manual(cmp base.Compare, v *manifest.Version, busy Busy, level int, start, end []byte) (p *Plan, ok bool) {
 	if level == 0 && busy.L0 {
 		return nil, false
@@ -250,8 +255,17 @@ func Manual(cmp base.Compare, v *manifest.Version, busy Busy, level int, start, 
 	if busy.has(inputs) {
 		return nil, false
 	}
-	p = &Plan{Kind: KindManual, StartLevel: level, OutputLevel: level + 1, Inputs: [2][]*manifest.FileMetadata{inputs}}
+	bottom := manifest.NumLevels - 1
+	output := min(level+1, bottom)
+	lo, hi := keyRange(cmp, inputs)
+	for output < bottom && len(Overlapping(cmp, v.Levels[output], lo, hi)) == 0 {
+		output++
+	}
+	p = &Plan{Kind: KindManual, StartLevel: level, OutputLevel: output, Inputs: [2][]*manifest.FileMetadata{inputs}}
 	p.Reason = fmt.Sprintf("Compact(%q, %q)", start, end)
+	if output == level {
+		return p, true // the bottom level, in place
+	}
 	if !p.fillOutputs(cmp, v, busy) {
 		return nil, false
 	}

@@ -78,6 +78,7 @@ func TestPickGolden(t *testing.T) {
 		case "manual":
 			level, err := strconv.Atoi(args["level"])
 			require.NoError(t, err)
+
 			var start, end []byte
 			if s, ok := args["start"]; ok {
 				start = []byte(s)

@@ -153,6 +153,13 @@ func TestLevelSkipsEmptyFiles(t *testing.T) {
 	require.Equal(t, `"b"#1,SET`, l.Key().String())
 	require.False(t, l.SeekGE(base.MakeInternalKey([]byte("g"), 5, base.KindSet)))
 	require.Zero(t, o.live)
+
+	// Seeking within the open file does not reopen it.
+	require.True(t, l.SeekGE(base.MakeInternalKey([]byte("b"), 5, base.KindSet)))
+	opens := o.opens
+	require.True(t, l.SeekLT(base.MakeInternalKey([]byte("b"), 1, base.KindSet)))
+	require.Equal(t, `"b"#2,SET`, l.Key().String())
+	require.Equal(t, opens, o.opens)
 	require.NoError(t, l.Close())
 
 	require.False(t, NewLevel(cmp, nil, o.open).First(), "no files: empty")

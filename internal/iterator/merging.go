@@ -202,6 +202,9 @@ func (m *MergingIter) step(move func(base.InternalIterator) bool) bool {
 		m.heap.down(0)
 		return true
 	}
+	if err := c.Error(); err != nil {
+		return m.fail(err)
+	}
 	m.heap.popTop()
 	return len(m.heap.items) > 0
 }

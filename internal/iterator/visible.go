@@ -170,14 +170,11 @@ func (v *VisibleIter) Prev() bool {
 	}
 	if v.dir == forward {
 		// The inner iterator is at the newest visible version of the
-		// current key; newer, invisible versions may precede it. Step back
-		// over all of them.
+		// current key. The entries just before it are the key's newer
+		// versions, all invisible, which findPrev steps over like any
+		// invisible entry; so one step back is enough.
 		v.dir = backward
-		v.keyBuf = append(v.keyBuf[:0], v.key...)
-		ok := v.inner.Prev()
-		for ok && v.cmp(v.inner.Key().UserKey, v.keyBuf) == 0 {
-			ok = v.inner.Prev()
-		}
+		v.inner.Prev()
 	}
 	return v.findPrev()
 }
