@@ -336,4 +336,3 @@ func (db *DB) stopErrLocked() error {
 	db.mu.Lock()
 	return err
 }
-

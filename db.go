@@ -69,7 +69,7 @@ type DB struct {
 		cond     sync.Cond // signalled when a flush finishes, fails, or Close starts
 		mem      *memtable.MemTable
 		imm      []*flushable // full memtables, oldest first
-		version  *version // the current version (one reference)
+		version  *version     // the current version (one reference)
 		logNum   base.FileNum // the mutable memtable's log
 		nextID   uint64       // id of the next memtable to become immutable
 		flushed  uint64       // ids below this are flushed

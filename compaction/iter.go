@@ -73,5 +73,5 @@ func (it *iter) stripe(seq base.SeqNum) int {
 }
 
 func (it *iter) key() base.InternalKey { return it.in.Key() }
-func (it *iter) value() []byte          { return it.in.Value() }
-func (it *iter) err() error             { return it.in.Error() }
+func (it *iter) value() []byte         { return it.in.Value() }
+func (it *iter) err() error            { return it.in.Error() }
