@@ -51,7 +51,7 @@ func (db *DB) maybeScheduleCompactionLocked() {
 	if cs.busy.Files == nil {
 		cs.busy.Files = map[base.FileNum]bool{}
 	}
-	for cs.running < db.opts.MaxConcurrentCompactions && !db.mu.closing && !db.stopped.Load() {
+	for db.mu.opened && cs.running < db.opts.MaxConcurrentCompactions && !db.mu.closing && !db.stopped.Load() {
 		if time.Now().Before(cs.retryAt) {
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -214,24 +215,34 @@ func TestCompactCanceled(t *testing.T) {
 	require.ErrorIs(t, db.Compact(context.Background(), []byte("b"), []byte("a")), dkv.ErrInvalidArgument)
 }
 
-// When compaction cannot keep up, writes stop at L0StopWritesThreshold L0
-// tables (after being slowed past L0SlowdownThreshold), and go on once
-// compaction shrinks L0.
-func TestL0StopsWrites(t *testing.T) {
-	release := make(chan struct{})
+// holdCompactions returns an event listener that holds the first
+// compaction at its start until release is called (release is safe to call
+// twice, and the test's cleanup calls it, so a failing test cannot hang
+// Close).
+func holdCompactions(t *testing.T) (*dkv.EventListener, func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
 	var began atomic.Int32
+	return &dkv.EventListener{CompactionBegin: func(dkv.CompactionInfo) {
+		if began.Add(1) == 1 {
+			<-ch
+		}
+	}}, release
+}
+
+// When compaction cannot keep up, writes stop at L0StopWritesThreshold L0
+// tables, and go on once compaction shrinks L0.
+func TestL0StopsWrites(t *testing.T) {
+	events, release := holdCompactions(t)
 	fs := vfs.NewMem()
 	o := &dkv.Options{FS: fs, MemTableSize: 4 << 10, L0CompactionThreshold: 2, L0SlowdownThreshold: 3,
-		L0StopWritesThreshold: 4, NoSync: true, Logger: slog.New(slog.DiscardHandler),
-		EventListener: &dkv.EventListener{CompactionBegin: func(dkv.CompactionInfo) {
-			if began.Add(1) == 1 {
-				<-release // hold the first compaction
-			}
-		}}}
+		L0StopWritesThreshold: 4, NoSync: true, Logger: slog.New(slog.DiscardHandler), EventListener: events}
 	db, err := dkv.Open("/db", o)
 	require.NoError(t, err)
 	defer db.Close()
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() {
 		for i := range 2000 {
 			if err := db.Put([]byte(fmt.Sprintf("key%05d", i)), []byte(strings.Repeat("v", 100))); err != nil {
@@ -242,17 +253,33 @@ func TestL0StopsWrites(t *testing.T) {
 		done <- nil
 	}()
 	require.Eventually(t, func() bool { return db.Metrics().WriteStall.L0Stops > 0 }, 10*time.Second, time.Millisecond)
-	m := db.Metrics()
-	require.GreaterOrEqual(t, m.Levels[0].Files, 4)
-	require.Positive(t, m.WriteStall.L0Slowdowns)
+	require.GreaterOrEqual(t, db.Metrics().Levels[0].Files, 4)
 	select {
 	case err := <-done:
 		t.Fatalf("writes went on while L0 was full: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(release)
+	release()
 	require.NoError(t, <-done)
 	require.Less(t, db.Metrics().Levels[0].Files, 4)
+}
+
+// Past L0SlowdownThreshold L0 tables, each write is delayed (and counted),
+// but goes on.
+func TestL0SlowsWrites(t *testing.T) {
+	events, release := holdCompactions(t)
+	o := &dkv.Options{FS: vfs.NewMem(), L0CompactionThreshold: 1, L0SlowdownThreshold: 1,
+		L0StopWritesThreshold: 3, NoSync: true, Logger: slog.New(slog.DiscardHandler), EventListener: events}
+	db, err := dkv.Open("/db", o)
+	require.NoError(t, err)
+	defer db.Close()
+	require.NoError(t, db.Put([]byte("a"), []byte("v")))
+	require.NoError(t, db.Flush()) // one L0 table; its compaction is held
+	for i := range 5 {
+		require.NoError(t, db.Put([]byte(fmt.Sprint("b", i)), []byte("v")))
+	}
+	require.Equal(t, int64(5), db.Metrics().WriteStall.L0Slowdowns)
+	release()
 }
 
 // failCompactionTables fails creating tables while fail is set.

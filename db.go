@@ -75,6 +75,7 @@ type DB struct {
 		flushed  uint64       // ids below this are flushed
 		flushErr error        // the last flush's error, until one succeeds
 		closing  bool
+		opened   bool // Open succeeded: background compactions may start
 
 		compactions compactionState // compact.go
 		snapshots   snapshotList    // snapshot.go
@@ -88,9 +89,15 @@ type DB struct {
 	tableCache *tableCache
 	blockCache *sstable.Cache
 
-	// walStats accumulates the counters of closed log writers (db.commit).
-	walStats wal.Stats
-	stats    dbStats
+	// wal accumulates the counters of closed log writers and points at the
+	// current one, for Metrics (which must not wait for db.commit: a stalled
+	// writer holds it).
+	wal struct {
+		sync.Mutex
+		closed  wal.Stats
+		current *wal.Writer
+	}
+	stats dbStats
 }
 
 // logFile is the write-ahead log the memtable's writes go to.
@@ -106,10 +113,12 @@ type logFile struct {
 // be nil for the defaults; Open works on a copy of it.
 //
 // Open fails with an error matching ErrLocked when another DB has dir open,
-// ErrCorruption when a log is damaged anywhere but in its torn tail, and
-// ErrInvalidArgument for bad options. A failed Open changes no data: at
-// most it has created the directory and its LOCK file, truncated a torn log
-// tail or removed logs that held nothing.
+// ErrCorruption when the MANIFEST or a log is damaged (anywhere but in the
+// newest log's torn tail) or a table it names is missing, and
+// ErrInvalidArgument for bad options. A failed Open loses nothing that was
+// acknowledged: it may have created the directory and its LOCK file,
+// truncated a torn log tail, written the memtables of older logs as tables,
+// or started a new log or MANIFEST, all of which the next Open takes up.
 func Open(dir string, opts *Options) (*DB, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: empty directory name", ErrInvalidArgument)
@@ -161,19 +170,34 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	db.lock = lock
 	if err := db.recover(); err != nil {
-		if l := db.commit.log; l != nil {
-			_ = l.w.Close()
-		}
-		_ = db.versions.close()
-		db.tableCache.close()
-		_ = lock.Close()
+		db.abandon()
 		return nil, err
+	}
+	// The memtables of older logs are flushed before Open returns: a
+	// database whose flushes keep failing must not grow its memory with
+	// every restart.
+	for len(db.mu.imm) > 0 {
+		if err := db.flush(db.mu.imm[0]); err != nil {
+			db.abandon()
+			return nil, fmt.Errorf("dkv: flush the recovered memtables: %w", err)
+		}
 	}
 	go db.flushLoop()
 	db.mu.Lock()
+	db.mu.opened = true
 	db.maybeScheduleCompactionLocked()
 	db.mu.Unlock()
 	return db, nil
+}
+
+// abandon releases what a failed Open had acquired.
+func (db *DB) abandon() {
+	if l := db.commit.log; l != nil {
+		_ = l.w.Close()
+	}
+	_ = db.versions.close()
+	db.tableCache.close()
+	_ = db.lock.Close()
 }
 
 // createDir makes the database directory and any missing parents, syncing
@@ -263,9 +287,21 @@ func (db *DB) closeLog(l *logFile) error {
 	}
 	err := l.w.Close()
 	s := l.w.Stats()
-	db.walStats.Records += s.Records
-	db.walStats.Bytes += s.Bytes
-	db.walStats.Writes += s.Writes
-	db.walStats.Syncs += s.Syncs
+	db.wal.Lock()
+	db.wal.closed.Records += s.Records
+	db.wal.closed.Bytes += s.Bytes
+	db.wal.closed.Writes += s.Writes
+	db.wal.closed.Syncs += s.Syncs
+	if db.wal.current == l.w {
+		db.wal.current = nil
+	}
+	db.wal.Unlock()
 	return err
+}
+
+// setCurrentLog records the log writer Metrics reads.
+func (db *DB) setCurrentLog(w *wal.Writer) {
+	db.wal.Lock()
+	db.wal.current = w
+	db.wal.Unlock()
 }

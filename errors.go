@@ -27,11 +27,12 @@ var (
 	// accepts. Nothing was changed.
 	ErrInvalidArgument = errors.New("dkv: invalid argument")
 
-	// ErrStopped: an earlier write or fsync of the write-ahead log failed,
-	// so the DB refuses every further write (reads and Close still work).
-	// Whether the failed bytes reached the disk is unknown; reopening the DB
-	// recovers every acknowledged write from what the disk really holds.
-	ErrStopped = errors.New("dkv: writes stopped after a write-ahead log failure; reopen the database")
+	// ErrStopped: an earlier write or fsync of the write-ahead log or of the
+	// MANIFEST failed, so the DB refuses every further write (reads and
+	// Close still work). Whether the failed bytes reached the disk is
+	// unknown; reopening the DB recovers every acknowledged write from what
+	// the disk really holds.
+	ErrStopped = errors.New("dkv: writes stopped after a failed log or MANIFEST write; reopen the database")
 )
 
 // CorruptionError is the concrete type of corruption errors: the file, the

@@ -50,26 +50,44 @@ func (db *DB) publishReadStateLocked() {
 
 // makeRoomForWrite rotates the memtable when it is full, first waiting
 // while too many full memtables wait for their flush (a write stall).
-// db.commit is held.
+// db.commit is held; it is released while the writer waits, so that
+// Flush, Metrics and Close are not stuck behind it, and held again on
+// return.
 func (db *DB) makeRoomForWrite() error {
 	c := &db.commit
-	if c.mem.ApproximateSize() < db.opts.MemTableSize || c.mem.Empty() {
-		return nil
+	for {
+		if c.mem.ApproximateSize() < db.opts.MemTableSize || c.mem.Empty() {
+			return nil
+		}
+		waited, err := db.waitForFlushRoom(false)
+		if err != nil {
+			return err
+		}
+		if !waited {
+			return db.rotateMemTable()
+		}
+		// The commit lock was released: the memtable may have rotated
+		// meanwhile, or the DB closed.
+		if db.closed.Load() {
+			return ErrClosed
+		}
 	}
-	if err := db.waitForFlushRoom(); err != nil {
-		return err
-	}
-	return db.rotateMemTable()
 }
 
-// waitForFlushRoom blocks while MemTableStopWritesThreshold memtables wait
-// for their flush. db.commit is held, so every writer waits.
-func (db *DB) waitForFlushRoom() error {
+// waitForFlushRoom waits while MemTableStopWritesThreshold memtables wait
+// for their flush, counting the stall. db.commit is held on entry and on
+// return, but released while waiting (waited reports that it was). A
+// writer waits through failed flushes (they are retried); Flush
+// (failOnFlushError) returns the failure instead.
+func (db *DB) waitForFlushRoom(failOnFlushError bool) (waited bool, err error) {
 	db.mu.Lock()
-	defer db.mu.Unlock()
 	if len(db.mu.imm) < db.opts.MemTableStopWritesThreshold {
-		return nil
+		db.mu.Unlock()
+		return false, nil
 	}
+	db.commit.Unlock()
+	defer db.commit.Lock() // after db.mu is released: lock order commit, mu
+	defer db.mu.Unlock()
 	start := time.Now()
 	db.stats.stalls.Add(1)
 	db.logger.Warn("dkv: writes stalled: memtables are waiting for their flush",
@@ -77,7 +95,8 @@ func (db *DB) waitForFlushRoom() error {
 	if db.events.WriteStallBegin != nil {
 		db.events.WriteStallBegin(WriteStallInfo{Reason: "MemTableStopWritesThreshold memtables wait for their flush"})
 	}
-	for len(db.mu.imm) >= db.opts.MemTableStopWritesThreshold && !db.mu.closing && !db.stopped.Load() {
+	for len(db.mu.imm) >= db.opts.MemTableStopWritesThreshold && !db.mu.closing && !db.stopped.Load() &&
+		!(failOnFlushError && db.mu.flushErr != nil) {
 		db.mu.cond.Wait()
 	}
 	if db.events.WriteStallEnd != nil {
@@ -86,14 +105,13 @@ func (db *DB) waitForFlushRoom() error {
 	db.stats.stallNanos.Add(int64(time.Since(start)))
 	switch {
 	case db.mu.closing:
-		return ErrClosed
+		return true, ErrClosed
 	case db.stopped.Load():
-		db.mu.Unlock()
-		err := db.stopErr()
-		db.mu.Lock()
-		return err
+		return true, db.stopErrLocked()
+	case failOnFlushError && db.mu.flushErr != nil:
+		return true, db.mu.flushErr
 	}
-	return nil
+	return true, nil
 }
 
 // rotateMemTable closes the current log (fsynced and sealed: recovery
@@ -145,6 +163,7 @@ func (db *DB) newLog() error {
 		return fmt.Errorf("dkv: %w", err)
 	}
 	db.commit.log = l
+	db.setCurrentLog(l.w)
 	if db.events.WALCreated != nil {
 		db.events.WALCreated(WALCreateInfo{Path: path, FileNum: num})
 	}
@@ -345,9 +364,24 @@ func (db *DB) Flush() error {
 		db.commit.Unlock()
 		return err
 	}
+	db.mu.Lock()
+	db.mu.flushErr = nil // report only failures from now on
+	db.mu.Unlock()
 	var err error
-	if !db.commit.mem.Empty() {
-		err = db.rotateMemTable()
+	for !db.commit.mem.Empty() {
+		// Like a writer, Flush may not queue memtables past the threshold.
+		var waited bool
+		if waited, err = db.waitForFlushRoom(true); err != nil {
+			break
+		}
+		if !waited {
+			err = db.rotateMemTable()
+			break
+		}
+		if db.closed.Load() {
+			err = ErrClosed
+			break
+		}
 	}
 	db.mu.Lock()
 	target := db.mu.nextID // every memtable queued so far
@@ -359,7 +393,6 @@ func (db *DB) Flush() error {
 
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	db.mu.flushErr = nil
 	for db.mu.flushed < target {
 		if db.mu.closing {
 			return ErrClosed

@@ -397,3 +397,18 @@ func TestCorruptTable(t *testing.T) {
 	}
 	require.Positive(t, corrupt)
 }
+
+// A table the MANIFEST names but the directory lacks is corruption at Open,
+// not an error at the first read that needs it.
+func TestMissingTable(t *testing.T) {
+	db, fs := openMem(t, nil)
+	require.NoError(t, db.Put([]byte("k"), []byte("v")))
+	require.NoError(t, db.Flush())
+	require.NoError(t, db.Close())
+	tables := listFiles(t, fs, ".sst")
+	require.NotEmpty(t, tables)
+	require.NoError(t, fs.Remove("/db/"+tables[0]))
+	_, err := dkv.Open("/db", &dkv.Options{FS: fs, Logger: slog.New(slog.DiscardHandler)})
+	require.ErrorIs(t, err, dkv.ErrCorruption)
+	require.ErrorContains(t, err, "missing")
+}

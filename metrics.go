@@ -120,16 +120,16 @@ type Metrics struct {
 // Metrics returns a snapshot of the DB's metrics.
 func (db *DB) Metrics() *Metrics {
 	m := &Metrics{}
-	db.commit.Lock()
-	s := db.walStats
-	if l := db.commit.log; l != nil && !db.closed.Load() {
-		ls := l.w.Stats()
+	db.wal.Lock()
+	s := db.wal.closed
+	if w := db.wal.current; w != nil {
+		ls := w.Stats()
 		s.Records += ls.Records
 		s.Bytes += ls.Bytes
 		s.Writes += ls.Writes
 		s.Syncs += ls.Syncs
 	}
-	db.commit.Unlock()
+	db.wal.Unlock()
 	m.WAL.Records, m.WAL.Bytes, m.WAL.Writes, m.WAL.Syncs = s.Records, s.Bytes, s.Writes, s.Syncs
 
 	rs := db.loadReadState()

@@ -61,17 +61,27 @@ func (db *DB) recover() error {
 	}
 
 	var logNums []base.FileNum
+	tables := map[base.FileNum]bool{}
 	for _, name := range names {
 		typ, num, ok := base.ParseFilename(name)
 		if !ok {
 			continue
 		}
 		vs.markFileNumUsed(num)
-		if typ == base.FileTypeLog && num >= vs.state.LogNum {
+		switch {
+		case typ == base.FileTypeLog && num >= vs.state.LogNum:
 			logNums = append(logNums, num)
+		case typ == base.FileTypeTable:
+			tables[num] = true
 		}
 	}
 	slices.Sort(logNums)
+	for _, f := range vs.state.Version.Files() {
+		if !tables[f.FileNum] {
+			return base.CorruptionErrorf(db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, f.FileNum)), -1,
+				"the MANIFEST names a table that is missing")
+		}
+	}
 
 	lastSeq := vs.state.LastSeqNum
 	logs := make([]recoveredLog, 0, len(logNums))
@@ -139,6 +149,7 @@ func (db *DB) openLogForWrites(logs []recoveredLog, queued *[]*flushable) error 
 				return err
 			}
 			c.log, c.mem = lf, l.mem
+			db.setCurrentLog(lf.w)
 			return nil
 		}
 		if !l.mem.Empty() {

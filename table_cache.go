@@ -26,6 +26,7 @@ type tableCache struct {
 	byNum map[base.FileNum]*tableEntry
 
 	hits, misses int64 // guarded by mu
+	closed       bool  // after close, get refuses: nothing would close what it opened
 }
 
 type tableEntry struct {
@@ -45,6 +46,10 @@ func newTableCache(fs vfs.FS, dir string, capacity int, opts sstable.ReaderOptio
 // must call when done with it (and with every value it returned).
 func (c *tableCache) get(num base.FileNum) (*sstable.Reader, func(), error) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, nil, ErrClosed
+	}
 	e, ok := c.byNum[num]
 	if ok {
 		c.hits++
@@ -141,6 +146,7 @@ func (c *tableCache) evict(num base.FileNum) {
 // close drops every table; files in use close with their last user.
 func (c *tableCache) close() {
 	c.mu.Lock()
+	c.closed = true
 	for c.lru.Len() > 0 {
 		c.dropLocked(c.lru.Back().Value.(*tableEntry))
 	}

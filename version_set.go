@@ -24,6 +24,7 @@ type versionSet struct {
 	mu       sync.Mutex // serializes edits
 	manifest *manifest.Writer
 	state    manifest.State // the state the MANIFEST records
+	err      error          // sticky: once the MANIFEST failed, no edit is logged again
 }
 
 // newFileNum returns an unused file number.
@@ -54,7 +55,9 @@ func (vs *versionSet) load() (ok bool, err error) {
 	}
 	vs.state = *s
 	vs.markFileNumUsed(num)
-	vs.markFileNumUsed(s.NextFileNum - 1)
+	if s.NextFileNum > 0 {
+		vs.markFileNumUsed(s.NextFileNum - 1)
+	}
 	return true, nil
 }
 
@@ -97,25 +100,35 @@ func (vs *versionSet) rotate() error {
 // logAndApply makes edit durable in the MANIFEST, then calls install with
 // the version it produces — under the version set's lock, so that versions
 // are installed in the order they were logged. The edit's NextFileNum is
-// filled in. An error from the MANIFEST is returned as is, and install is
-// not called: the caller must stop writes, since what the MANIFEST holds is
-// then unknown. Lock order: vs.mu before db.mu.
+// filled in. Lock order: vs.mu before db.mu.
+//
+// An error from the MANIFEST is sticky: this and every later call return
+// it, and the caller must stop writes, since what the MANIFEST (or, after a
+// failed rotation, CURRENT) holds on disk is then unknown. install is
+// called exactly when the edit is durable — also when the rotation that
+// follows it fails, for the edit is then in the old MANIFEST and in the
+// new one's snapshot alike.
 func (vs *versionSet) logAndApply(edit *manifest.VersionEdit, install func(*manifest.Version)) error {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
+	if vs.err != nil {
+		return vs.err
+	}
 	next := vs.state
 	edit.NextFileNum = base.FileNum(vs.nextFileNum.Load())
 	if err := next.Apply(vs.comparer.Compare, edit); err != nil {
 		return fmt.Errorf("dkv: bad version edit (a bug): %w", err)
 	}
 	if err := vs.manifest.Append(edit); err != nil {
+		vs.err = err
 		return err
 	}
 	vs.state = next
 	install(next.Version)
 	if vs.manifest.Size() > vs.maxSize {
 		if err := vs.rotate(); err != nil {
-			return err
+			vs.err = fmt.Errorf("manifest: rotation: %w", err)
+			return vs.err
 		}
 	}
 	return nil

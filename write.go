@@ -233,15 +233,19 @@ func (db *DB) stopWrites(cause error) error {
 	err := fmt.Errorf("%w: %w", ErrStopped, cause)
 	db.pub.stopErr = err
 	db.stopped.Store(true)
+	db.pub.Unlock()
+	// Log and tell the listener before waking the waiting writers, so that
+	// a writer that sees the error can count on the event having fired.
+	db.logger.Error("dkv: writes stopped", "dir", db.dir, "err", cause)
+	if db.events.WritesStopped != nil {
+		db.events.WritesStopped(err)
+	}
+	db.pub.Lock()
 	db.pub.cond.Broadcast()
 	db.pub.Unlock()
 	db.mu.Lock()
 	db.mu.cond.Broadcast() // stalled writers and Flush callers
 	db.mu.Unlock()
-	db.logger.Error("dkv: writes stopped", "dir", db.dir, "err", cause)
-	if db.events.WritesStopped != nil {
-		db.events.WritesStopped(err)
-	}
 	return err
 }
 
