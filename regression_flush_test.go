@@ -202,8 +202,11 @@ func TestRegressionGetRacingCloseLeaksTable(t *testing.T) {
 		got <- err
 	}()
 	<-fs.openBlocked
-	require.NoError(t, db.Close())
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	time.Sleep(20 * time.Millisecond) // Close has begun (it may itself wait for the table)
 	close(fs.releaseOpen)
+	require.NoError(t, <-closed)
 	<-got
 	require.Zero(t, fs.openSST.Load(), "table files left open after Close")
 }
