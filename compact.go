@@ -164,22 +164,22 @@ func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Pl
 	err = db.versions.logAndApply(res.Edit, func(nv *manifest.Version) {
 		db.mu.Lock()
 		db.installVersionLocked(nv, res.Edit.DeletedFiles, sizes)
+		st := &db.stats.compactions // counted before anyone can see the result
+		db.stats.mu.Lock()
+		st.count++
+		if p.Move {
+			st.moves++
+		}
+		st.bytesRead += int64(res.BytesRead)
+		st.bytesWritten += int64(res.BytesWritten)
+		st.nanos += int64(res.Duration)
+		db.stats.mu.Unlock()
 		db.publishReadStateLocked()
 		db.mu.Unlock()
 	})
 	if err != nil {
 		return db.stopWrites(fmt.Errorf("compaction: %w", err))
 	}
-	st := &db.stats.compactions
-	db.stats.mu.Lock()
-	st.count++
-	if p.Move {
-		st.moves++
-	}
-	st.bytesRead += int64(res.BytesRead)
-	st.bytesWritten += int64(res.BytesWritten)
-	st.nanos += int64(res.Duration)
-	db.stats.mu.Unlock()
 	info.Outputs = fileNums(res.Outputs)
 	info.BytesRead, info.BytesWritten, info.Duration = res.BytesRead, res.BytesWritten, res.Duration
 	db.logger.Debug("dkv: compaction done", "plan", p.String(), "read", res.BytesRead, "written", res.BytesWritten,

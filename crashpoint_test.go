@@ -22,7 +22,7 @@ type crashPointFS struct {
 	*vfs.MemFS
 	target int64
 	ops    atomic.Int64
-	onHit  func() // called once, before the target operation
+	onHit  func() // called once, before the image of the target operation
 
 	mu    sync.Mutex
 	image *vfs.MemFS
@@ -31,11 +31,13 @@ type crashPointFS struct {
 
 func (c *crashPointFS) step(what string) {
 	if c.ops.Add(1) == c.target {
+		// Count the acknowledged writes first: every write acknowledged
+		// before this point is durable in the image taken after it.
+		c.onHit()
 		c.mu.Lock()
 		c.image = c.MemFS.CrashClone(vfs.CrashOptions{})
 		c.what = what
 		c.mu.Unlock()
-		c.onHit()
 	}
 }
 

@@ -203,15 +203,17 @@ func (db *DB) flushLoop() {
 			return
 		}
 		db.stats.flushErrors.Add(1)
-		db.mu.Lock()
-		db.mu.flushErr = err
-		db.mu.cond.Broadcast() // Flush callers report it
-		db.mu.Unlock()
 		backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
 		db.logger.Error("dkv: flush failed; retrying", "dir", db.dir, "err", err, "retry in", backoff)
 		if db.events.BackgroundError != nil {
 			db.events.BackgroundError(err)
 		}
+		// After the event: a Flush caller that sees the error can count on
+		// the listener having heard of it.
+		db.mu.Lock()
+		db.mu.flushErr = err
+		db.mu.cond.Broadcast()
+		db.mu.Unlock()
 		select {
 		case <-time.After(backoff):
 		case <-db.closeCh:
@@ -252,8 +254,9 @@ func (db *DB) flush(f *flushable) error {
 		db.mu.Lock()
 		db.mu.imm = db.mu.imm[1:]
 		db.installVersionLocked(v, nil, nil)
-		db.mu.flushed = f.id + 1
 		db.mu.flushErr = nil
+		db.stats.flushes.Add(1) // counted before anyone can see the table
+		db.stats.flushBytes.Add(int64(meta.Size))
 		db.publishReadStateLocked()
 		db.mu.cond.Broadcast()
 		db.maybeScheduleCompactionLocked()
@@ -265,8 +268,10 @@ func (db *DB) flush(f *flushable) error {
 	}
 
 	db.deleteObsoleteLogs(nextLog)
-	db.stats.flushes.Add(1)
-	db.stats.flushBytes.Add(int64(meta.Size))
+	db.mu.Lock()
+	db.mu.flushed = f.id + 1 // Flush returns once the log is gone too
+	db.mu.cond.Broadcast()
+	db.mu.Unlock()
 	info := FlushInfo{FileNum: meta.FileNum, Size: meta.Size, Entries: f.mem.Len(), Duration: time.Since(start)}
 	db.logger.Debug("dkv: flushed a memtable", "table", meta.FileNum, "bytes", meta.Size, "entries", info.Entries)
 	if db.events.FlushEnd != nil {
