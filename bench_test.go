@@ -1,6 +1,7 @@
 package dkv_test
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/distributedkv/dkv"
 )
@@ -204,4 +206,118 @@ func BenchmarkGetFromTables(b *testing.B) {
 			b.ReportMetric(float64(db.Metrics().Levels[0].Files), "L0-tables")
 		})
 	}
+}
+
+// loadBench fills a DB in b.TempDir() with n sequential keys, flushes and
+// compacts it, and returns it.
+func loadBench(b *testing.B, n int) *dkv.DB {
+	b.Helper()
+	db := openBench(b, true)
+	rng := rand.New(rand.NewPCG(1, 2))
+	val := benchValue(rng)
+	key := make([]byte, 0, 16)
+	batch := db.NewBatch()
+	for i := range n {
+		_ = batch.Put(benchKey(key, uint64(i)), val)
+		if batch.Len() == 1000 || i == n-1 {
+			if err := db.Write(batch, nil); err != nil {
+				b.Fatal(err)
+			}
+			batch.Reset()
+		}
+	}
+	if err := db.Compact(context.Background(), nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
+// BenchmarkScan iterates over 1M keys in order (an op is one key; MB/s
+// counts keys and values), forward and backward.
+func BenchmarkScan(b *testing.B) {
+	const n = 1 << 20
+	db := loadBench(b, n)
+	for _, reverse := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reverse=%v", reverse), func(b *testing.B) {
+			it, err := db.NewIter(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer it.Close()
+			b.SetBytes(16 + benchValueSize)
+			b.ResetTimer()
+			ok := false
+			for range b.N {
+				switch {
+				case ok && !reverse:
+					ok = it.Next()
+				case ok:
+					ok = it.Prev()
+				case !reverse:
+					ok = it.First()
+				default:
+					ok = it.Last()
+				}
+				if !ok {
+					if err := it.Error(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSeek measures SeekGE to a random key of 1M, alone and followed by
+// 10 Next (db_bench's seekrandom).
+func BenchmarkSeek(b *testing.B) {
+	const n = 1 << 20
+	db := loadBench(b, n)
+	for _, nexts := range []int{0, 10} {
+		b.Run(fmt.Sprintf("next=%d", nexts), func(b *testing.B) {
+			it, err := db.NewIter(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer it.Close()
+			rng := rand.New(rand.NewPCG(3, 4))
+			key := make([]byte, 0, 16)
+			b.ResetTimer()
+			for range b.N {
+				if !it.SeekGE(benchKey(key, rng.Uint64N(n))) {
+					b.Fatal("seek found nothing", it.Error())
+				}
+				for range nexts {
+					it.Next()
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFillRandomWriteAmp writes keys in random order without fsync and
+// reports the write amplification the DB measured: bytes written to the
+// log, flushes and compactions per byte of keys and values.
+func BenchmarkFillRandomWriteAmp(b *testing.B) {
+	db := openBench(b, true)
+	rng := rand.New(rand.NewPCG(5, 6))
+	val := benchValue(rng)
+	key := make([]byte, 0, 16)
+	b.SetBytes(16 + benchValueSize)
+	b.ResetTimer()
+	for range b.N {
+		if err := db.Put(benchKey(key, rng.Uint64()), val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	for db.Metrics().Compaction.Running > 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	m := db.Metrics()
+	b.ReportMetric(m.WriteAmp, "write-amp")
+	b.ReportMetric(float64(m.ReadAmp), "read-amp")
 }

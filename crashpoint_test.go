@@ -1,6 +1,7 @@
 package dkv
 
 import (
+	"context"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -97,12 +98,14 @@ func (f *crashPointFile) Truncate(n int64) error {
 	return f.File.Truncate(n)
 }
 
-// crashPointWorkload writes through fs with constant flushes, MANIFEST
-// rotations and a reopen halfway, and returns the model of what it
+// crashPointWorkload writes through fs with constant flushes, compactions
+// of every kind (L0, size, moves, manual), MANIFEST rotations and a reopen
+// halfway, and returns the model of what it
 // acknowledged. acked counts the acknowledged ops as they happen.
 func crashPointWorkload(t *testing.T, fs vfs.FS, seed uint64, acked *atomic.Int64) *crashModel {
 	rng := rand.New(rand.NewPCG(seed, 11))
-	opts := &Options{FS: fs, MemTableSize: 4 << 10, MaxManifestFileSize: 1 << 10, Logger: discardLogger()}
+	opts := &Options{FS: fs, MemTableSize: 4 << 10, MaxManifestFileSize: 1 << 10, Logger: discardLogger(),
+		L0CompactionThreshold: 2, LBaseMaxBytes: 8 << 10, TargetFileSize: 2 << 10}
 	db, err := Open("/db", opts)
 	require.NoError(t, err)
 	m := &crashModel{base: map[string][]byte{}}
@@ -114,6 +117,9 @@ func crashPointWorkload(t *testing.T, fs vfs.FS, seed uint64, acked *atomic.Int6
 		}
 		if i%40 == 39 {
 			require.NoError(t, db.Flush())
+		}
+		if i%100 == 99 {
+			require.NoError(t, db.Compact(context.Background(), nil, nil))
 		}
 		op := randomOp(rng, 60)
 		require.NoError(t, applyOp(db, op))
@@ -129,9 +135,9 @@ func crashPointWorkload(t *testing.T, fs vfs.FS, seed uint64, acked *atomic.Int6
 // filesystem operation of the engine: the workload runs again and again,
 // and each time the machine loses power just before its k-th state-changing
 // operation — inside a log append or its fsync, a memtable rotation, a
-// flush writing its table, the MANIFEST edit, a MANIFEST rotation and the
-// replacement of CURRENT, the deletion of obsolete files, or recovery at
-// Open. Reopening the image must succeed and hold exactly a prefix of the
+// flush writing its table, a compaction writing its outputs, the MANIFEST
+// edit, a MANIFEST rotation and the replacement of CURRENT, the deletion of
+// obsolete logs and tables, or recovery at Open. Reopening the image must succeed and hold exactly a prefix of the
 // acknowledged writes that includes every synced one acknowledged before
 // the crash.
 func TestCrashPoints(t *testing.T) {
