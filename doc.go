@@ -11,10 +11,15 @@
 //
 // A write takes the next sequence numbers, is appended to the write-ahead log
 // (package wal) and is inserted into the memtable, a B-tree in memory
-// (package memtable). A full memtable is set aside, still readable, and a new
-// memtable and log take the writes. A read consults the memtables, newest
-// first. Open replays the logs to rebuild the memtables. The README's
-// "Reading the source" section is a guided tour.
+// (package memtable). A full memtable is flushed in the background to a
+// sorted table (package sstable) in L0, and the MANIFEST (package manifest)
+// records which tables make up the database. Background compactions
+// (package compaction) merge tables down the levels L1 to L6, each ten times
+// larger than the one above, dropping overwritten and deleted versions. A
+// read consults the memtables, then the tables level by level; an Iterator
+// merges them all under one sequence number; a Snapshot keeps one. Open
+// replays the logs that tables do not yet cover. The README's "Reading the
+// source" section is a guided tour.
 //
 // # Keys and values
 //
@@ -58,10 +63,14 @@
 //
 // # Concurrency contract
 //
-// A DB is safe for concurrent use by any number of goroutines. Concurrent
-// writes are serialized in one order (the order of their sequence numbers),
-// and concurrent synced writes share fsyncs (group commit). A Batch is not
-// safe for concurrent use. One directory is opened by one DB at a time: a
+// A DB and a Snapshot are safe for concurrent use by any number of
+// goroutines. Concurrent writes are serialized in one order (the order of
+// their sequence numbers), and concurrent synced writes share fsyncs (group
+// commit). A Batch and an Iterator are not safe for concurrent use.
+// Compactions never block writes, except that writes slow down and then
+// stop when L0 holds too many tables (Options.L0SlowdownThreshold,
+// L0StopWritesThreshold), and wait when full memtables pile up
+// (MemTableStopWritesThreshold). One directory is opened by one DB at a time: a
 // second Open, from this process or another, fails at once with ErrLocked.
 //
 // The library never panics on bad input or on bytes read from disk, and

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/compaction"
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/manifest"
 )
@@ -15,12 +17,18 @@ func newLSMCmd() *cobra.Command {
 		Use:   "lsm DIR",
 		Short: "Print the shape of the LSM tree of the database in DIR",
 		Long: `Print the shape of the LSM tree of the database in DIR, as its MANIFEST
-records it: one row per level (its files, their total size and the range
-of user keys they cover), then one row per table (level, file number,
-size, smallest and largest user key, and the range of sequence numbers it
-holds). L0 tables are listed newest first, as reads consult them; the
-tables of the other levels in key order. Keys longer than 40 bytes are cut
-with "…"; keys that are not plain text are shown Go-quoted.
+records it: one row per level (its files, their total size, its target
+size and compaction score, and the range of user keys it covers), then
+one row per table (level, file number, size, smallest and largest user
+key, and the range of sequence numbers it holds). L0 tables are listed
+newest first, as reads consult them; the tables of the other levels in
+key order. Keys longer than 40 bytes are cut with "…"; keys that are not
+plain text are shown Go-quoted.
+
+The target and score are those DB.Metrics reports for a database opened
+with the default options. A level's score is its size over its target
+(for L0: its table count over 4); at 1 or more the level is due for
+compaction. L0 and the bottom level L6 have no target, and L6 no score.
 
 lsm only reads: it does not open the database, so it works while another
 process holds the database open. What the memtables hold is not shown.
@@ -59,10 +67,10 @@ func readVersion(dir string) (*manifest.Version, error) {
 // printLSM prints a row per level, then a row per table.
 func printLSM(w io.Writer, v *manifest.Version) error {
 	cmp := base.DefaultComparer.Compare
+	levels := levelMetrics(v)
 	tw := newTable(w)
 	fmt.Fprintf(tw, "levels\n")
-	fmt.Fprintf(tw, "  level\tfiles\tsize\tsmallest\tlargest\n")
-	var totalSize uint64
+	fmt.Fprintf(tw, "  %s\tsmallest\tlargest\n", levelHeader)
 	for level, files := range v.Levels {
 		smallest, largest := "-", "-"
 		if len(files) > 0 {
@@ -77,11 +85,9 @@ func printLSM(w io.Writer, v *manifest.Version) error {
 			}
 			smallest, largest = display(lo, maxShown), display(hi, maxShown)
 		}
-		size := v.LevelSize(level)
-		totalSize += size
-		fmt.Fprintf(tw, "  L%d\t%d\t%s\t%s\t%s\n", level, len(files), humanSize(size), smallest, largest)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", levelCells(level, levels[level]), smallest, largest)
 	}
-	fmt.Fprintf(tw, "  total\t%d\t%s\n", v.NumFiles(), humanSize(totalSize))
+	fmt.Fprintf(tw, "  %s\n", totalCells(levels))
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
@@ -104,4 +110,58 @@ func printLSM(w io.Writer, v *manifest.Version) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// levelMetrics returns what DB.Metrics says of each level of v, for a
+// database opened with the default options: tables, their size, the
+// compaction score and the target size.
+func levelMetrics(v *manifest.Version) [dkv.NumLevels]dkv.LevelMetrics {
+	o := compaction.Options{
+		L0CompactionThreshold: dkv.DefaultL0CompactionThreshold,
+		LBaseMaxBytes:         dkv.DefaultLBaseMaxBytes,
+		LevelMultiplier:       dkv.LevelMultiplier,
+		TargetFileSize:        dkv.DefaultTargetFileSize,
+	}
+	scores := compaction.Scores(v, o, compaction.Busy{})
+	var levels [dkv.NumLevels]dkv.LevelMetrics
+	for level := range levels {
+		l := &levels[level]
+		l.Files, l.Size, l.Score = len(v.Levels[level]), v.LevelSize(level), scores[level]
+		if level > 0 && level < dkv.NumLevels-1 {
+			l.Target = uint64(o.LevelTarget(level))
+		}
+	}
+	return levels
+}
+
+// levelHeader heads the levels tables of lsm and compact; levelCells and
+// totalCells make their rows. They show the columns of Metrics.String.
+const levelHeader = "level\tfiles\tsize\ttarget\tscore"
+
+// levelCells returns the cells of level's row. L0 and the bottom level
+// have no target ("-"), and the bottom level no score.
+func levelCells(level int, l dkv.LevelMetrics) string {
+	target, score := "-", "-"
+	if l.Target > 0 {
+		target = humanSize(l.Target)
+	}
+	if level < dkv.NumLevels-1 {
+		score = fmt.Sprintf("%.2f", l.Score)
+	}
+	return fmt.Sprintf("L%d\t%d\t%s\t%s\t%s", level, l.Files, humanSize(l.Size), target, score)
+}
+
+// totalCells returns the cells of the row that sums the levels.
+func totalCells(levels [dkv.NumLevels]dkv.LevelMetrics) string {
+	files, size := totalOf(levels)
+	return fmt.Sprintf("total\t%d\t%s", files, humanSize(size))
+}
+
+// totalOf returns the number of tables of all levels and their size.
+func totalOf(levels [dkv.NumLevels]dkv.LevelMetrics) (files int, size uint64) {
+	for _, l := range levels {
+		files += l.Files
+		size += l.Size
+	}
+	return files, size
 }

@@ -118,6 +118,12 @@ func exitCode(err error) int {
 	}
 }
 
+// usageError returns a usage error (exit 2) for an argument or flag value
+// the command refuses.
+func usageError(format string, a ...any) error {
+	return &codeError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}
+
 // codeError is an error that carries its own exit code.
 type codeError struct {
 	code int
@@ -153,11 +159,15 @@ func withDB(cmd *cobra.Command, dir string, fn func(db *dkv.DB) error) (err erro
 }
 
 // exactArgs accepts exactly one argument per name, so that
-// "put takes 2 arguments (KEY VALUE), got 1" can say what is missing.
+// "put takes 2 arguments (KEY VALUE), got 1" can say what is missing. With
+// no names it accepts no arguments.
 func exactArgs(names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) == len(names) {
 			return nil
+		}
+		if len(names) == 0 {
+			return fmt.Errorf("%s takes no arguments, got %d", cmd.Name(), len(args))
 		}
 		plural := "s"
 		if len(names) == 1 {

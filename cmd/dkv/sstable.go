@@ -25,7 +25,7 @@ sstable exit 1 with the corruption (file and offset). --dir is ignored.`,
 		Args: exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if limit < 0 {
-				return &codeError{code: exitUsage, err: fmt.Errorf("--limit must not be negative, got %d", limit)}
+				return usageError("--limit must not be negative, got %d", limit)
 			}
 			if !entries {
 				limit = -1

@@ -44,8 +44,7 @@ name; give it with --lognum for a file renamed or copied. --dir is ignored.`,
 			if !cmd.Flags().Changed("lognum") {
 				typ, n, ok := base.ParseFilename(vfs.Default.PathBase(path))
 				if !ok || typ != base.FileTypeLog {
-					return &codeError{code: exitUsage, err: fmt.Errorf(
-						"%s is not named NNNNNN.log: give its log number with --lognum", path)}
+					return usageError("%s is not named NNNNNN.log: give its log number with --lognum", path)
 				}
 				num = n
 			}
