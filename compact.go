@@ -217,7 +217,7 @@ func (db *DB) newCompactionIter(p *compaction.Plan) (base.InternalIterator, erro
 		}
 		if level == 0 {
 			for _, f := range files {
-				it, err := db.newTableIter(f)
+				it, err := db.newCompactionTableIter(f)
 				if err != nil {
 					closeAll()
 					return nil, err
@@ -226,9 +226,25 @@ func (db *DB) newCompactionIter(p *compaction.Plan) (base.InternalIterator, erro
 			}
 			continue
 		}
-		children = append(children, db.newLevelIter(files))
+		bounds := make([]iterator.FileBounds, len(files))
+		for i, f := range files {
+			bounds[i] = iterator.FileBounds{Smallest: f.Smallest, Largest: f.Largest}
+		}
+		children = append(children, iterator.NewLevel(db.comparer.Compare, bounds, func(i int) (base.InternalIterator, error) {
+			return db.newCompactionTableIter(files[i])
+		}))
 	}
 	return iterator.NewMerging(db.comparer.Compare, children...), nil
+}
+
+// newCompactionTableIter reads a compaction input without filling the
+// block cache.
+func (db *DB) newCompactionTableIter(f *manifest.FileMetadata) (base.InternalIterator, error) {
+	r, release, err := db.tableCache.get(f.FileNum)
+	if err != nil {
+		return nil, err
+	}
+	return &tableIter{Iterator: r.NewCompactionIter(), release: release}, nil
 }
 
 // newLevelIter concatenates the sorted, non-overlapping tables of a level,

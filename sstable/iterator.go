@@ -23,6 +23,7 @@ type Iterator struct {
 	data   blockIter
 	handle BlockHandle // of the data block loaded in data
 	loaded bool
+	noFill bool // blocks read from the file stay out of the cache
 	err    error
 	search []byte
 }
@@ -33,6 +34,15 @@ var _ base.InternalIterator = (*Iterator)(nil)
 func (r *Reader) NewIter() *Iterator {
 	it := &Iterator{r: r}
 	it.index.initTrusted(r.index, r.order)
+	return it
+}
+
+// NewCompactionIter returns an iterator that uses the block cache but does
+// not fill it: a compaction reads each block once, and its blocks would
+// push out the ones readers come back to.
+func (r *Reader) NewCompactionIter() *Iterator {
+	it := r.NewIter()
+	it.noFill = true
 	return it
 }
 
@@ -50,7 +60,7 @@ func (it *Iterator) loadBlock() bool {
 		it.err = it.r.corrupt(int64(it.r.footer.index.Offset), "bad block handle in the index")
 		return false
 	}
-	block, err := it.r.dataBlock(h)
+	block, err := it.r.dataBlock(h, !it.noFill)
 	if err != nil {
 		it.err = err
 		return false

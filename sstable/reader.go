@@ -168,8 +168,9 @@ func (r *Reader) readChecked(h BlockHandle, what string, internal bool) ([]byte,
 	return block, nil
 }
 
-// dataBlock returns the checked data block at h, from the cache if there.
-func (r *Reader) dataBlock(h BlockHandle) ([]byte, error) {
+// dataBlock returns the checked data block at h, from the cache if there;
+// a block read from the file joins the cache when fill is set.
+func (r *Reader) dataBlock(h BlockHandle, fill bool) ([]byte, error) {
 	c := r.opts.Cache
 	if c != nil {
 		if b, ok := c.Get(r.opts.CacheID, r.opts.FileNum, h.Offset); ok {
@@ -180,7 +181,7 @@ func (r *Reader) dataBlock(h BlockHandle) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c != nil {
+	if c != nil && fill {
 		c.Set(r.opts.CacheID, r.opts.FileNum, h.Offset, b)
 	}
 	return b, nil
@@ -229,7 +230,7 @@ func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer bas
 		if !hok {
 			return nil, 0, false, r.corrupt(int64(r.footer.index.Offset), "bad block handle in the index")
 		}
-		block, err := r.dataBlock(h)
+		block, err := r.dataBlock(h, true)
 		if err != nil {
 			return nil, 0, false, err
 		}

@@ -27,8 +27,8 @@ and E both included; every key by default) down to the bottom level,
 dropping overwritten values and deleted keys, and print the shape of the
 LSM tree before and after: a row per level (files, size, target size,
 compaction score, as lsm shows them), then the tables' total size before
-and after. What the memtables hold is flushed first; the "before" shape
-does not count it.
+and after. What the memtables hold is flushed to L0 first, so "before"
+counts it.
 
 Progress goes to standard error: each flush and compaction as it ends.
 An interrupt (Ctrl-C) stops compact: the compactions that finished are
@@ -72,6 +72,10 @@ func runCompact(ctx context.Context, cmd *cobra.Command, dir string, start, end 
 	progress := &lockedWriter{w: cmd.ErrOrStderr()}
 	opts := &dkv.Options{EventListener: progressListener(progress)}
 	return withOptions(cmd, dir, opts, func(db *dkv.DB) error {
+		// Flushed first, what the memtables hold counts in "before".
+		if err := db.Flush(); err != nil {
+			return err
+		}
 		before := db.Metrics().Levels
 		if err := printLevels(w, "before", before); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,13 @@ func main() {
 // writing to stdout and stderr, and returns the process exit code. It never
 // exits the process itself.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context: canceling it stops a command that
+// waits (compact). Commands that handle an interrupt (compact) derive
+// their context from ctx.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil
 	}
@@ -47,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 
-	cmd, err := root.ExecuteC()
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -101,6 +109,7 @@ Errors go to standard error, prefixed "dkv: ".
 	}
 	root.PersistentFlags().StringVar(&dir, "dir", "./data", "database directory")
 	root.AddCommand(newPutCmd(&dir), newGetCmd(&dir), newDelCmd(&dir),
+		newScanCmd(&dir), newCompactCmd(&dir),
 		newSSTableCmd(), newWALCmd(), newManifestCmd(), newLSMCmd())
 	return root, started
 }
@@ -138,8 +147,15 @@ func (e *codeError) Unwrap() error { return e.err }
 // even when fn succeeded (for a write it may mean the write is not durable),
 // and then it is the error that counts. The library's warnings (a torn log
 // tail truncated, writes stopped) go to the command's stderr.
-func withDB(cmd *cobra.Command, dir string, fn func(db *dkv.DB) error) (err error) {
-	db, err := dkv.Open(dir, &dkv.Options{Logger: newLogger(cmd.ErrOrStderr())})
+func withDB(cmd *cobra.Command, dir string, fn func(db *dkv.DB) error) error {
+	return withOptions(cmd, dir, &dkv.Options{}, fn)
+}
+
+// withOptions is withDB with opts (which it may modify) for the fields
+// other than Logger.
+func withOptions(cmd *cobra.Command, dir string, opts *dkv.Options, fn func(db *dkv.DB) error) (err error) {
+	opts.Logger = newLogger(cmd.ErrOrStderr())
+	db, err := dkv.Open(dir, opts)
 	if err != nil {
 		return err
 	}
