@@ -166,13 +166,18 @@ func (s *State) Apply(cmp base.Compare, edit *VersionEdit) error {
 		return err
 	}
 	s.Version = v
+	s.applyCounters(edit)
+	return nil
+}
+
+// applyCounters folds the edit's comparer and counters into s.
+func (s *State) applyCounters(edit *VersionEdit) {
 	if edit.ComparerName != "" {
 		s.ComparerName = edit.ComparerName
 	}
 	s.LogNum = max(s.LogNum, edit.LogNum)
 	s.NextFileNum = max(s.NextFileNum, edit.NextFileNum)
 	s.LastSeqNum = max(s.LastSeqNum, edit.LastSeqNum)
-	return nil
 }
 
 // Replay reads the MANIFEST numbered num in dir and returns the state it
@@ -196,6 +201,7 @@ func Replay(fsys vfs.FS, dir string, num base.FileNum, cmp *base.Comparer, visit
 		return nil, fmt.Errorf("manifest: stat: %w", err)
 	}
 	s := &State{Version: &Version{}}
+	b := NewBuilder(cmp.Compare, nil)
 	r := wal.NewReader(f, st.Size(), path, num)
 	for {
 		rec, err := r.Next()
@@ -217,10 +223,14 @@ func Replay(fsys vfs.FS, dir string, num base.FileNum, cmp *base.Comparer, visit
 			// would look like overlapping tables, i.e. corruption.
 			return nil, fmt.Errorf("manifest: the database was written with comparer %q, not %q", e.ComparerName, cmp.Name)
 		}
-		if err := s.Apply(cmp.Compare, &e); err != nil {
+		if err := b.Apply(&e); err != nil {
 			return nil, base.CorruptionErrorf(path, r.Offset(), "%v", err)
 		}
+		s.applyCounters(&e)
 		s.Edits++
+	}
+	if s.Version, err = b.Version(); err != nil {
+		return nil, base.CorruptionErrorf(path, -1, "%v", err)
 	}
 	if s.Edits == 0 {
 		return nil, base.CorruptionErrorf(path, 0, "MANIFEST holds no edit")

@@ -93,7 +93,7 @@ func runCompact(ctx context.Context, cmd *cobra.Command, dir string, start, end 
 		}
 		_, sizeBefore := totalOf(before)
 		_, sizeAfter := totalOf(after)
-		if _, err := fmt.Fprintf(w, "\ntables %s before, %s after\n", humanSize(sizeBefore), humanSize(sizeAfter)); err != nil {
+		if _, err := fmt.Fprintf(w, "\ntotal size %s before, %s after\n", humanSize(sizeBefore), humanSize(sizeAfter)); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
 		return nil

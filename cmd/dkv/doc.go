@@ -1,11 +1,15 @@
-// Command dkv reads and writes a dkv database from the shell, one key per
-// run, and inspects the files of a database.
+// Command dkv reads and writes a dkv database from the shell, one operation
+// per run, and inspects the files of a database.
 //
 // # Usage
 //
 //	dkv [--dir DIR] put KEY VALUE   set KEY to VALUE
 //	dkv [--dir DIR] get KEY         print the value of KEY and a newline
 //	dkv [--dir DIR] del KEY         delete KEY (a missing key is fine)
+//	dkv [--dir DIR] scan [--prefix P | --start S --end E] [--limit N] [--keys-only]
+//	                                print the keys of a range and their values
+//	dkv [--dir DIR] compact [--start S] [--end E]
+//	                                compact a range of keys to the bottom level
 //	dkv sstable [--entries=false] [--limit N] FILE
 //	                                print a table's properties, blocks, entries
 //	dkv wal [--lognum N] FILE       print a write-ahead log's batches and end
@@ -23,6 +27,29 @@
 // put and del print nothing on success; get prints the value as it is
 // stored, byte for byte, then a newline. Errors and usage hints go to
 // standard error, each error on a line starting "dkv: ".
+//
+// # Scanning and compacting
+//
+// scan and compact open the database in --dir, as put, get and del do.
+//
+//   - scan prints the keys of a range in key order with their values (or,
+//     with --keys-only, without), as an aligned table, then how many it
+//     printed: "3 keys". The range is every key, the keys starting with
+//     --prefix, or those in [--start, --end): the start included, the end
+//     not, either one optional; --prefix does not go with --start or --end
+//     (exit 2). At most --limit keys are printed, 1000 by default, 0 for
+//     all; the count then ends "(limit reached)" when the range holds more.
+//     It reads the database as of when it starts; deleted keys do not
+//     appear. A damaged table makes it print the keys read before the
+//     damage, then exit 1.
+//   - compact flushes the memtables to L0, then compacts the tables that
+//     hold keys in [--start, --end] (both included; every key by default)
+//     down to the bottom level, dropping overwritten values and deleted
+//     keys. It prints the levels table of lsm (files, size, target, score)
+//     before and after, then the tables' total size before and after; each
+//     flush and compaction is reported on standard error as it ends. An
+//     interrupt (Ctrl-C) stops it: compactions that finished are kept, the
+//     one under way leaves nothing behind, and compact exits 1.
 //
 // # Inspecting a database
 //
@@ -49,21 +76,26 @@
 //     number, next file number, last sequence number, and the tables of
 //     each level.
 //   - lsm DIR prints the shape of the tree from the MANIFEST: a row per
-//     level (files, total size, key range), then a row per table (level,
-//     file number, size, smallest and largest user key, sequence numbers).
+//     level (files, total size, target size, compaction score, key range),
+//     then a row per table (level, file number, size, smallest and largest
+//     user key, sequence numbers). The target and score are those
+//     DB.Metrics reports for a database opened with the default options;
+//     a score of 1 or more means the level is due for compaction.
 //
-// Values longer than 40 bytes (and, in lsm, keys) are cut with "…"; keys
-// and values that are not plain text are shown Go-quoted ("bin\x00\xff").
+// In every table dkv prints (the inspection commands', and scan's), values
+// longer than 40 bytes (and, in lsm, keys) are cut with "…"; keys and
+// values that are not plain text are shown Go-quoted ("bin\x00\xff").
 // A file that fails a check makes the command print what it read before the
 // damage, then exit 1 with a corruption error naming the file and offset.
 //
 // # Exit status
 //
 //	0  success (del of a missing key included)
-//	1  error: I/O, corruption, locked database, ...
+//	1  error: I/O, corruption, locked database, interrupted compact, ...
 //	2  usage error: wrong number of arguments, unknown command or flag,
-//	   a bad flag value, or an argument the command refuses (an empty or
-//	   oversized key; a wal FILE not named NNNNNN.log, without --lognum)
+//	   a bad flag value or combination (scan --prefix with --start), or
+//	   an argument the command refuses (an empty or oversized key; a wal
+//	   FILE not named NNNNNN.log, without --lognum)
 //	3  key not found (get only)
 //
 // # Example
@@ -87,4 +119,11 @@
 //	  end     160
 //	  torn    false
 //	  reason  -
+//	$ dkv --dir /tmp/demo put user1 alice
+//	$ dkv --dir /tmp/demo put user2 bob
+//	$ dkv --dir /tmp/demo scan --prefix user
+//	key    value
+//	user1  alice
+//	user2  bob
+//	2 keys
 package main

@@ -26,10 +26,11 @@ const (
 // (TestDocListsExitCodes checks).
 const exitCodesHelp = `Exit status:
   0  success (del of a missing key included)
-  1  error: I/O, corruption, locked database, ...
+  1  error: I/O, corruption, locked database, interrupted compact, ...
   2  usage error: wrong number of arguments, unknown command or flag,
-     a bad flag value, or an argument the command refuses (an empty or
-     oversized key; a wal FILE not named NNNNNN.log, without --lognum)
+     a bad flag value or combination (scan --prefix with --start), or
+     an argument the command refuses (an empty or oversized key; a wal
+     FILE not named NNNNNN.log, without --lognum)
   3  key not found (get only)`
 
 func main() {
@@ -83,13 +84,18 @@ func newRootCmd() (root *cobra.Command, started *bool) {
 	root = &cobra.Command{
 		Use:   "dkv",
 		Short: "Read and write a dkv database",
-		Long: `dkv reads and writes one key of a dkv database per run, and inspects the
-files of a database.
+		Long: `dkv reads and writes a dkv database, one operation per run, and inspects
+the files of a database.
 
 put, get and del open the database in --dir (creating it if needed),
 perform one operation with a synced write, and close it; another process
 holding the database open makes them fail with "locked". put and del print
 nothing on success; get prints the value and a newline.
+
+scan and compact open the database in --dir too. scan prints the keys of
+a range (all, a prefix, or [start, end)) with their values, in key order,
+as an aligned table. compact compacts a range of keys down to the bottom
+level and prints the shape of the LSM tree before and after.
 
 sstable, wal, manifest and lsm print, as aligned tables, what a table file,
 a write-ahead log file, or the MANIFEST of a database directory holds. They
