@@ -31,7 +31,6 @@ type compactionState struct {
 	busy    compaction.Busy
 	backoff time.Duration // pause before the next attempt after an error
 	retryAt time.Time
-	manual  int // DB.Compact calls in progress
 }
 
 // compactionStats are cumulative counters.

@@ -3,7 +3,6 @@ package sstable
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sort"
 )
@@ -385,11 +384,4 @@ func (it *blockIter) rescanTo(off int) bool {
 		}
 	}
 	return it.offset == off
-}
-
-// errCorruptBlock reports whether err came from a block's bytes.
-func errCorruptBlock(err error) (*errBlock, bool) {
-	var e *errBlock
-	ok := errors.As(err, &e)
-	return e, ok
 }

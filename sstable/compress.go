@@ -37,7 +37,7 @@ func compressBlock(dst []byte, c Compression, raw []byte) ([]byte, Compression) 
 	case SnappyCompression:
 		out = s2.EncodeSnappy(dst[len(dst):cap(dst)], raw)
 	case ZstdCompression:
-		out = zstdEncoder().EncodeAll(raw, dst[len(dst):len(dst)])
+		out = zstdEncoder().EncodeAll(raw, dst[len(dst):])
 	default:
 		return append(dst, raw...), NoCompression
 	}
