@@ -257,6 +257,7 @@ func (db *DB) flush(f *flushable) error {
 		db.mu.flushErr = nil
 		db.stats.flushes.Add(1) // counted before anyone can see the table
 		db.stats.flushBytes.Add(int64(meta.Size))
+		db.stats.flushNanos.Add(int64(time.Since(start)))
 		db.publishReadStateLocked()
 		db.mu.cond.Broadcast()
 		db.maybeScheduleCompactionLocked()

@@ -18,6 +18,7 @@ type dbStats struct {
 	userBytes   atomic.Int64 // keys and values written by the user
 	flushes     atomic.Int64
 	flushBytes  atomic.Int64
+	flushNanos  atomic.Int64
 	flushErrors atomic.Int64
 	stalls      atomic.Int64 // memtable stalls
 	stallNanos  atomic.Int64
@@ -63,9 +64,10 @@ type Metrics struct {
 	}
 	// Flush counts flushes since Open.
 	Flush struct {
-		Count  int64
-		Bytes  int64 // bytes of the tables written
-		Errors int64 // failed attempts (retried)
+		Count    int64
+		Bytes    int64 // bytes of the tables written
+		Duration time.Duration
+		Errors   int64 // failed attempts (retried)
 	}
 	// Compaction counts compactions since Open.
 	Compaction struct {
@@ -161,6 +163,7 @@ func (db *DB) Metrics() *Metrics {
 	m.Flush.Count = db.stats.flushes.Load()
 	m.Flush.Bytes = db.stats.flushBytes.Load()
 	m.Flush.Errors = db.stats.flushErrors.Load()
+	m.Flush.Duration = time.Duration(db.stats.flushNanos.Load())
 	db.stats.mu.Lock()
 	cs := db.stats.compactions
 	db.stats.mu.Unlock()
@@ -219,7 +222,8 @@ func (m *Metrics) String() string {
 		humanBytes(uint64(m.MemTable.ImmutableSize)), m.MemTable.ImmutableCount)
 	fmt.Fprintf(&b, "wal         %d records, %s, %d writes, %d syncs\n",
 		m.WAL.Records, humanBytes(uint64(m.WAL.Bytes)), m.WAL.Writes, m.WAL.Syncs)
-	fmt.Fprintf(&b, "flush       %d, %s written, %d errors\n", m.Flush.Count, humanBytes(uint64(m.Flush.Bytes)), m.Flush.Errors)
+	fmt.Fprintf(&b, "flush       %d, %s written, %s, %d errors\n", m.Flush.Count, humanBytes(uint64(m.Flush.Bytes)),
+		m.Flush.Duration.Round(time.Millisecond), m.Flush.Errors)
 	fmt.Fprintf(&b, "compaction  %d (%d moves), %s read, %s written, %s, %d errors, %d running\n",
 		m.Compaction.Count, m.Compaction.Moves, humanBytes(uint64(m.Compaction.BytesRead)),
 		humanBytes(uint64(m.Compaction.BytesWritten)), m.Compaction.Duration.Round(time.Millisecond),

@@ -93,7 +93,8 @@ func runCompact(ctx context.Context, cmd *cobra.Command, dir string, start, end 
 		}
 		_, sizeBefore := totalOf(before)
 		_, sizeAfter := totalOf(after)
-		if _, err := fmt.Fprintf(w, "\ntotal size %s before, %s after\n", humanSize(sizeBefore), humanSize(sizeAfter)); err != nil {
+		if _, err := fmt.Fprintf(w, "\ntotal size %s before, %s after (%d -> %d bytes)\n",
+			humanSize(sizeBefore), humanSize(sizeAfter), sizeBefore, sizeAfter); err != nil {
 			return fmt.Errorf("write output: %w", err)
 		}
 		return nil

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -45,4 +47,47 @@ func openFilledDB(t *testing.T, dir string) {
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 	require.NoError(t, db.Put([]byte("live"), []byte("write")))
 	require.NoError(t, db.Flush())
+}
+
+// TestLSMMatchesMetrics: the levels lsm computes from the MANIFEST are
+// those DB.Metrics reports for the same tables (a database with the
+// default compaction options), for L0, for a level that has a target (L1,
+// after an L0 compaction) and for the bottom level.
+func TestLSMMatchesMetrics(t *testing.T) {
+	dir := t.TempDir()
+	db, err := dkv.Open(dir, testOptions())
+	require.NoError(t, err)
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			require.NoError(t, db.Close())
+		}
+	})
+	put := func(round int) {
+		for i := range 20 {
+			require.NoError(t, db.Put(fmt.Appendf(nil, "key%03d", i), fmt.Appendf(nil, "round-%d", round)))
+		}
+		require.NoError(t, db.Flush())
+	}
+	require.NoError(t, db.Put([]byte("bottom"), []byte("v")))
+	require.NoError(t, db.Compact(t.Context(), nil, nil)) // L6
+	// The fourth L0 table starts a compaction of L0 into L1.
+	for round := range dkv.DefaultL0CompactionThreshold {
+		put(round)
+	}
+	require.Eventually(t, func() bool {
+		m := db.Metrics()
+		return m.Compaction.Running == 0 && m.Levels[0].Files < dkv.DefaultL0CompactionThreshold
+	}, 10*time.Second, 5*time.Millisecond)
+	put(99) // and one table in L0
+	want := db.Metrics().Levels
+	require.NoError(t, db.Close())
+	closed = true
+
+	require.NotZero(t, want[0].Files, "L0")
+	require.NotZero(t, want[1].Score, "L1")
+	require.NotZero(t, want[dkv.NumLevels-1].Files, "L6")
+	v, err := readVersion(dir)
+	require.NoError(t, err)
+	require.Equal(t, want, levelMetrics(v))
 }

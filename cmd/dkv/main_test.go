@@ -104,9 +104,10 @@ func writeStep(w *strings.Builder, args []string, r result) {
 	fmt.Fprintf(w, "--- exit %d\n\n", r.code)
 }
 
-// shellQuote quotes an argument that a shell would split or drop.
+// shellQuote quotes an argument that a shell would split or drop, or that
+// is not plain text.
 func shellQuote(s string) string {
-	if s == "" || strings.ContainsAny(s, " \t\n\"'\\$") {
+	if s == "" || strings.ContainsAny(s, " \t\n\"'\\$") || needsQuote(s) {
 		return strconv.Quote(s)
 	}
 	return s
@@ -190,4 +191,22 @@ func TestDocListsExitCodes(t *testing.T) {
 	codes = codes[1:] // the heading differs: "# Exit status" in doc.go
 	require.Contains(t, strings.Join(doc, "\n"), strings.Join(codes, "\n"),
 		"doc.go must list the exit codes exactly as exitCodesHelp does")
+}
+
+// TestDocListsCommands: doc.go's usage lines name every command of dkv.
+func TestDocListsCommands(t *testing.T) {
+	src, err := os.ReadFile("doc.go")
+	require.NoError(t, err)
+	named := map[string]bool{}
+	for line := range strings.Lines(string(src)) {
+		if usage, ok := strings.CutPrefix(line, "//\tdkv "); ok {
+			for _, f := range strings.Fields(usage) {
+				named[f] = true
+			}
+		}
+	}
+	root, _ := newRootCmd()
+	for _, cmd := range root.Commands() {
+		require.True(t, named[cmd.Name()], "doc.go has no usage line for %s", cmd.Name())
+	}
 }
