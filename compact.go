@@ -301,7 +301,12 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 	defer db.waitDeletions() // the space is reclaimed when Compact returns
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	bottom := manifest.NumLevels - 1
+	wroteBottom := false // a step of this call merged the range into the bottom level
 	for level := range manifest.NumLevels {
+		if level == bottom && wroteBottom {
+			break // that merge already dropped all it could: no second rewrite
+		}
 		for {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -334,6 +339,9 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 			db.maybeScheduleCompactionLocked()
 			if err != nil {
 				return err
+			}
+			if p.OutputLevel == bottom && p.StartLevel < bottom {
+				wroteBottom = true
 			}
 			break // the level's part of the range has moved down
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,16 +74,6 @@ func flipByte(t *testing.T, path string, off int64) {
 	}
 	b[off] ^= 0xff
 	require.NoError(t, os.WriteFile(path, b, 0o644))
-}
-
-// onlyFile returns the base name of the one file in dir that matches
-// pattern, failing the test if there is not exactly one.
-func onlyFile(t *testing.T, dir, pattern string) string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, pattern))
-	require.NoError(t, err)
-	require.Len(t, m, 1, "files %s in %s", pattern, dir)
-	return filepath.Base(m[0])
 }
 
 func TestDisplay(t *testing.T) {

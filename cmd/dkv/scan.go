@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 
@@ -45,19 +44,17 @@ damage, then exit 1 with the corruption.`,
 				return usageError("--limit must not be negative, got %d", limit)
 			}
 			var o dkv.IterOptions
-			switch {
-			case flags.Changed("prefix"):
+			if flags.Changed("prefix") {
 				o.LowerBound, o.UpperBound = dkv.PrefixBounds([]byte(prefix))
-			default:
-				if flags.Changed("start") {
-					o.LowerBound = []byte(start)
-				}
-				if flags.Changed("end") {
-					o.UpperBound = []byte(end)
-				}
-				if o.LowerBound != nil && o.UpperBound != nil && bytes.Compare(o.LowerBound, o.UpperBound) > 0 {
-					return usageError("--start %q is above --end %q", start, end)
-				}
+			}
+			if flags.Changed("start") {
+				o.LowerBound = []byte(start)
+			}
+			if flags.Changed("end") {
+				o.UpperBound = []byte(end)
+			}
+			if flags.Changed("start") && flags.Changed("end") && start > end {
+				return usageError("--start %q is above --end %q", start, end)
 			}
 			return withDB(cmd, *dir, func(db *dkv.DB) error {
 				return printScan(cmd.OutOrStdout(), db, &o, limit, keysOnly)
