@@ -50,6 +50,8 @@ type DB struct {
 
 	// stopped is set once writes are refused (pub.stopErr says why).
 	stopped atomic.Bool
+	// slowing is set while writes are delayed for L0 (logged on change).
+	slowing atomic.Bool
 
 	// pub publishes writes to readers in sequence order, once durable
 	// where asked (write.go).

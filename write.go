@@ -266,9 +266,15 @@ func (db *DB) stopErr() error {
 func (db *DB) throttleForL0() error {
 	n := len(db.readState.Load().version.Levels[0])
 	if n < db.opts.L0SlowdownThreshold {
+		if db.slowing.Load() && db.slowing.CompareAndSwap(true, false) {
+			db.logger.Info("dkv: writes no longer slowed", "dir", db.dir, "l0 tables", n)
+		}
 		return nil
 	}
 	if n < db.opts.L0StopWritesThreshold {
+		if db.slowing.CompareAndSwap(false, true) {
+			db.logger.Warn("dkv: writes slowed until compaction shrinks L0", "dir", db.dir, "l0 tables", n)
+		}
 		db.stats.l0Slowdowns.Add(1)
 		time.Sleep(time.Millisecond)
 		return nil
