@@ -1,6 +1,7 @@
 package dkv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ type compactionState struct {
 	busy    compaction.Busy
 	backoff time.Duration // pause before the next attempt after an error
 	retryAt time.Time
+	lastErr error // of the last background compaction; nil after a success
 }
 
 // compactionStats are cumulative counters.
@@ -78,6 +80,18 @@ func (db *DB) markBusyLocked(p *compaction.Plan, busy bool) {
 	if p.StartLevel == 0 {
 		cs.busy.L0 = busy
 	}
+	r := p.OutputRange(db.comparer.Compare)
+	outs := &cs.busy.Outputs[p.OutputLevel]
+	if busy {
+		*outs = append(*outs, r)
+		return
+	}
+	for i, o := range *outs {
+		if bytes.Equal(o.Lo, r.Lo) && bytes.Equal(o.Hi, r.Hi) {
+			*outs = append((*outs)[:i], (*outs)[i+1:]...)
+			return
+		}
+	}
 }
 
 // compactInBackground runs p, picked from v, and schedules what comes next.
@@ -87,7 +101,11 @@ func (db *DB) compactInBackground(v *version, p *compaction.Plan) {
 	cs := &db.mu.compactions
 	cs.running--
 	db.markBusyLocked(p, false)
+	if err == nil {
+		cs.lastErr = nil
+	}
 	if err != nil && !db.stopped.Load() && !errors.Is(err, context.Canceled) {
+		cs.lastErr = err
 		db.stats.mu.Lock()
 		db.stats.compactions.errors++
 		db.stats.mu.Unlock()
@@ -123,10 +141,13 @@ func (db *DB) runCompaction(v *version, p *compaction.Plan) error {
 		case <-ctx.Done():
 		}
 	}()
-	return db.runCompactionCtx(ctx, v, p)
+	_, err := db.runCompactionCtx(ctx, v, p)
+	return err
 }
 
-func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Plan) error {
+// runCompactionCtx runs p against v and installs the result; it returns the
+// tables the plan's output level gained.
+func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Plan) ([]*manifest.FileMetadata, error) {
 	info := CompactionInfo{Kind: p.Kind.String(), StartLevel: p.StartLevel, OutputLevel: p.OutputLevel,
 		Inputs: fileNums(p.Files()), Move: p.Move, Reason: p.Reason}
 	db.logger.Debug("dkv: compaction begins", "plan", p.String())
@@ -154,7 +175,7 @@ func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Pl
 		if db.events.CompactionEnd != nil {
 			db.events.CompactionEnd(info)
 		}
-		return err
+		return nil, err
 	}
 	sizes := map[base.FileNum]uint64{}
 	for _, f := range p.Files() {
@@ -177,7 +198,7 @@ func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Pl
 		db.mu.Unlock()
 	})
 	if err != nil {
-		return db.stopWrites(fmt.Errorf("compaction: %w", err))
+		return nil, db.stopWrites(fmt.Errorf("compaction: %w", err))
 	}
 	info.Outputs = fileNums(res.Outputs)
 	info.BytesRead, info.BytesWritten, info.Duration = res.BytesRead, res.BytesWritten, res.Duration
@@ -186,7 +207,11 @@ func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Pl
 	if db.events.CompactionEnd != nil {
 		db.events.CompactionEnd(info)
 	}
-	return nil
+	outputs := res.Outputs
+	if p.Move {
+		outputs = p.Inputs[0]
+	}
+	return outputs, nil
 }
 
 func fileNums(files []*manifest.FileMetadata) []base.FileNum {
@@ -283,11 +308,14 @@ func (db *DB) newTableIter(f *manifest.FileMetadata) (base.InternalIterator, err
 
 // Compact compacts every table holding keys in [start, end] (nil: unbounded)
 // down to the bottom level, rewriting it there too: overwritten versions and
-// deleted keys that no open snapshot can see are dropped, and their space
-// is reclaimed before Compact returns. Levels that hold nothing in the range
-// are skipped. It flushes the memtables first. It returns ctx's error when
-// ctx is canceled (the compaction under way stops and leaves nothing
-// behind).
+// deleted keys that no open snapshot can see are dropped, and their space is
+// reclaimed before Compact returns — unless an open iterator still reads the
+// replaced tables (they go when it closes). Levels that hold nothing in the
+// range are skipped. It flushes the memtables first. It returns ctx's error
+// when ctx is canceled, and ErrClosed when the DB closes; the compaction
+// under way then stops and leaves nothing behind. A Compact runs beside the
+// background compactions (MaxConcurrentCompactions does not count it) and
+// waits for those holding tables it needs.
 func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 	if db.closed.Load() {
 		return ErrClosed
@@ -298,17 +326,37 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 	if err := db.Flush(); err != nil {
 		return err
 	}
+	// Close cancels the compaction; a cancel wakes the waits below.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopClose := context.AfterFunc(ctx, func() {
+		db.mu.Lock()
+		db.mu.cond.Broadcast()
+		db.mu.Unlock()
+	})
+	defer stopClose()
+	go func() {
+		select {
+		case <-db.closeCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
 	defer db.waitDeletions() // the space is reclaimed when Compact returns
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	bottom := manifest.NumLevels - 1
-	wroteBottom := false // a step of this call merged the range into the bottom level
+	written := map[base.FileNum]bool{} // bottom-level tables this call wrote
 	for level := range manifest.NumLevels {
-		if level == bottom && wroteBottom {
-			break // that merge already dropped all it could: no second rewrite
+		if level == bottom && db.onlyWrittenLocked(written, start, end) {
+			break // merging into the bottom already dropped all it could
 		}
 		for {
 			if err := ctx.Err(); err != nil {
+				if db.mu.closing {
+					return ErrClosed
+				}
 				return err
 			}
 			if db.mu.closing {
@@ -320,7 +368,7 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 			v := db.mu.version
 			p, ok := compaction.Manual(db.comparer.Compare, v.Version, db.mu.compactions.busy, level, start, end)
 			if !ok {
-				db.mu.cond.Wait() // a background compaction holds the tables
+				db.mu.cond.Wait() // a background compaction holds what this one needs
 				continue
 			}
 			if p == nil {
@@ -330,7 +378,7 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 			db.mu.compactions.running++
 			v.ref()
 			db.mu.Unlock()
-			err := db.runCompactionCtx(ctx, v, p)
+			outputs, err := db.runCompactionCtx(ctx, v, p)
 			v.unref()
 			db.mu.Lock()
 			db.mu.compactions.running--
@@ -338,15 +386,36 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 			db.mu.cond.Broadcast()
 			db.maybeScheduleCompactionLocked()
 			if err != nil {
+				if db.mu.closing && ctx.Err() != nil {
+					return ErrClosed
+				}
 				return err
 			}
-			if p.OutputLevel == bottom && p.StartLevel < bottom {
-				wroteBottom = true
+			if p.OutputLevel == bottom {
+				for _, f := range outputs {
+					written[f.FileNum] = true
+				}
 			}
 			break // the level's part of the range has moved down
 		}
 	}
 	return nil
+}
+
+// onlyWrittenLocked reports whether every bottom-level table overlapping
+// [start, end] is one this Compact call wrote (and so already holds only
+// what readers can see). db.mu is held.
+func (db *DB) onlyWrittenLocked(written map[base.FileNum]bool, start, end []byte) bool {
+	if len(written) == 0 {
+		return false
+	}
+	v := db.mu.version
+	for _, f := range compaction.Overlapping(db.comparer.Compare, v.Levels[manifest.NumLevels-1], start, end) {
+		if !written[f.FileNum] {
+			return false
+		}
+	}
+	return true
 }
 
 // stopErrLocked is stopErr for callers holding db.mu.

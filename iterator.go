@@ -43,13 +43,14 @@ func (db *DB) NewIter(o *IterOptions) (*Iterator, error) {
 	if db.closed.Load() {
 		return nil, ErrClosed
 	}
-	return db.newIter(o, base.SeqNum(db.visible.Load()))
+	return db.newIter(o, nil)
 }
 
-// newIter builds an iterator at sequence number seq: a merge of the
-// memtables, the L0 tables, and one concatenation per deeper level, under a
-// visibility filter.
-func (db *DB) newIter(o *IterOptions, seq base.SeqNum) (*Iterator, error) {
+// newIter builds an iterator at a snapshot's sequence number, or the latest
+// (snapshot nil; loaded after the read state, as get explains): a merge of
+// the memtables, the L0 tables, and one concatenation per deeper level,
+// under a visibility filter.
+func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) {
 	var lower, upper []byte
 	if o != nil {
 		lower, upper = o.LowerBound, o.UpperBound
@@ -58,6 +59,7 @@ func (db *DB) newIter(o *IterOptions, seq base.SeqNum) (*Iterator, error) {
 		return nil, fmt.Errorf("%w: iterator lower bound %q is above its upper bound %q", ErrInvalidArgument, lower, upper)
 	}
 	rs := db.loadReadState()
+	seq := db.readSeq(snapshot)
 	var children []base.InternalIterator
 	fail := func(err error) (*Iterator, error) {
 		for _, c := range children {

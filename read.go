@@ -24,15 +24,23 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	return db.get(key, base.SeqNum(db.visible.Load()))
+	return db.get(key, nil)
 }
 
-// get reads key as of sequence number seq (a snapshot's, or the latest).
-// The sequence number is loaded before the read state: every write at or
-// below it is in a memtable or table the state lists.
-func (db *DB) get(key []byte, seq base.SeqNum) ([]byte, error) {
+// get reads key as of a snapshot's sequence number, or of the latest one
+// when snapshot is nil.
+//
+// The read state is loaded before the latest sequence number, not after:
+// a compaction installed in between may already have dropped versions that
+// were visible at an earlier number, once newer ones hid them. Loaded
+// after, the number may cover writes of a memtable that rotated in after
+// the state was taken; the read then simply does not see them, and still
+// sees a consistent prefix of the history that holds every write
+// acknowledged before the read began.
+func (db *DB) get(key []byte, snapshot *base.SeqNum) ([]byte, error) {
 	rs := db.loadReadState()
 	defer rs.unref()
+	seq := db.readSeq(snapshot)
 	if v, tr, ok := rs.mem.Get(key, seq); ok {
 		return found(v, tr.Kind())
 	}
@@ -108,4 +116,13 @@ func found(v []byte, kind base.Kind) ([]byte, error) {
 	out := make([]byte, len(v)) // never nil: an empty value is found
 	copy(out, v)
 	return out, nil
+}
+
+// readSeq is the sequence number a read uses: the snapshot's, or the latest
+// published one. Call it after loading the read state (see get).
+func (db *DB) readSeq(snapshot *base.SeqNum) base.SeqNum {
+	if snapshot != nil {
+		return *snapshot
+	}
+	return base.SeqNum(db.visible.Load())
 }

@@ -50,7 +50,7 @@ func (s *Snapshot) Get(key []byte) ([]byte, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	return s.db.get(key, s.seq)
+	return s.db.get(key, &s.seq)
 }
 
 // NewIter returns an iterator over the snapshot's view, within the bounds
@@ -59,7 +59,7 @@ func (s *Snapshot) NewIter(o *IterOptions) (*Iterator, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	return s.db.newIter(o, s.seq)
+	return s.db.newIter(o, &s.seq)
 }
 
 // Close releases the snapshot: compactions may drop the versions only it

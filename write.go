@@ -1,6 +1,7 @@
 package dkv
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -288,7 +289,8 @@ func (db *DB) throttleForL0() error {
 		if db.events.WriteStallBegin != nil {
 			db.events.WriteStallBegin(WriteStallInfo{Reason: "L0 holds L0StopWritesThreshold tables"})
 		}
-		for len(db.mu.version.Levels[0]) >= db.opts.L0StopWritesThreshold && !db.mu.closing && !db.stopped.Load() {
+		for len(db.mu.version.Levels[0]) >= db.opts.L0StopWritesThreshold && !db.mu.closing && !db.stopped.Load() &&
+			!errors.Is(db.mu.compactions.lastErr, ErrCorruption) {
 			db.mu.cond.Wait()
 		}
 		if db.events.WriteStallEnd != nil {
@@ -301,6 +303,10 @@ func (db *DB) throttleForL0() error {
 		return ErrClosed
 	case db.stopped.Load():
 		return db.stopErrLocked()
+	case errors.Is(db.mu.compactions.lastErr, ErrCorruption):
+		// Compaction cannot shrink L0 until the damage is dealt with:
+		// fail the write rather than wait for ever.
+		return fmt.Errorf("dkv: L0 is full and compaction fails: %w", db.mu.compactions.lastErr)
 	}
 	return nil
 }

@@ -109,11 +109,38 @@ func (p *Plan) String() string {
 		p.OutputLevel, names(p.Inputs[1]), p.Score, move, p.Reason)
 }
 
-// Busy says which tables are being compacted now; the picker leaves them
-// alone. L0 says an L0 compaction is running (only one at a time).
+// Busy says what running compactions hold: their input tables (Files),
+// the key ranges they are writing in each level (Outputs), and whether one
+// of them reads L0 (only one at a time does). The picker leaves all of it
+// alone: two compactions writing overlapping ranges of one level would
+// produce overlapping tables there.
 type Busy struct {
-	Files map[base.FileNum]bool
-	L0    bool
+	Files   map[base.FileNum]bool
+	Outputs [manifest.NumLevels][]KeyRange
+	L0      bool
+}
+
+// KeyRange is an inclusive range of user keys.
+type KeyRange struct {
+	Lo, Hi []byte
+}
+
+// OutputRange returns the key range the plan writes in its output level:
+// the span of all its inputs.
+func (p *Plan) OutputRange(cmp base.Compare) KeyRange {
+	lo, hi := keyRange(cmp, p.Files())
+	return KeyRange{Lo: lo, Hi: hi}
+}
+
+// writing reports whether a running compaction writes a range of level that
+// meets r.
+func (b Busy) writing(cmp base.Compare, level int, r KeyRange) bool {
+	for _, o := range b.Outputs[level] {
+		if cmp(o.Lo, r.Hi) <= 0 && cmp(r.Lo, o.Hi) <= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (b Busy) has(files []*manifest.FileMetadata) bool {
@@ -242,9 +269,6 @@ func pickSize(cmp base.Compare, v *manifest.Version, o Options, busy Busy, level
 // level that holds older versions of those keys would put newer data below
 // older. ok is false when an input is busy (try again later).
 func Manual(cmp base.Compare, v *manifest.Version, busy Busy, level int, start, end []byte) (p *Plan, ok bool) {
-	if level == 0 && busy.L0 {
-		return nil, false
-	}
 	inputs := Overlapping(cmp, v.Levels[level], start, end)
 	if level == 0 {
 		inputs = expandL0(cmp, v.Levels[0], inputs)
@@ -252,7 +276,7 @@ func Manual(cmp base.Compare, v *manifest.Version, busy Busy, level int, start, 
 	if len(inputs) == 0 {
 		return nil, true
 	}
-	if busy.has(inputs) {
+	if (level == 0 && busy.L0) || busy.has(inputs) {
 		return nil, false
 	}
 	bottom := manifest.NumLevels - 1
@@ -264,6 +288,9 @@ func Manual(cmp base.Compare, v *manifest.Version, busy Busy, level int, start, 
 	p = &Plan{Kind: KindManual, StartLevel: level, OutputLevel: output, Inputs: [2][]*manifest.FileMetadata{inputs}}
 	p.Reason = fmt.Sprintf("Compact(%q, %q)", start, end)
 	if output == level {
+		if busy.writing(cmp, output, p.OutputRange(cmp)) {
+			return nil, false
+		}
 		return p, true // the bottom level, in place
 	}
 	if !p.fillOutputs(cmp, v, busy) {
@@ -304,7 +331,7 @@ func expandL0(cmp base.Compare, l0, inputs []*manifest.FileMetadata) []*manifest
 func (p *Plan) fillOutputs(cmp base.Compare, v *manifest.Version, busy Busy) bool {
 	lo, hi := keyRange(cmp, p.Inputs[0])
 	p.Inputs[1] = Overlapping(cmp, v.Levels[p.OutputLevel], lo, hi)
-	if busy.has(p.Inputs[1]) {
+	if busy.has(p.Inputs[1]) || busy.writing(cmp, p.OutputLevel, p.OutputRange(cmp)) {
 		return false
 	}
 	if p.OutputLevel+1 < manifest.NumLevels {
