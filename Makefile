@@ -6,10 +6,10 @@ FUZZTIME ?= 30s
 BENCH    ?= .
 COUNT    ?= 6
 
-.PHONY: test race short lint fuzz bench crash
+.PHONY: test race short lint fuzz bench compare crash
 
 test: ## vet, then every test under the race detector (what CI runs)
-	$(GO) vet ./... && $(GO) test -race -tags invariants ./...
+	$(GO) vet ./... && $(GO) test -race -tags invariants ./... && cd bench && $(GO) vet ./... && $(GO) test ./...
 
 race: test
 
@@ -38,6 +38,9 @@ fuzz: ## run every fuzz target for FUZZTIME each
 bench: ## benchmarks, COUNT runs each, for benchstat (bench.txt)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) . | tee bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench.txt
+
+compare: ## dkv against Pebble, goleveldb, Badger and RocksDB (about 7 minutes)
+	cd bench && $(GO) run . -out results
 
 crash: ## a long soak of the crash-recovery model test
 	DKV_CRASH_SEEDS=2000 DKV_CRASH_POINTS=100000 $(GO) test -run '^TestCrash' -count=1 -timeout 60m .
