@@ -34,6 +34,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzTable$$' -fuzztime $(FUZZTIME) ./sstable
 	$(GO) test -run '^$$' -fuzz '^FuzzVersionEdit$$' -fuzztime $(FUZZTIME) ./manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./cmd/dkv
+	$(GO) test -run '^$$' -fuzz '^FuzzKeyPrefix$$' -fuzztime $(FUZZTIME) ./memtable
 
 bench: ## benchmarks, COUNT runs each, for benchstat (bench.txt)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) . | tee bench.txt

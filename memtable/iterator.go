@@ -79,7 +79,7 @@ func (it *Iterator) fillBefore(pivot entry, all bool) {
 }
 
 func pivotOf(k base.InternalKey) entry {
-	return entry{kv: k.UserKey, keyLen: uint32(len(k.UserKey)), trailer: k.Trailer}
+	return makeEntry(k.UserKey, len(k.UserKey), k.Trailer)
 }
 
 // First implements base.InternalIterator.

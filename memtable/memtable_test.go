@@ -208,3 +208,20 @@ func TestOneWriterManyReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// FuzzKeyPrefix: when two keys' prefixes differ they order the keys as
+// bytes.Compare does; when they are equal, the keys share their first 8
+// bytes (up to zero padding), so the full comparison must decide.
+func FuzzKeyPrefix(f *testing.F) {
+	f.Add([]byte("a"), []byte("a\x00"))
+	f.Add([]byte("key:0001"), []byte("key:0002extra"))
+	f.Add([]byte{}, []byte{0})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		pa, pb := keyPrefix(a), keyPrefix(b)
+		c := bytes.Compare(a, b)
+		switch {
+		case pa < pb && c >= 0, pa > pb && c <= 0:
+			t.Fatalf("prefixes %x, %x order %q, %q against bytes.Compare (%d)", pa, pb, a, b, c)
+		}
+	})
+}
