@@ -10,6 +10,7 @@ import (
 	"github.com/distributedkv/dkv/compaction"
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/iterator"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/sstable"
 )
@@ -177,6 +178,7 @@ func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Pl
 		}
 		return nil, err
 	}
+	killpoint.Hit(killpoint.CompactionInstalling)
 	sizes := map[base.FileNum]uint64{}
 	for _, f := range p.Files() {
 		sizes[f.FileNum] = f.Size
@@ -200,6 +202,7 @@ func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Pl
 	if err != nil {
 		return nil, db.stopWrites(fmt.Errorf("compaction: %w", err))
 	}
+	killpoint.Hit(killpoint.CompactionInstalled)
 	info.Outputs = fileNums(res.Outputs)
 	info.BytesRead, info.BytesWritten, info.Duration = res.BytesRead, res.BytesWritten, res.Duration
 	db.logger.Debug("dkv: compaction done", "plan", p.String(), "read", res.BytesRead, "written", res.BytesWritten,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
 	"github.com/distributedkv/dkv/sstable"
@@ -126,9 +127,11 @@ func (db *DB) rotateMemTable() error {
 	}
 	old := c.log
 	c.log = nil
+	killpoint.Hit(killpoint.RotateLogSealed)
 	if err := db.newLog(); err != nil {
 		return db.stopWrites(err)
 	}
+	killpoint.Hit(killpoint.RotateLogCreated)
 	full := c.mem
 	c.mem = memtable.New(db.comparer)
 
@@ -232,6 +235,7 @@ func (db *DB) flush(f *flushable) error {
 	if err != nil {
 		return err
 	}
+	killpoint.Hit(killpoint.FlushTableWritten)
 	if db.events.TableCreated != nil {
 		db.events.TableCreated(TableInfo{FileNum: meta.FileNum, Size: meta.Size, Level: 0,
 			Path: db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, meta.FileNum))})
@@ -267,6 +271,7 @@ func (db *DB) flush(f *flushable) error {
 		// What the MANIFEST holds is unknown: fail-stop.
 		return db.stopWrites(fmt.Errorf("flush: %w", err))
 	}
+	killpoint.Hit(killpoint.FlushInstalled)
 
 	db.deleteObsoleteLogs(nextLog)
 	db.mu.Lock()
@@ -348,7 +353,9 @@ func (db *DB) deleteObsoleteLogs(logNum base.FileNum) {
 		if typ, num, ok := base.ParseFilename(name); ok && typ == base.FileTypeLog && num < logNum {
 			if err := db.fs.Remove(db.fs.PathJoin(db.dir, name)); err != nil {
 				db.logger.Warn("dkv: remove obsolete log", "log", name, "err", err)
+				continue
 			}
+			killpoint.Hit(killpoint.FlushLogRemoved)
 		}
 	}
 }

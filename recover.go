@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
 	"github.com/distributedkv/dkv/vfs"
@@ -128,6 +129,7 @@ func (db *DB) recover() error {
 	db.mu.nextID = uint64(len(queued))
 	db.publishReadStateLocked()
 	db.deleteObsoleteFiles()
+	killpoint.Hit(killpoint.OpenRecovered)
 	return nil
 }
 

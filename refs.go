@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
 )
@@ -170,6 +171,7 @@ func (db *DB) deleteTables(nums []base.FileNum) {
 			db.logger.Warn("dkv: remove obsolete table", "table", path, "err", err)
 			continue
 		}
+		killpoint.Hit(killpoint.TableRemoved)
 		db.logger.Debug("dkv: removed obsolete table", "table", path)
 		if db.events.TableDeleted != nil {
 			db.events.TableDeleted(TableInfo{FileNum: num, Path: path})

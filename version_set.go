@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/vfs"
 )
@@ -83,6 +84,7 @@ func (vs *versionSet) rotate() error {
 	if err != nil {
 		return err
 	}
+	killpoint.Hit(killpoint.ManifestCreated)
 	if err := manifest.SetCurrent(vs.fs, vs.dir, num, tmp); err != nil {
 		_ = w.Close()
 		return err
@@ -93,6 +95,7 @@ func (vs *versionSet) rotate() error {
 	if old != nil {
 		_ = old.Close()
 		_ = vs.fs.Remove(vs.fs.PathJoin(vs.dir, base.MakeFilename(base.FileTypeManifest, old.FileNum())))
+		killpoint.Hit(killpoint.ManifestRotated)
 	}
 	return nil
 }
@@ -123,6 +126,7 @@ func (vs *versionSet) logAndApply(edit *manifest.VersionEdit, install func(*mani
 		vs.err = err
 		return err
 	}
+	killpoint.Hit(killpoint.ManifestEditDurable)
 	vs.state = next
 	install(next.Version)
 	if vs.manifest.Size() > vs.maxSize {

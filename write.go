@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/memtable"
 )
 
@@ -136,6 +137,7 @@ func (db *DB) commitLocked(b *Batch, sync bool) (base.SeqNum, error) {
 	if err != nil {
 		return 0, db.stopWrites(err)
 	}
+	killpoint.Hit(killpoint.CommitLogged)
 	applyBatch(c.mem, b.repr)
 	c.nextSeq = last + 1
 	db.stats.userBytes.Add(int64(b.data))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
@@ -190,6 +191,7 @@ func (c *compactor) finishOutput() error {
 	if err != nil {
 		return fmt.Errorf("compaction: write %s: %w", c.wPath, err)
 	}
+	killpoint.Hit(killpoint.CompactionOutputWritten)
 	m := &manifest.FileMetadata{
 		FileNum:     c.wNum,
 		Size:        w.Size(),

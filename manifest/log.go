@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/vfs"
 	"github.com/distributedkv/dkv/wal"
 )
@@ -111,12 +112,14 @@ func SetCurrent(fsys vfs.FS, dir string, num, tempNum base.FileNum) error {
 		err = cerr
 	}
 	if err == nil {
+		killpoint.Hit(killpoint.CurrentTempSynced)
 		err = fsys.Rename(tmp, fsys.PathJoin(dir, base.MakeFilename(base.FileTypeCurrent, 0)))
 	}
 	if err != nil {
 		_ = fsys.Remove(tmp)
 		return fmt.Errorf("manifest: set CURRENT: %w", err)
 	}
+	killpoint.Hit(killpoint.CurrentRenamed)
 	if err := vfs.SyncDir(fsys, dir); err != nil {
 		return fmt.Errorf("manifest: set CURRENT: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/vfs"
 )
 
@@ -248,6 +249,7 @@ func (w *Writer) flushLoop() {
 
 		var err error
 		if len(data) > 0 {
+			killpoint.Hit(killpoint.WALWrite)
 			if _, err = w.f.Write(data); err != nil {
 				err = fmt.Errorf("wal: write %s at offset %d: %w", w.name, end-int64(len(data)), err)
 			} else {
@@ -256,10 +258,12 @@ func (w *Writer) flushLoop() {
 			}
 		}
 		if err == nil && doSync {
+			killpoint.Hit(killpoint.WALSync)
 			if err = w.f.Sync(); err != nil {
 				err = fmt.Errorf("wal: sync %s: %w", w.name, err)
 			} else {
 				w.stats.syncs.Add(1)
+				killpoint.Hit(killpoint.WALSynced)
 			}
 		}
 

@@ -18,6 +18,7 @@ const module = "github.com/distributedkv/dkv"
 var layers = map[string]int{
 	"internal/base":       0,
 	"internal/invariants": 0,
+	"internal/killpoint":  0,
 	"vfs":                 0,
 	"wal":                 1,
 	"memtable":            1,
