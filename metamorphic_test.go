@@ -94,10 +94,9 @@ func mValue(rng *rand.Rand, i int) []byte {
 	return fmt.Appendf(nil, "v%d.%s", i, strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN(80)))
 }
 
-// generateOps returns n operations for seed. It tracks which snapshots and
-// iterators are open so that every operation is valid.
-func generateOps(seed uint64, n int) []mOp {
-	rng := rand.New(rand.NewPCG(seed, 0x6d657461))
+// generateOps returns n operations drawn from rng. It tracks which
+// snapshots and iterators are open so that every operation is valid.
+func generateOps(rng *rand.Rand, n int) []mOp {
 	var snaps, iters []int
 	ops := make([]mOp, 0, n)
 	reader := func() int {
@@ -232,7 +231,7 @@ func metamorphicOptionSets() map[string]dkv.Options {
 }
 
 func runMetamorphic(t *testing.T, seed uint64, nops int) {
-	ops := generateOps(seed, nops)
+	ops := generateOps(rand.New(rand.NewPCG(seed, 0x6d657461)), nops)
 	names := []string{"model"}
 	runners := []mRunner{newModelRunner()}
 	sets := metamorphicOptionSets()
