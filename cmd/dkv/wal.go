@@ -234,6 +234,10 @@ func lengthPrefixed(p []byte, what string, limit int) (field, rest []byte, err e
 	if w <= 0 {
 		return nil, nil, fmt.Errorf("bad %s length", what)
 	}
+	if w != len(binary.AppendUvarint(nil, n)) {
+		// dkv writes the shortest form; a longer one is damage.
+		return nil, nil, fmt.Errorf("%s length %d is not in its shortest form", what, n)
+	}
 	p = p[w:]
 	switch {
 	case n > uint64(limit):
