@@ -102,7 +102,7 @@ func TestFilenames(t *testing.T) {
 		require.Equal(t, c.num, num)
 	}
 	for _, bad := range []string{"", "LOCK.log", "7.log", "00007x.log", "000007.sst2", "000007", "-00007.log",
-		"99999999999999999999.log", "000007.log.bak", "0000007.log", "0000000000123.log", "MANIFEST-", "MANIFEST-12", "MANIFEST-000001.log", "000001.MANIFEST", "CURRENT.tmp"} {
+		"99999999999999999999.log", "000007.log.bak", "0000007.log", "0000000000123.log", "MANIFEST-", "MANIFEST-12", "MANIFEST-000001.log", "000001.MANIFEST", "CURRENT.tmp", "000001."} {
 		_, _, ok := ParseFilename(bad)
 		require.False(t, ok, bad)
 	}

@@ -54,14 +54,18 @@ func ParseFilename(name string) (typ FileType, num FileNum, ok bool) {
 		return FileTypeCurrent, 0, true
 	}
 	stem, ext, found := strings.Cut(name, ".")
+	manifest := false
 	if rest, ok := strings.CutPrefix(name, "MANIFEST-"); ok {
-		stem, ext, found, typ = rest, "", true, FileTypeManifest
+		stem, ext, found, manifest, typ = rest, "", true, true, FileTypeManifest
 	}
 	if !found {
 		return 0, 0, false
 	}
 	switch ext {
 	case "":
+		if !manifest {
+			return 0, 0, false // "000001." names nothing
+		}
 	case "log":
 		typ = FileTypeLog
 	case "tmp":
