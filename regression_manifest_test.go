@@ -79,6 +79,7 @@ func TestRegressionFailedManifestRotationNotSticky(t *testing.T) {
 	vs.nextFileNum.Store(100)
 	vs.state = manifest.State{Version: &manifest.Version{}, ComparerName: base.DefaultComparer.Name, LogNum: 1}
 	require.NoError(t, vs.rotate())
+	t.Cleanup(func() { _ = vs.close() })
 
 	// Edit 1 triggers a rotation whose SetCurrent fails after the rename.
 	vs.maxSize = 0
