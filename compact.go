@@ -267,7 +267,7 @@ func (db *DB) newCompactionIter(p *compaction.Plan) (base.InternalIterator, erro
 // newCompactionTableIter reads a compaction input without filling the
 // block cache.
 func (db *DB) newCompactionTableIter(f *manifest.FileMetadata) (base.InternalIterator, error) {
-	r, release, err := db.tableCache.get(f.FileNum)
+	r, release, err := db.tableCache.get(f)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +302,7 @@ func (t *tableIter) Close() error {
 }
 
 func (db *DB) newTableIter(f *manifest.FileMetadata) (base.InternalIterator, error) {
-	r, release, err := db.tableCache.get(f.FileNum)
+	r, release, err := db.tableCache.get(f)
 	if err != nil {
 		return nil, err
 	}

@@ -82,7 +82,7 @@ func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum) ([
 // getFromTable asks one table for key. The value is copied before the table
 // is released.
 func (db *DB) getFromTable(f *manifest.FileMetadata, key []byte, seq base.SeqNum) ([]byte, base.Kind, bool, error) {
-	r, release, err := db.tableCache.get(f.FileNum)
+	r, release, err := db.tableCache.get(f)
 	if err != nil {
 		return nil, 0, false, err
 	}

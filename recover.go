@@ -77,6 +77,14 @@ func (db *DB) recover() error {
 		}
 	}
 	slices.Sort(logNums)
+	// The log the MANIFEST names is created, synced and in the directory
+	// before any edit names it, and only logs below it are ever deleted:
+	// without it, its acknowledged writes would vanish unnoticed (there is
+	// no sequence-number gap to see when it was the newest).
+	if ok && vs.state.LogNum != 0 && (len(logNums) == 0 || logNums[0] != vs.state.LogNum) {
+		return base.CorruptionErrorf(db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLog, vs.state.LogNum)), -1,
+			"the log the MANIFEST names as the oldest live one is missing")
+	}
 	for _, f := range vs.state.Version.Files() {
 		if !tables[f.FileNum] {
 			return base.CorruptionErrorf(db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, f.FileNum)), -1,

@@ -1,11 +1,13 @@
 package dkv
 
 import (
+	"bytes"
 	"container/list"
 	"fmt"
 	"sync"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
 )
@@ -42,9 +44,10 @@ func newTableCache(fs vfs.FS, dir string, capacity int, opts sstable.ReaderOptio
 	return &tableCache{fs: fs, dir: dir, opts: opts, capacity: capacity, lru: list.New(), byNum: map[base.FileNum]*tableEntry{}}
 }
 
-// get returns the open table numbered num and a release function the caller
-// must call when done with it (and with every value it returned).
-func (c *tableCache) get(num base.FileNum) (*sstable.Reader, func(), error) {
+// get returns the open table f and a release function the caller must call
+// when done with it (and with every value it returned).
+func (c *tableCache) get(f *manifest.FileMetadata) (*sstable.Reader, func(), error) {
+	num := f.FileNum
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -64,7 +67,7 @@ func (c *tableCache) get(num base.FileNum) (*sstable.Reader, func(), error) {
 		c.byNum[num] = e
 		c.evictLocked()
 		c.mu.Unlock()
-		e.reader, e.err = c.open(num)
+		e.reader, e.err = c.open(f)
 		close(e.ready)
 	}
 	if e.err != nil {
@@ -77,8 +80,12 @@ func (c *tableCache) get(num base.FileNum) (*sstable.Reader, func(), error) {
 	return e.reader, func() { c.release(e) }, nil
 }
 
-func (c *tableCache) open(num base.FileNum) (*sstable.Reader, error) {
-	path := c.fs.PathJoin(c.dir, base.MakeFilename(base.FileTypeTable, num))
+// open opens table m and checks it is the table the MANIFEST describes:
+// its size, key range and sequence numbers. Blocks carry checksums but not
+// their table's number, so without this a table file replaced by another
+// intact table would be read as data.
+func (c *tableCache) open(m *manifest.FileMetadata) (*sstable.Reader, error) {
+	path := c.fs.PathJoin(c.dir, base.MakeFilename(base.FileTypeTable, m.FileNum))
 	f, err := c.fs.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("dkv: open table: %w", err)
@@ -88,12 +95,24 @@ func (c *tableCache) open(num base.FileNum) (*sstable.Reader, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("dkv: stat table: %w", err)
 	}
+	if uint64(st.Size()) != m.Size {
+		_ = f.Close()
+		return nil, base.CorruptionErrorf(path, -1, "the table is %d bytes, the MANIFEST says %d", st.Size(), m.Size)
+	}
 	opts := c.opts
-	opts.FileNum = num
+	opts.FileNum = m.FileNum
 	r, err := sstable.Open(f, path, st.Size(), opts)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
+	}
+	p := r.Properties()
+	same := func(a, b base.InternalKey) bool { return a.Trailer == b.Trailer && bytes.Equal(a.UserKey, b.UserKey) }
+	if !same(p.Smallest(), m.Smallest) || !same(p.Largest(), m.Largest) ||
+		base.SeqNum(p.SmallestSeq) != m.SmallestSeq || base.SeqNum(p.LargestSeq) != m.LargestSeq {
+		_ = r.Close()
+		return nil, base.CorruptionErrorf(path, -1, "the table holds %s-%s, seqs %d-%d; the MANIFEST says %s-%s, seqs %d-%d",
+			p.Smallest(), p.Largest(), p.SmallestSeq, p.LargestSeq, m.Smallest, m.Largest, m.SmallestSeq, m.LargestSeq)
 	}
 	return r, nil
 }
