@@ -15,6 +15,7 @@
 //	dkv wal [--lognum N] FILE       print a write-ahead log's batches and end
 //	dkv manifest DIR                print the MANIFEST's edits and state
 //	dkv lsm DIR                     print the LSM tree's levels and tables
+//	dkv check DIR                   verify every table and log of a database
 //	dkv help [COMMAND]              print help, as do --help and dkv alone
 //
 // --dir names the database directory, ./data by default; it is created if
@@ -53,7 +54,7 @@
 //
 // # Inspecting a database
 //
-// sstable, wal, manifest and lsm read the files of a database directly,
+// sstable, wal, manifest, lsm and check read the files of a database directly,
 // through the packages that own each format, and print what they hold as
 // aligned tables on standard output. They take the file or directory as
 // their argument (--dir is ignored), never write, and take no lock, so they
@@ -81,6 +82,19 @@
 //     user key, sequence numbers). The target and score are those
 //     DB.Metrics reports for a database opened with the default options;
 //     a score of 1 or more means the level is due for compaction.
+//   - check DIR verifies a database: it replays the MANIFEST and checks
+//     the version's invariants, reads every table the MANIFEST names
+//     (present, of the recorded size, every block's checksum, keys strictly
+//     increasing, first and last keys and sequence numbers as recorded) and
+//     every log from the MANIFEST's log number on (every record a batch,
+//     sequence numbers continuing the MANIFEST's last one without a gap).
+//     It prints a row per table and log, one line per problem with its file
+//     and offset, warnings (the newest log's torn tail, which Open
+//     truncates; orphan files, which Open deletes) and a summary, and exits
+//     1 ("damage found: N problems") when it finds damage, 0 otherwise.
+//     It is meant for a closed database: on one in use, files that a
+//     flush, a compaction or an append changes while check reads them can
+//     show as problems.
 //
 // In every table dkv prints (the inspection commands', and scan's), values
 // longer than 40 bytes (and, in lsm, keys) are cut with "…"; keys and

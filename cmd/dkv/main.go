@@ -103,6 +103,11 @@ take the file or directory as their argument and ignore --dir; they only
 read, without opening the database, so they work while another process
 holds it open.
 
+check verifies a database directory, read-only as well: it reads every
+table and log the MANIFEST needs from end to end, checks their checksums,
+key order and sequence numbers, prints what it read and one line per
+problem, and exits 1 when it finds damage.
+
 Errors go to standard error, prefixed "dkv: ".
 
 ` + exitCodesHelp,
@@ -116,7 +121,7 @@ Errors go to standard error, prefixed "dkv: ".
 	root.PersistentFlags().StringVar(&dir, "dir", "./data", "database directory")
 	root.AddCommand(newPutCmd(&dir), newGetCmd(&dir), newDelCmd(&dir),
 		newScanCmd(&dir), newCompactCmd(&dir),
-		newSSTableCmd(), newWALCmd(), newManifestCmd(), newLSMCmd())
+		newSSTableCmd(), newWALCmd(), newManifestCmd(), newLSMCmd(), newCheckCmd())
 	return root, started
 }
 
