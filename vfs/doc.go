@@ -3,7 +3,7 @@
 // can swap the operating system's filesystem for one that lives in memory and
 // can be crashed.
 //
-// Two implementations:
+// Two implementations, and a wrapper for tests:
 //
 //   - Default: the operating system's filesystem, with LOCK files held by
 //     flock(2).
@@ -12,6 +12,12 @@
 //     (create, rename, remove) is durable once its directory is synced, as on
 //     a POSIX filesystem that promises nothing more. CrashClone returns the
 //     filesystem a machine would find after losing power at that moment.
+//   - ErrorFS (NewErrorFS): wraps any FS and fails the operations an
+//     Injector picks — by operation (read, write, sync, create, rename,
+//     remove, ...) and kind of file (log, table, MANIFEST, CURRENT, ...),
+//     at the n-th match (OnNth), from then on (Sticky) or at random with a
+//     seed (Random) — with EIO, ENOSPC or any error, counting every
+//     operation. The fault-injection suites use it over a MemFS.
 //
 // Contract of File: Write appends at the handle's offset; nothing written is
 // durable until Sync returns nil. A Sync that returns an error leaves the
