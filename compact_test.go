@@ -1,6 +1,7 @@
 package dkv_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -368,4 +370,64 @@ func TestIteratorBadInput(t *testing.T) {
 	_, err = db.NewIter(nil)
 	require.ErrorIs(t, err, dkv.ErrClosed)
 	require.True(t, errors.Is(db.Compact(context.Background(), nil, nil), dkv.ErrClosed))
+}
+
+// TestWritesFailWhileL0FullAndCompactionFails: when every compaction fails
+// (here: a disk that cannot read tables) and L0 fills up, a write does not
+// wait for ever for a retry that may never succeed: it fails with
+// ErrCompactionFailing, wrapping the compaction's error, having changed
+// nothing — and writes go on once the disk is healthy again and a retried
+// compaction succeeds.
+func TestWritesFailWhileL0FullAndCompactionFails(t *testing.T) {
+	var failing atomic.Bool
+	inj := vfs.InjectorFunc(func(op vfs.Op, kind vfs.FileKind, path string) error {
+		if failing.Load() && op == vfs.OpRead && kind == vfs.FileTable {
+			return &vfs.InjectedError{Errno: syscall.EIO}
+		}
+		return nil
+	})
+	opts := &dkv.Options{FS: vfs.NewErrorFS(vfs.NewMem(), inj), NoSync: true, Logger: slog.New(slog.DiscardHandler),
+		MemTableSize: 4 << 10, L0CompactionThreshold: 2, L0SlowdownThreshold: 2, L0StopWritesThreshold: 3}
+	db, err := dkv.Open("/db", opts)
+	require.NoError(t, err)
+	defer db.Close()
+
+	failing.Store(true)
+	value := bytes.Repeat([]byte("v"), 200)
+	// Keys of every table overlap, so that compactions must read them
+	// rather than move them.
+	key := func(i int) []byte { return []byte(fmt.Sprintf("key%06d", (i*7919)%10007)) }
+	acked := 0
+	for i := 0; ; i++ {
+		err := db.Put(key(i), value)
+		if err != nil {
+			require.ErrorIs(t, err, dkv.ErrCompactionFailing)
+			require.ErrorIs(t, err, syscall.EIO, "the compaction's error is wrapped")
+			require.NotErrorIs(t, err, dkv.ErrStopped)
+			break
+		}
+		acked++
+		require.Less(t, i, 10000, "L0 never filled")
+	}
+	require.Positive(t, db.Metrics().Compaction.Errors)
+	require.Less(t, acked, 10007)
+	failing.Store(false) // reads of tables again
+	_, err = db.Get(key(acked))
+	require.ErrorIs(t, err, dkv.ErrNotFound, "the refused write left nothing")
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := db.Put([]byte("after"), []byte("healed"))
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, dkv.ErrCompactionFailing)
+		require.True(t, time.Now().Before(deadline), "writes never resumed")
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range acked {
+		v, err := db.Get(key(i))
+		require.NoError(t, err)
+		require.Equal(t, value, v)
+	}
 }

@@ -33,6 +33,15 @@ var (
 	// unknown; reopening the DB recovers every acknowledged write from what
 	// the disk really holds.
 	ErrStopped = errors.New("dkv: writes stopped after a failed log or MANIFEST write; reopen the database")
+
+	// ErrCompactionFailing: L0 holds L0StopWritesThreshold tables and the
+	// compaction that would shrink it failed (it is retried with backoff),
+	// so the write was refused rather than left waiting for a retry that
+	// may never succeed. Nothing was changed. Unlike ErrStopped it is not
+	// sticky: writes go on once a compaction succeeds. The error wraps the
+	// compaction's; Metrics and the EventListener's BackgroundError report
+	// it too.
+	ErrCompactionFailing = errors.New("dkv: L0 is full and compaction fails")
 )
 
 // CorruptionError is the concrete type of corruption errors: the file, the

@@ -1,7 +1,6 @@
 package dkv
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -292,7 +291,7 @@ func (db *DB) throttleForL0() error {
 			db.events.WriteStallBegin(WriteStallInfo{Reason: "L0 holds L0StopWritesThreshold tables"})
 		}
 		for len(db.mu.version.Levels[0]) >= db.opts.L0StopWritesThreshold && !db.mu.closing && !db.stopped.Load() &&
-			!errors.Is(db.mu.compactions.lastErr, ErrCorruption) {
+			db.mu.compactions.lastErr == nil {
 			db.mu.cond.Wait()
 		}
 		if db.events.WriteStallEnd != nil {
@@ -305,10 +304,12 @@ func (db *DB) throttleForL0() error {
 		return ErrClosed
 	case db.stopped.Load():
 		return db.stopErrLocked()
-	case errors.Is(db.mu.compactions.lastErr, ErrCorruption):
-		// Compaction cannot shrink L0 until the damage is dealt with:
-		// fail the write rather than wait for ever.
-		return fmt.Errorf("dkv: L0 is full and compaction fails: %w", db.mu.compactions.lastErr)
+	case len(db.mu.version.Levels[0]) >= db.opts.L0StopWritesThreshold && db.mu.compactions.lastErr != nil:
+		// The compaction that would shrink L0 failed (it is retried with
+		// backoff): fail the write, which changed nothing, rather than
+		// wait for a retry that may never succeed — damage or a failing
+		// disk. Writes go on once a compaction succeeds.
+		return fmt.Errorf("%w: %w", ErrCompactionFailing, db.mu.compactions.lastErr)
 	}
 	return nil
 }
