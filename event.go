@@ -20,7 +20,8 @@ type EventListener struct {
 	WritesStopped func(error)
 	// FlushBegin: a memtable starts being written as an L0 table.
 	FlushBegin func(FlushInfo)
-	// FlushEnd: a memtable was written as an L0 table and installed.
+	// FlushEnd: a memtable was written as an L0 table and installed. A
+	// Flush call returns after the FlushEnd of every flush it waited for.
 	FlushEnd func(FlushInfo)
 	// CompactionBegin: a compaction starts.
 	CompactionBegin func(CompactionInfo)

@@ -274,15 +274,17 @@ func (db *DB) flush(f *flushable) error {
 	killpoint.Hit(killpoint.FlushInstalled)
 
 	db.deleteObsoleteLogs(nextLog)
-	db.mu.Lock()
-	db.mu.flushed = f.id + 1 // Flush returns once the log is gone too
-	db.mu.cond.Broadcast()
-	db.mu.Unlock()
 	info := FlushInfo{FileNum: meta.FileNum, Size: meta.Size, Entries: f.mem.Len(), Duration: time.Since(start)}
 	db.logger.Debug("dkv: flushed a memtable", "table", meta.FileNum, "bytes", meta.Size, "entries", info.Entries)
 	if db.events.FlushEnd != nil {
 		db.events.FlushEnd(info)
 	}
+	// After the event: a Flush caller that returns can count on the
+	// listener having heard of every flush it waited for.
+	db.mu.Lock()
+	db.mu.flushed = f.id + 1 // Flush returns once the log is gone too
+	db.mu.cond.Broadcast()
+	db.mu.Unlock()
 	return nil
 }
 

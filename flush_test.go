@@ -67,6 +67,25 @@ func TestFlushToTable(t *testing.T) {
 	require.Len(t, listFiles(t, fs, "MANIFEST-"), 1, "one live MANIFEST")
 }
 
+// Flush returns only after the listener heard FlushEnd for each flush it
+// waited for: a tool that prints events and results in order (dkv compact)
+// relies on it. The slow listener widens the window a wrong order needs.
+func TestFlushReturnsAfterFlushEnd(t *testing.T) {
+	var ended atomic.Int64
+	db, _ := openMem(t, &dkv.Options{EventListener: &dkv.EventListener{
+		FlushEnd: func(dkv.FlushInfo) {
+			time.Sleep(20 * time.Millisecond)
+			ended.Add(1)
+		},
+	}})
+	defer db.Close()
+	for round := range 5 {
+		require.NoError(t, db.Put([]byte(fmt.Sprint("k", round)), []byte("v")))
+		require.NoError(t, db.Flush())
+		require.Equal(t, int64(round+1), ended.Load(), "Flush returned before its FlushEnd event")
+	}
+}
+
 // A tombstone in a newer table, or in the memtable, hides the value in an
 // older table; a newer value in a newer table wins.
 func TestShadowingAcrossTables(t *testing.T) {
