@@ -382,6 +382,7 @@ func sweepCorruptions(t *testing.T, fs *vfs.MemFS, model map[string]string, file
 		}
 		t.Logf("%-8s %d file(s), %d corruptions tried: %d refused at Open, %d reported by a read, %d harmless (a seal taken for a torn tail)",
 			kind, tl.files, tl.tried, tl.outcomes[refusedAtOpen], tl.outcomes[reportedByRead], tl.outcomes[harmless])
+		dkv.SoakCount(t, "corruptions", int64(tl.tried))
 	}
 }
 

@@ -94,12 +94,18 @@ func TestCrashRecovery(t *testing.T) {
 	if s := os.Getenv("DKV_CRASH_SEEDS"); s != "" {
 		seeds, _ = strconv.Atoi(s)
 	}
-	for seed := range seeds {
+	first := SoakSeedBase()
+	for seed := first; seed < first+uint64(seeds); seed++ {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			runCrashSeed(t, uint64(seed))
+			runCrashSeed(t, seed)
 		})
 	}
+	SoakCount(t, "crashes", int64(seeds)*crashGenerations)
 }
+
+// crashGenerations is how many times each seed of TestCrashRecovery
+// crashes and recovers.
+const crashGenerations = 6
 
 func runCrashSeed(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0xc0ffee))
@@ -111,7 +117,7 @@ func runCrashSeed(t *testing.T, seed uint64) {
 	m := &crashModel{base: map[string][]byte{}}
 	keys := 50 + rng.IntN(200)
 
-	for gen := 0; gen < 6; gen++ {
+	for gen := 0; gen < crashGenerations; gen++ {
 		nops := rng.IntN(400)
 		for i := 0; i < nops; i++ {
 			op := randomOp(rng, keys)
@@ -224,11 +230,13 @@ func TestCrashConcurrentWriters(t *testing.T) {
 	if testing.Short() {
 		seeds = 3
 	}
-	for seed := range seeds {
+	first := SoakSeedBase()
+	for seed := first; seed < first+uint64(seeds); seed++ {
 		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
-			runConcurrentCrash(t, uint64(seed))
+			runConcurrentCrash(t, seed)
 		})
 	}
+	SoakCount(t, "crashes", int64(seeds))
 }
 
 func runConcurrentCrash(t *testing.T, seed uint64) {

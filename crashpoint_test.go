@@ -143,7 +143,8 @@ func crashPointWorkload(t *testing.T, fs vfs.FS, seed uint64, acked *atomic.Int6
 func TestCrashPoints(t *testing.T) {
 	var dry atomic.Int64
 	dryFS := &crashPointFS{MemFS: vfs.NewMem(), target: -1}
-	crashPointWorkload(t, dryFS, 1, &dry)
+	seed := 1 + SoakSeedBase()
+	crashPointWorkload(t, dryFS, seed, &dry)
 	total := dryFS.ops.Load()
 	points := int64(120)
 	if testing.Short() {
@@ -154,13 +155,15 @@ func TestCrashPoints(t *testing.T) {
 	}
 	t.Logf("the workload makes %d state-changing filesystem operations; crashing at %d of them", total, min(points, total))
 	kinds := map[string]bool{}
+	tried := int64(0)
+	defer func() { SoakCount(t, "crash-points", tried) }()
 	for i := range min(points, total) {
 		target := 1 + i*total/min(points, total)
 		var acked atomic.Int64
 		var ackedAtCrash int64
 		fs := &crashPointFS{MemFS: vfs.NewMem(), target: target}
 		fs.onHit = func() { ackedAtCrash = acked.Load() }
-		m := crashPointWorkload(t, fs, 1, &acked)
+		m := crashPointWorkload(t, fs, seed, &acked)
 		fs.mu.Lock()
 		image, what := fs.image, fs.what
 		fs.mu.Unlock()
@@ -168,6 +171,7 @@ func TestCrashPoints(t *testing.T) {
 			continue // this run made fewer operations (background timing)
 		}
 		kinds[kindOf(what)] = true
+		tried++
 
 		db, err := Open("/db", &Options{FS: image, Logger: discardLogger()})
 		require.NoError(t, err, "crash before op %d (%s)", target, what)

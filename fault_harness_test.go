@@ -40,6 +40,8 @@ var faultSuite struct {
 }
 
 func logFaultSuite(t *testing.T, scenarios, faults int64) {
+	dkv.SoakCount(t, "fault-scenarios", scenarios)
+	dkv.SoakCount(t, "faults-injected", faults)
 	t.Logf("%d scenarios, %d faults injected (suite so far: %d scenarios, %d faults)",
 		scenarios, faults, faultSuite.scenarios.Load(), faultSuite.faults.Load())
 }

@@ -391,7 +391,7 @@ func TestFaultRandomSweep(t *testing.T) {
 		require.NoError(t, err, "DKV_FAULT_SEEDS")
 	}
 	for s := range n {
-		seeds = append(seeds, uint64(s+1))
+		seeds = append(seeds, uint64(s+1)+dkv.SoakSeedBase())
 	}
 	if s := os.Getenv("DKV_FAULT_SEED"); s != "" {
 		seed, err := strconv.ParseUint(s, 10, 64)

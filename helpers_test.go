@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"sync/atomic"
+	"testing"
 
 	"github.com/distributedkv/dkv/vfs"
 )
@@ -127,4 +129,20 @@ func (f *killableFile) Truncate(n int64) error {
 func killDB(k *killableFS, db *DB) {
 	k.kill()
 	_ = db.Close()
+}
+
+// SoakSeedBase offsets the seeds of the randomized suites. CI runs them
+// with the default, 0; scripts/soak.sh runs them round after round with
+// DKV_SEED_BASE set to a new value each time, so that no round repeats
+// another's cases.
+func SoakSeedBase() uint64 {
+	v, _ := strconv.ParseUint(os.Getenv("DKV_SEED_BASE"), 10, 64)
+	return v
+}
+
+// SoakCount logs that a suite tried n cases of a kind (crash points,
+// faults injected, corruptions...), in the form scripts/soak.sh adds up.
+func SoakCount(t testing.TB, kind string, n int64) {
+	t.Helper()
+	t.Logf("soak-count: %s=%d", kind, n)
 }

@@ -54,6 +54,7 @@ func TestKillChildProcess(t *testing.T) {
 		checkNoPartialBatches(t, db, round)
 		require.NoError(t, db.Close())
 	}
+	dkv.SoakCount(t, "kills", int64(rounds))
 }
 
 // runAndKill starts a writer child on dir, kills it after it acknowledged

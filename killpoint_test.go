@@ -115,8 +115,11 @@ func TestKillPoints(t *testing.T) {
 	for g := range state {
 		state[g] = map[string]string{}
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	round, kills := 0, 0
+	// Rounds are numbered from the soak's seed base: a round's number seeds
+	// its writers' operations.
+	rng := rand.New(rand.NewPCG(1+dkv.SoakSeedBase(), 2))
+	round, kills := int(dkv.SoakSeedBase()), 0
+	first := round
 	run := func(spec string, mustKill bool) {
 		t.Helper()
 		killed := runKillRound(t, dir, round, spec, state)
@@ -138,7 +141,8 @@ func TestKillPoints(t *testing.T) {
 			run(fmt.Sprintf("*:%d:%d", 200+rng.IntN(4000), rng.Uint64()), false)
 		}
 	}
-	t.Logf("%d rounds, %d kills, every one recovered and checked", round, kills)
+	t.Logf("%d rounds, %d kills, every one recovered and checked", round-first, kills)
+	dkv.SoakCount(t, "kill-points", int64(kills))
 }
 
 // kpHitRange is how far into the run a point is armed: frequent points may

@@ -204,7 +204,7 @@ func TestMetamorphic(t *testing.T) {
 	if s := os.Getenv("DKV_METAMORPHIC_OPS"); s != "" {
 		nops, _ = strconv.Atoi(s)
 	}
-	first := uint64(1)
+	first := 1 + dkv.SoakSeedBase()
 	if s := os.Getenv("DKV_METAMORPHIC_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		require.NoError(t, err, "DKV_METAMORPHIC_SEED")
@@ -215,6 +215,7 @@ func TestMetamorphic(t *testing.T) {
 			runMetamorphic(t, seed, nops)
 		})
 	}
+	dkv.SoakCount(t, "metamorphic-ops", int64(seeds*nops))
 }
 
 // metamorphicOptionSets are the option sets each sequence runs under; the

@@ -54,9 +54,10 @@ func TestRandomOpsModel(t *testing.T) {
 	if s := os.Getenv("DKV_MODEL_STEPS"); s != "" {
 		steps, _ = strconv.Atoi(s)
 	}
+	defer func() { dkv.SoakCount(t, "model-steps", int64(steps*len(modelOptionSets()))) }()
 	for name, o := range modelOptionSets() {
 		t.Run(name, func(t *testing.T) {
-			runModel(t, o, steps, 42)
+			runModel(t, o, steps, 42+dkv.SoakSeedBase())
 		})
 	}
 }
