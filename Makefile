@@ -3,13 +3,14 @@
 
 GO       ?= go
 FUZZTIME ?= 30s
+DURATION ?= 30m
 BENCH    ?= .
 COUNT    ?= 6
 
-.PHONY: test race short lint fuzz bench compare crash
+.PHONY: test race short lint fuzz bench compare crash soak
 
 test: ## vet, then every test under the race detector (what CI runs)
-	$(GO) vet ./... && $(GO) test -race -tags invariants ./... && cd bench && $(GO) vet ./... && $(GO) test ./...
+	$(GO) vet ./... && $(GO) test -race -tags invariants ./... && scripts/fuzz-all.sh 3s -race -tags invariants && cd bench && $(GO) vet ./... && $(GO) test ./...
 
 race: test
 
@@ -21,20 +22,8 @@ lint: ## formatting, vet and staticcheck
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-fuzz: ## run every fuzz target for FUZZTIME each
-	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./wal
-	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./wal
-	$(GO) test -run '^$$' -fuzz '^FuzzBatchDecode$$' -fuzztime $(FUZZTIME) .
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeInternalKey$$' -fuzztime $(FUZZTIME) ./internal/base
-	$(GO) test -run '^$$' -fuzz '^FuzzParseFilename$$' -fuzztime $(FUZZTIME) ./internal/base
-	$(GO) test -run '^$$' -fuzz '^FuzzSeparator$$' -fuzztime $(FUZZTIME) ./internal/base
-	$(GO) test -run '^$$' -fuzz '^FuzzBloom$$' -fuzztime $(FUZZTIME) ./sstable
-	$(GO) test -run '^$$' -fuzz '^FuzzBlock$$' -fuzztime $(FUZZTIME) ./sstable
-	$(GO) test -run '^$$' -fuzz '^FuzzFooter$$' -fuzztime $(FUZZTIME) ./sstable
-	$(GO) test -run '^$$' -fuzz '^FuzzTable$$' -fuzztime $(FUZZTIME) ./sstable
-	$(GO) test -run '^$$' -fuzz '^FuzzVersionEdit$$' -fuzztime $(FUZZTIME) ./manifest
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME) ./cmd/dkv
-	$(GO) test -run '^$$' -fuzz '^FuzzKeyPrefix$$' -fuzztime $(FUZZTIME) ./memtable
+fuzz: ## run every fuzz target for FUZZTIME each (scripts/fuzz-all.sh)
+	scripts/fuzz-all.sh $(FUZZTIME)
 
 bench: ## benchmarks, COUNT runs each, for benchstat (bench.txt)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) . | tee bench.txt
@@ -43,5 +32,8 @@ bench: ## benchmarks, COUNT runs each, for benchstat (bench.txt)
 compare: ## dkv against Pebble, goleveldb, Badger and RocksDB (about 7 minutes)
 	cd bench && $(GO) run . -out results
 
-crash: ## a long soak of the crash-recovery model test
-	DKV_CRASH_SEEDS=2000 DKV_CRASH_POINTS=100000 $(GO) test -run '^TestCrash' -count=1 -timeout 60m .
+crash: ## a long run of the crash-recovery model tests alone
+	DKV_CRASH_SEEDS=2000 DKV_CRASH_POINTS=100000 $(GO) test -tags invariants -run '^TestCrash' -count=1 -timeout 60m .
+
+soak: ## every randomized reliability suite, new seeds each round, for DURATION (scripts/soak.sh)
+	scripts/soak.sh $(DURATION)

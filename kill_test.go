@@ -36,8 +36,13 @@ func TestKillChildProcess(t *testing.T) {
 	if testing.Short() {
 		rounds = 2
 	}
+	if s := os.Getenv("DKV_KILL_ROUNDS"); s != "" { // scripts/soak.sh raises it
+		var err error
+		rounds, err = strconv.Atoi(s)
+		require.NoError(t, err, "DKV_KILL_ROUNDS")
+	}
 	for round := range rounds {
-		ids := runAndKill(t, dir, round, 300+round*300)
+		ids := runAndKill(t, dir, round, 300+round%8*300)
 		t.Logf("round %d: %d batches acknowledged before SIGKILL", round, len(ids))
 		for _, id := range ids {
 			acked[id] = true
