@@ -1,6 +1,7 @@
 package dkv
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,6 +56,33 @@ func (b *Batch) Delete(key []byte) error {
 	return nil
 }
 
+// DeleteRange adds "delete every key k with start <= k < end" to the batch.
+// It costs one operation however many keys the range holds: a range
+// tombstone that reads, iterators, snapshots and compaction respect, and
+// that compaction drops with the data it covers. A key written after the
+// DeleteRange (later in the batch, or by a later write) is not deleted. An
+// empty range (start == end) deletes nothing and adds nothing; start above
+// end is an error.
+func (b *Batch) DeleteRange(start, end []byte) error {
+	if b.err != nil {
+		return b.err
+	}
+	if err := checkKey(end); err != nil {
+		return b.refuse(fmt.Errorf("DeleteRange end: %w", err))
+	}
+	if err := b.check(start, end); err != nil {
+		return err
+	}
+	switch c := bytes.Compare(start, end); {
+	case c > 0:
+		return b.refuse(fmt.Errorf("%w: DeleteRange start %q is above end %q", ErrInvalidArgument, start, end))
+	case c == 0:
+		return nil
+	}
+	b.add(base.KindRangeDelete, start, end)
+	return nil
+}
+
 // Len returns the number of operations in the batch.
 func (b *Batch) Len() int { return int(b.count) }
 
@@ -87,10 +115,15 @@ func (b *Batch) check(key, value []byte) error {
 		err = fmt.Errorf("%w: batch holds the most operations it can", ErrInvalidArgument)
 	}
 	if err != nil {
-		b.err = fmt.Errorf("%w (the batch is refused; Reset it to reuse it)", err)
-		return err
+		return b.refuse(err)
 	}
 	return nil
+}
+
+// refuse marks the batch as refused by err, and returns err.
+func (b *Batch) refuse(err error) error {
+	b.err = fmt.Errorf("%w (the batch is refused; Reset it to reuse it)", err)
+	return err
 }
 
 func checkKey(key []byte) error {
@@ -104,7 +137,7 @@ func checkKey(key []byte) error {
 }
 
 // add appends one operation: kind, uvarint key length, key and, for a Set,
-// uvarint value length and value.
+// uvarint value length and value (for a range deletion: the end key).
 func (b *Batch) add(kind base.Kind, key, value []byte) {
 	if len(b.repr) < batchHeaderSize {
 		b.repr = append(b.repr[:0], make([]byte, batchHeaderSize)...)
@@ -112,7 +145,7 @@ func (b *Batch) add(kind base.Kind, key, value []byte) {
 	b.repr = append(b.repr, byte(kind))
 	b.repr = binary.AppendUvarint(b.repr, uint64(len(key)))
 	b.repr = append(b.repr, key...)
-	if kind == base.KindSet {
+	if kind != base.KindDelete {
 		b.repr = binary.AppendUvarint(b.repr, uint64(len(value)))
 		b.repr = append(b.repr, value...)
 	}
@@ -168,7 +201,7 @@ func (r *batchReader) next() (op batchOp, ok bool, err error) {
 	if op.Key, p, err = takeBytes(p); err != nil {
 		return batchOp{}, false, fmt.Errorf("key at batch offset %d: %w", r.off, err)
 	}
-	if op.Kind == base.KindSet {
+	if op.Kind != base.KindDelete {
 		if op.Value, p, err = takeBytes(p); err != nil {
 			return batchOp{}, false, fmt.Errorf("value at batch offset %d: %w", r.off, err)
 		}
@@ -216,6 +249,14 @@ func checkBatch(repr []byte) (seq base.SeqNum, count uint32, err error) {
 		}
 		if len(op.Value) > MaxValueSize {
 			return 0, 0, fmt.Errorf("operation %d: value of %d bytes exceeds MaxValueSize", n, len(op.Value))
+		}
+		if op.Kind == base.KindRangeDelete {
+			if err := checkKey(op.Value); err != nil {
+				return 0, 0, fmt.Errorf("operation %d: range deletion end: %v", n, err)
+			}
+			if bytes.Compare(op.Key, op.Value) >= 0 {
+				return 0, 0, fmt.Errorf("operation %d: range deletion [%q, %q) is empty", n, op.Key, op.Value)
+			}
 		}
 		n++
 	}

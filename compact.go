@@ -11,6 +11,7 @@ import (
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/iterator"
 	"github.com/distributedkv/dkv/internal/killpoint"
+	"github.com/distributedkv/dkv/internal/rangedel"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/sstable"
 )
@@ -162,6 +163,7 @@ func (db *DB) runCompactionCtx(ctx context.Context, v *version, p *compaction.Pl
 		NewFileNum:     db.versions.newFileNum,
 		WriterOptions:  db.tableWriterOptions,
 		NewMergingIter: db.newCompactionIter,
+		InputRangeDels: db.compactionRangeDels,
 		Snapshots:      db.snapshotSeqs(),
 		TargetFileSize: db.opts.TargetFileSize,
 		TableCreated: func(num base.FileNum, path string, size uint64) {
@@ -223,6 +225,23 @@ func fileNums(files []*manifest.FileMetadata) []base.FileNum {
 		out[i] = f.FileNum
 	}
 	return out
+}
+
+// compactionRangeDels returns the range tombstones of p's input tables.
+func (db *DB) compactionRangeDels(p *compaction.Plan) ([]rangedel.Tombstone, error) {
+	var ts []rangedel.Tombstone
+	for _, f := range p.Files() {
+		if !f.HasRangeDels {
+			continue
+		}
+		r, release, err := db.tableCache.get(f)
+		if err != nil {
+			return nil, err
+		}
+		ts = append(ts, rangedel.Tombstones(r.RangeDels().Spans())...)
+		release()
+	}
+	return ts, nil
 }
 
 // newCompactionIter merges the input tables of p: one iterator per L0

@@ -17,13 +17,41 @@ import (
 	"github.com/distributedkv/dkv/vfs"
 )
 
-// modelOp is one acknowledged write: a batch of sets (value non-nil) and
-// deletes (value nil), and the sequence number its last operation got.
+// modelOp is one acknowledged write: a batch of sets (value non-nil),
+// deletes (value nil) and range deletions [key, end) (end non-empty), and
+// the sequence number its last operation got.
 type modelOp struct {
 	keys   []string
 	values [][]byte
+	ends   []string
 	last   base.SeqNum
 	synced bool
+}
+
+// end returns the end of operation i when it is a range deletion, else "".
+func (op *modelOp) end(i int) string {
+	if i < len(op.ends) {
+		return op.ends[i]
+	}
+	return ""
+}
+
+// applyTo applies the operation to a model state.
+func (op *modelOp) applyTo(state map[string][]byte) {
+	for i, k := range op.keys {
+		switch {
+		case op.end(i) != "":
+			for sk := range state {
+				if sk >= k && sk < op.end(i) {
+					delete(state, sk)
+				}
+			}
+		case op.values[i] == nil:
+			delete(state, k)
+		default:
+			state[k] = op.values[i]
+		}
+	}
 }
 
 // crashModel is the history of acknowledged writes since the last recovery
@@ -45,13 +73,7 @@ func (m *crashModel) stateAt(seq base.SeqNum) (map[string][]byte, error) {
 		return state, nil
 	}
 	for _, op := range m.ops {
-		for i, k := range op.keys {
-			if op.values[i] == nil {
-				delete(state, k)
-			} else {
-				state[k] = op.values[i]
-			}
-		}
+		op.applyTo(state)
 		if op.last == seq {
 			return state, nil
 		}
@@ -158,8 +180,8 @@ func runCrashSeed(t *testing.T, seed uint64) {
 	require.NoError(t, db.Close())
 }
 
-// randomOp returns a put, a delete or a batch of both over keys k0..k(n-1),
-// synced or not.
+// randomOp returns a put, a delete, a range deletion or a batch of them
+// over keys k0..k(n-1), synced or not.
 func randomOp(rng *rand.Rand, nkeys int) modelOp {
 	op := modelOp{synced: rng.IntN(3) == 0}
 	n := 1
@@ -167,7 +189,15 @@ func randomOp(rng *rand.Rand, nkeys int) modelOp {
 		n = 2 + rng.IntN(20)
 	}
 	for range n {
-		k := fmt.Sprintf("k%04d", rng.IntN(nkeys))
+		i := rng.IntN(nkeys)
+		k := fmt.Sprintf("k%04d", i)
+		if rng.IntN(25) == 0 {
+			op.keys = append(op.keys, k)
+			op.values = append(op.values, nil)
+			op.ends = append(op.ends, fmt.Sprintf("k%04d", i+1+rng.IntN(nkeys/4+1)))
+			continue
+		}
+		op.ends = append(op.ends, "")
 		var v []byte
 		if rng.IntN(4) != 0 {
 			v = []byte(fmt.Sprintf("%s=%d", k, rng.Uint64()))
@@ -184,7 +214,10 @@ func randomOp(rng *rand.Rand, nkeys int) modelOp {
 func applyOp(db *DB, op modelOp) error {
 	wo := &WriteOptions{Sync: op.synced}
 	if len(op.keys) == 1 && op.synced == !db.opts.NoSync {
-		if op.values[0] == nil {
+		switch {
+		case op.end(0) != "":
+			return db.DeleteRange([]byte(op.keys[0]), []byte(op.end(0)))
+		case op.values[0] == nil:
 			return db.Delete([]byte(op.keys[0]))
 		}
 		return db.Put([]byte(op.keys[0]), op.values[0])
@@ -192,9 +225,12 @@ func applyOp(db *DB, op modelOp) error {
 	b := db.NewBatch()
 	for i, k := range op.keys {
 		var err error
-		if op.values[i] == nil {
+		switch {
+		case op.end(i) != "":
+			err = b.DeleteRange([]byte(k), []byte(op.end(i)))
+		case op.values[i] == nil:
 			err = b.Delete([]byte(k))
-		} else {
+		default:
 			err = b.Put([]byte(k), op.values[i])
 		}
 		if err != nil {
@@ -262,6 +298,9 @@ func runConcurrentCrash(t *testing.T, seed uint64) {
 			op := randomOp(wrng, keysPer)
 			for i := range op.keys {
 				op.keys[i] = fmt.Sprintf("g%d-%s", g, op.keys[i])
+				if op.ends[i] != "" {
+					op.ends[i] = fmt.Sprintf("g%d-%s", g, op.ends[i])
+				}
 			}
 			w.ops = append(w.ops, op)
 		}
@@ -322,14 +361,7 @@ func runConcurrentCrash(t *testing.T, seed uint64) {
 		found := -1
 		for p := 0; p <= int(w.acked.Load()) && p <= len(w.ops); p++ {
 			if p > 0 {
-				op := w.ops[p-1]
-				for i, k := range op.keys {
-					if op.values[i] == nil {
-						delete(state, k)
-					} else {
-						state[k] = op.values[i]
-					}
-				}
+				w.ops[p-1].applyTo(state)
 			}
 			if p >= mustInclude && matches() {
 				found = p

@@ -6,6 +6,7 @@ import (
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/killpoint"
+	"github.com/distributedkv/dkv/internal/rangedel"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
 	"github.com/distributedkv/dkv/sstable"
@@ -306,6 +307,12 @@ func (db *DB) writeTable(mem *memtable.MemTable) (*manifest.FileMetadata, error)
 		}
 	}
 	_ = it.Close()
+	for _, t := range rangedel.Tombstones(mem.RangeDels().Spans()) {
+		if err != nil {
+			break
+		}
+		err = w.AddRangeDel(t.Start, t.End, t.Seq)
+	}
 	var props *sstable.Properties
 	if err == nil {
 		props, err = w.Finish()
@@ -320,12 +327,13 @@ func (db *DB) writeTable(mem *memtable.MemTable) (*manifest.FileMetadata, error)
 		return nil, fmt.Errorf("dkv: write table %s: %w", path, err)
 	}
 	return &manifest.FileMetadata{
-		FileNum:     num,
-		Size:        w.Size(),
-		Smallest:    cloneInternalKey(props.Smallest()),
-		Largest:     cloneInternalKey(props.Largest()),
-		SmallestSeq: base.SeqNum(props.SmallestSeq),
-		LargestSeq:  base.SeqNum(props.LargestSeq),
+		FileNum:      num,
+		Size:         w.Size(),
+		Smallest:     cloneInternalKey(props.Smallest()),
+		Largest:      cloneInternalKey(props.Largest()),
+		SmallestSeq:  base.SeqNum(props.SmallestSeq),
+		LargestSeq:   base.SeqNum(props.LargestSeq),
+		HasRangeDels: props.NumRangeDeletions > 0,
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/invariants"
+	"github.com/distributedkv/dkv/internal/rangedel"
 	"github.com/distributedkv/dkv/manifest"
 )
 
@@ -60,18 +61,32 @@ func (db *DB) checkTable(level int, f *manifest.FileMetadata, last base.SeqNum) 
 	if uint64(st.Size()) != f.Size {
 		return fmt.Errorf("file is %d bytes, the MANIFEST says %d", st.Size(), f.Size)
 	}
+	r, release, err := db.tableCache.get(f)
+	if err != nil {
+		return err
+	}
+	spans := r.RangeDels().Spans()
+	release()
+	for _, s := range spans {
+		if s.Seqs[len(s.Seqs)-1] < f.SmallestSeq || s.Seqs[0] > f.LargestSeq {
+			return fmt.Errorf("range tombstone %s outside the sequence numbers %d-%d", s, f.SmallestSeq, f.LargestSeq)
+		}
+	}
 	it, err := db.newTableIter(f)
 	if err != nil {
 		return err
 	}
 	defer it.Close()
 	cmp := db.comparer.Compare
-	var prev base.InternalKey
+	var first, prev base.InternalKey
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
-		if n == 0 && base.InternalCompare(cmp, k, f.Smallest) != 0 {
-			return fmt.Errorf("first key %s, the MANIFEST says %s", k, f.Smallest)
+		if !k.Kind().IsPoint() {
+			return fmt.Errorf("key %s in a data block", k)
+		}
+		if n == 0 {
+			first = base.InternalKey{UserKey: append([]byte(nil), k.UserKey...), Trailer: k.Trailer}
 		}
 		if n > 0 && base.InternalCompare(cmp, prev, k) >= 0 {
 			return fmt.Errorf("key %s after %s", k, prev)
@@ -85,8 +100,12 @@ func (db *DB) checkTable(level int, f *manifest.FileMetadata, last base.SeqNum) 
 	if err := it.Error(); err != nil {
 		return err
 	}
-	if n == 0 || base.InternalCompare(cmp, prev, f.Largest) != 0 {
-		return fmt.Errorf("last key %s, the MANIFEST says %s", prev, f.Largest)
+	smallest, largest, ok := rangedel.TableBounds(cmp, first, prev, n > 0, spans)
+	if !ok {
+		return fmt.Errorf("the table holds no key and no range tombstone")
+	}
+	if base.InternalCompare(cmp, smallest, f.Smallest) != 0 || base.InternalCompare(cmp, largest, f.Largest) != 0 {
+		return fmt.Errorf("keys and range tombstones span %s-%s, the MANIFEST says %s-%s", smallest, largest, f.Smallest, f.Largest)
 	}
 	return nil
 }

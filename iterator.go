@@ -6,6 +6,7 @@ import (
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/iterator"
+	"github.com/distributedkv/dkv/internal/rangedel"
 )
 
 // IterOptions bound an iterator to the keys in [LowerBound, UpperBound). A
@@ -88,12 +89,45 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 			children = append(children, db.newLevelIter(v.Levels[level]))
 		}
 	}
+	rangeDels, err := db.viewRangeDels(rs, seq, lower, upper)
+	if err != nil {
+		return fail(err)
+	}
 	merged := iterator.NewMerging(db.comparer.Compare, children...)
-	it := &Iterator{db: db, rs: rs, vis: iterator.NewVisible(db.comparer.Compare, merged, seq, lower, upper)}
+	vis := iterator.NewVisible(db.comparer.Compare, merged, seq, lower, upper)
+	vis.SetRangeDels(rangeDels)
+	it := &Iterator{db: db, rs: rs, vis: vis}
 	db.mu.Lock()
 	db.mu.iterators++
 	db.mu.Unlock()
 	return it, nil
+}
+
+// viewRangeDels gathers the range tombstones of a view within [lower,
+// upper) into the one list its iterator needs (rangedel.Visible): those of
+// the memtables and of every table that has some (HasRangeDels), read
+// when the iterator is made. Tables without range tombstones, most of
+// them, are not opened.
+func (db *DB) viewRangeDels(rs *readState, seq base.SeqNum, lower, upper []byte) (*rangedel.List, error) {
+	cmp := db.comparer.Compare
+	lists := []*rangedel.List{rs.mem.RangeDels()}
+	for _, m := range rs.imm {
+		lists = append(lists, m.RangeDels())
+	}
+	for _, files := range rs.version.Levels {
+		for _, f := range files {
+			if !f.HasRangeDels || f.SmallestSeq > seq || !overlapsBounds(cmp, f.Smallest.UserKey, f.Largest.UserKey, lower, upper) {
+				continue
+			}
+			r, release, err := db.tableCache.get(f)
+			if err != nil {
+				return nil, err
+			}
+			lists = append(lists, r.RangeDels()) // immutable: kept after release
+			release()
+		}
+	}
+	return rangedel.Visible(cmp, lists, seq, lower, upper), nil
 }
 
 // overlapsBounds reports whether [smallest, largest] meets [lower, upper).

@@ -54,6 +54,7 @@ const (
 	mFlush
 	mCompact
 	mReopen
+	mDeleteRange
 )
 
 // mOp is one generated operation. Snapshots and iterators are named by the
@@ -70,6 +71,7 @@ type mOp struct {
 
 type mBatchEntry struct {
 	key, value []byte // value nil: delete
+	end        []byte // set: delete the range [key, end)
 }
 
 // mKey returns a key from a small key space with awkward neighbours: a key
@@ -85,6 +87,20 @@ func mKey(rng *rand.Rand) []byte {
 		k = k[:3] // a prefix of ten other keys
 	}
 	return []byte(k)
+}
+
+// mRange returns the bounds of a range deletion: mostly a few keys wide,
+// sometimes wide, rarely empty or reversed (refused).
+func mRange(rng *rand.Rand) (start, end []byte) {
+	start = mKey(rng)
+	switch rng.IntN(10) {
+	case 0:
+		return start, mKey(rng) // anything, reversed or empty included
+	case 1:
+		return []byte("k"), []byte("k1") // a third of the key space
+	}
+	n, _ := strconv.Atoi(string(start[1:4]))
+	return start, fmt.Appendf(nil, "k%03d", n+1+rng.IntN(6))
 }
 
 func mValue(rng *rand.Rand, i int) []byte {
@@ -110,13 +126,20 @@ func generateOps(rng *rand.Rand, n int) []mOp {
 		switch r := rng.IntN(100); {
 		case r < 25:
 			op = mOp{kind: mPut, key: mKey(rng), value: mValue(rng, i)}
-		case r < 33:
+		case r < 31:
 			op = mOp{kind: mDelete, key: mKey(rng)}
+		case r < 33:
+			op = mOp{kind: mDeleteRange}
+			op.lower, op.upper = mRange(rng)
 		case r < 40:
 			op = mOp{kind: mBatch}
 			for range rng.IntN(12) { // empty batches too
 				e := mBatchEntry{key: mKey(rng)}
-				if rng.IntN(3) != 0 {
+				switch rng.IntN(12) {
+				case 0:
+					e.key, e.end = mRange(rng)
+				case 1, 2, 3:
+				default:
 					e.value = mValue(rng, i)
 				}
 				op.batch = append(op.batch, e)
@@ -321,16 +344,21 @@ func (r *dbRunner) run(i int, op mOp) string {
 		return fmt.Sprintf("put %q: %s", op.key, errString(r.db.Put(op.key, op.value)))
 	case mDelete:
 		return fmt.Sprintf("delete %q: %s", op.key, errString(r.db.Delete(op.key)))
+	case mDeleteRange:
+		return deleteRangeString(op, r.db.DeleteRange(op.lower, op.upper))
 	case mBatch:
 		b := r.db.NewBatch()
 		for _, e := range op.batch {
-			if e.value == nil {
+			switch {
+			case e.end != nil:
+				_ = b.DeleteRange(e.key, e.end)
+			case e.value == nil:
 				_ = b.Delete(e.key)
-			} else {
+			default:
 				_ = b.Put(e.key, e.value)
 			}
 		}
-		return fmt.Sprintf("batch of %d: %s", b.Len(), errString(r.db.Write(b, nil)))
+		return fmt.Sprintf("batch of %d: %s", len(op.batch), batchErrString(r.db.Write(b, nil)))
 	case mGet:
 		var v []byte
 		var err error
@@ -452,11 +480,26 @@ func (m *modelRunner) run(i int, op mOp) string {
 	case mDelete:
 		delete(m.state, string(op.key))
 		return fmt.Sprintf("delete %q: ok", op.key)
+	case mDeleteRange:
+		if bytes.Compare(op.lower, op.upper) > 0 {
+			return deleteRangeString(op, dkv.ErrInvalidArgument)
+		}
+		m.deleteRange(op.lower, op.upper)
+		return deleteRangeString(op, nil)
 	case mBatch:
 		for _, e := range op.batch {
-			if e.value == nil {
+			if e.end != nil && bytes.Compare(e.key, e.end) > 0 {
+				// The batch is refused whole.
+				return fmt.Sprintf("batch of %d: %s", len(op.batch), batchErrString(dkv.ErrInvalidArgument))
+			}
+		}
+		for _, e := range op.batch {
+			switch {
+			case e.end != nil:
+				m.deleteRange(e.key, e.end)
+			case e.value == nil:
 				delete(m.state, string(e.key))
-			} else {
+			default:
 				m.state[string(e.key)] = string(e.value)
 			}
 		}
@@ -531,6 +574,15 @@ func (m *modelRunner) run(i int, op mOp) string {
 	return "unknown operation"
 }
 
+// deleteRange deletes the keys in [start, end) from the current state.
+func (m *modelRunner) deleteRange(start, end []byte) {
+	for k := range m.state {
+		if k >= string(start) && k < string(end) {
+			delete(m.state, k)
+		}
+	}
+}
+
 func (m *modelRunner) reader(snap int) map[string]string {
 	if snap < 0 {
 		return m.state
@@ -583,6 +635,23 @@ func moveString(op mOp, ok bool, k, v []byte, note string) string {
 
 // compactString prints a compaction's outcome; an invalid range is the
 // one error expected, printed the same whatever its wording.
+func deleteRangeString(op mOp, err error) string {
+	what := fmt.Sprintf("delete-range [%q, %q)", op.lower, op.upper)
+	if errors.Is(err, dkv.ErrInvalidArgument) {
+		return what + ": invalid argument"
+	}
+	return what + ": " + errString(err)
+}
+
+// batchErrString prints a batch's outcome; a refused batch is "invalid
+// argument" whatever the reason the DB gives.
+func batchErrString(err error) string {
+	if errors.Is(err, dkv.ErrInvalidArgument) {
+		return "invalid argument"
+	}
+	return errString(err)
+}
+
 func compactString(op mOp, err error) string {
 	what := fmt.Sprintf("compact [%q, %q]", op.lower, op.upper)
 	if errors.Is(err, dkv.ErrInvalidArgument) {

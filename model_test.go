@@ -41,7 +41,8 @@ type modelSnapshot struct {
 	state map[string]string
 }
 
-// TestRandomOpsModel runs random operations — puts, deletes, batches,
+// TestRandomOpsModel runs random operations — puts, deletes, range
+// deletions, batches,
 // gets, iterators in both directions with and without bounds, snapshots
 // held across flushes and compactions, manual compactions, reopens —
 // against a sorted-map model, under each option set. Every read must match
@@ -62,6 +63,25 @@ func TestRandomOpsModel(t *testing.T) {
 	}
 }
 
+// modelRange returns a range deletion's bounds: usually a few keys, now
+// and then a tenth of the key space.
+func modelRange(rng *rand.Rand) (start, end string) {
+	lo := rng.IntN(400)
+	width := 1 + rng.IntN(8)
+	if rng.IntN(8) == 0 {
+		width = 40
+	}
+	return fmt.Sprintf("k%03d", lo), fmt.Sprintf("k%03d", lo+width)
+}
+
+func deleteModelRange(model map[string]string, start, end string) {
+	for k := range model {
+		if k >= start && k < end {
+			delete(model, k)
+		}
+	}
+}
+
 func runModel(t *testing.T, o dkv.Options, steps int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	fs := vfs.NewMem()
@@ -79,15 +99,23 @@ func runModel(t *testing.T, o dkv.Options, steps int, seed uint64) {
 			k, v := key(), value(i)
 			require.NoError(t, db.Put([]byte(k), []byte(v)))
 			model[k] = v
-		case r < 50:
+		case r < 46:
 			k := key()
 			require.NoError(t, db.Delete([]byte(k)))
 			delete(model, k)
+		case r < 50:
+			start, end := modelRange(rng)
+			require.NoError(t, db.DeleteRange([]byte(start), []byte(end)))
+			deleteModelRange(model, start, end)
 		case r < 58:
 			b := db.NewBatch()
 			for range 1 + rng.IntN(10) {
 				k := key()
-				if rng.IntN(3) == 0 {
+				if rng.IntN(10) == 0 {
+					start, end := modelRange(rng)
+					require.NoError(t, b.DeleteRange([]byte(start), []byte(end)))
+					deleteModelRange(model, start, end)
+				} else if rng.IntN(3) == 0 {
 					require.NoError(t, b.Delete([]byte(k)))
 					delete(model, k)
 				} else {

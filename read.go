@@ -1,10 +1,9 @@
 package dkv
 
 import (
-	"sort"
-
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/manifest"
+	"github.com/distributedkv/dkv/memtable"
 )
 
 // Get returns the value of key: the caller's own copy, which stays valid and
@@ -37,25 +36,60 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 // the state was taken; the read then simply does not see them, and still
 // sees a consistent prefix of the history that holds every write
 // acknowledged before the read began.
+//
+// Each source (memtable, table) answers with the newest version of key it
+// holds at or below the sequence number, and the newest of its range
+// tombstones covering key; the first source with either decides. Sources
+// further down only hold older versions of key and older tombstones over
+// it: a level's table covering key holds everything that level has about
+// key, and compaction moves data down in sequence-number order.
 func (db *DB) get(key []byte, snapshot *base.SeqNum) ([]byte, error) {
 	rs := db.loadReadState()
 	defer rs.unref()
 	seq := db.readSeq(snapshot)
-	if v, tr, ok := rs.mem.Get(key, seq); ok {
-		return found(v, tr.Kind())
+	if v, ok := getFromMem(rs.mem, key, seq); ok {
+		return v, nil
+	} else if v != nil {
+		return nil, ErrNotFound
 	}
 	for _, m := range rs.imm {
-		if v, tr, ok := m.Get(key, seq); ok {
-			return found(v, tr.Kind())
+		if v, ok := getFromMem(m, key, seq); ok {
+			return v, nil
+		} else if v != nil {
+			return nil, ErrNotFound
 		}
 	}
 	return db.getFromTables(rs.version.Version, key, seq)
 }
 
+// deleted is what getFromMem returns for a key the memtable deletes.
+var deleted = []byte{}
+
+// getFromMem asks one memtable for key at seq: ok with a copy of the value
+// when it holds a live version, deleted when its newest word on key is a
+// tombstone or a range tombstone, and nil when it knows nothing of key.
+func getFromMem(m *memtable.MemTable, key []byte, seq base.SeqNum) (v []byte, ok bool) {
+	rd, covered := m.RangeDels().Covering(key, seq)
+	val, tr, found := m.Get(key, seq)
+	switch {
+	case found && (!covered || tr.SeqNum() > rd):
+		if tr.Kind() != base.KindSet {
+			return deleted, false
+		}
+		out := make([]byte, len(val)) // never nil: an empty value is found
+		copy(out, val)
+		return out, true
+	case found || covered:
+		return deleted, false
+	}
+	return nil, false
+}
+
 // getFromTables looks key up in the version's tables.
 func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum) ([]byte, error) {
+	cmp := db.comparer.Compare
 	for _, f := range v.Levels[0] {
-		if f.SmallestSeq > seq || !f.ContainsUserKey(db.comparer.Compare, key) {
+		if f.SmallestSeq > seq || !f.ContainsUserKey(cmp, key) {
 			continue
 		}
 		if v, kind, ok, err := db.getFromTable(f, key, seq); err != nil || ok {
@@ -64,12 +98,10 @@ func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum) ([
 	}
 	for level := 1; level < manifest.NumLevels; level++ {
 		files := v.Levels[level]
-		// The first table whose largest key is >= key is the only one that
+		// The first table that does not end below key is the only one that
 		// can hold it.
-		i := sort.Search(len(files), func(i int) bool {
-			return db.comparer.Compare(files[i].Largest.UserKey, key) >= 0
-		})
-		if i == len(files) || db.comparer.Compare(files[i].Smallest.UserKey, key) > 0 {
+		i := manifest.FindFile(cmp, files, key)
+		if i == len(files) || !files[i].ContainsUserKey(cmp, key) {
 			continue
 		}
 		if v, kind, ok, err := db.getFromTable(files[i], key, seq); err != nil || ok {
@@ -79,20 +111,33 @@ func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum) ([
 	return nil, ErrNotFound
 }
 
-// getFromTable asks one table for key. The value is copied before the table
-// is released.
+// getFromTable asks one table for key: ok is false when the table knows
+// nothing of it at seq. A range tombstone of the table that covers key
+// and is newer than the table's version of it answers KindDelete. The
+// value is copied before the table is released.
 func (db *DB) getFromTable(f *manifest.FileMetadata, key []byte, seq base.SeqNum) ([]byte, base.Kind, bool, error) {
 	r, release, err := db.tableCache.get(f)
 	if err != nil {
 		return nil, 0, false, err
 	}
 	defer release()
+	rd, covered := r.RangeDels().Covering(key, seq)
 	v, tr, ok, err := r.Get(key, seq)
-	if err != nil || !ok {
+	if err != nil {
 		return nil, 0, false, err
 	}
-	if tr.Kind() == base.KindDelete {
+	if covered && (!ok || tr.SeqNum() < rd) {
 		return nil, base.KindDelete, true, nil
+	}
+	if !ok {
+		return nil, 0, false, nil
+	}
+	switch tr.Kind() {
+	case base.KindDelete:
+		return nil, base.KindDelete, true, nil
+	case base.KindSet:
+	default:
+		return nil, 0, false, base.CorruptionErrorf(f.FileNum.String()+".sst", 0, "dkv: %q#%d has kind %s in a data block", key, tr.SeqNum(), tr.Kind())
 	}
 	out := make([]byte, len(v))
 	copy(out, v)
@@ -107,15 +152,6 @@ func foundErr(v []byte, kind base.Kind, err error) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	return v, nil
-}
-
-func found(v []byte, kind base.Kind) ([]byte, error) {
-	if kind == base.KindDelete {
-		return nil, ErrNotFound
-	}
-	out := make([]byte, len(v)) // never nil: an empty value is found
-	copy(out, v)
-	return out, nil
 }
 
 // readSeq is the sequence number a read uses: the snapshot's, or the latest

@@ -109,10 +109,11 @@ func (c *tableCache) open(m *manifest.FileMetadata) (*sstable.Reader, error) {
 	p := r.Properties()
 	same := func(a, b base.InternalKey) bool { return a.Trailer == b.Trailer && bytes.Equal(a.UserKey, b.UserKey) }
 	if !same(p.Smallest(), m.Smallest) || !same(p.Largest(), m.Largest) ||
-		base.SeqNum(p.SmallestSeq) != m.SmallestSeq || base.SeqNum(p.LargestSeq) != m.LargestSeq {
+		base.SeqNum(p.SmallestSeq) != m.SmallestSeq || base.SeqNum(p.LargestSeq) != m.LargestSeq ||
+		(p.NumRangeDeletions > 0) != m.HasRangeDels {
 		_ = r.Close()
-		return nil, base.CorruptionErrorf(path, -1, "the table holds %s-%s, seqs %d-%d; the MANIFEST says %s-%s, seqs %d-%d",
-			p.Smallest(), p.Largest(), p.SmallestSeq, p.LargestSeq, m.Smallest, m.Largest, m.SmallestSeq, m.LargestSeq)
+		return nil, base.CorruptionErrorf(path, -1, "the table holds %s-%s, seqs %d-%d, %d range tombstones; the MANIFEST says %s-%s, seqs %d-%d, range tombstones %v",
+			p.Smallest(), p.Largest(), p.SmallestSeq, p.LargestSeq, p.NumRangeDeletions, m.Smallest, m.Largest, m.SmallestSeq, m.LargestSeq, m.HasRangeDels)
 	}
 	return r, nil
 }

@@ -59,6 +59,25 @@ func (db *DB) Delete(key []byte) error {
 	return db.write(b, !db.opts.NoSync)
 }
 
+// DeleteRange deletes every key k with start <= k < end, in time and space
+// independent of how many keys the range holds: it writes one range
+// tombstone (see Batch.DeleteRange). Keys written afterwards are not
+// deleted. An empty range is a no-op; start above end is an error.
+func (db *DB) DeleteRange(start, end []byte) error {
+	b := getBatch()
+	defer putBatch(b)
+	if err := b.DeleteRange(start, end); err != nil {
+		return err
+	}
+	if b.Len() == 0 {
+		if db.closed.Load() {
+			return ErrClosed
+		}
+		return nil
+	}
+	return db.write(b, !db.opts.NoSync)
+}
+
 // Write applies the batch atomically: readers see all of it or none, and
 // after a crash either all of it or none of it is recovered. opts nil means
 // the DB's default durability. An empty batch is a no-op. The batch may be

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/rangedel"
 )
 
 // iter walks the merged inputs of a compaction and yields only the versions
@@ -14,10 +15,15 @@ import (
 //     sees, of each key, only the newest version at or below its sequence
 //     number, so of each stripe only the newest version of a key survives
 //     (current readers are the newest stripe).
+//
 //   - A tombstone in stripe 0 — every reader sees it or something newer —
 //     is dropped too when nothing below the output level can hold the key:
 //     there is nothing left for it to hide. The older versions of its stripe
 //     go with it.
+//
+//   - A version is dropped when a range tombstone of its stripe covers it
+//     and is newer: every reader that could see the version sees the
+//     tombstone too.
 //
 // Versions arrive newest first for each user key (internal-key order), so
 // one pass decides.
@@ -26,6 +32,8 @@ type iter struct {
 	in       base.InternalIterator
 	snaps    []base.SeqNum // ascending
 	elidable func(userKey []byte) bool
+	spans    []rangedel.Span // the inputs' range tombstones, fragmented
+	span     int             // spans before this one end at or below the current key
 
 	curUser    []byte // user key of the versions being decided
 	lastStripe int    // stripe of the last version kept or dropped for curUser
@@ -34,8 +42,8 @@ type iter struct {
 	seen, dropped int64
 }
 
-func newIter(cmp base.Compare, in base.InternalIterator, snaps []base.SeqNum, elidable func([]byte) bool) *iter {
-	return &iter{cmp: cmp, in: in, snaps: snaps, elidable: elidable}
+func newIter(cmp base.Compare, in base.InternalIterator, snaps []base.SeqNum, elidable func([]byte) bool, spans []rangedel.Span) *iter {
+	return &iter{cmp: cmp, in: in, snaps: snaps, elidable: elidable, spans: spans}
 }
 
 func (it *iter) first() bool { return it.settle(it.in.First()) }
@@ -57,6 +65,10 @@ func (it *iter) settle(ok bool) bool {
 			it.dropped++ // shadowed by a newer version every reader of this stripe sees
 			continue
 		}
+		if it.rangeDeleted(k.UserKey, k.SeqNum(), stripe) {
+			it.dropped++ // every reader that could see it sees a range tombstone over it
+			continue
+		}
 		it.lastStripe = stripe
 		if k.Kind() == base.KindDelete && stripe == 0 && it.elidable(k.UserKey) {
 			it.dropped++
@@ -67,10 +79,25 @@ func (it *iter) settle(ok bool) bool {
 	return false
 }
 
-// stripe returns how many snapshots are older than seq.
-func (it *iter) stripe(seq base.SeqNum) int {
-	return sort.Search(len(it.snaps), func(i int) bool { return it.snaps[i] >= seq })
+// rangeDeleted reports whether a range tombstone in the same stripe as the
+// version userKey#seq covers it and is newer. Keys arrive in increasing
+// order, so the span cursor only moves forward.
+func (it *iter) rangeDeleted(userKey []byte, seq base.SeqNum, stripe int) bool {
+	for it.span < len(it.spans) && it.cmp(it.spans[it.span].End, userKey) <= 0 {
+		it.span++
+	}
+	if it.span == len(it.spans) || it.cmp(it.spans[it.span].Start, userKey) > 0 {
+		return false
+	}
+	// The oldest tombstone newer than the version is in the lowest stripe
+	// above it; if that is the version's own stripe, it deletes it there.
+	seqs := it.spans[it.span].Seqs // newest first
+	i := sort.Search(len(seqs), func(i int) bool { return seqs[i] <= seq })
+	return i > 0 && it.stripe(seqs[i-1]) == stripe
 }
+
+// stripe returns how many snapshots are older than seq.
+func (it *iter) stripe(seq base.SeqNum) int { return stripeOf(it.snaps, seq) }
 
 func (it *iter) key() base.InternalKey { return it.in.Key() }
 func (it *iter) value() []byte         { return it.in.Value() }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/rangedel"
 )
 
 // sliceIter is a forward-enough InternalIterator over sorted entries.
@@ -59,26 +60,40 @@ func TestCompactionIter(t *testing.T) {
 		snaps    []base.SeqNum
 		elidable bool
 		want     string
+		dels     []rangedel.Tombstone
 	}{
 		// No snapshots: only the newest version of each key survives.
-		{"a#5,SET a#3,SET a#1,SET b#2,SET", nil, false, "a#5,SET b#2,SET"},
+		{"a#5,SET a#3,SET a#1,SET b#2,SET", nil, false, "a#5,SET b#2,SET", nil},
 		// A tombstone with data possibly below stays; with nothing below
 		// it goes, and the versions it hid with it.
-		{"a#5,DEL a#3,SET b#2,SET", nil, false, "a#5,DEL b#2,SET"},
-		{"a#5,DEL a#3,SET b#2,SET", nil, true, "b#2,SET"},
+		{"a#5,DEL a#3,SET b#2,SET", nil, false, "a#5,DEL b#2,SET", nil},
+		{"a#5,DEL a#3,SET b#2,SET", nil, true, "b#2,SET", nil},
 		// A snapshot at 3 sees a#3: it stays, and so must the tombstone at 5
 		// that hides it from current readers.
-		{"a#5,DEL a#3,SET a#1,SET", []base.SeqNum{3}, true, "a#5,DEL a#3,SET"},
+		{"a#5,DEL a#3,SET a#1,SET", []base.SeqNum{3}, true, "a#5,DEL a#3,SET", nil},
 		// Snapshots at 2 and 4: stripes (..2], (2..4], (4..]. Each keeps its
 		// newest version of a.
-		{"a#6,SET a#5,SET a#4,SET a#3,SET a#2,SET a#1,SET", []base.SeqNum{2, 4}, false, "a#6,SET a#4,SET a#2,SET"},
+		{"a#6,SET a#5,SET a#4,SET a#3,SET a#2,SET a#1,SET", []base.SeqNum{2, 4}, false, "a#6,SET a#4,SET a#2,SET", nil},
 		// A tombstone older than every snapshot, nothing below: dropped.
-		{"a#2,DEL a#1,SET c#9,SET", []base.SeqNum{5}, true, "c#9,SET"},
+		{"a#2,DEL a#1,SET c#9,SET", []base.SeqNum{5}, true, "c#9,SET", nil},
 		// A tombstone newer than a snapshot stays even with nothing below.
-		{"a#7,DEL a#1,SET", []base.SeqNum{5}, true, "a#7,DEL a#1,SET"},
+		{"a#7,DEL a#1,SET", []base.SeqNum{5}, true, "a#7,DEL a#1,SET", nil},
+		// A range tombstone [b, d)#6 drops the older versions it covers,
+		// not the newer ones nor the keys outside it.
+		{"a#1,SET b#7,SET b#5,SET c#2,SET d#1,SET", nil, false, "a#1,SET b#7,SET d#1,SET",
+			[]rangedel.Tombstone{{Start: []byte("b"), End: []byte("d"), Seq: 6}}},
+		// A snapshot at 3 keeps c#2, which it sees without the tombstone;
+		// c#4 is in the tombstone's stripe and goes.
+		{"c#4,SET c#2,SET c#1,SET", []base.SeqNum{3}, false, "c#2,SET",
+			[]rangedel.Tombstone{{Start: []byte("b"), End: []byte("d"), Seq: 6}}},
+		// Overlapping tombstones: the oldest newer than a version decides
+		// its stripe: [a, z)#3 is below the snapshot at 4, like c#2.
+		{"c#2,SET g#5,SET", []base.SeqNum{4}, false, "g#5,SET",
+			[]rangedel.Tombstone{{Start: []byte("a"), End: []byte("z"), Seq: 3}, {Start: []byte("b"), End: []byte("f"), Seq: 9}}},
 	}
 	for _, c := range cases {
-		it := newIter(base.DefaultComparer.Compare, parseVersions(t, c.in), c.snaps, func([]byte) bool { return c.elidable })
+		spans := rangedel.Fragment(base.DefaultComparer.Compare, c.dels)
+		it := newIter(base.DefaultComparer.Compare, parseVersions(t, c.in), c.snaps, func([]byte) bool { return c.elidable }, spans)
 		var got []string
 		for ok := it.first(); ok; ok = it.next() {
 			got = append(got, it.key().String())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/killpoint"
+	"github.com/distributedkv/dkv/internal/rangedel"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
@@ -27,6 +28,9 @@ type Env struct {
 	// NewMergingIter returns one iterator over the input tables of the
 	// plan, in internal-key order (the DB builds it from its table cache).
 	NewMergingIter func(p *Plan) (base.InternalIterator, error)
+	// InputRangeDels returns the range tombstones of the plan's input
+	// tables (nil: there are none).
+	InputRangeDels func(p *Plan) ([]rangedel.Tombstone, error)
 	// Snapshots are the sequence numbers of the open snapshots, ascending.
 	Snapshots []base.SeqNum
 	// TargetFileSize cuts outputs.
@@ -76,12 +80,19 @@ func Run(ctx context.Context, v *manifest.Version, p *Plan, env Env) (*Result, e
 		return res, nil
 	}
 
+	c := &compactor{env: env, plan: p, version: v, res: res}
+	if env.InputRangeDels != nil {
+		ts, err := env.InputRangeDels(p)
+		if err != nil {
+			return nil, err
+		}
+		c.spans = rangedel.Fragment(env.Cmp, ts)
+	}
 	it, err := env.NewMergingIter(p)
 	if err != nil {
 		return nil, err
 	}
-	c := &compactor{env: env, plan: p, version: v, res: res}
-	err = c.run(ctx, newIter(env.Cmp, it, env.Snapshots, c.elidable))
+	err = c.run(ctx, newIter(env.Cmp, it, env.Snapshots, c.elidable, c.spans))
 	if cerr := it.Close(); err == nil {
 		err = cerr
 	}
@@ -117,6 +128,14 @@ type compactor struct {
 	gpBytes  uint64 // grandparent bytes the current output overlaps
 	lastUser []byte
 	paths    []string // outputs created, for abort
+
+	// spans are the inputs' range tombstones, fragmented. Each output
+	// gets the part of them between its lower bound (the key it was cut
+	// at; nil for the first) and the key the next output starts at (nil
+	// for the last), so that the outputs partition the key space and
+	// never overlap.
+	spans []rangedel.Span
+	lower []byte
 }
 
 var errCanceled = errors.New("compaction: canceled")
@@ -130,9 +149,10 @@ func (c *compactor) run(ctx context.Context, it *iter) error {
 		k := it.key()
 		newUser := c.lastUser == nil || c.env.Cmp(k.UserKey, c.lastUser) != 0
 		if newUser && c.w != nil && c.shouldCut(k.UserKey) {
-			if err := c.finishOutput(); err != nil {
+			if err := c.finishOutput(k.UserKey); err != nil {
 				return err
 			}
+			c.lower = append([]byte(nil), k.UserKey...)
 		}
 		if c.w == nil {
 			if err := c.newOutput(); err != nil {
@@ -151,17 +171,56 @@ func (c *compactor) run(ctx context.Context, it *iter) error {
 	if err := it.err(); err != nil {
 		return err
 	}
+	if c.w == nil && len(c.keptSpans(c.lower, nil)) > 0 {
+		// Only range tombstones survive: they still need a table.
+		if err := c.newOutput(); err != nil {
+			return err
+		}
+	}
 	if c.w != nil {
-		return c.finishOutput()
+		return c.finishOutput(nil)
 	}
 	return nil
+}
+
+// keptSpans returns the range tombstones an output covering [lower, upper)
+// keeps: of each span, the newest tombstone of each snapshot stripe (an
+// older one in the same stripe deletes nothing the newer does not, for any
+// reader), except one in the oldest stripe with nothing below the output
+// level to delete — the versions it covered in this compaction are gone.
+func (c *compactor) keptSpans(lower, upper []byte) []rangedel.Span {
+	var out []rangedel.Span
+	for _, s := range rangedel.Truncate(c.env.Cmp, c.spans, lower, upper) {
+		var seqs []base.SeqNum
+		last := -1
+		for _, t := range s.Seqs { // newest first
+			stripe := stripeOf(c.env.Snapshots, t)
+			if stripe == last {
+				continue
+			}
+			last = stripe
+			if stripe == 0 && c.elidableRange(s.Start, s.End) {
+				continue
+			}
+			seqs = append(seqs, t)
+		}
+		if len(seqs) > 0 {
+			out = append(out, rangedel.Span{Start: s.Start, End: s.End, Seqs: seqs})
+		}
+	}
+	return out
+}
+
+// stripeOf returns how many of the ascending snapshots are older than seq.
+func stripeOf(snaps []base.SeqNum, seq base.SeqNum) int {
+	return sort.Search(len(snaps), func(i int) bool { return snaps[i] >= seq })
 }
 
 // shouldCut reports whether the output should end before user key u: it is
 // big enough, or it overlaps too much of the level below the output.
 func (c *compactor) shouldCut(u []byte) bool {
 	gps := c.plan.Grandparents
-	for c.gpIndex < len(gps) && c.env.Cmp(gps[c.gpIndex].Largest.UserKey, u) < 0 {
+	for c.gpIndex < len(gps) && gps[c.gpIndex].EndsBefore(c.env.Cmp, u) {
 		c.gpBytes += gps[c.gpIndex].Size
 		c.gpIndex++
 	}
@@ -184,21 +243,30 @@ func (c *compactor) newOutput() error {
 	return nil
 }
 
-func (c *compactor) finishOutput() error {
+// finishOutput writes the range tombstones of the current output (up to
+// upper, the key the next output starts at) and finishes it.
+func (c *compactor) finishOutput(upper []byte) error {
 	w := c.w
 	c.w = nil
+	for _, t := range rangedel.Tombstones(c.keptSpans(c.lower, upper)) {
+		if err := w.AddRangeDel(t.Start, t.End, t.Seq); err != nil {
+			w.Abort()
+			return err
+		}
+	}
 	props, err := w.Finish()
 	if err != nil {
 		return fmt.Errorf("compaction: write %s: %w", c.wPath, err)
 	}
 	killpoint.Hit(killpoint.CompactionOutputWritten)
 	m := &manifest.FileMetadata{
-		FileNum:     c.wNum,
-		Size:        w.Size(),
-		Smallest:    cloneKey(props.Smallest()),
-		Largest:     cloneKey(props.Largest()),
-		SmallestSeq: base.SeqNum(props.SmallestSeq),
-		LargestSeq:  base.SeqNum(props.LargestSeq),
+		FileNum:      c.wNum,
+		Size:         w.Size(),
+		Smallest:     cloneKey(props.Smallest()),
+		Largest:      cloneKey(props.Largest()),
+		SmallestSeq:  base.SeqNum(props.SmallestSeq),
+		LargestSeq:   base.SeqNum(props.LargestSeq),
+		HasRangeDels: props.NumRangeDeletions > 0,
 	}
 	c.res.Outputs = append(c.res.Outputs, m)
 	if c.env.TableCreated != nil {
@@ -225,9 +293,22 @@ func (c *compactor) abort() {
 func (c *compactor) elidable(u []byte) bool {
 	for level := c.plan.OutputLevel + 1; level < manifest.NumLevels; level++ {
 		files := c.version.Levels[level]
-		i := sort.Search(len(files), func(i int) bool { return c.env.Cmp(files[i].Largest.UserKey, u) >= 0 })
-		if i < len(files) && c.env.Cmp(files[i].Smallest.UserKey, u) <= 0 {
+		if i := manifest.FindFile(c.env.Cmp, files, u); i < len(files) && files[i].ContainsUserKey(c.env.Cmp, u) {
 			return false
+		}
+	}
+	return true
+}
+
+// elidableRange reports whether no level below the output level holds a
+// table meeting [start, end): a range tombstone over it that every reader
+// sees has nothing left to delete.
+func (c *compactor) elidableRange(start, end []byte) bool {
+	for level := c.plan.OutputLevel + 1; level < manifest.NumLevels; level++ {
+		for _, f := range c.version.Levels[level] {
+			if c.env.Cmp(f.Smallest.UserKey, end) < 0 && !f.EndsBefore(c.env.Cmp, start) {
+				return false
+			}
 		}
 	}
 	return true

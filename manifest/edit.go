@@ -47,12 +47,23 @@ const (
 	tagLastSeqNum  = 4
 	tagDeletedFile = 5
 	tagNewFile     = 6
+	// tagNewFileFlags is tagNewFile followed by a uvarint of flags
+	// (newFileRangeDels). It is written only for a table with a flag set,
+	// so that a reader that predates it refuses the edit instead of
+	// losing the flag.
+	tagNewFileFlags = 7
 
 	// Tags from tagFirstSkippable on are followed by a uvarint length and
 	// that many bytes. A reader that does not know such a tag skips it: a
 	// later version can add optional fields without locking out older ones.
 	// Tags below it that a reader does not know make the edit unreadable.
 	tagFirstSkippable = 64
+)
+
+// Flags of tagNewFileFlags.
+const (
+	newFileRangeDels  = 1 << 0 // FileMetadata.HasRangeDels
+	newFileKnownFlags = newFileRangeDels
 )
 
 // maxUserKeyInEdit bounds a key in an edit (MaxKeySize of the DB plus slack).
@@ -85,7 +96,15 @@ func (e *VersionEdit) Encode() []byte {
 	}
 	for _, nf := range e.NewFiles {
 		m := nf.Meta
-		b = binary.AppendUvarint(b, tagNewFile)
+		var flags uint64
+		if m.HasRangeDels {
+			flags |= newFileRangeDels
+		}
+		if flags == 0 {
+			b = binary.AppendUvarint(b, tagNewFile)
+		} else {
+			b = binary.AppendUvarint(b, tagNewFileFlags)
+		}
 		b = binary.AppendUvarint(b, uint64(nf.Level))
 		b = binary.AppendUvarint(b, uint64(m.FileNum))
 		b = binary.AppendUvarint(b, m.Size)
@@ -93,6 +112,9 @@ func (e *VersionEdit) Encode() []byte {
 		b = appendInternalKey(b, m.Largest)
 		b = binary.AppendUvarint(b, uint64(m.SmallestSeq))
 		b = binary.AppendUvarint(b, uint64(m.LargestSeq))
+		if flags != 0 {
+			b = binary.AppendUvarint(b, flags)
+		}
 	}
 	return b
 }
@@ -192,7 +214,7 @@ func (e *VersionEdit) Decode(b []byte) error {
 			level := d.level()
 			num := base.FileNum(d.uvarint("file number"))
 			e.DeletedFiles = append(e.DeletedFiles, DeletedFile{Level: level, FileNum: num})
-		case tagNewFile:
+		case tagNewFile, tagNewFileFlags:
 			level := d.level()
 			m := &FileMetadata{FileNum: base.FileNum(d.uvarint("file number")), Size: d.uvarint("file size")}
 			m.Smallest = d.internalKey("smallest key")
@@ -201,6 +223,17 @@ func (e *VersionEdit) Decode(b []byte) error {
 			m.LargestSeq = base.SeqNum(d.uvarint("largest sequence number"))
 			if d.err == nil && m.SmallestSeq > m.LargestSeq {
 				d.err = fmt.Errorf("%s: smallest sequence number above largest", m.FileNum)
+			}
+			if tag == tagNewFileFlags {
+				flags := d.uvarint("file flags")
+				switch {
+				case d.err != nil:
+				case flags == 0:
+					d.err = fmt.Errorf("%s: flags field is present but zero", m.FileNum)
+				case flags&^newFileKnownFlags != 0:
+					d.err = fmt.Errorf("%s: unknown file flags %#x", m.FileNum, flags)
+				}
+				m.HasRangeDels = flags&newFileRangeDels != 0
 			}
 			e.NewFiles = append(e.NewFiles, NewFile{Level: level, Meta: m})
 		default:
@@ -239,7 +272,11 @@ func (e *VersionEdit) String() string {
 		fmt.Fprintf(&b, "  delete        L%d %s.sst\n", d.Level, d.FileNum)
 	}
 	for _, nf := range e.NewFiles {
-		fmt.Fprintf(&b, "  add           L%d %s %d bytes, seqs %d-%d\n", nf.Level, nf.Meta, nf.Meta.Size, nf.Meta.SmallestSeq, nf.Meta.LargestSeq)
+		rd := ""
+		if nf.Meta.HasRangeDels {
+			rd = ", range deletions"
+		}
+		fmt.Fprintf(&b, "  add           L%d %s %d bytes, seqs %d-%d%s\n", nf.Level, nf.Meta, nf.Meta.Size, nf.Meta.SmallestSeq, nf.Meta.LargestSeq, rd)
 	}
 	return b.String()
 }

@@ -113,6 +113,11 @@ func roundTripEdits() []struct {
 				LargestSeq:  math.MaxUint64,
 			}}},
 		}},
+		{"table with range deletions", &VersionEdit{NewFiles: []NewFile{
+			{Level: 1, Meta: &FileMetadata{FileNum: 12, Size: 300, Smallest: ikey("b", 7, base.KindRangeDelete),
+				Largest: base.MakeExclusiveSentinel([]byte("h")), SmallestSeq: 4, LargestSeq: 7, HasRangeDels: true}},
+			{Level: 1, Meta: meta(13, 10, ikey("h", 1, base.KindSet), ikey("i", 1, base.KindSet), 1, 1)},
+		}}},
 		{"every field", &VersionEdit{
 			ComparerName: "dkv.BytewiseComparator",
 			LogNum:       21,
@@ -209,8 +214,10 @@ func TestEditDecodeRefuses(t *testing.T) {
 		{"truncated tag", []byte{0x80}, "bad tag"},
 		{"tag past 64 bits", cat(overlong, []byte{0x01}), "bad tag"},
 		{"tag 0", []byte{0x00}, "unknown field tag 0"},
-		{"unknown tag", cat(uv(7), uv(1)), "unknown field tag 7"},
+		{"unknown tag", cat(uv(8), uv(1)), "unknown field tag 8"},
 		{"unknown small tag", cat(uv(tagLogNum), uv(3), uv(63)), "unknown field tag 63"},
+		{"zero file flags", cat(uv(tagNewFileFlags), uv(1), uv(5), uv(10), uv(9), []byte("a\x01\x02\x00\x00\x00\x00\x00\x00"), uv(9), []byte("b\x01\x02\x00\x00\x00\x00\x00\x00"), uv(1), uv(2), uv(0)), "flags field is present but zero"},
+		{"unknown file flags", cat(uv(tagNewFileFlags), uv(1), uv(5), uv(10), uv(9), []byte("a\x01\x02\x00\x00\x00\x00\x00\x00"), uv(9), []byte("b\x01\x02\x00\x00\x00\x00\x00\x00"), uv(1), uv(2), uv(6)), "unknown file flags 0x6"},
 		{"skippable tag without its length", cat(uv(tagLogNum), uv(3), uv(1000)), "bad field 1000 length"},
 		{"log number missing", uv(tagLogNum), "bad log number"},
 		{"log number truncated", cat(uv(tagLogNum), []byte{0x80, 0x80}), "bad log number"},

@@ -350,7 +350,7 @@ func TestReplayBadRecords(t *testing.T) {
 		off     int64
 		reason  string
 	}{
-		{"unknown tag", append(encodeAll(first), []byte{7, 1}), second, "version edit: unknown field tag 7"},
+		{"unknown tag", append(encodeAll(first), []byte{8, 1}), second, "version edit: unknown field tag 8"},
 		{"empty record", append(encodeAll(first), nil), second, "version edit: empty"},
 		{"level out of range", append(encodeAll(first), []byte{tagDeletedFile, 9, 1}), second, "level 9 out of range"},
 		{"deletes a missing table", encodeAll(first, &VersionEdit{DeletedFiles: []DeletedFile{{Level: 1, FileNum: 2}}}), second,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/distributedkv/dkv/internal/base"
@@ -23,6 +24,9 @@ type FileMetadata struct {
 	Largest     base.InternalKey
 	SmallestSeq base.SeqNum
 	LargestSeq  base.SeqNum
+	// HasRangeDels says the table holds range tombstones, which every
+	// read of its key range must consult (iterators load them up front).
+	HasRangeDels bool
 }
 
 // String formats the file as 000007.sst[a#3,SET-z#9,DEL].
@@ -30,9 +34,25 @@ func (f *FileMetadata) String() string {
 	return fmt.Sprintf("%s.sst[%s-%s]", f.FileNum, f.Smallest, f.Largest)
 }
 
-// ContainsUserKey reports whether key lies in the file's user-key range.
+// ContainsUserKey reports whether key lies in the file's user-key range. A
+// largest key that is a range tombstone's exclusive end
+// (base.InternalKey.IsExclusiveSentinel) leaves its user key out.
 func (f *FileMetadata) ContainsUserKey(cmp base.Compare, key []byte) bool {
-	return cmp(f.Smallest.UserKey, key) <= 0 && cmp(key, f.Largest.UserKey) <= 0
+	return cmp(f.Smallest.UserKey, key) <= 0 && !f.EndsBefore(cmp, key)
+}
+
+// EndsBefore reports whether every key of the file is below user key k.
+func (f *FileMetadata) EndsBefore(cmp base.Compare, k []byte) bool {
+	c := cmp(f.Largest.UserKey, k)
+	return c < 0 || (c == 0 && f.Largest.IsExclusiveSentinel())
+}
+
+// FindFile returns the index of the only table of a sorted level (1 and
+// below) whose range can hold user key k: the first that does not end
+// before k. It returns len(files) when k is past them all; the table found
+// may still start above k (ContainsUserKey tells).
+func FindFile(cmp base.Compare, files []*FileMetadata, k []byte) int {
+	return sort.Search(len(files), func(i int) bool { return !files[i].EndsBefore(cmp, k) })
 }
 
 // Version is the set of tables that make up the database at one moment. A
@@ -123,7 +143,7 @@ func (v *Version) Apply(cmp base.Compare, edit *VersionEdit) (*Version, error) {
 		for i := 1; i < len(files); i++ {
 			// By user key: a read looks in one table per level, so no user
 			// key may span two tables of a level.
-			if cmp(files[i-1].Largest.UserKey, files[i].Smallest.UserKey) >= 0 {
+			if !files[i-1].EndsBefore(cmp, files[i].Smallest.UserKey) {
 				return nil, fmt.Errorf("manifest: L%d tables %s and %s overlap", level, files[i-1], files[i])
 			}
 		}
@@ -194,7 +214,7 @@ func (v *Version) CheckOrdering(cmp base.Compare) error {
 				if prev.LargestSeq < f.LargestSeq {
 					return fmt.Errorf("manifest: L0 %s is older than %s but listed first", prev, f)
 				}
-			} else if cmp(prev.Largest.UserKey, f.Smallest.UserKey) >= 0 {
+			} else if !prev.EndsBefore(cmp, f.Smallest.UserKey) {
 				return fmt.Errorf("manifest: L%d %s and %s overlap or are out of order", level, prev, f)
 			}
 		}

@@ -265,3 +265,27 @@ func TestVersionAccessors(t *testing.T) {
 	require.False(t, f.ContainsUserKey(cmp, []byte("z\x00")))
 	require.False(t, f.ContainsUserKey(cmp, []byte("")))
 }
+
+// A table whose largest key is a range tombstone's exclusive end does not
+// hold that user key: the next table of its level may start there, and
+// FindFile sends a read of that key to the next table.
+func TestExclusiveSentinelBounds(t *testing.T) {
+	cmp := base.DefaultComparer.Compare
+	a := &FileMetadata{FileNum: 1, Smallest: ikey("b", 7, base.KindRangeDelete), Largest: base.MakeExclusiveSentinel([]byte("h")), SmallestSeq: 7, LargestSeq: 7, HasRangeDels: true}
+	b := meta(2, 10, ikey("h", 3, base.KindSet), ikey("m", 3, base.KindSet), 3, 3)
+	require.True(t, a.ContainsUserKey(cmp, []byte("g")))
+	require.False(t, a.ContainsUserKey(cmp, []byte("h")))
+	require.True(t, a.EndsBefore(cmp, []byte("h")))
+	require.False(t, b.EndsBefore(cmp, []byte("m")), "a point largest key is included")
+	v, err := (&Version{}).Apply(cmp, &VersionEdit{NewFiles: []NewFile{{Level: 1, Meta: a}, {Level: 1, Meta: b}}})
+	require.NoError(t, err, "touching at an exclusive end is no overlap")
+	require.NoError(t, v.CheckOrdering(cmp))
+	files := v.Levels[1]
+	for key, want := range map[string]int{"a": 0, "b": 0, "g": 0, "h": 1, "m": 1, "n": 2} {
+		require.Equal(t, want, FindFile(cmp, files, []byte(key)), "key %s", key)
+	}
+	// Ending at "h" inclusively, it would overlap.
+	c := meta(3, 10, ikey("b", 7, base.KindSet), ikey("h", 7, base.KindSet), 7, 7)
+	_, err = (&Version{}).Apply(cmp, &VersionEdit{NewFiles: []NewFile{{Level: 1, Meta: c}, {Level: 1, Meta: b}}})
+	require.ErrorContains(t, err, "overlap")
+}

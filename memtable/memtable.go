@@ -9,6 +9,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/rangedel"
 )
 
 // EntryOverhead is the memory one entry costs beyond its key and value: the
@@ -60,6 +61,12 @@ type MemTable struct {
 
 	size  atomic.Int64
 	count atomic.Int64
+
+	// Range tombstones live apart from the tree: reads ask which of them
+	// cover a key, which the fragments answer (see rangedel).
+	rdMu      sync.Mutex // guards rangeDels and the rebuilding of fragments
+	rangeDels []rangedel.Tombstone
+	fragments atomic.Pointer[rangedel.List] // of rangeDels; nil when stale
 }
 
 // New returns an empty MemTable ordered by c.
@@ -87,16 +94,29 @@ func New(c *base.Comparer) *MemTable {
 			return a.trailer > b.trailer
 		}
 	}
-	return &MemTable{cmp: cmp, less: less, tree: btree.NewG(degree, less)}
+	m := &MemTable{cmp: cmp, less: less, tree: btree.NewG(degree, less)}
+	m.fragments.Store(&rangedel.List{}) // none yet
+	return m
 }
 
 // Add inserts a version of key. The MemTable copies key and value. The
 // caller guarantees that (key, seq) is new: sequence numbers are unique.
-// One writer at a time.
+// A KindRangeDelete deletes [key, value): value is the end key. One writer
+// at a time.
 func (m *MemTable) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 	buf := m.arena.alloc(len(key) + len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
+	if kind == base.KindRangeDelete {
+		t := rangedel.Tombstone{Start: buf[:len(key):len(key)], End: buf[len(key):], Seq: seq}
+		m.rdMu.Lock()
+		m.rangeDels = append(m.rangeDels, t)
+		m.fragments.Store(nil)
+		m.rdMu.Unlock()
+		m.size.Add(int64(len(key) + len(value) + EntryOverhead))
+		m.count.Add(1)
+		return
+	}
 	e := makeEntry(buf, len(key), base.MakeTrailer(seq, kind))
 	m.mu.Lock()
 	m.tree.ReplaceOrInsert(e)
@@ -125,11 +145,30 @@ func (m *MemTable) Get(key []byte, seq base.SeqNum) (value []byte, trailer base.
 	return found.value(), found.trailer, true
 }
 
+// RangeDels returns the MemTable's range tombstones, fragmented: an
+// immutable List that later Adds do not change. The fragments are
+// computed on the first call after a range deletion was added, then
+// reused.
+func (m *MemTable) RangeDels() *rangedel.List {
+	if l := m.fragments.Load(); l != nil {
+		return l // the common case: no lock
+	}
+	m.rdMu.Lock()
+	defer m.rdMu.Unlock()
+	l := m.fragments.Load()
+	if l == nil {
+		l = rangedel.NewList(m.cmp, rangedel.Fragment(m.cmp, m.rangeDels))
+		m.fragments.Store(l)
+	}
+	return l
+}
+
 // ApproximateSize returns the memory the MemTable accounts for: keys, values
 // and EntryOverhead per entry.
 func (m *MemTable) ApproximateSize() int64 { return m.size.Load() }
 
-// Len returns the number of entries (versions, tombstones included).
+// Len returns the number of entries (versions, tombstones and range
+// tombstones included).
 func (m *MemTable) Len() int { return int(m.count.Load()) }
 
 // Empty reports whether the MemTable has no entries.

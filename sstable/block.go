@@ -336,6 +336,10 @@ func (it *blockIter) restartKey(i int) ([]byte, bool) {
 
 // seekGE positions at the first entry with key >= target.
 func (it *blockIter) seekGE(target []byte) bool {
+	if len(it.data) == 0 { // an empty block: the index of a table without points
+		it.offset = -1
+		return false
+	}
 	i, ok := it.searchRestarts(target)
 	if !ok || !it.seekRestart(i) {
 		return false
@@ -350,6 +354,10 @@ func (it *blockIter) seekGE(target []byte) bool {
 
 // seekLT positions at the last entry with key < target.
 func (it *blockIter) seekLT(target []byte) bool {
+	if len(it.data) == 0 { // an empty block: the index of a table without points
+		it.offset = -1
+		return false
+	}
 	i, ok := it.searchRestarts(target)
 	if !ok || !it.seekRestart(i) {
 		return false

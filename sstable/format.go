@@ -9,8 +9,14 @@ import (
 
 // The table format; docs/format/sstable.md is its specification.
 const (
-	// FormatVersion is written in every footer.
-	FormatVersion = 1
+	// FormatVersion is written in every footer. Version 2 added the
+	// range-deletion block; a version 1 table (which has none) is read
+	// as before. A reader that knows only version 1 refuses version 2
+	// rather than ignore tombstones it cannot see.
+	FormatVersion = 2
+
+	// minFormatVersion is the oldest version this build reads.
+	minFormatVersion = 1
 
 	// Magic ends every table.
 	Magic = "dkvtable"
@@ -38,6 +44,7 @@ const (
 const (
 	metaFilterName     = "dkv.filter.bloom"
 	metaPropertiesName = "dkv.properties"
+	metaRangeDelName   = "dkv.rangedel"
 )
 
 // Compression names the algorithm a block was compressed with. The values
@@ -144,8 +151,8 @@ func decodeFooter(b []byte) (footer, error) {
 		index:     BlockHandle{binary.LittleEndian.Uint64(b[16:]), binary.LittleEndian.Uint64(b[24:])},
 		version:   binary.LittleEndian.Uint32(b[32:36]),
 	}
-	if f.version != FormatVersion {
-		return footer{}, fmt.Errorf("%w %d (this build reads version %d)", errVersion, f.version, FormatVersion)
+	if f.version < minFormatVersion || f.version > FormatVersion {
+		return footer{}, fmt.Errorf("%w %d (this build reads versions %d to %d)", errVersion, f.version, minFormatVersion, FormatVersion)
 	}
 	return f, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/rangedel"
 	"github.com/distributedkv/dkv/vfs"
 )
 
@@ -31,7 +32,12 @@ func seedTables(t testing.TB) [][]byte {
 		_, data := writeTable(t, vfs.NewMem(), "s.sst", entries, WriterOptions{BlockSize: 128, Compression: c, BloomBitsPerKey: 10})
 		out = append(out, data)
 	}
-	return out
+	// With range tombstones, and with nothing else.
+	dels := []rangedel.Tombstone{{Start: []byte("k005"), End: []byte("k012"), Seq: 40}, {Start: []byte("k010"), End: []byte("k040"), Seq: 41}}
+	_, data := writeTableWithRangeDels(t, entries, dels, WriterOptions{BlockSize: 128})
+	out = append(out, data)
+	_, data = writeTableWithRangeDels(t, nil, dels, WriterOptions{BlockSize: 128})
+	return append(out, data)
 }
 
 // FuzzBlock runs the block decoder over arbitrary bytes: init either
@@ -107,6 +113,7 @@ func FuzzTable(f *testing.F) {
 		if _, _, _, err := r.Get(key, base.SeqNumMax); err != nil && !errors.Is(err, base.ErrCorruption) {
 			t.Fatalf("Get error is not corruption: %v", err)
 		}
+		r.RangeDels().Covering(key, base.SeqNumMax)
 		if _, err := r.Layout(); err != nil && !errors.Is(err, base.ErrCorruption) {
 			t.Fatalf("Layout error is not corruption: %v", err)
 		}

@@ -8,7 +8,7 @@ import (
 
 // BlockInfo describes one block of a table, for tools and tests.
 type BlockInfo struct {
-	Kind        string // data, filter, index, properties, metaindex
+	Kind        string // data, filter, range-deletion, index, properties, metaindex
 	Handle      BlockHandle
 	Compression Compression
 	Size        int    // decompressed size
@@ -72,6 +72,11 @@ func (r *Reader) Layout() (*Layout, error) {
 	}
 	if fh, ok := r.meta[metaFilterName]; ok {
 		if err := add("filter", fh, false, ""); err != nil {
+			return nil, err
+		}
+	}
+	if rh, ok := r.meta[metaRangeDelName]; ok {
+		if err := add("range-deletion", rh, true, ""); err != nil {
 			return nil, err
 		}
 	}

@@ -12,18 +12,25 @@ import (
 // name → value entries (numbers as uvarints), so that readers skip names
 // they do not know and new properties need no format change.
 type Properties struct {
-	NumEntries    uint64 // versions of keys, tombstones included
-	NumDeletions  uint64 // tombstones
-	NumDataBlocks uint64
-	RawKeySize    uint64 // sum of the internal keys' lengths
-	RawValueSize  uint64 // sum of the values' lengths
-	DataSize      uint64 // stored bytes of the data blocks, trailers included
-	IndexSize     uint64 // stored bytes of the index block
-	FilterSize    uint64 // stored bytes of the filter block
-	SmallestSeq   uint64
-	LargestSeq    uint64
-	// SmallestKey and LargestKey are the first and last internal keys,
-	// encoded (user key followed by the 8-byte trailer).
+	NumEntries   uint64 // versions of keys, tombstones included
+	NumDeletions uint64 // tombstones
+	// NumRangeDeletions counts the range-deletion block's entries: one
+	// per fragment and sequence number (rangedel.Tombstones).
+	NumRangeDeletions uint64
+	RangeDelSize      uint64 // stored bytes of the range-deletion block
+	NumDataBlocks     uint64
+	RawKeySize        uint64 // sum of the internal keys' lengths
+	RawValueSize      uint64 // sum of the values' lengths
+	DataSize          uint64 // stored bytes of the data blocks, trailers included
+	IndexSize         uint64 // stored bytes of the index block
+	FilterSize        uint64 // stored bytes of the filter block
+	SmallestSeq       uint64
+	LargestSeq        uint64
+	// SmallestKey and LargestKey bound the table's keys, encoded (user
+	// key followed by the 8-byte trailer): the first and last point keys,
+	// widened to cover the range tombstones — the first one's start, and
+	// the exclusive sentinel of the last one's end
+	// (base.MakeExclusiveSentinel).
 	SmallestKey []byte
 	LargestKey  []byte
 	// Compression is the table's configured compression; blocks that did
@@ -60,6 +67,8 @@ func (p *Properties) fields() []propertyField {
 		{"dkv.key.smallest", nil, (*bytesProp)(&p.SmallestKey)},
 		{"dkv.num.deletions", &p.NumDeletions, nil},
 		{"dkv.num.entries", &p.NumEntries, nil},
+		{"dkv.num.range-deletions", &p.NumRangeDeletions, nil},
+		{"dkv.range-deletion.size", &p.RangeDelSize, nil},
 		{"dkv.raw.key.size", &p.RawKeySize, nil},
 		{"dkv.raw.value.size", &p.RawValueSize, nil},
 		{"dkv.seq.largest", &p.LargestSeq, nil},

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/rangedel"
 )
 
 // ReadableFile is what a Reader needs of a file.
@@ -56,6 +57,9 @@ type Reader struct {
 	props  *Properties
 	footer footer
 	meta   map[string]BlockHandle
+	// rangeDels are the table's range tombstones, fragmented; empty for a
+	// table without them.
+	rangeDels *rangedel.List
 }
 
 // Open returns a Reader of the table held by f, of size bytes. name is used
@@ -124,8 +128,66 @@ func Open(f ReadableFile, name string, size int64, opts ReaderOptions) (*Reader,
 			return nil, err
 		}
 	}
+	if rh, ok := r.meta[metaRangeDelName]; ok {
+		if r.rangeDels, err = r.readRangeDels(rh); err != nil {
+			return nil, err
+		}
+	} else if r.props.NumRangeDeletions != 0 {
+		return nil, r.corrupt(int64(ft.metaindex.Offset), "properties count %d range tombstones, the metaindex has no block for them", r.props.NumRangeDeletions)
+	}
 	return r, nil
 }
+
+// readRangeDels reads and checks the range-deletion block: entries in
+// internal-key order, each a RANGEDEL key whose value is the end key,
+// forming spans that neither overlap nor leave the table's key range.
+func (r *Reader) readRangeDels(h BlockHandle) (*rangedel.List, error) {
+	block, err := r.readChecked(h, "range-deletion", true)
+	if err != nil {
+		return nil, err
+	}
+	cmp := r.opts.Comparer.Compare
+	var spans []rangedel.Span
+	var it blockIter
+	it.initTrusted(block, r.order)
+	n := uint64(0)
+	for ok := it.first(); ok; ok = it.next() {
+		k := decodeKey(it.key)
+		if k.Kind() != base.KindRangeDelete {
+			return nil, r.corrupt(int64(h.Offset), "range-deletion block holds %s", k)
+		}
+		if last := len(spans) - 1; last >= 0 && cmp(spans[last].Start, k.UserKey) == 0 {
+			if cmp(spans[last].End, it.val) != 0 {
+				return nil, r.corrupt(int64(h.Offset), "range tombstones from %q end at both %q and %q", k.UserKey, spans[last].End, it.val)
+			}
+			spans[last].Seqs = append(spans[last].Seqs, k.SeqNum())
+		} else {
+			start := append([]byte(nil), k.UserKey...)
+			spans = append(spans, rangedel.Span{Start: start, End: append([]byte(nil), it.val...), Seqs: []base.SeqNum{k.SeqNum()}})
+		}
+		n++
+	}
+	if it.err != nil {
+		return nil, r.corrupt(int64(h.Offset), "range-deletion block: %v", it.err)
+	}
+	if err := rangedel.Check(cmp, spans); err != nil {
+		return nil, r.corrupt(int64(h.Offset), "range-deletion block: %v", err)
+	}
+	if n != r.props.NumRangeDeletions {
+		return nil, r.corrupt(int64(h.Offset), "range-deletion block holds %d entries, the properties say %d", n, r.props.NumRangeDeletions)
+	}
+	if len(spans) > 0 {
+		lo, hi := r.props.Smallest(), r.props.Largest()
+		if cmp(spans[0].Start, lo.UserKey) < 0 || cmp(spans[len(spans)-1].End, hi.UserKey) > 0 {
+			return nil, r.corrupt(int64(h.Offset), "range tombstones [%q, %q) leave the table's key range %s-%s", spans[0].Start, spans[len(spans)-1].End, lo, hi)
+		}
+	}
+	return rangedel.NewList(cmp, spans), nil
+}
+
+// RangeDels returns the table's range tombstones, fragmented (empty when it
+// has none). They were read and checked by Open.
+func (r *Reader) RangeDels() *rangedel.List { return r.rangeDels }
 
 var errVersion = errors.New("unsupported format version")
 

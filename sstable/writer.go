@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/rangedel"
 	"github.com/distributedkv/dkv/vfs"
 )
 
@@ -53,6 +54,10 @@ type Writer struct {
 	// key, so that its separator can be short.
 	pendingHandle BlockHandle
 	pending       bool
+
+	// rangeDels are the range tombstones added, fragmented and written
+	// as one block by Finish.
+	rangeDels []rangedel.Tombstone
 
 	scratch  []byte
 	err      error
@@ -122,6 +127,30 @@ func (w *Writer) Add(key base.InternalKey, value []byte) error {
 	if w.data.estimatedSize() >= w.opts.BlockSize {
 		return w.flushData()
 	}
+	return nil
+}
+
+// AddRangeDel records a range tombstone deleting the user keys in
+// [start, end) below sequence number seq. Tombstones may be added in any
+// order and may overlap: Finish fragments them (package rangedel) into the
+// table's range-deletion block. They widen the table's key range. The
+// Writer copies start and end.
+func (w *Writer) AddRangeDel(start, end []byte, seq base.SeqNum) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.finished {
+		return errors.New("sstable: AddRangeDel after Finish")
+	}
+	if w.cmp(start, end) >= 0 {
+		w.err = fmt.Errorf("sstable: range tombstone [%q, %q) is empty", start, end)
+		return w.err
+	}
+	w.rangeDels = append(w.rangeDels, rangedel.Tombstone{
+		Start: append([]byte(nil), start...),
+		End:   append([]byte(nil), end...),
+		Seq:   seq,
+	})
 	return nil
 }
 
@@ -214,12 +243,16 @@ func (w *Writer) Finish() (*Properties, error) {
 		w.Abort()
 		return nil, w.err
 	}
-	if w.props.NumEntries == 0 {
+	spans := rangedel.Fragment(w.cmp, w.rangeDels)
+	if w.props.NumEntries == 0 && len(spans) == 0 {
 		w.Abort()
-		return nil, errors.New("sstable: a table must hold at least one entry")
+		return nil, errors.New("sstable: a table must hold at least one key or range tombstone")
 	}
 	w.finished = true
-	w.props.LargestKey = append([]byte(nil), w.lastKey...)
+	if w.props.NumEntries > 0 {
+		w.props.LargestKey = append([]byte(nil), w.lastKey...)
+	}
+	w.widenBounds(spans)
 	if err := w.flushData(); err != nil {
 		w.Abort()
 		return nil, err
@@ -239,6 +272,16 @@ func (w *Writer) Finish() (*Properties, error) {
 		filterHandle = h
 		w.props.FilterSize = h.Length + blockTrailerSize
 	}
+	var rangeDelHandle BlockHandle
+	if len(spans) > 0 {
+		h, err := w.writeBlock(encodeRangeDels(spans), NoCompression)
+		if err != nil {
+			w.Abort()
+			return nil, err
+		}
+		rangeDelHandle = h
+		w.props.RangeDelSize = h.Length + blockTrailerSize
+	}
 	indexHandle, err := w.writeBlock(w.index.finish(), NoCompression)
 	if err != nil {
 		w.Abort()
@@ -255,6 +298,9 @@ func (w *Writer) Finish() (*Properties, error) {
 		meta.add([]byte(metaFilterName), appendHandle(nil, filterHandle))
 	}
 	meta.add([]byte(metaPropertiesName), appendHandle(nil, propsHandle))
+	if len(spans) > 0 {
+		meta.add([]byte(metaRangeDelName), appendHandle(nil, rangeDelHandle))
+	}
 	metaHandle, err := w.writeBlock(meta.finish(), NoCompression)
 	if err != nil {
 		w.Abort()
@@ -281,6 +327,48 @@ func (w *Writer) Finish() (*Properties, error) {
 	}
 	props := w.props
 	return &props, nil
+}
+
+// widenBounds makes the table's key and sequence number ranges cover the
+// range tombstones' spans, and counts them.
+func (w *Writer) widenBounds(spans []rangedel.Span) {
+	if len(spans) == 0 {
+		return
+	}
+	p := &w.props
+	lo, hi, _ := rangedel.Bounds(spans)
+	if p.NumEntries == 0 {
+		p.SmallestSeq = uint64(lo.SeqNum())
+	}
+	if p.NumEntries == 0 || base.InternalCompare(w.cmp, lo, decodeKey(p.SmallestKey)) < 0 {
+		p.SmallestKey = encodeKey(lo)
+	}
+	if p.NumEntries == 0 || base.InternalCompare(w.cmp, hi, decodeKey(p.LargestKey)) > 0 {
+		p.LargestKey = encodeKey(hi)
+	}
+	for _, s := range spans {
+		p.NumRangeDeletions += uint64(len(s.Seqs))
+		p.SmallestSeq = min(p.SmallestSeq, uint64(s.Seqs[len(s.Seqs)-1]))
+		p.LargestSeq = max(p.LargestSeq, uint64(s.Seqs[0]))
+	}
+}
+
+func encodeKey(k base.InternalKey) []byte {
+	b := make([]byte, k.Size())
+	k.Encode(b)
+	return b
+}
+
+// encodeRangeDels returns the range-deletion block: one entry per span and
+// sequence number, keyed by the internal key (start, seq, RANGEDEL), the
+// value the span's end — in internal-key order, because spans are sorted
+// and do not overlap and their sequence numbers decrease.
+func encodeRangeDels(spans []rangedel.Span) []byte {
+	b := blockWriter{restartInterval: 1}
+	for _, t := range rangedel.Tombstones(spans) {
+		b.add(encodeKey(base.MakeInternalKey(t.Start, t.Seq, base.KindRangeDelete)), t.End)
+	}
+	return b.finish()
 }
 
 // Abort closes the file without finishing the table. The caller removes the

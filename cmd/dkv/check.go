@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/rangedel"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
@@ -234,22 +235,33 @@ func checkEntries(r *sstable.Reader, layout *sstable.Layout, path string, f *man
 		}
 		return -1
 	}
+	spans := r.RangeDels().Spans() // checked by sstable.Open
+	if known && len(spans) > 0 != f.HasRangeDels {
+		return 0, base.CorruptionErrorf(path, -1, "the table has %d range tombstone spans, the MANIFEST says range tombstones %v", len(spans), f.HasRangeDels)
+	}
+	for _, s := range spans {
+		if known && (s.Seqs[len(s.Seqs)-1] < f.SmallestSeq || s.Seqs[0] > f.LargestSeq) {
+			return 0, base.CorruptionErrorf(path, -1, "range tombstone %s outside the sequence numbers %d-%d the MANIFEST records",
+				s, f.SmallestSeq, f.LargestSeq)
+		}
+	}
 	it := r.NewIter()
 	defer it.Close()
-	var prev base.InternalKey
+	var first, prev base.InternalKey
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
 		switch {
-		case !k.Kind().Valid():
-			return n, base.CorruptionErrorf(path, blockAt(n), "entry %d: key %s of unknown kind", n, k)
+		case !k.Kind().IsPoint():
+			return n, base.CorruptionErrorf(path, blockAt(n), "entry %d: key %s of a kind a data block cannot hold", n, k)
 		case n > 0 && base.InternalCompare(cmp, prev, k) >= 0:
 			return n, base.CorruptionErrorf(path, blockAt(n), "entry %d: key %s after %s", n, k, prev)
-		case known && n == 0 && base.InternalCompare(cmp, k, f.Smallest) != 0:
-			return n, base.CorruptionErrorf(path, blockAt(n), "first key %s, the MANIFEST says %s", k, f.Smallest)
 		case known && (k.SeqNum() < f.SmallestSeq || k.SeqNum() > f.LargestSeq):
 			return n, base.CorruptionErrorf(path, blockAt(n), "entry %d: key %s outside the sequence numbers %d-%d the MANIFEST records",
 				n, k, f.SmallestSeq, f.LargestSeq)
+		}
+		if n == 0 {
+			first = base.InternalKey{UserKey: append([]byte(nil), k.UserKey...), Trailer: k.Trailer}
 		}
 		prev = base.InternalKey{UserKey: append(prev.UserKey[:0], k.UserKey...), Trailer: k.Trailer}
 		n++
@@ -257,11 +269,15 @@ func checkEntries(r *sstable.Reader, layout *sstable.Layout, path string, f *man
 	if err := it.Error(); err != nil {
 		return n, err
 	}
-	if n == 0 {
-		return n, base.CorruptionErrorf(path, -1, "the table holds no entry")
+	smallest, largest, ok := rangedel.TableBounds(cmp, first, prev, n > 0, spans)
+	if !ok {
+		return n, base.CorruptionErrorf(path, -1, "the table holds no entry and no range tombstone")
 	}
-	if known && base.InternalCompare(cmp, prev, f.Largest) != 0 {
-		return n, base.CorruptionErrorf(path, blockAt(n-1), "last key %s, the MANIFEST says %s", prev, f.Largest)
+	if known && base.InternalCompare(cmp, smallest, f.Smallest) != 0 {
+		return n, base.CorruptionErrorf(path, blockAt(0), "the table starts at %s, the MANIFEST says %s", smallest, f.Smallest)
+	}
+	if known && base.InternalCompare(cmp, largest, f.Largest) != 0 {
+		return n, base.CorruptionErrorf(path, blockAt(n-1), "the table ends at %s, the MANIFEST says %s", largest, f.Largest)
 	}
 	return n, nil
 }

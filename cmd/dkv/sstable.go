@@ -61,6 +61,12 @@ func printSSTable(w io.Writer, path string, limit int) error {
 	if err := layout.Write(w); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
+	if spans := r.RangeDels().Spans(); len(spans) > 0 {
+		fmt.Fprintf(w, "\nrange tombstones (fragments: sequence numbers newest first)\n")
+		for _, s := range spans {
+			fmt.Fprintf(w, "  [%s, %s) #%v\n", displayKey(s.Start), displayKey(s.End), s.Seqs)
+		}
+	}
 	if limit < 0 {
 		return nil
 	}

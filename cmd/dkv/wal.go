@@ -133,6 +133,8 @@ func writeBatch(tw *tabwriter.Writer, offset int64, b batch, err error) {
 		switch op.kind {
 		case base.KindSet:
 			desc = fmt.Sprintf("SET %s=%s", displayKey(op.key), display(op.value, maxShown))
+		case base.KindRangeDelete:
+			desc = fmt.Sprintf("RANGEDEL [%s, %s)", displayKey(op.key), displayKey(op.value))
 		default:
 			desc = fmt.Sprintf("DEL %s", displayKey(op.key))
 		}
@@ -178,7 +180,8 @@ const batchHeaderSize = 12
 //	batch := seq (uint64 LE) count (uint32 LE) op{count}
 //	op    := kind (uint8) keylen (uvarint) key [vallen (uvarint) value]
 //
-// with a value only for SET (kind 1; DEL is 0). Every field is checked
+// with a value only for SET (kind 1; DEL is 0) and, for RANGEDEL (kind 2),
+// the end key in the value's place. Every field is checked
 // against the record's bounds and the engine's limits; bytes that break
 // them make an error (never a panic), and on error ops is nil.
 func decodeBatch(rec []byte) (batch, error) {
@@ -213,9 +216,17 @@ func decodeBatch(rec []byte) (batch, error) {
 		if len(op.key) == 0 {
 			return b, fmt.Errorf("operation %d: empty key", i)
 		}
-		if op.kind == base.KindSet {
+		switch op.kind {
+		case base.KindSet:
 			if op.value, p, err = lengthPrefixed(p, "value", dkv.MaxValueSize); err != nil {
 				return b, fmt.Errorf("operation %d: %w", i, err)
+			}
+		case base.KindRangeDelete:
+			if op.value, p, err = lengthPrefixed(p, "end key", dkv.MaxKeySize); err != nil {
+				return b, fmt.Errorf("operation %d: %w", i, err)
+			}
+			if bytes.Compare(op.key, op.value) >= 0 {
+				return b, fmt.Errorf("operation %d: range deletion [%q, %q) is empty", i, op.key, op.value)
 			}
 		}
 		ops = append(ops, op)

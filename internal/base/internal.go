@@ -25,6 +25,11 @@ const (
 	KindDelete Kind = 0
 	// KindSet carries a value.
 	KindSet Kind = 1
+	// KindRangeDelete is a range tombstone: the user keys from this key
+	// (included) to an end key (excluded, carried as the value) have no
+	// value as of this version, nor any older one. Range tombstones live
+	// apart from point keys: in their own memtable list and table block.
+	KindRangeDelete Kind = 2
 
 	// KindMax is larger than every stored kind. A search key built with it
 	// sorts before every stored version with the same user key and sequence
@@ -38,6 +43,8 @@ func (k Kind) String() string {
 		return "DEL"
 	case KindSet:
 		return "SET"
+	case KindRangeDelete:
+		return "RANGEDEL"
 	case KindMax:
 		return "MAX"
 	}
@@ -45,7 +52,11 @@ func (k Kind) String() string {
 }
 
 // Valid reports whether k is a kind that may appear in stored data.
-func (k Kind) Valid() bool { return k == KindDelete || k == KindSet }
+func (k Kind) Valid() bool { return k == KindDelete || k == KindSet || k == KindRangeDelete }
+
+// IsPoint reports whether k is the kind of a point key (a Set or a Delete),
+// which is what a table's data blocks and a memtable's tree hold.
+func (k Kind) IsPoint() bool { return k == KindDelete || k == KindSet }
 
 // Trailer packs a sequence number and a kind: seq<<8 | kind.
 type Trailer uint64
@@ -98,6 +109,21 @@ func DecodeInternalKey(encoded []byte) (key InternalKey, ok bool) {
 		UserKey: encoded[:n:n],
 		Trailer: Trailer(binary.LittleEndian.Uint64(encoded[n:])),
 	}, true
+}
+
+// MakeExclusiveSentinel returns the key a table whose range tombstones end
+// at the (excluded) user key end uses as its largest key: (end, SeqNumMax,
+// KindRangeDelete), which sorts before every version of end. A table whose
+// largest key is such a sentinel holds nothing at end itself.
+func MakeExclusiveSentinel(end []byte) InternalKey {
+	return MakeInternalKey(end, SeqNumMax, KindRangeDelete)
+}
+
+// IsExclusiveSentinel reports whether k is a range tombstone's exclusive end
+// (MakeExclusiveSentinel): as a table's largest key, it means the table's
+// range stops just before k.UserKey.
+func (k InternalKey) IsExclusiveSentinel() bool {
+	return k.Trailer == MakeTrailer(SeqNumMax, KindRangeDelete)
 }
 
 // String formats k for tests and tools as key#seq,KIND.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/rangedel"
 )
 
 // VisibleIter is the user's view of an internal iterator: for each user key
@@ -30,6 +31,7 @@ type VisibleIter struct {
 	inner        base.InternalIterator
 	seq          base.SeqNum
 	lower, upper []byte
+	rangeDels    *rangedel.List // what the view's range tombstones delete; may be empty
 
 	dir   direction
 	valid bool
@@ -49,6 +51,17 @@ type VisibleIter struct {
 // and upper, which the caller must not change.
 func NewVisible(cmp base.Compare, it base.InternalIterator, seq base.SeqNum, lower, upper []byte) *VisibleIter {
 	return &VisibleIter{cmp: cmp, inner: it, seq: seq, lower: lower, upper: upper}
+}
+
+// SetRangeDels makes the iterator hide every version a range tombstone of
+// l deletes: one newer than the version, at or below the iterator's
+// sequence number, covering its key (rangedel.Visible builds such a list
+// from the view's sources). Call it before the first positioning call.
+func (v *VisibleIter) SetRangeDels(l *rangedel.List) { v.rangeDels = l }
+
+// rangeDeleted reports whether a range tombstone hides the version k.
+func (v *VisibleIter) rangeDeleted(k base.InternalKey) bool {
+	return !v.rangeDels.Empty() && v.rangeDels.Deletes(k.UserKey, k.SeqNum(), v.seq)
 }
 
 // fail records the first error and reports false.
@@ -205,6 +218,10 @@ func (v *VisibleIter) findNext() bool {
 		}
 		switch k.Kind() {
 		case base.KindSet:
+			if v.rangeDeleted(k) {
+				v.skipVersions(k.UserKey) // and the older versions with it
+				continue
+			}
 			v.key, v.value, v.valid = k.UserKey, v.inner.Value(), true
 			return true
 		case base.KindDelete:
@@ -236,6 +253,10 @@ func (v *VisibleIter) findPrev() bool {
 		if k.SeqNum() <= v.seq {
 			switch k.Kind() {
 			case base.KindSet:
+				if v.rangeDeleted(k) {
+					v.valid = false // as if a tombstone: older versions are gone
+					break
+				}
 				if !v.valid {
 					v.keyBuf = append(v.keyBuf[:0], k.UserKey...)
 					v.valid = true

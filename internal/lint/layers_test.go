@@ -19,6 +19,7 @@ var layers = map[string]int{
 	"internal/base":       0,
 	"internal/invariants": 0,
 	"internal/killpoint":  0,
+	"internal/rangedel":   0,
 	"vfs":                 0,
 	"wal":                 1,
 	"memtable":            1,
@@ -36,6 +37,8 @@ var layers = map[string]int{
 // types.
 var sideways = map[string][]string{
 	"compaction": {"manifest"},
+	// Range tombstones are a data structure over internal keys' parts.
+	"internal/rangedel": {"internal/base"},
 }
 
 // external lists the modules outside the standard library that each package

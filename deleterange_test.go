@@ -1,0 +1,213 @@
+package dkv_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/vfs"
+)
+
+func putKeys(t *testing.T, db *dkv.DB, n int, value string) {
+	t.Helper()
+	b := db.NewBatch()
+	for i := range n {
+		require.NoError(t, b.Put(fmt.Appendf(nil, "k%05d", i), []byte(value)))
+		if b.Len() == 1000 {
+			require.NoError(t, db.Write(b, nil))
+			b.Reset()
+		}
+	}
+	require.NoError(t, db.Write(b, nil))
+}
+
+// scanKeys returns every key an iterator over the view sees, in order, and
+// checks that Prev walks the same keys back.
+func scanKeys(t *testing.T, newIter func(*dkv.IterOptions) (*dkv.Iterator, error), o *dkv.IterOptions) []string {
+	t.Helper()
+	it, err := newIter(o)
+	require.NoError(t, err)
+	var keys []string
+	for ok := it.First(); ok; ok = it.Next() {
+		keys = append(keys, string(it.Key()))
+	}
+	i := len(keys)
+	for ok := it.Last(); ok; ok = it.Prev() {
+		i--
+		require.Equal(t, keys[i], string(it.Key()))
+	}
+	require.Zero(t, i)
+	require.NoError(t, it.Error())
+	require.NoError(t, it.Close())
+	return keys
+}
+
+// DeleteRange hides exactly [start, end) wherever the keys live — memtable,
+// L0, deeper levels — for Get and iterators in both directions; a key
+// written afterwards is back; a snapshot taken before still sees
+// everything, across flushes and compactions.
+func TestDeleteRangeEverywhere(t *testing.T) {
+	for _, stage := range []string{"memtable", "flushed", "compacted"} {
+		t.Run(stage, func(t *testing.T) {
+			db, _ := openMem(t, &dkv.Options{MemTableSize: 64 << 10, TargetFileSize: 16 << 10})
+			defer db.Close()
+			putKeys(t, db, 2000, "old")
+			switch stage {
+			case "flushed":
+				require.NoError(t, db.Flush())
+			case "compacted":
+				require.NoError(t, db.Compact(context.Background(), nil, nil))
+			}
+			snap := db.NewSnapshot()
+			defer snap.Close()
+			require.NoError(t, db.DeleteRange([]byte("k00100"), []byte("k01900")))
+			require.NoError(t, db.Put([]byte("k00500"), []byte("new")))
+
+			check := func(when string) {
+				for _, c := range []struct {
+					key  string
+					want string
+				}{{"k00099", "old"}, {"k00100", ""}, {"k00499", ""}, {"k00500", "new"}, {"k01899", ""}, {"k01900", "old"}} {
+					v, err := db.Get([]byte(c.key))
+					if c.want == "" {
+						require.ErrorIs(t, err, dkv.ErrNotFound, "%s: %s", when, c.key)
+					} else {
+						require.NoError(t, err, "%s: %s", when, c.key)
+						require.Equal(t, c.want, string(v), "%s: %s", when, c.key)
+					}
+					v, err = snap.Get([]byte(c.key))
+					require.NoError(t, err, "%s: snapshot %s", when, c.key)
+					require.Equal(t, "old", string(v), "%s: snapshot %s", when, c.key)
+				}
+				keys := scanKeys(t, db.NewIter, nil)
+				require.Len(t, keys, 100+1+100, when)
+				require.Equal(t, "k00099", keys[99])
+				require.Equal(t, "k00500", keys[100])
+				require.Equal(t, "k01900", keys[101])
+				require.Len(t, scanKeys(t, db.NewIter, &dkv.IterOptions{LowerBound: []byte("k00050"), UpperBound: []byte("k01950")}), 50+1+50, when)
+				require.Len(t, scanKeys(t, snap.NewIter, nil), 2000, when)
+			}
+			check("before flush")
+			require.NoError(t, db.Flush())
+			check("after flush")
+			require.NoError(t, db.Compact(context.Background(), nil, nil))
+			check("after compaction")
+		})
+	}
+}
+
+// A range deletion costs one log record and one memtable entry, however
+// many keys it covers: its cost does not depend on the data.
+func TestDeleteRangeCostIndependentOfKeys(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	putKeys(t, db, 50000, "v")
+	before := db.Metrics()
+	require.NoError(t, db.DeleteRange([]byte("k"), []byte("l")))
+	after := db.Metrics()
+	require.Equal(t, before.WAL.Records+1, after.WAL.Records)
+	require.Less(t, after.WAL.Bytes-before.WAL.Bytes, int64(64), "one small record")
+	require.Equal(t, before.MemTable.Entries+1, after.MemTable.Entries)
+	it, err := db.NewIter(nil)
+	require.NoError(t, err)
+	require.False(t, it.First())
+	require.NoError(t, it.Close())
+}
+
+// Compaction drops a range tombstone together with the data it covers: a
+// database emptied by DeleteRange shrinks to nothing once compacted, and
+// no table keeps a range tombstone. An open snapshot keeps the data until
+// it closes.
+func TestDeleteRangeReclaimsSpace(t *testing.T) {
+	db, _ := openMem(t, &dkv.Options{MemTableSize: 256 << 10, TargetFileSize: 64 << 10})
+	defer db.Close()
+	putKeys(t, db, 20000, "a value of some length, to take some space")
+	require.NoError(t, db.Compact(context.Background(), nil, nil))
+	full := totalSize(db.Metrics())
+	require.Greater(t, full, uint64(100<<10))
+
+	snap := db.NewSnapshot()
+	require.NoError(t, db.DeleteRange([]byte("k00000"), []byte("k15000")))
+	require.NoError(t, db.Compact(context.Background(), nil, nil))
+	require.Greater(t, totalSize(db.Metrics()), full*9/10, "the snapshot still needs the data")
+	require.Len(t, scanKeys(t, snap.NewIter, nil), 20000)
+	require.NoError(t, snap.Close())
+
+	require.NoError(t, db.Compact(context.Background(), nil, nil))
+	left := totalSize(db.Metrics())
+	require.Less(t, left, full/3, "a quarter of the keys are left")
+	keys := scanKeys(t, db.NewIter, nil)
+	require.Len(t, keys, 5000)
+	require.Equal(t, "k15000", keys[0])
+
+	require.NoError(t, db.DeleteRange([]byte("k"), []byte("l")))
+	require.NoError(t, db.Compact(context.Background(), nil, nil))
+	require.Zero(t, totalSize(db.Metrics()), "nothing left: the tombstone went with the data")
+	require.Empty(t, scanKeys(t, db.NewIter, nil))
+}
+
+func totalSize(m *dkv.Metrics) uint64 {
+	var n uint64
+	for _, l := range m.Levels {
+		n += l.Size
+	}
+	return n
+}
+
+// A range deletion is durable like any write: synced, it survives a power
+// loss, from the log or from the tables it was flushed to; in a batch it
+// is atomic with the batch's other writes.
+func TestDeleteRangeSurvivesCrash(t *testing.T) {
+	for _, flushed := range []bool{false, true} {
+		db, fs := openMem(t, nil)
+		putKeys(t, db, 300, "v")
+		b := db.NewBatch()
+		require.NoError(t, b.DeleteRange([]byte("k00010"), []byte("k00200")))
+		require.NoError(t, b.Put([]byte("k00100"), []byte("kept")))
+		require.NoError(t, b.Put([]byte("z"), []byte("marker")))
+		require.NoError(t, db.Write(b, &dkv.WriteOptions{Sync: true}))
+		if flushed {
+			require.NoError(t, db.Flush())
+		}
+		crashed := fs.CrashClone(vfs.CrashOptions{})
+		require.NoError(t, db.Close())
+
+		db2, err := dkv.Open("/db", &dkv.Options{FS: crashed, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		keys := scanKeys(t, db2.NewIter, nil)
+		require.Len(t, keys, 10+1+100+1, "flushed %v", flushed)
+		v, err := db2.Get([]byte("k00100"))
+		require.NoError(t, err)
+		require.Equal(t, "kept", string(v))
+		require.NoError(t, db2.Close())
+	}
+}
+
+// Bad arguments are refused with ErrInvalidArgument and change nothing; an
+// empty range is a no-op; a closed DB says so.
+func TestDeleteRangeArguments(t *testing.T) {
+	db, _ := openMem(t, nil)
+	require.NoError(t, db.Put([]byte("b"), []byte("v")))
+	require.ErrorIs(t, db.DeleteRange([]byte("c"), []byte("a")), dkv.ErrInvalidArgument)
+	require.ErrorIs(t, db.DeleteRange(nil, []byte("c")), dkv.ErrInvalidArgument)
+	require.ErrorIs(t, db.DeleteRange([]byte("a"), nil), dkv.ErrInvalidArgument)
+	require.NoError(t, db.DeleteRange([]byte("b"), []byte("b")))
+	v, err := db.Get([]byte("b"))
+	require.NoError(t, err)
+	require.Equal(t, "v", string(v))
+
+	b := db.NewBatch()
+	require.NoError(t, b.Put([]byte("x"), []byte("1")))
+	require.ErrorIs(t, b.DeleteRange([]byte("z"), []byte("y")), dkv.ErrInvalidArgument)
+	require.ErrorIs(t, db.Write(b, nil), dkv.ErrInvalidArgument, "a batch with a refused operation is refused whole")
+	_, err = db.Get([]byte("x"))
+	require.ErrorIs(t, err, dkv.ErrNotFound)
+
+	require.NoError(t, db.Close())
+	require.ErrorIs(t, db.DeleteRange([]byte("a"), []byte("b")), dkv.ErrClosed)
+	require.ErrorIs(t, db.DeleteRange([]byte("a"), []byte("a")), dkv.ErrClosed)
+}
