@@ -15,7 +15,8 @@
 //     holding one data block, the index and the filter's key hashes in
 //     memory.
 //   - Reader opens a table, checks its footer and metadata, and serves point
-//     lookups (Get: bloom filter, index, one data block) and Iterators.
+//     lookups (Get: bloom filter, index, one data block) and Iterators;
+//     its size estimates (EstimateOffset, EstimateDiskUsage) use the index alone.
 //   - Cache holds decoded data blocks shared by every table of a DB, in
 //     shards so that concurrent readers do not contend on one lock.
 //
