@@ -337,10 +337,14 @@ func (db *DB) newTableIter(f *manifest.FileMetadata) (base.InternalIterator, err
 // when ctx is canceled, and ErrClosed when the DB closes; the compaction
 // under way then stops and leaves nothing behind. A Compact runs beside the
 // background compactions (MaxConcurrentCompactions does not count it) and
-// waits for those holding tables it needs.
+// waits for those holding tables it needs. A read-only DB returns
+// ErrReadOnly.
 func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 	if db.closed.Load() {
 		return ErrClosed
+	}
+	if db.opts.ReadOnly {
+		return ErrReadOnly
 	}
 	if start != nil && end != nil && db.comparer.Compare(start, end) > 0 {
 		return fmt.Errorf("%w: Compact start %q is above end %q", ErrInvalidArgument, start, end)

@@ -82,10 +82,15 @@ type DB struct {
 		compactions compactionState // compact.go
 		snapshots   snapshotList    // snapshot.go
 		iterators   int             // open iterators
+		checkpoints int             // Checkpoint calls under way: Close waits for them
 	}
 	flushDone chan struct{} // closed when the flush goroutine exits
 
 	obs obsolete // live versions and tables waiting for deletion (refs.go)
+
+	// replayed lists, in a read-only DB, the logs Open replayed into the
+	// memtables: Checkpoint copies them, since it cannot flush them.
+	replayed []replayedLog
 
 	versions   *versionSet
 	tableCache *tableCache
@@ -121,6 +126,11 @@ type logFile struct {
 // acknowledged: it may have created the directory and its LOCK file,
 // truncated a torn log tail, written the memtables of older logs as tables,
 // or started a new log or MANIFEST, all of which the next Open takes up.
+//
+// With Options.ReadOnly, Open writes nothing at all: it fails when dir, its
+// LOCK file or its CURRENT file is missing (an error matching
+// fs.ErrNotExist), and otherwise sees every write a read-write Open would
+// recover, from memory.
 func Open(dir string, opts *Options) (*DB, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: empty directory name", ErrInvalidArgument)
@@ -159,21 +169,25 @@ func Open(dir string, opts *Options) (*DB, error) {
 	}
 	db.tableCache = newTableCache(db.fs, dir, o.MaxOpenFiles, ropts)
 
-	if err := db.createDir(); err != nil {
+	if o.ReadOnly {
+		if err := db.requireDir(); err != nil {
+			return nil, err
+		}
+	} else if err := db.createDir(); err != nil {
 		return nil, err
 	}
-	lock, err := db.fs.Lock(db.fs.PathJoin(dir, base.MakeFilename(base.FileTypeLock, 0)))
-	if err != nil {
-		if errors.Is(err, vfs.ErrLocked) {
-			// err reads "vfs: lock already held: DIR/LOCK, by this process".
-			return nil, fmt.Errorf("%w (%v)", ErrLocked, err)
-		}
-		return nil, fmt.Errorf("dkv: lock %s: %w", dir, err)
+	if err := db.lockDir(); err != nil {
+		return nil, err
 	}
-	db.lock = lock
 	if err := db.recover(); err != nil {
 		db.abandon()
 		return nil, err
+	}
+	if o.ReadOnly {
+		// Nothing runs in the background: no flush, no compaction
+		// (db.mu.opened stays false).
+		close(db.flushDone)
+		return db, nil
 	}
 	// The memtables of older logs are flushed before Open returns: a
 	// database whose flushes keep failing must not grow its memory with
@@ -200,6 +214,40 @@ func (db *DB) abandon() {
 	_ = db.versions.close()
 	db.tableCache.close()
 	_ = db.lock.Close()
+}
+
+// lockDir takes the directory's LOCK: exclusively for a writer, shared for a
+// read-only DB, which needs the file to exist (it creates nothing).
+func (db *DB) lockDir() error {
+	name := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLock, 0))
+	lock := db.fs.Lock
+	if db.opts.ReadOnly {
+		lock = db.fs.LockShared
+	}
+	l, err := lock(name)
+	switch {
+	case err == nil:
+		db.lock = l
+		return nil
+	case errors.Is(err, vfs.ErrLocked):
+		// err reads "vfs: lock already held: DIR/LOCK, by this process".
+		return fmt.Errorf("%w (%v)", ErrLocked, err)
+	case db.opts.ReadOnly && errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("dkv: open %s read-only: no LOCK file, so no database here: %w", db.dir, err)
+	}
+	return fmt.Errorf("dkv: lock %s: %w", db.dir, err)
+}
+
+// requireDir is createDir for a read-only DB: the directory must exist.
+func (db *DB) requireDir() error {
+	info, err := db.fs.Stat(db.dir)
+	if err != nil {
+		return fmt.Errorf("dkv: open %s read-only (which creates nothing): %w", db.dir, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("%w: open %s read-only: not a directory", ErrInvalidArgument, db.dir)
+	}
+	return nil
 }
 
 // createDir makes the database directory and any missing parents, syncing
@@ -232,8 +280,9 @@ func (db *DB) createDir() error {
 	return nil
 }
 
-// Close waits for a flush in progress, writes and fsyncs what remains in
-// the write-ahead log buffer, and releases the directory. Memtables are not
+// Close waits for a flush in progress, cancels the compactions and
+// checkpoints under way and waits for them, writes and fsyncs what remains
+// in the write-ahead log buffer, and releases the directory. Memtables are not
 // flushed: their logs hold them. Every write acknowledged before Close is
 // durable when Close returns nil; an error matching ErrStopped means the
 // log could not be made durable, and reopening recovers what the disk
@@ -247,8 +296,8 @@ func (db *DB) Close() error {
 	db.mu.Lock()
 	db.mu.closing = true
 	db.mu.cond.Broadcast() // stalled writers, Flush callers, the flush loop
-	for db.mu.compactions.running > 0 {
-		db.mu.cond.Wait() // compactions see closeCh and stop
+	for db.mu.compactions.running > 0 || db.mu.checkpoints > 0 {
+		db.mu.cond.Wait() // compactions and checkpoints see closeCh and stop
 	}
 	db.mu.Unlock()
 	<-db.flushDone

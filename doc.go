@@ -61,6 +61,23 @@
 //     because nothing intact after them shows they were ever fsynced —
 //     which is truncated (see docs/format/wal.md, "Recovery rule").
 //
+// # Read-only opens and checkpoints
+//
+// Options.ReadOnly opens an existing database without writing anything to
+// its directory: the logs are replayed into memory (a torn tail is read up
+// to, and left in place), so a read-only DB of a crashed writer's directory
+// sees every write a read-write Open would recover. Every write, Flush and
+// Compact fails with ErrReadOnly. Read-only DBs take the directory's lock
+// shared, so any number of them share a directory, but never with a writer.
+//
+// DB.Checkpoint writes the database as of one moment to a new directory
+// while writes go on: every write acknowledged before the call, and a
+// prefix of the history like a recovery. The tables are hard-linked (copied
+// where links fail), so a checkpoint is fast and costs little space until
+// the DB compacts its tables away. It opens on its own, read-write or
+// read-only, shares nothing that changes with the DB, and appears only once
+// complete: after a crash it is complete or absent.
+//
 // # Concurrency contract
 //
 // A DB and a Snapshot are safe for concurrent use by any number of
@@ -70,8 +87,9 @@
 // Compactions never block writes, except that writes slow down and then
 // stop when L0 holds too many tables (Options.L0SlowdownThreshold,
 // L0StopWritesThreshold), and wait when full memtables pile up
-// (MemTableStopWritesThreshold). One directory is opened by one DB at a time: a
-// second Open, from this process or another, fails at once with ErrLocked.
+// (MemTableStopWritesThreshold). One directory is opened by one writer at a
+// time, or by any number of read-only DBs: an Open that would break this,
+// from this process or another, fails at once with ErrLocked.
 //
 // The library never panics on bad input or on bytes read from disk, and
 // never exits the process.

@@ -19,6 +19,10 @@ var (
 	// open.
 	ErrLocked = errors.New("dkv: database directory locked")
 
+	// ErrReadOnly: the DB was opened with Options.ReadOnly and the call
+	// would write. Nothing was changed.
+	ErrReadOnly = errors.New("dkv: database opened read-only")
+
 	// ErrCorruption: bytes on disk failed a check. The error names the file
 	// and offset (a *CorruptionError); the bytes are never returned as data.
 	ErrCorruption = base.ErrCorruption

@@ -90,8 +90,8 @@ type WALRecoveryInfo struct {
 	Records int   // batches replayed
 	Size    int64 // bytes of whole records, file header included
 	// TornBytes is how many bytes of an interrupted append followed the
-	// last whole record; the file was truncated to Size. TornReason says
-	// what they looked like.
+	// last whole record; the file was truncated to Size (a read-only Open
+	// leaves it as it is). TornReason says what they looked like.
 	TornBytes  int64
 	TornReason string
 }

@@ -373,10 +373,14 @@ func (db *DB) deleteObsoleteLogs(logNum base.FileNum) {
 // Flush writes the mutable memtable, and every full memtable waiting, to
 // tables, and returns once they are durable and installed. It returns at
 // once when there is nothing to flush. If a flush fails (it is retried in
-// the background), Flush returns that error.
+// the background), Flush returns that error. A read-only DB returns
+// ErrReadOnly.
 func (db *DB) Flush() error {
 	if db.closed.Load() {
 		return ErrClosed
+	}
+	if db.opts.ReadOnly {
+		return ErrReadOnly
 	}
 	db.commit.Lock()
 	if db.closed.Load() {

@@ -89,6 +89,17 @@ type Options struct {
 	// operating system's. Tests pass a vfs.MemFS.
 	FS vfs.FS
 
+	// ReadOnly opens an existing database without changing anything in its
+	// directory: Open reads the MANIFEST and replays the live logs into
+	// memtables (ignoring a torn tail, which it leaves in place), and
+	// nothing is ever flushed, compacted, created or deleted. Put, Delete,
+	// Write, Flush and Compact fail with ErrReadOnly; reads, snapshots,
+	// Metrics and Checkpoint work. The directory must hold a database:
+	// Open creates nothing. Any number of read-only DBs may share a
+	// directory, in this process or others, but none may share it with a
+	// writer: whichever comes second fails with ErrLocked.
+	ReadOnly bool
+
 	// NoSync makes writes return once their write-ahead log record is in
 	// the DB's log buffer, without waiting for fsync. Default false: a write
 	// returns only after its record is durable. WriteOptions.Sync overrides

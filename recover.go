@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 
 	"github.com/distributedkv/dkv/internal/base"
@@ -21,6 +22,14 @@ type recoveredLog struct {
 	mem    *memtable.MemTable
 	end    int64       // offset after the last whole record
 	reader *wal.Reader // read to its end; continues the log (OpenWriter)
+}
+
+// replayedLog is a log a read-only DB replayed, and the offset after its
+// last whole record.
+type replayedLog struct {
+	num  base.FileNum
+	path string
+	end  int64
 }
 
 // recover rebuilds the database's state at Open:
@@ -41,6 +50,10 @@ type recoveredLog struct {
 //
 // Damage anywhere but in the newest log's torn tail is ErrCorruption, and
 // Open fails before changing anything.
+//
+// A read-only DB stops after step 2, which it runs without truncating or
+// syncing anything: the memtables of the logs are what it reads, and no
+// file is created, changed or removed (see recoverReadOnly).
 func (db *DB) recover() error {
 	vs := db.versions
 	names, err := db.fs.List(db.dir)
@@ -50,6 +63,9 @@ func (db *DB) recover() error {
 	ok, err := vs.load()
 	if err != nil {
 		return err
+	}
+	if !ok && db.opts.ReadOnly {
+		return fmt.Errorf("dkv: open %s read-only: no CURRENT file, so no database here: %w", db.dir, fs.ErrNotExist)
 	}
 	if !ok {
 		for _, name := range names {
@@ -106,6 +122,10 @@ func (db *DB) recover() error {
 	c.nextSeq = lastSeq + 1
 	db.visible.Store(uint64(lastSeq))
 	db.pub.applied = lastSeq
+	if db.opts.ReadOnly {
+		db.recoverReadOnly(logs)
+		return nil
+	}
 
 	// Older logs' memtables queue for flushing; empty ones need nothing.
 	var queued []*flushable
@@ -141,6 +161,30 @@ func (db *DB) recover() error {
 	return nil
 }
 
+// recoverReadOnly installs the replayed logs' memtables for reads: the
+// newest as the mutable memtable (no write ever reaches it), the others,
+// oldest first, as full ones that are never flushed.
+func (db *DB) recoverReadOnly(logs []recoveredLog) {
+	mem := memtable.New(db.comparer)
+	var imm []*flushable
+	for i, l := range logs {
+		db.replayed = append(db.replayed, replayedLog{num: l.num, path: l.path, end: l.end})
+		switch {
+		case i == len(logs)-1:
+			mem = l.mem
+			db.mu.logNum = l.num
+		case !l.mem.Empty():
+			imm = append(imm, &flushable{mem: l.mem, logNum: l.num, id: uint64(len(imm))})
+		}
+	}
+	db.commit.mem = mem
+	db.mu.mem = mem
+	db.mu.imm = imm
+	db.mu.nextID = uint64(len(imm))
+	db.mu.version = db.newVersion(db.versions.state.Version)
+	db.publishReadStateLocked()
+}
+
 // openLogForWrites continues the newest log when it has a header and its
 // memtable has room, and otherwise starts a new log with an empty memtable
 // (queueing the newest log's memtable, if it holds anything).
@@ -173,7 +217,8 @@ func (db *DB) openLogForWrites(logs []recoveredLog, queued *[]*flushable) error 
 // replayLog reads log num into a new memtable. lastSeq is the last sequence
 // number replayed so far (or held by the tables); the log's batches must
 // continue it. Only the newest log may have a torn tail, which is
-// truncated; the newest log is fsynced either way.
+// truncated; the newest log is fsynced either way — except in a read-only
+// DB, which reads up to the torn tail and leaves the file as it is.
 func (db *DB) replayLog(num base.FileNum, lastSeq *base.SeqNum, newest bool) (recoveredLog, error) {
 	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLog, num))
 	l := recoveredLog{num: num, path: path, mem: memtable.New(db.comparer)}
@@ -215,7 +260,7 @@ func (db *DB) replayLog(num base.FileNum, lastSeq *base.SeqNum, newest bool) (re
 		return l, base.CorruptionErrorf(path, tail.End,
 			"damaged tail in a log that is not the newest: %s", tail.Reason)
 	}
-	if newest {
+	if newest && !db.opts.ReadOnly {
 		// Truncate a torn tail, and fsync the log even when it is whole:
 		// after a process crash its bytes may still be only in the OS's
 		// cache, and the writes continued after them would otherwise
@@ -226,8 +271,11 @@ func (db *DB) replayLog(num base.FileNum, lastSeq *base.SeqNum, newest bool) (re
 	}
 	if tail.Torn {
 		info.TornBytes, info.TornReason = st.Size()-tail.End, tail.Reason
-		db.logger.Warn("dkv: truncated the torn tail of a log",
-			"log", path, "offset", tail.End, "bytes", info.TornBytes, "reason", tail.Reason)
+		what := "dkv: truncated the torn tail of a log"
+		if db.opts.ReadOnly {
+			what = "dkv: ignored the torn tail of a log (read-only: left in place)"
+		}
+		db.logger.Warn(what, "log", path, "offset", tail.End, "bytes", info.TornBytes, "reason", tail.Reason)
 	}
 	if db.events.WALRecovered != nil {
 		db.events.WALRecovered(info)

@@ -81,7 +81,8 @@ func (db *DB) DeleteRange(start, end []byte) error {
 // Write applies the batch atomically: readers see all of it or none, and
 // after a crash either all of it or none of it is recovered. opts nil means
 // the DB's default durability. An empty batch is a no-op. The batch may be
-// reused after Write returns.
+// reused after Write returns. A read-only DB refuses Write, Put and Delete
+// with ErrReadOnly, even for an empty batch.
 func (db *DB) Write(b *Batch, opts *WriteOptions) error {
 	if b == nil {
 		return fmt.Errorf("%w: nil batch", ErrInvalidArgument)
@@ -108,6 +109,9 @@ func putBatch(b *Batch) {
 func (db *DB) write(b *Batch, sync bool) error {
 	if db.closed.Load() {
 		return ErrClosed
+	}
+	if db.opts.ReadOnly {
+		return ErrReadOnly
 	}
 	if b.err != nil {
 		return b.err

@@ -380,6 +380,30 @@ func TestCrashCloneIsIndependent(t *testing.T) {
 	require.Equal(t, "abcdefghi", readFile(t, m.CrashClone(vfs.CrashOptions{}), "/f"))
 }
 
+// Contract: a hard link's new name is durable once its directory is
+// synced, and then holds the file's durable contents, like the old name; a
+// crash keeps the two names one file.
+func TestCrashKeepsLinks(t *testing.T) {
+	m := vfs.NewMem()
+	require.NoError(t, m.MkdirAll("/a", 0o755))
+	require.NoError(t, m.MkdirAll("/b", 0o755))
+	require.NoError(t, vfs.SyncDir(m, "/"))
+	createSynced(t, m, "/a/f", "synced")
+	appendTo(t, m, "/a/f", "+unsynced", false)
+	require.NoError(t, m.Link("/a/f", "/b/g"))
+
+	crashed := m.CrashClone(vfs.CrashOptions{})
+	_, err := crashed.Stat("/b/g")
+	require.Error(t, err, "the new name survived without a sync of its directory")
+
+	require.NoError(t, vfs.SyncDir(m, "/b"))
+	crashed = m.CrashClone(vfs.CrashOptions{})
+	require.Equal(t, "synced", readFile(t, crashed, "/a/f"))
+	require.Equal(t, "synced", readFile(t, crashed, "/b/g"), "the link holds the file's durable contents")
+	appendTo(t, crashed, "/b/g", "!", true)
+	require.Equal(t, "synced!", readFile(t, crashed, "/a/f"), "the crash split one file in two")
+}
+
 // memModel is what a test knows about one file: its durable and live
 // contents. The random crash test only appends, so durable is a prefix of
 // live.

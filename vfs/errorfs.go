@@ -82,7 +82,8 @@ const (
 	OpTruncate                // File.Truncate
 	OpList                    // FS.List
 	OpStat                    // FS.Stat, File.Stat
-	OpLock                    // FS.Lock
+	OpLock                    // FS.Lock, FS.LockShared
+	OpLink                    // FS.Link
 
 	numOps = iota
 
@@ -90,7 +91,7 @@ const (
 	OpAll Op = 1<<numOps - 1
 )
 
-var opNames = [numOps]string{"read", "write", "sync", "create", "open", "rename", "remove", "truncate", "list", "stat", "lock"}
+var opNames = [numOps]string{"read", "write", "sync", "create", "open", "rename", "remove", "truncate", "list", "stat", "lock", "link"}
 
 func (o Op) String() string {
 	if o == OpAll {
@@ -204,10 +205,10 @@ func canonicalNum(u uint64) string {
 
 // Injector decides which operations fail. ErrorFS calls MaybeError before
 // every operation it wraps, with the operation, the kind of file and the
-// path (for Rename, the new name: what the rename makes); a non-nil result
-// is the injected error, and the operation is not performed (see ErrorFS
-// for a failed Write). MaybeError may be called from many goroutines at
-// once.
+// path (for Rename and Link, the new name: what the call makes); a non-nil
+// result is the injected error, and the operation is not performed (see
+// ErrorFS for a failed Write). MaybeError may be called from many
+// goroutines at once.
 type Injector interface {
 	MaybeError(op Op, file FileKind, path string) error
 }
@@ -583,12 +584,33 @@ func (e *ErrorFS) Stat(name string) (os.FileInfo, error) {
 	return e.fs.Stat(name)
 }
 
+// Link implements FS. Like Rename, it is classified by newname.
+func (e *ErrorFS) Link(oldname, newname string) error {
+	kind := FileKindOf(e.fs.PathBase(newname))
+	if kind == FileOther {
+		kind = e.kindOf(oldname)
+	}
+	if err := e.check(OpLink, kind, newname); err != nil {
+		return err
+	}
+	return e.fs.Link(oldname, newname)
+}
+
 // Lock implements FS. The returned lock's Close never fails by injection.
 func (e *ErrorFS) Lock(name string) (io.Closer, error) {
 	if err := e.check(OpLock, e.kindOf(name), name); err != nil {
 		return nil, err
 	}
 	return e.fs.Lock(name)
+}
+
+// LockShared implements FS. The returned lock's Close never fails by
+// injection.
+func (e *ErrorFS) LockShared(name string) (io.Closer, error) {
+	if err := e.check(OpLock, e.kindOf(name), name); err != nil {
+		return nil, err
+	}
+	return e.fs.LockShared(name)
 }
 
 // PathJoin implements FS.

@@ -166,6 +166,18 @@ func TestErrorFSClassifiesOperations(t *testing.T) {
 		require.NoError(t, efs.Remove("/db/CURRENT"))
 		require.NoError(t, efs.Remove("/db/000001.log"))
 	})
+	writeFile(t, mem, "/db/000005.sst", "table") // not through efs: no event
+	step([]ev{
+		{vfs.OpLock, vfs.FileLock, "/db/LOCK"},
+		{vfs.OpLink, vfs.FileTable, "/db/000009.sst"},
+		{vfs.OpLink, vfs.FileTable, "/backup"},
+	}, func() {
+		l, err := efs.LockShared("/db/LOCK")
+		require.NoError(t, err)
+		require.NoError(t, l.Close())
+		require.NoError(t, efs.Link("/db/000005.sst", "/db/000009.sst"))
+		require.NoError(t, efs.Link("/db/000005.sst", "/backup"), "a link is classified by its new name, else its old one")
+	})
 	require.Equal(t, "/db/x", efs.PathJoin("/db", "x"))
 	require.Equal(t, "x", efs.PathBase("/db/x"))
 	require.Equal(t, "/db", efs.PathDir("/db/x"))
@@ -354,9 +366,12 @@ func TestErrorFSFailedOperationsChangeNothing(t *testing.T) {
 	require.ErrorIs(t, err, syscall.EIO)
 	_, err = efs.Lock("/LOCK")
 	require.ErrorIs(t, err, syscall.EIO)
+	_, err = efs.LockShared("/a.log")
+	require.ErrorIs(t, err, syscall.EIO)
+	require.ErrorIs(t, efs.Link("/a.log", "/b.log"), syscall.EIO)
 	require.Equal(t, before, snapshot(t, mem), "nothing changed")
 	require.Equal(t, "0123456789", readFile(t, mem.CrashClone(vfs.CrashOptions{}), "/a.log"), "nothing synced")
-	require.Equal(t, int64(15), tog.Injected())
+	require.Equal(t, int64(17), tog.Injected())
 	tog.Off()
 
 	full := vfs.NewErrorFS(mem, vfs.OnNth(vfs.OpWrite, vfs.FileAll, 1, vfs.ErrInjectedENOSPC))

@@ -453,6 +453,40 @@ func TestRename(t *testing.T) {
 	})
 }
 
+// Contract: Link gives a file a second name, in the same or another
+// directory: both read the same contents, a write through one shows through
+// the other, and removing one leaves the other. It refuses an existing new
+// name, a missing old one and a directory, changing nothing.
+func TestLink(t *testing.T) {
+	forEachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		a := fsys.PathJoin(dir, "a")
+		sub := fsys.PathJoin(dir, "sub")
+		b := fsys.PathJoin(sub, "b")
+		writeFile(t, fsys, a, "hello")
+		require.NoError(t, fsys.MkdirAll(sub, 0o755))
+		require.NoError(t, fsys.Link(a, b))
+		require.Equal(t, "hello", readFile(t, fsys, b))
+
+		f := openAt(t, fsys, b, 5)
+		_, err := f.Write([]byte(" world"))
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		require.Equal(t, "hello world", readFile(t, fsys, a), "the names are one file")
+
+		writeFile(t, fsys, fsys.PathJoin(dir, "c"), "C")
+		require.ErrorIs(t, fsys.Link(a, fsys.PathJoin(dir, "c")), fs.ErrExist)
+		require.Equal(t, "C", readFile(t, fsys, fsys.PathJoin(dir, "c")), "a refused link replaced the file")
+		require.ErrorIs(t, fsys.Link(fsys.PathJoin(dir, "missing"), fsys.PathJoin(dir, "d")), fs.ErrNotExist)
+		require.Error(t, fsys.Link(sub, fsys.PathJoin(dir, "e")), "a directory has one name")
+		names, err := fsys.List(dir)
+		require.NoError(t, err)
+		require.Equal(t, []string{"a", "c", "sub"}, names)
+
+		require.NoError(t, fsys.Remove(a))
+		require.Equal(t, "hello world", readFile(t, fsys, b), "removing one name removed the file")
+	})
+}
+
 // Contract: MkdirAll creates every missing parent, succeeds when the
 // directory exists, and fails when a component is a file.
 func TestMkdirAll(t *testing.T) {

@@ -1,13 +1,16 @@
 package vfs_test
 
-// The contract of FS.Lock: an exclusive lock named by a file, refused at once
-// with ErrLocked while held (by this process or another), released by Close.
+// The contract of FS.Lock and FS.LockShared: a lock named by a file, taken
+// exclusively (Lock) or shared (LockShared), refused at once with ErrLocked
+// while held in a mode that excludes it (by this process or another),
+// released by Close.
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -111,6 +114,77 @@ func TestLockStaleCloseDoesNotReleaseNewHolder(t *testing.T) {
 	})
 }
 
+// Contract: shared locks coexist; the exclusive lock is refused while any is
+// held, and refuses them while it is held; the name is free again once the
+// last shared holder closes.
+func TestLockSharedExcludesLock(t *testing.T) {
+	lockFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		name := fsys.PathJoin(dir, "LOCK")
+		writeFile(t, fsys, name, "")
+		a, err := fsys.LockShared(name)
+		require.NoError(t, err)
+		b, err := fsys.LockShared(name)
+		require.NoError(t, err, "shared locks coexist")
+
+		_, err = fsys.Lock(name)
+		require.ErrorIs(t, err, vfs.ErrLocked)
+		require.NoError(t, a.Close())
+		_, err = fsys.Lock(name)
+		require.ErrorIs(t, err, vfs.ErrLocked, "one shared holder is left")
+		require.NoError(t, b.Close())
+
+		x, err := fsys.Lock(name)
+		require.NoError(t, err, "the last shared holder closed")
+		_, err = fsys.LockShared(name)
+		require.ErrorIs(t, err, vfs.ErrLocked)
+		_, err = fsys.LockShared(name)
+		require.ErrorIs(t, err, vfs.ErrLocked, "a refused LockShared released the lock")
+		require.NoError(t, x.Close())
+
+		c, err := fsys.LockShared(name)
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+	})
+}
+
+// Contract: LockShared creates nothing: a missing file is an error matching
+// fs.ErrNotExist, and the directory stays empty. An existing file is not
+// changed.
+func TestLockSharedNeedsTheFile(t *testing.T) {
+	lockFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		name := fsys.PathJoin(dir, "LOCK")
+		_, err := fsys.LockShared(name)
+		require.ErrorIs(t, err, fs.ErrNotExist)
+		names, err := fsys.List(dir)
+		require.NoError(t, err)
+		require.Empty(t, names, "LockShared created its file")
+
+		writeFile(t, fsys, name, "owner info")
+		l, err := fsys.LockShared(name)
+		require.NoError(t, err)
+		require.NoError(t, l.Close())
+		require.Equal(t, "owner info", readFile(t, fsys, name))
+	})
+}
+
+// Contract: closing a shared lock twice releases it once: the other shared
+// holder still keeps the exclusive lock out.
+func TestLockSharedStaleCloseKeepsOtherHolders(t *testing.T) {
+	lockFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		name := fsys.PathJoin(dir, "LOCK")
+		writeFile(t, fsys, name, "")
+		a, err := fsys.LockShared(name)
+		require.NoError(t, err)
+		b, err := fsys.LockShared(name)
+		require.NoError(t, err)
+		defer b.Close()
+		require.NoError(t, a.Close())
+		_ = a.Close()
+		_, err = fsys.Lock(name)
+		require.ErrorIs(t, err, vfs.ErrLocked, "a stale Close released another shared holder's lock")
+	})
+}
+
 // Contract: MemFS names the lock by its cleaned path, so "LOCK", "/LOCK" and
 // "./LOCK" are one lock.
 func TestMemLockPathSpellingsAreOneLock(t *testing.T) {
@@ -145,8 +219,12 @@ func TestMemCrashCloneStartsUnlocked(t *testing.T) {
 	require.ErrorIs(t, err, vfs.ErrLocked)
 }
 
-// lockHelperEnv, when set, names the lock file TestLockHelperProcess takes.
-const lockHelperEnv = "DKV_VFS_TEST_LOCK_HELPER"
+// lockHelperEnv, when set, names the lock file TestLockHelperProcess takes;
+// lockHelperSharedEnv, when set, makes it take the lock shared.
+const (
+	lockHelperEnv       = "DKV_VFS_TEST_LOCK_HELPER"
+	lockHelperSharedEnv = "DKV_VFS_TEST_LOCK_HELPER_SHARED"
+)
 
 // TestLockHelperProcess is not a test: TestOSLockExcludesOtherProcesses runs
 // the test binary again with only this function, as a second process that
@@ -157,7 +235,11 @@ func TestLockHelperProcess(t *testing.T) {
 	if name == "" {
 		t.Skip("helper process for TestOSLockExcludesOtherProcesses")
 	}
-	l, err := vfs.Default.Lock(name)
+	lock := vfs.Default.Lock
+	if os.Getenv(lockHelperSharedEnv) != "" {
+		lock = vfs.Default.LockShared
+	}
+	l, err := lock(name)
 	if err != nil {
 		fmt.Printf("lock failed: %v\n", err)
 		t.Fatal(err)
@@ -167,16 +249,16 @@ func TestLockHelperProcess(t *testing.T) {
 	require.NoError(t, l.Close())
 }
 
-// Contract: a lock held by another process refuses Lock with ErrLocked, and
-// is free again once that process has exited.
-func TestOSLockExcludesOtherProcesses(t *testing.T) {
-	if !isUnix() {
-		t.Skipf("file locking is not implemented on %s", runtime.GOOS)
-	}
-	name := vfs.Default.PathJoin(t.TempDir(), "LOCK")
-
+// holdInChild runs the test binary again as a second process that holds
+// the lock name (shared or exclusive), and returns once it does. release
+// makes the child close the lock and exit, and waits for it.
+func holdInChild(t *testing.T, name string, shared bool) (release func()) {
+	t.Helper()
 	child := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$", "-test.count=1")
 	child.Env = append(os.Environ(), lockHelperEnv+"="+name)
+	if shared {
+		child.Env = append(child.Env, lockHelperSharedEnv+"=1")
+	}
 	var stderr bytes.Buffer
 	child.Stderr = &stderr
 	stdin, err := child.StdinPipe()
@@ -211,17 +293,57 @@ func TestOSLockExcludesOtherProcesses(t *testing.T) {
 			failChild(out.Text())
 		}
 	}
+	return func() {
+		t.Helper()
+		require.NoError(t, stdin.Close())
+		_, _ = io.Copy(io.Discard, stdout)
+		err := child.Wait()
+		exited = true
+		require.NoError(t, err, "child failed; stderr:\n%s", stderr.String())
+	}
+}
 
-	_, err = vfs.Default.Lock(name)
+// Contract: a lock held by another process refuses Lock with ErrLocked, and
+// is free again once that process has exited.
+func TestOSLockExcludesOtherProcesses(t *testing.T) {
+	if !isUnix() {
+		t.Skipf("file locking is not implemented on %s", runtime.GOOS)
+	}
+	name := vfs.Default.PathJoin(t.TempDir(), "LOCK")
+
+	release := holdInChild(t, name, false)
+	_, err := vfs.Default.Lock(name)
 	require.ErrorIs(t, err, vfs.ErrLocked, "another process holds the lock")
-
-	require.NoError(t, stdin.Close())
-	_, _ = io.Copy(io.Discard, stdout)
-	err = child.Wait()
-	exited = true
-	require.NoError(t, err, "child failed; stderr:\n%s", stderr.String())
+	_, err = vfs.Default.LockShared(name)
+	require.ErrorIs(t, err, vfs.ErrLocked, "another process holds the lock exclusively")
+	release()
 
 	l, err := vfs.Default.Lock(name)
 	require.NoError(t, err, "the lock outlived the process that held it")
+	require.NoError(t, l.Close())
+}
+
+// Contract: a shared lock held by another process lets this one take a
+// shared lock too, and refuses it the exclusive one until that process has
+// exited.
+func TestOSLockSharedAcrossProcesses(t *testing.T) {
+	if !isUnix() {
+		t.Skipf("file locking is not implemented on %s", runtime.GOOS)
+	}
+	name := vfs.Default.PathJoin(t.TempDir(), "LOCK")
+	writeFile(t, vfs.Default, name, "")
+
+	release := holdInChild(t, name, true)
+	s, err := vfs.Default.LockShared(name)
+	require.NoError(t, err, "shared locks of two processes coexist")
+	_, err = vfs.Default.Lock(name)
+	require.ErrorIs(t, err, vfs.ErrLocked)
+	require.NoError(t, s.Close())
+	_, err = vfs.Default.Lock(name)
+	require.ErrorIs(t, err, vfs.ErrLocked, "the other process still holds its shared lock")
+	release()
+
+	l, err := vfs.Default.Lock(name)
+	require.NoError(t, err, "the shared lock outlived the process that held it")
 	require.NoError(t, l.Close())
 }

@@ -8,16 +8,21 @@ import (
 	"syscall"
 )
 
-// lockFile takes a non-blocking exclusive flock on f.
-func lockFile(f *os.File) error {
+// lockFile takes a non-blocking flock on f: shared (LOCK_SH) or exclusive
+// (LOCK_EX).
+func lockFile(f *os.File, shared bool) error {
 	raw, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
+	how := syscall.LOCK_EX
+	if shared {
+		how = syscall.LOCK_SH
+	}
 	var lockErr error
 	if err := raw.Control(func(fd uintptr) {
 		for {
-			lockErr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
+			lockErr = syscall.Flock(int(fd), how|syscall.LOCK_NB)
 			if !errors.Is(lockErr, syscall.EINTR) {
 				return
 			}

@@ -28,12 +28,12 @@ import (
 type MemFS struct {
 	mu    sync.Mutex
 	root  *memNode
-	locks map[string]bool
+	locks map[string]int // by cleaned path: -1 held exclusively, n > 0 by n shared holders
 }
 
 // NewMem returns an empty in-memory filesystem.
 func NewMem() *MemFS {
-	return &MemFS{root: newDirNode(), locks: make(map[string]bool)}
+	return &MemFS{root: newDirNode(), locks: make(map[string]int)}
 }
 
 // memNode is a file or a directory. All fields are guarded by MemFS.mu.
@@ -286,6 +286,34 @@ func (m *MemFS) Stat(name string) (os.FileInfo, error) {
 	return n.info(path.Base(cleanPath(name))), nil
 }
 
+// Link implements FS. The two names share one file: a write through either
+// shows through both, its contents are durable when either is synced, and
+// a CrashClone keeps them one file.
+func (m *MemFS) Link(oldname, newname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	odir, obase, err := m.walk(oldname)
+	if err != nil {
+		return err
+	}
+	n, ok := odir.children[obase]
+	if !ok {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: fs.ErrNotExist}
+	}
+	if n.isDir {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: fs.ErrPermission}
+	}
+	ndir, nbase, err := m.walk(newname)
+	if err != nil {
+		return err
+	}
+	if _, ok := ndir.children[nbase]; ok {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: fs.ErrExist}
+	}
+	ndir.children[nbase] = n
+	return nil
+}
+
 // Lock implements FS. Locks belong to the MemFS value: a CrashClone starts
 // with none, as a rebooted machine does.
 func (m *MemFS) Lock(name string) (io.Closer, error) {
@@ -297,11 +325,26 @@ func (m *MemFS) Lock(name string) (io.Closer, error) {
 	key := cleanPath(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.locks[key] {
+	if m.locks[key] != 0 {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, name)
 	}
-	m.locks[key] = true
+	m.locks[key] = -1
 	return &memLock{fs: m, key: key}, nil
+}
+
+// LockShared implements FS.
+func (m *MemFS) LockShared(name string) (io.Closer, error) {
+	key := cleanPath(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.lookup(name); err != nil {
+		return nil, err
+	}
+	if m.locks[key] < 0 {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, name)
+	}
+	m.locks[key]++
+	return &memLock{fs: m, key: key, shared: true}, nil
 }
 
 func (m *MemFS) openOrCreate(name string) (File, error) {
@@ -312,15 +355,20 @@ func (m *MemFS) openOrCreate(name string) (File, error) {
 }
 
 type memLock struct {
-	fs   *MemFS
-	key  string
-	once sync.Once
+	fs     *MemFS
+	key    string
+	shared bool
+	once   sync.Once
 }
 
 func (l *memLock) Close() error {
 	l.once.Do(func() {
 		l.fs.mu.Lock()
-		delete(l.fs.locks, l.key)
+		if n := l.fs.locks[l.key]; l.shared && n > 1 {
+			l.fs.locks[l.key] = n - 1
+		} else {
+			delete(l.fs.locks, l.key)
+		}
 		l.fs.mu.Unlock()
 	})
 	return nil
@@ -362,23 +410,36 @@ const PageSize = 4096
 func (m *MemFS) CrashClone(opts CrashOptions) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return &MemFS{root: crashDir(m.root, opts.Rand, opts.Holes), locks: make(map[string]bool)}
+	c := crasher{rng: opts.Rand, holes: opts.Holes, files: map[*memNode]*memNode{}}
+	return &MemFS{root: c.dir(m.root), locks: make(map[string]int)}
 }
 
-func crashDir(d *memNode, rng *rand.Rand, holes bool) *memNode {
+// crasher builds a CrashClone. files maps each file already cloned to its
+// clone, so that the names of a hard-linked file stay one file.
+type crasher struct {
+	rng   *rand.Rand
+	holes bool
+	files map[*memNode]*memNode
+}
+
+func (c *crasher) dir(d *memNode) *memNode {
 	out := newDirNode()
 	entries := d.syncedChildren
-	if rng != nil && rng.IntN(2) == 0 {
+	if c.rng != nil && c.rng.IntN(2) == 0 {
 		entries = d.children
 	}
 	// Visit names in order, so that a seeded rng makes the same crash.
 	for _, name := range slices.Sorted(maps.Keys(entries)) {
-		c := entries[name]
+		n := entries[name]
 		var cc *memNode
-		if c.isDir {
-			cc = crashDir(c, rng, holes)
-		} else {
-			cc = crashFile(c, rng, holes)
+		switch clone, seen := c.files[n]; {
+		case n.isDir:
+			cc = c.dir(n)
+		case seen:
+			cc = clone
+		default:
+			cc = crashFile(n, c.rng, c.holes)
+			c.files[n] = cc
 		}
 		out.children[name] = cc
 		out.syncedChildren[name] = cc

@@ -70,46 +70,92 @@ func (osFS) List(dir string) ([]string, error) {
 	return names, nil
 }
 
-// heldLocks records the lock files this process holds, by absolute path. flock
-// already refuses a second lock through another open file description, but
-// not every platform's lock does; this keeps the same-process rule exact.
-var heldLocks sync.Map
+func (osFS) Link(oldname, newname string) error { return os.Link(oldname, newname) }
 
-func (osFS) Lock(name string) (io.Closer, error) {
+// heldLocks records the lock files this process holds, by absolute path:
+// -1 for the exclusive lock, n > 0 for n shared ones. flock already refuses
+// a conflicting lock through another open file description, but not every
+// platform's lock does; this keeps the same-process rule exact.
+var heldLocks = struct {
+	sync.Mutex
+	m map[string]int
+}{m: map[string]int{}}
+
+// holdInProcess records a lock of abs unless this process holds one that
+// excludes it.
+func holdInProcess(abs string, shared bool) bool {
+	heldLocks.Lock()
+	defer heldLocks.Unlock()
+	n := heldLocks.m[abs]
+	switch {
+	case shared && n >= 0:
+		heldLocks.m[abs] = n + 1
+	case !shared && n == 0:
+		heldLocks.m[abs] = -1
+	default:
+		return false
+	}
+	return true
+}
+
+// releaseInProcess forgets a lock holdInProcess recorded.
+func releaseInProcess(abs string, shared bool) {
+	heldLocks.Lock()
+	defer heldLocks.Unlock()
+	if n := heldLocks.m[abs]; shared && n > 1 {
+		heldLocks.m[abs] = n - 1
+		return
+	}
+	delete(heldLocks.m, abs)
+}
+
+func (osFS) Lock(name string) (io.Closer, error) { return lockOS(name, false) }
+
+func (osFS) LockShared(name string) (io.Closer, error) { return lockOS(name, true) }
+
+// lockOS takes the flock of name, shared or exclusive. The exclusive locker
+// creates the file; the shared one only opens it, read-only.
+func lockOS(name string, shared bool) (io.Closer, error) {
 	abs, err := filepath.Abs(name)
 	if err != nil {
 		return nil, err
 	}
-	if _, loaded := heldLocks.LoadOrStore(abs, true); loaded {
+	if !holdInProcess(abs, shared) {
 		return nil, fmt.Errorf("%w: %s, by this process", ErrLocked, name)
 	}
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	var f *os.File
+	if shared {
+		f, err = os.Open(name)
+	} else {
+		f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
+	}
 	if err != nil {
-		heldLocks.Delete(abs)
+		releaseInProcess(abs, shared)
 		return nil, err
 	}
-	if err := lockFile(f); err != nil {
+	if err := lockFile(f, shared); err != nil {
 		f.Close()
-		heldLocks.Delete(abs)
+		releaseInProcess(abs, shared)
 		if errors.Is(err, ErrLocked) {
 			return nil, fmt.Errorf("%w: %s, by another process", ErrLocked, name)
 		}
 		return nil, fmt.Errorf("vfs: lock %s: %w", name, err)
 	}
-	return &osLock{f: f, abs: abs}, nil
+	return &osLock{f: f, abs: abs, shared: shared}, nil
 }
 
 type osLock struct {
-	once sync.Once
-	f    *os.File
-	abs  string
+	once   sync.Once
+	f      *os.File
+	abs    string
+	shared bool
 }
 
 func (l *osLock) Close() error {
 	var err error
 	l.once.Do(func() {
 		err = l.f.Close() // closing the descriptor releases the flock
-		heldLocks.Delete(l.abs)
+		releaseInProcess(l.abs, l.shared)
 	})
 	return err
 }

@@ -47,17 +47,34 @@ type FS interface {
 	List(dir string) ([]string, error)
 	// Stat describes name.
 	Stat(name string) (os.FileInfo, error)
+	// Link makes newname a second name of the file oldname (a hard link):
+	// both names then reach the same contents, and removing one leaves the
+	// other. It fails when newname exists or oldname is a directory, and
+	// may fail where the filesystem has no hard links or the names are on
+	// different devices; callers that only need a copy fall back to one.
+	// The new directory entry is durable after its directory is synced.
+	Link(oldname, newname string) error
 	// Lock takes an exclusive lock named by the file name, creating the file
 	// if needed. It fails at once with an error matching ErrLocked when the
-	// lock is held, by this process or another. Close releases it.
+	// lock is held, exclusively or shared, by this process or another.
+	// Close releases it.
 	Lock(name string) (io.Closer, error)
+	// LockShared takes a shared lock named by the file name, for a reader
+	// that must keep a writer (Lock) out while it runs. Any number of
+	// shared locks coexist; LockShared fails at once with an error matching
+	// ErrLocked while the exclusive lock is held, by this process or
+	// another. The file must exist: it is opened read-only and never
+	// created, so a shared locker changes nothing on disk (a missing file
+	// is an error matching fs.ErrNotExist). Close releases it.
+	LockShared(name string) (io.Closer, error)
 
 	PathJoin(elem ...string) string
 	PathBase(path string) string
 	PathDir(path string) string
 }
 
-// ErrLocked is returned by FS.Lock when the lock is already held.
+// ErrLocked is returned by FS.Lock and FS.LockShared when the lock is held
+// in a mode that excludes theirs.
 var ErrLocked = errors.New("vfs: lock already held")
 
 // SyncDir syncs the directory dir, making the entries created, renamed or
