@@ -211,3 +211,35 @@ func TestDeleteRangeArguments(t *testing.T) {
 	require.ErrorIs(t, db.DeleteRange([]byte("a"), []byte("b")), dkv.ErrClosed)
 	require.ErrorIs(t, db.DeleteRange([]byte("a"), []byte("a")), dkv.ErrClosed)
 }
+
+// Range tombstones flow through the other features: a table holding only
+// range tombstones (an empty index) is estimated without error; a
+// checkpoint and a read-only open see the deletion.
+func TestDeleteRangeWithOtherFeatures(t *testing.T) {
+	db, fs := openMem(t, &dkv.Options{MemTableSize: 64 << 10, TargetFileSize: 16 << 10})
+	putKeys(t, db, 5000, "some value")
+	require.NoError(t, db.Compact(context.Background(), nil, nil))
+	require.NoError(t, db.DeleteRange([]byte("k01000"), []byte("k04000")))
+	require.NoError(t, db.Flush()) // an L0 table with only the tombstone
+	require.Equal(t, 1, db.Metrics().Levels[0].Files)
+
+	whole, err := db.EstimateDiskUsage(nil, nil)
+	require.NoError(t, err)
+	require.Positive(t, whole)
+	inside, err := db.EstimateDiskUsage([]byte("k02000"), []byte("k03000"))
+	require.NoError(t, err)
+	require.Less(t, inside, whole)
+	_, err = db.EstimateSplitKey(nil, nil)
+	require.NoError(t, err)
+
+	require.NoError(t, db.Checkpoint(context.Background(), "/ckpt"))
+	require.NoError(t, db.Close())
+	for _, dir := range []string{"/db", "/ckpt"} {
+		ro, err := dkv.Open(dir, &dkv.Options{FS: fs, ReadOnly: true, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err, dir)
+		require.Len(t, scanKeys(t, ro.NewIter, nil), 2000, dir)
+		_, err = ro.Get([]byte("k02500"))
+		require.ErrorIs(t, err, dkv.ErrNotFound, dir)
+		require.NoError(t, ro.Close())
+	}
+}

@@ -195,6 +195,8 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, ro.Put([]byte("k"), []byte("v")), dkv.ErrReadOnly)
 	require.ErrorIs(t, ro.Delete([]byte("flushed")), dkv.ErrReadOnly)
+	require.ErrorIs(t, ro.DeleteRange([]byte("a"), []byte("z")), dkv.ErrReadOnly)
+	require.ErrorIs(t, ro.DeleteRange([]byte("a"), []byte("a")), dkv.ErrReadOnly, "even an empty range")
 	b := ro.NewBatch()
 	require.ErrorIs(t, ro.Write(b, nil), dkv.ErrReadOnly, "even an empty batch")
 	require.NoError(t, b.Put([]byte("k"), []byte("v")))

@@ -69,13 +69,7 @@ func (db *DB) DeleteRange(start, end []byte) error {
 	if err := b.DeleteRange(start, end); err != nil {
 		return err
 	}
-	if b.Len() == 0 {
-		if db.closed.Load() {
-			return ErrClosed
-		}
-		return nil
-	}
-	return db.write(b, !db.opts.NoSync)
+	return db.write(b, !db.opts.NoSync) // an empty batch: only the checks
 }
 
 // Write applies the batch atomically: readers see all of it or none, and
