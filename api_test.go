@@ -301,3 +301,50 @@ func TestErrorsAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+// Has answers what Get finds, on the DB and on a snapshot; a bad key is an
+// error, not "absent".
+func TestHas(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	require.NoError(t, db.Put([]byte("a"), []byte("")))
+	snap := db.NewSnapshot()
+	defer snap.Close()
+	require.NoError(t, db.Delete([]byte("a")))
+	require.NoError(t, db.Put([]byte("b"), []byte("2")))
+	for _, c := range []struct {
+		has  func([]byte) (bool, error)
+		key  string
+		want bool
+	}{{db.Has, "a", false}, {db.Has, "b", true}, {snap.Has, "a", true}, {snap.Has, "b", false}} {
+		ok, err := c.has([]byte(c.key))
+		require.NoError(t, err)
+		require.Equal(t, c.want, ok, c.key)
+	}
+	_, err := db.Has(nil)
+	require.ErrorIs(t, err, dkv.ErrInvalidArgument)
+}
+
+// Iterator.All walks the range in order and stops when the loop does.
+func TestIteratorAll(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	for _, k := range []string{"a", "b", "c", "d"} {
+		require.NoError(t, db.Put([]byte(k), []byte("v"+k)))
+	}
+	it, err := db.NewIter(&dkv.IterOptions{LowerBound: []byte("b")})
+	require.NoError(t, err)
+	var got []string
+	for k, v := range it.All() {
+		got = append(got, string(k)+"="+string(v))
+	}
+	require.Equal(t, []string{"b=vb", "c=vc", "d=vd"}, got)
+	for k := range it.All() {
+		if string(k) == "c" {
+			break
+		}
+	}
+	require.Equal(t, "c", string(it.Key()), "a loop that breaks leaves the iterator where it stopped")
+	require.NoError(t, it.Error())
+	require.NoError(t, it.Close())
+}

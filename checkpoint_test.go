@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -534,34 +533,4 @@ func TestCheckpointCanceledByClose(t *testing.T) {
 		return
 	}
 	requireOpensTo(t, mem, "/ckpt", want)
-}
-
-// A checkpoint is a consistent copy, taken while writes go on, that opens
-// on its own — here read-only, which any number of readers may share.
-func ExampleDB_Checkpoint() {
-	dir, _ := os.MkdirTemp("", "dkv-example")
-	defer os.RemoveAll(dir)
-	db, err := dkv.Open(filepath.Join(dir, "db"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	_ = db.Put([]byte("greeting"), []byte("hello"))
-	backup := filepath.Join(dir, "backup") // must not exist yet
-	if err := db.Checkpoint(context.Background(), backup); err != nil {
-		log.Fatal(err)
-	}
-	_ = db.Put([]byte("greeting"), []byte("changed"))
-	_ = db.Close()
-
-	ro, err := dkv.Open(backup, &dkv.Options{ReadOnly: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ro.Close()
-	v, _ := ro.Get([]byte("greeting"))
-	fmt.Printf("%s\n", v)
-	fmt.Println(errors.Is(ro.Put([]byte("greeting"), nil), dkv.ErrReadOnly))
-	// Output:
-	// hello
-	// true
 }

@@ -1,10 +1,8 @@
 package dkv_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
@@ -275,31 +273,4 @@ func TestEstimateEdges(t *testing.T) {
 	require.ErrorIs(t, err, dkv.ErrClosed)
 	_, err = db.EstimateSplitKey(nil, nil)
 	require.ErrorIs(t, err, dkv.ErrClosed)
-}
-
-// A range that has grown too large is split at a key with about half of its
-// stored bytes on each side, as the cluster layer does.
-func ExampleDB_EstimateSplitKey() {
-	db, err := dkv.Open("/db", &dkv.Options{FS: vfs.NewMem(), NoSync: true})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer db.Close()
-	for i := range 10_000 {
-		_ = db.Put(fmt.Appendf(nil, "user/%05d", i), bytes.Repeat([]byte("v"), 100))
-	}
-	_ = db.Flush() // the estimates count tables, not memtables
-
-	lo, hi := dkv.PrefixBounds([]byte("user/"))
-	k, err := db.EstimateSplitKey(lo, hi)
-	if err != nil {
-		log.Fatal(err)
-	}
-	below, _ := db.EstimateDiskUsage(lo, k)
-	all, _ := db.EstimateDiskUsage(lo, hi)
-	fmt.Println("inside the range:", bytes.Compare(lo, k) < 0 && bytes.Compare(k, hi) < 0)
-	fmt.Printf("share of the bytes below: %.1f\n", float64(below)/float64(all))
-	// Output:
-	// inside the range: true
-	// share of the bytes below: 0.5
 }

@@ -1,13 +1,17 @@
 package dkv_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 
 	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/sstable"
+	"github.com/distributedkv/dkv/vfs"
 )
 
 // The README's example: open, put, get, delete, close.
@@ -109,4 +113,178 @@ func ExampleDB_NewSnapshot() {
 	now, _ := db.Get([]byte("balance"))
 	fmt.Printf("then %s, now %s\n", then, now)
 	// Output: then 100, now 50
+}
+
+// A range that has grown too large is split at a key with about half of its
+// stored bytes on each side, as the cluster layer does.
+func ExampleDB_EstimateSplitKey() {
+	db, err := dkv.Open("/db", &dkv.Options{FS: vfs.NewMem(), NoSync: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 10_000 {
+		_ = db.Put(fmt.Appendf(nil, "user/%05d", i), bytes.Repeat([]byte("v"), 100))
+	}
+	_ = db.Flush() // the estimates count tables, not memtables
+
+	lo, hi := dkv.PrefixBounds([]byte("user/"))
+	k, err := db.EstimateSplitKey(lo, hi)
+	if err != nil {
+		log.Fatal(err)
+	}
+	below, _ := db.EstimateDiskUsage(lo, k)
+	all, _ := db.EstimateDiskUsage(lo, hi)
+	fmt.Println("inside the range:", bytes.Compare(lo, k) < 0 && bytes.Compare(k, hi) < 0)
+	fmt.Printf("share of the bytes below: %.1f\n", float64(below)/float64(all))
+	// Output:
+	// inside the range: true
+	// share of the bytes below: 0.5
+}
+
+// A checkpoint is a consistent copy, taken while writes go on, that opens
+// on its own — here read-only, which any number of readers may share.
+func ExampleDB_Checkpoint() {
+	dir, _ := os.MkdirTemp("", "dkv-example")
+	defer os.RemoveAll(dir)
+	db, err := dkv.Open(filepath.Join(dir, "db"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = db.Put([]byte("greeting"), []byte("hello"))
+	backup := filepath.Join(dir, "backup") // must not exist yet
+	if err := db.Checkpoint(context.Background(), backup); err != nil {
+		log.Fatal(err)
+	}
+	_ = db.Put([]byte("greeting"), []byte("changed"))
+	_ = db.Close()
+
+	ro, err := dkv.Open(backup, &dkv.Options{ReadOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ro.Close()
+	v, _ := ro.Get([]byte("greeting"))
+	fmt.Printf("%s\n", v)
+	fmt.Println(errors.Is(ro.Put([]byte("greeting"), nil), dkv.ErrReadOnly))
+	// Output:
+	// hello
+	// true
+}
+
+// DeleteRange deletes a whole key range with one small write, whatever it
+// holds: here every key of one user.
+func ExampleDB_DeleteRange() {
+	db, err := dkv.Open("/db", &dkv.Options{FS: vfs.NewMem()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	for _, k := range []string{"alice/1", "alice/2", "bob/1", "bob/2", "carol/1"} {
+		_ = db.Put([]byte(k), []byte("x"))
+	}
+	lo, hi := dkv.PrefixBounds([]byte("bob/"))
+	if err := db.DeleteRange(lo, hi); err != nil {
+		log.Fatal(err)
+	}
+	it, _ := db.NewIter(nil)
+	defer it.Close()
+	for k := range it.All() {
+		fmt.Println(string(k))
+	}
+	// Output:
+	// alice/1
+	// alice/2
+	// carol/1
+}
+
+// Has asks whether a key has a value, without handing the value back.
+func ExampleDB_Has() {
+	db, err := dkv.Open("/db", &dkv.Options{FS: vfs.NewMem()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.Put([]byte("present"), []byte("v"))
+	for _, k := range []string{"present", "absent"} {
+		ok, err := db.Has([]byte(k))
+		fmt.Println(k, ok, err)
+	}
+	// Output:
+	// present true <nil>
+	// absent false <nil>
+}
+
+// All walks an iterator's range with a range-over-func loop; Error says
+// afterwards whether it ended at the end of the range or on a failure.
+func ExampleIterator_All() {
+	db, err := dkv.Open("/db", &dkv.Options{FS: vfs.NewMem()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	for i, k := range []string{"a", "b", "c"} {
+		_ = db.Put([]byte(k), []byte(fmt.Sprint(i)))
+	}
+	it, err := db.NewIter(&dkv.IterOptions{LowerBound: []byte("b")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for k, v := range it.All() {
+		fmt.Printf("%s=%s\n", k, v)
+	}
+	if err := it.Close(); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// b=1
+	// c=2
+}
+
+// EstimateDiskUsage sizes a key range from the tables' indexes, without
+// reading their data.
+func ExampleDB_EstimateDiskUsage() {
+	db, err := dkv.Open("/db", &dkv.Options{FS: vfs.NewMem(), NoSync: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 10_000 {
+		_ = db.Put(fmt.Appendf(nil, "k%05d", i), bytes.Repeat([]byte("v"), 100))
+	}
+	_ = db.Flush() // the estimates count tables, not memtables
+	all, _ := db.EstimateDiskUsage(nil, nil)
+	quarter, _ := db.EstimateDiskUsage([]byte("k02500"), []byte("k05000"))
+	fmt.Printf("a quarter of the keys: %.2f of the bytes\n", float64(quarter)/float64(all))
+	// Output:
+	// a quarter of the keys: 0.25 of the bytes
+}
+
+// Ingest adds tables built outside the database — a bulk load, or a copy
+// of a key range from another node — in one atomic step.
+func ExampleDB_Ingest() {
+	fs := vfs.NewMem()
+	db, err := dkv.Open("/db", &dkv.Options{FS: fs})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.Put([]byte("user/2"), []byte("old"))
+
+	_ = fs.MkdirAll("/load", 0o755)
+	f, _ := fs.Create("/load/users.sst")
+	w := sstable.NewWriter(f, sstable.WriterOptions{})
+	for i := range 3 { // in key order, each key once
+		_ = w.Set(fmt.Appendf(nil, "user/%d", i), []byte("loaded"))
+	}
+	if _, err := w.Finish(); err != nil {
+		log.Fatal(err)
+	}
+	if err := db.Ingest([]string{"/load/users.sst"}); err != nil {
+		log.Fatal(err)
+	}
+	v, _ := db.Get([]byte("user/2"))
+	fmt.Printf("%s\n", v)
+	// Output:
+	// loaded
 }

@@ -383,41 +383,51 @@ func (db *DB) Flush() error {
 		return ErrReadOnly
 	}
 	db.commit.Lock()
-	if db.closed.Load() {
-		db.commit.Unlock()
-		return ErrClosed
-	}
-	if err := db.stopErr(); err != nil {
-		db.commit.Unlock()
-		return err
-	}
-	db.mu.Lock()
-	db.mu.flushErr = nil // report only failures from now on
-	db.mu.Unlock()
-	var err error
-	for !db.commit.mem.Empty() {
-		// Like a writer, Flush may not queue memtables past the threshold.
-		var waited bool
-		if waited, err = db.waitForFlushRoom(true); err != nil {
-			break
-		}
-		if !waited {
-			err = db.rotateMemTable()
-			break
-		}
-		if db.closed.Load() {
-			err = ErrClosed
-			break
-		}
-	}
-	db.mu.Lock()
-	target := db.mu.nextID // every memtable queued so far
-	db.mu.Unlock()
+	target, err := db.queueFlushLocked()
 	db.commit.Unlock()
 	if err != nil {
 		return err
 	}
+	return db.waitFlushed(target)
+}
 
+// queueFlushLocked queues the mutable memtable for flushing (when it holds
+// anything) and returns the flush count that covers every memtable queued
+// so far. db.commit is held.
+func (db *DB) queueFlushLocked() (target uint64, err error) {
+	if db.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := db.stopErr(); err != nil {
+		return 0, err
+	}
+	db.mu.Lock()
+	db.mu.flushErr = nil // report only failures from now on
+	db.mu.Unlock()
+	for !db.commit.mem.Empty() {
+		// Like a writer, Flush may not queue memtables past the threshold.
+		var waited bool
+		if waited, err = db.waitForFlushRoom(true); err != nil {
+			return 0, err
+		}
+		if !waited {
+			if err = db.rotateMemTable(); err != nil {
+				return 0, err
+			}
+			break
+		}
+		if db.closed.Load() {
+			return 0, ErrClosed
+		}
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.mu.nextID, nil
+}
+
+// waitFlushed waits until the flushes up to target are installed, and
+// returns a flush error met meanwhile.
+func (db *DB) waitFlushed(target uint64) error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	for db.mu.flushed < target {

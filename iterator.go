@@ -3,6 +3,7 @@ package dkv
 import (
 	"bytes"
 	"fmt"
+	"iter"
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/iterator"
@@ -176,6 +177,28 @@ func (it *Iterator) Error() error {
 		return nil
 	}
 	return it.vis.Error()
+}
+
+// All returns the iterator's keys and values from the first (at or above
+// the lower bound) to the last, for a range-over-func loop:
+//
+//	for k, v := range it.All() {
+//		...
+//	}
+//	if err := it.Error(); err != nil { ... }
+//
+// Like Key and Value, k and v are valid only until the next step of the
+// loop: copy what you keep. A loop that ends early leaves the iterator at
+// the key it stopped at. Check Error after the loop: a failure ends it
+// like the end of the range does.
+func (it *Iterator) All() iter.Seq2[[]byte, []byte] {
+	return func(yield func(k, v []byte) bool) {
+		for ok := it.First(); ok; ok = it.Next() {
+			if !yield(it.Key(), it.Value()) {
+				return
+			}
+		}
+	}
 }
 
 // Close releases the iterator's tables and returns the first error it met.

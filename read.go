@@ -1,6 +1,8 @@
 package dkv
 
 import (
+	"errors"
+
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
@@ -24,6 +26,24 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 		return nil, err
 	}
 	return db.get(key, nil)
+}
+
+// Has reports whether key has a value. It does the work of Get (the value's
+// block is read either way) and drops the value.
+func (db *DB) Has(key []byte) (bool, error) {
+	_, err := db.Get(key)
+	return found(err)
+}
+
+// found turns Get's error into Has's answer.
+func found(err error) (bool, error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // get reads key as of a snapshot's sequence number, or of the latest one

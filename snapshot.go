@@ -53,6 +53,12 @@ func (s *Snapshot) Get(key []byte) ([]byte, error) {
 	return s.db.get(key, &s.seq)
 }
 
+// Has reports whether key had a value when the snapshot was taken.
+func (s *Snapshot) Has(key []byte) (bool, error) {
+	_, err := s.Get(key)
+	return found(err)
+}
+
 // NewIter returns an iterator over the snapshot's view, within the bounds
 // of o (nil: unbounded).
 func (s *Snapshot) NewIter(o *IterOptions) (*Iterator, error) {

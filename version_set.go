@@ -112,10 +112,22 @@ func (vs *versionSet) rotate() error {
 // follows it fails, for the edit is then in the old MANIFEST and in the
 // new one's snapshot alike.
 func (vs *versionSet) logAndApply(edit *manifest.VersionEdit, install func(*manifest.Version)) error {
+	return vs.logAndApplyBuild(func(*manifest.Version) (*manifest.VersionEdit, error) { return edit, nil }, install)
+}
+
+// logAndApplyBuild is logAndApply with an edit that build makes from the
+// current version, under the version set's lock: no other edit can come
+// between what build saw and what it decided (Ingest places tables so).
+// An error from build changes nothing and is not sticky.
+func (vs *versionSet) logAndApplyBuild(build func(*manifest.Version) (*manifest.VersionEdit, error), install func(*manifest.Version)) error {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	if vs.err != nil {
 		return vs.err
+	}
+	edit, err := build(vs.state.Version)
+	if err != nil {
+		return err
 	}
 	next := vs.state
 	edit.NextFileNum = base.FileNum(vs.nextFileNum.Load())

@@ -130,6 +130,27 @@ func (w *Writer) Add(key base.InternalKey, value []byte) error {
 	return nil
 }
 
+// Set adds "key has value" at sequence number 0, for a table meant for
+// DB.Ingest (which gives all of a table's keys one sequence number). Keys
+// must be strictly increasing, each user key once.
+func (w *Writer) Set(key, value []byte) error {
+	return w.Add(base.MakeInternalKey(key, 0, base.KindSet), value)
+}
+
+// Delete adds "key is deleted" at sequence number 0, for a table meant for
+// DB.Ingest: it hides the versions of key already in the database.
+func (w *Writer) Delete(key []byte) error {
+	return w.Add(base.MakeInternalKey(key, 0, base.KindDelete), nil)
+}
+
+// DeleteRange adds "the keys in [start, end) are deleted" at sequence
+// number 0, for a table meant for DB.Ingest. Ranges may be added in any
+// order and overlap one another and the table's keys; they delete only the
+// versions already in the database, not the table's own keys.
+func (w *Writer) DeleteRange(start, end []byte) error {
+	return w.AddRangeDel(start, end, 0)
+}
+
 // AddRangeDel records a range tombstone deleting the user keys in
 // [start, end) below sequence number seq. Tombstones may be added in any
 // order and may overlap: Finish fragments them (package rangedel) into the
