@@ -97,8 +97,8 @@ func TestIngestOverExistingData(t *testing.T) {
 	before := maps.Clone(want)
 	ops := []extOp{
 		{key: "k0010", end: "k0020"}, {key: "k0350", end: "k0360"}, // over tables and over the memtable
-		{key: "k0015", value: "ingested"},                          // newer than the range deletion's old keys, kept
-		{key: "k0100", value: "new"}, {key: "k0101"},               // a replacement and a deletion in the tables
+		{key: "k0015", value: "ingested"},            // newer than the range deletion's old keys, kept
+		{key: "k0100", value: "new"}, {key: "k0101"}, // a replacement and a deletion in the tables
 		{key: "k0355", value: "new"}, {key: "k0370"}, // in the memtable
 		{key: "k9999", value: "brand new"},
 	}
