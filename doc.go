@@ -32,7 +32,9 @@
 //
 // # Durability contract
 //
-// A write is acknowledged when Put, Delete or Write returns nil.
+// A write is acknowledged when Put, Delete, DeleteRange or Write returns
+// nil (for Ingest: when it returns nil; an ingestion is fsynced whatever the
+// options).
 //
 //   - A synced write (the default; WriteOptions{Sync: true}) returns only
 //     after its log record has been fsynced. It survives a crash of the
@@ -61,13 +63,28 @@
 //     because nothing intact after them shows they were ever fsynced —
 //     which is truncated (see docs/format/wal.md, "Recovery rule").
 //
+// # Range deletion, ingestion and size estimates
+//
+// DB.DeleteRange(start, end) deletes every key in [start, end) with one
+// write — a range tombstone — whatever the range holds; keys written after
+// it are not deleted. Reads, iterators, snapshots and compaction respect
+// it, and compaction drops it together with the data it covers. It is as
+// durable and atomic as any write (also inside a batch).
+//
+// DB.Ingest adds tables built with sstable.Writer (Set, Delete,
+// DeleteRange) atomically, all their keys at one new sequence number:
+// newer than every write before the call.
+//
+// DB.EstimateDiskUsage and DB.EstimateSplitKey size a key range from the
+// tables' indexes, without reading data (memtables are not counted).
+//
 // # Read-only opens and checkpoints
 //
 // Options.ReadOnly opens an existing database without writing anything to
 // its directory: the logs are replayed into memory (a torn tail is read up
 // to, and left in place), so a read-only DB of a crashed writer's directory
-// sees every write a read-write Open would recover. Every write, Flush and
-// Compact fails with ErrReadOnly. Read-only DBs take the directory's lock
+// sees every write a read-write Open would recover. Every write, Flush,
+// Compact and Ingest fails with ErrReadOnly. Read-only DBs take the directory's lock
 // shared, so any number of them share a directory, but never with a writer.
 //
 // DB.Checkpoint writes the database as of one moment to a new directory
