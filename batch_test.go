@@ -25,7 +25,11 @@ func seedBatches() [][]byte {
 	_ = big.Put(bytes.Repeat([]byte("k"), 300), bytes.Repeat([]byte("v"), 1000))
 	big.setSeqNum(7)
 	seeds = append(seeds, bytes.Clone(big.repr), big.repr[:len(big.repr)-1], []byte{}, make([]byte, 12))
-	return seeds
+	rd := &Batch{}
+	_ = rd.Put([]byte("a"), []byte("1"))
+	_ = rd.DeleteRange([]byte("b"), []byte("m"))
+	rd.setSeqNum(9)
+	return append(seeds, bytes.Clone(rd.repr))
 }
 
 // FuzzBatchDecode feeds arbitrary bytes to the batch decoder used on log
@@ -58,9 +62,12 @@ func FuzzBatchDecode(f *testing.F) {
 				break
 			}
 			ops = append(ops, op)
-			if op.Kind == base.KindSet {
+			switch op.Kind {
+			case base.KindSet:
 				err = re.Put(op.Key, op.Value)
-			} else {
+			case base.KindRangeDelete:
+				err = re.DeleteRange(op.Key, op.Value)
+			default:
 				err = re.Delete(op.Key)
 			}
 			if err != nil {
