@@ -3,6 +3,7 @@ package dkv_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -320,4 +321,55 @@ func BenchmarkFillRandomWriteAmp(b *testing.B) {
 	m := db.Metrics()
 	b.ReportMetric(m.WriteAmp, "write-amp")
 	b.ReportMetric(float64(m.ReadAmp), "read-amp")
+}
+
+// BenchmarkRangeDels measures reads through range tombstones: 1M keys
+// compacted into tables, then 1,000 range deletions of 16 keys each (in
+// the memtable, or flushed to an L0 table), then random Gets (hits and
+// deleted keys alike) and a new iterator scanning 1,000 keys.
+func BenchmarkRangeDels(b *testing.B) {
+	const n, dels = 1 << 20, 1000
+	for _, flushed := range []bool{false, true} {
+		db := loadBench(b, n)
+		key := make([]byte, 0, 16)
+		end := make([]byte, 0, 16)
+		for i := range dels {
+			start := uint64(i) * (n / dels)
+			if err := db.DeleteRange(benchKey(key, start), benchKey(end, start+16)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if flushed {
+			if err := db.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		where := map[bool]string{false: "memtable", true: "L0"}[flushed]
+		rng := rand.New(rand.NewPCG(1, 2))
+		b.Run("get/tombstones-in="+where, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, err := db.Get(benchKey(key, rng.Uint64N(n))); err != nil && !errors.Is(err, dkv.ErrNotFound) {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("iter1000/tombstones-in="+where, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				it, err := db.NewIter(nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				it.SeekGE(benchKey(key, rng.Uint64N(n)))
+				for i := 0; i < 1000 && it.Valid(); i++ {
+					it.Next()
+				}
+				if err := it.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		_ = db.Close()
+	}
 }

@@ -147,6 +147,7 @@ func TestDeleteRangeReclaimsSpace(t *testing.T) {
 	require.NoError(t, db.DeleteRange([]byte("k"), []byte("l")))
 	require.NoError(t, db.Compact(context.Background(), nil, nil))
 	require.Zero(t, totalSize(db.Metrics()), "nothing left: the tombstone went with the data")
+	t.Logf("20,000 keys: %d bytes; after deleting 15,000 by range and compacting: %d; after deleting the rest: 0", full, left)
 	require.Empty(t, scanKeys(t, db.NewIter, nil))
 }
 
