@@ -18,7 +18,7 @@ import (
 	"github.com/distributedkv/dkv/wal"
 )
 
-func newCheckCmd() *cobra.Command {
+func newCheckCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "check DIR",
 		Short: "Verify every file of the database in DIR",
@@ -52,10 +52,17 @@ found damage ("damage found: N problems") or could not read DIR. It only
 reads: it changes no file and takes no lock. It is meant for a closed
 database: on one in use, the files that change while check reads them (a
 log being appended to, tables and logs that a flush or compaction
-replaces) can show as problems. --dir is ignored.`,
+replaces) can show as problems. --dir is ignored.
+
+With -o json, check prints {"dir", "manifest": [{"file", "result"}, …],
+"manifest_replayed", "tables": [{"level", "file", "size", "blocks",
+"entries", "smallest_seq", "largest_seq", "result"}, …], "logs":
+[{"file", "size", "records", "operations", "first_seq", "last_seq",
+"end", "result"}, …], "problems": […], "warnings": […], "summary":
+{…}}, what was not read or is not known null.`,
 		Args: exactArgs("DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return checkDB(cmd.OutOrStdout(), args[0])
+			return checkDB(cmd.OutOrStdout(), g, args[0])
 		},
 	}
 }
@@ -63,11 +70,15 @@ replaces) can show as problems. --dir is ignored.`,
 // checker accumulates what check read and found in one database directory.
 type checker struct {
 	dir      string
+	head     []headCheck // CURRENT and the MANIFEST
 	tables   []tableCheck
 	logs     []logCheck
 	problems []error  // damage: each names a file and, when known, an offset
 	warnings []string // what is not damage but worth knowing
 }
+
+// headCheck is what check read of CURRENT or of the MANIFEST.
+type headCheck struct{ file, result string }
 
 // tableCheck is what check read of one table. Counts are -1 when they
 // were not reached.
@@ -77,6 +88,7 @@ type tableCheck struct {
 	size            int64
 	blocks, entries int
 	seqs            string
+	meta            *manifest.FileMetadata // what the MANIFEST records; nil: unknown
 	result          string
 }
 
@@ -91,7 +103,7 @@ type logCheck struct {
 
 // checkDB verifies the database in dir and prints the report on w. It
 // returns an error when it found damage or could not read dir.
-func checkDB(w io.Writer, dir string) error {
+func checkDB(w io.Writer, g *globals, dir string) error {
 	c := &checker{dir: dir}
 	names, err := vfs.Default.List(dir)
 	switch {
@@ -100,21 +112,32 @@ func checkDB(w io.Writer, dir string) error {
 	case !slices.Contains(names, "CURRENT"):
 		return fmt.Errorf("no database in %s", dir)
 	}
-	fmt.Fprintf(w, "database %s\n", dir)
-	tw := newTable(w)
-	st, manifestNum := c.checkManifest(tw)
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write output: %w", err)
+	st, manifestNum := c.checkManifest()
+	if !g.json() {
+		fmt.Fprintf(w, "database %s\n", dir)
+		tw := newTable(w)
+		for _, h := range c.head {
+			fmt.Fprintf(tw, "  %s\t%s\n", h.file, h.result)
+		}
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
 	}
 	if st != nil {
 		c.checkVersion(st, manifestNum)
 		c.checkLogs(st.LogNum, st.LastSeqNum, names)
 		c.findOrphans(st, manifestNum, names)
 	} else {
-		fmt.Fprintf(w, "  without a MANIFEST to go by, the tables and logs of the directory are checked on their own\n")
+		if !g.json() {
+			fmt.Fprintf(w, "  without a MANIFEST to go by, the tables and logs of the directory are checked on their own\n")
+		}
 		c.checkDirectory(names)
 	}
-	if err := c.report(w); err != nil {
+	report := c.report
+	if g.json() {
+		report = func(w io.Writer) error { return writeJSON(w, c.json(st != nil)) }
+	}
+	if err := report(w); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	if n := len(c.problems); n > 0 {
@@ -123,29 +146,30 @@ func checkDB(w io.Writer, dir string) error {
 	return nil
 }
 
-// checkManifest reads CURRENT and replays the MANIFEST it names, printing
-// a row for each. It returns nil when either is damaged (a problem).
-func (c *checker) checkManifest(w io.Writer) (*manifest.State, base.FileNum) {
+// checkManifest reads CURRENT and replays the MANIFEST it names, with a
+// row for each in c.head. It returns nil when either is damaged (a
+// problem).
+func (c *checker) checkManifest() (*manifest.State, base.FileNum) {
 	num, ok, err := manifest.ReadCurrent(vfs.Default, c.dir)
 	if err == nil && !ok {
 		err = base.CorruptionErrorf(c.path("CURRENT"), -1, "CURRENT vanished while it was read")
 	}
 	if err != nil {
-		fmt.Fprintf(w, "  CURRENT\tdamaged\n")
+		c.head = append(c.head, headCheck{"CURRENT", "damaged"})
 		c.problem(err)
 		return nil, 0
 	}
 	name := base.MakeFilename(base.FileTypeManifest, num)
-	fmt.Fprintf(w, "  CURRENT\t%s\n", name)
+	c.head = append(c.head, headCheck{"CURRENT", name})
 	st, err := replayManifest(c.dir, num, nil)
 	if err != nil {
-		fmt.Fprintf(w, "  %s\tdamaged\n", name)
+		c.head = append(c.head, headCheck{name, "damaged"})
 		c.problem(err)
 		return nil, 0
 	}
-	fmt.Fprintf(w, "  %s\t%s, %s; log number %s, next file %s, last seqnum %d\n", name,
+	c.head = append(c.head, headCheck{name, fmt.Sprintf("%s, %s; log number %s, next file %s, last seqnum %d",
 		count(st.Edits, "edit", "edits"), count(st.Version.NumFiles(), "table", "tables"),
-		st.LogNum, st.NextFileNum, st.LastSeqNum)
+		st.LogNum, st.NextFileNum, st.LastSeqNum)})
 	return st, num
 }
 
@@ -170,6 +194,7 @@ func (c *checker) checkTable(level string, f *manifest.FileMetadata, known bool,
 	row := tableCheck{level: level, num: f.FileNum, size: -1, blocks: -1, entries: -1, seqs: "-", result: "damaged"}
 	if known {
 		row.seqs = fmt.Sprintf("%d-%d", f.SmallestSeq, f.LargestSeq)
+		row.meta = f
 	}
 	path := c.path(base.MakeFilename(base.FileTypeTable, f.FileNum))
 	file, size, err := openFile(path)
@@ -506,3 +531,99 @@ func (c *checker) warn(format string, a ...any) {
 
 // path returns the path of the file name in the database directory.
 func (c *checker) path(name string) string { return vfs.Default.PathJoin(c.dir, name) }
+
+// checkDoc is check's JSON document.
+type checkDoc struct {
+	Dir              string          `json:"dir"`
+	Manifest         []checkHeadDoc  `json:"manifest"`
+	ManifestReplayed bool            `json:"manifest_replayed"`
+	Tables           []checkTableDoc `json:"tables"`
+	Logs             []checkLogDoc   `json:"logs"`
+	Problems         []string        `json:"problems"`
+	Warnings         []string        `json:"warnings"`
+	Summary          checkSummaryDoc `json:"summary"`
+}
+
+type checkHeadDoc struct {
+	File   string `json:"file"`
+	Result string `json:"result"`
+}
+
+type checkTableDoc struct {
+	Level       *int    `json:"level"` // null when the MANIFEST does not replay
+	File        string  `json:"file"`
+	Size        *int64  `json:"size"`
+	Blocks      *int64  `json:"blocks"`
+	Entries     *int64  `json:"entries"`
+	SmallestSeq *uint64 `json:"smallest_seq"`
+	LargestSeq  *uint64 `json:"largest_seq"`
+	Result      string  `json:"result"`
+}
+
+type checkLogDoc struct {
+	File       string  `json:"file"`
+	Size       *int64  `json:"size"`
+	Records    int     `json:"records"`
+	Operations int     `json:"operations"`
+	FirstSeq   *uint64 `json:"first_seq"`
+	LastSeq    *uint64 `json:"last_seq"`
+	End        *int64  `json:"end"`
+	Result     string  `json:"result"`
+}
+
+type checkSummaryDoc struct {
+	Tables     int `json:"tables"`
+	Blocks     int `json:"blocks"`
+	Entries    int `json:"entries"`
+	Logs       int `json:"logs"`
+	Records    int `json:"records"`
+	Operations int `json:"operations"`
+	Problems   int `json:"problems"`
+	Warnings   int `json:"warnings"`
+}
+
+// json returns what check read and found as a JSON document; replayed
+// says whether the MANIFEST replayed.
+func (c *checker) json(replayed bool) *checkDoc {
+	known := func(n int64) *int64 {
+		if n < 0 {
+			return nil
+		}
+		return &n
+	}
+	doc := &checkDoc{Dir: c.dir, Manifest: []checkHeadDoc{}, ManifestReplayed: replayed,
+		Tables: []checkTableDoc{}, Logs: []checkLogDoc{}, Problems: c.problemLines(), Warnings: []string{}}
+	doc.Warnings = append(doc.Warnings, c.warnings...)
+	for _, h := range c.head {
+		doc.Manifest = append(doc.Manifest, checkHeadDoc{File: h.file, Result: h.result})
+	}
+	s := &doc.Summary
+	for _, t := range c.tables {
+		row := checkTableDoc{File: base.MakeFilename(base.FileTypeTable, t.num), Size: known(t.size),
+			Blocks: known(int64(t.blocks)), Entries: known(int64(t.entries)), Result: t.result}
+		var level int
+		if _, err := fmt.Sscanf(t.level, "L%d", &level); err == nil {
+			row.Level = &level
+		}
+		if t.meta != nil {
+			lo, hi := uint64(t.meta.SmallestSeq), uint64(t.meta.LargestSeq)
+			row.SmallestSeq, row.LargestSeq = &lo, &hi
+		}
+		doc.Tables = append(doc.Tables, row)
+		s.Blocks += max(t.blocks, 0)
+		s.Entries += max(t.entries, 0)
+	}
+	for _, l := range c.logs {
+		row := checkLogDoc{File: base.MakeFilename(base.FileTypeLog, l.num), Size: known(l.size),
+			Records: l.records, Operations: l.ops, End: known(l.end), Result: l.result}
+		if l.first > 0 {
+			first, last := uint64(l.first), uint64(l.last)
+			row.FirstSeq, row.LastSeq = &first, &last
+		}
+		doc.Logs = append(doc.Logs, row)
+		s.Records += l.records
+		s.Operations += l.ops
+	}
+	s.Tables, s.Logs, s.Problems, s.Warnings = len(c.tables), len(c.logs), len(c.problems), len(c.warnings)
+	return doc
+}

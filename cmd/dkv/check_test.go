@@ -23,6 +23,7 @@ import (
 // logs are then checked on their own), or in a sealed log; a missing
 // table; a missing log (the one the MANIFEST's log number names); a gap
 // in the sequence numbers; a torn tail in a log that is not the newest.
+// -o json prints the same as an object.
 func TestCheckGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "check", setup: fillDB, noDir: true, steps: [][]string{
@@ -54,6 +55,12 @@ func TestCheckGolden(t *testing.T) {
 		}},
 		{name: "check_torn_older_log", setup: tornOlderLog, noDir: true, steps: [][]string{
 			{"check", "$DIR"},
+		}},
+		{name: "check_json", setup: fillDB, noDir: true, steps: [][]string{
+			{"-o", "json", "check", "$DIR"},
+		}},
+		{name: "check_manifest_corrupt_json", setup: corruptManifest, noDir: true, steps: [][]string{
+			{"-o", "json", "check", "$DIR"},
 		}},
 		{name: "check_no_db", noDir: true, steps: [][]string{
 			{"check", "$DIR"},

@@ -17,7 +17,7 @@ import (
 	"github.com/distributedkv/dkv/internal/base"
 )
 
-func newCompactCmd(dir *string) *cobra.Command {
+func newCompactCmd(g *globals) *cobra.Command {
 	var start, end string
 	cmd := &cobra.Command{
 		Use:   "compact [--start S] [--end E]",
@@ -32,22 +32,29 @@ counts it.
 
 Progress goes to standard error: each flush and compaction as it ends.
 An interrupt (Ctrl-C) stops compact: the compactions that finished are
-kept, the one under way leaves nothing behind, and compact exits 1.`,
+kept, the one under way leaves nothing behind, and compact exits 1.
+
+Under --hex, S and E are hex. With -o json, compact prints {"start": …,
+"end": …, "before": LEVELS, "after": LEVELS}, each LEVELS {"levels":
+[{"level", "files", "size", "target", "score"}, …], "total": {"files",
+"size"}}, sizes in bytes, a bound, target or score that does not apply
+null.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var lo, hi []byte
-			if cmd.Flags().Changed("start") {
-				lo = []byte(start)
+			lo, err := rangeFlag(g, cmd.Flags().Changed("start"), "--start", start, nil)
+			if err != nil {
+				return err
 			}
-			if cmd.Flags().Changed("end") {
-				hi = []byte(end)
+			hi, err := rangeFlag(g, cmd.Flags().Changed("end"), "--end", end, nil)
+			if err != nil {
+				return err
 			}
 			if lo != nil && hi != nil && bytes.Compare(lo, hi) > 0 {
 				return usageError("--start %q is above --end %q", start, end)
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			return runCompact(ctx, cmd, *dir, lo, hi)
+			return runCompact(ctx, cmd, g, lo, hi)
 		},
 	}
 	cmd.Flags().StringVar(&start, "start", "", "compact from key `S` (included)")
@@ -64,23 +71,34 @@ func interruptible(parent context.Context) (ctx context.Context, stop func()) {
 	return ctx, stop
 }
 
-// runCompact opens the database in dir with a listener that reports
+// runCompact opens the database in g.dir with a listener that reports
 // flushes and compactions on the command's stderr, compacts [start, end],
 // and prints the shape of the tree before and after on its stdout.
-func runCompact(ctx context.Context, cmd *cobra.Command, dir string, start, end []byte) error {
+func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end []byte) error {
 	w := cmd.OutOrStdout()
 	progress := &lockedWriter{w: cmd.ErrOrStderr()}
 	opts := &dkv.Options{EventListener: progressListener(progress)}
-	return withOptions(cmd, dir, opts, func(db *dkv.DB) error {
+	doc := compactDoc{Start: g.optBytes(start), End: g.optBytes(end)}
+	return withOptions(cmd, g.dir, opts, func(db *dkv.DB) (err error) {
+		if g.json() {
+			// What was done before an error is reported with it.
+			defer func() {
+				doc.Error = errorText(err)
+				if werr := writeJSON(w, doc); err == nil {
+					err = werr
+				}
+			}()
+		}
 		// Flushed first, what the memtables hold counts in "before".
 		if err := db.Flush(); err != nil {
 			return err
 		}
 		before := db.Metrics().Levels
-		if err := printLevels(w, "before", before); err != nil {
+		doc.Before = levelsJSON(before)
+		if err := printLevels(w, g, "before", before); err != nil {
 			return err
 		}
-		fmt.Fprintf(progress, "compacting %s\n", describeRange(start, end))
+		fmt.Fprintf(progress, "compacting %s\n", describeRange(g, start, end))
 		if err := db.Compact(ctx, start, end); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return fmt.Errorf("compact interrupted: the compactions that finished are kept: %w", err)
@@ -88,8 +106,12 @@ func runCompact(ctx context.Context, cmd *cobra.Command, dir string, start, end 
 			return err
 		}
 		after := db.Metrics().Levels
-		if err := printLevels(w, "\nafter", after); err != nil {
+		doc.After = levelsJSON(after)
+		if err := printLevels(w, g, "\nafter", after); err != nil {
 			return err
+		}
+		if g.json() {
+			return nil
 		}
 		_, sizeBefore := totalOf(before)
 		_, sizeAfter := totalOf(after)
@@ -101,8 +123,21 @@ func runCompact(ctx context.Context, cmd *cobra.Command, dir string, start, end 
 	})
 }
 
-// printLevels prints a section of the levels table under title.
-func printLevels(w io.Writer, title string, levels [dkv.NumLevels]dkv.LevelMetrics) error {
+// compactDoc is compact's JSON document.
+type compactDoc struct {
+	Start  any        `json:"start"`
+	End    any        `json:"end"`
+	Before *levelsDoc `json:"before"`
+	After  *levelsDoc `json:"after"`
+	Error  string     `json:"error,omitempty"`
+}
+
+// printLevels prints a section of the levels table under title (in text;
+// nothing in JSON).
+func printLevels(w io.Writer, g *globals, title string, levels [dkv.NumLevels]dkv.LevelMetrics) error {
+	if g.json() {
+		return nil
+	}
 	tw := newTable(w)
 	fmt.Fprintf(tw, "%s\n", title)
 	fmt.Fprintf(tw, "  %s\n", levelHeader)
@@ -117,16 +152,16 @@ func printLevels(w io.Writer, title string, levels [dkv.NumLevels]dkv.LevelMetri
 }
 
 // describeRange says which keys [start, end] covers (nil: unbounded).
-func describeRange(start, end []byte) string {
+func describeRange(g *globals, start, end []byte) string {
 	switch {
 	case start == nil && end == nil:
 		return "every key"
 	case end == nil:
-		return fmt.Sprintf("the keys from %s", display(start, maxShown))
+		return fmt.Sprintf("the keys from %s", g.value(start))
 	case start == nil:
-		return fmt.Sprintf("the keys up to %s", display(end, maxShown))
+		return fmt.Sprintf("the keys up to %s", g.value(end))
 	}
-	return fmt.Sprintf("the keys from %s to %s", display(start, maxShown), display(end, maxShown))
+	return fmt.Sprintf("the keys from %s to %s", g.value(start), g.value(end))
 }
 
 // progressListener reports each flush and each compaction, as it ends, on

@@ -15,8 +15,9 @@ import (
 // (stdout) and each flush and compaction (stderr). The keys a scan prints
 // are the same before and after; lsm then shows the tombstones and
 // overwritten values gone. A range leaves the tables outside it where they
-// are. --start above --end and arguments are usage errors (exit 2); a
-// locked database exits 1.
+// are. --start above --end, bad hex and arguments are usage errors (exit
+// 2); a locked database exits 1. -o json prints the levels before and
+// after as an object; under --hex the bounds are hex.
 func TestCompactGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "compact", setup: fillDB, noDir: true, steps: [][]string{
@@ -28,6 +29,10 @@ func TestCompactGolden(t *testing.T) {
 		{name: "compact_range", setup: twoTables, noDir: true, steps: [][]string{
 			{"--dir", "$DIR", "compact", "--start", "x", "--end", "y"},
 			{"lsm", "$DIR"},
+		}},
+		{name: "compact_json_hex", setup: twoTables, steps: [][]string{
+			{"-o", "json", "--hex", "compact", "--start", "78", "--end", "79"},
+			{"--hex", "compact", "--start", "7x"},
 		}},
 		{name: "compact_new_db", setup: emptyDB, steps: [][]string{
 			{"compact"},

@@ -3,7 +3,8 @@ package main
 import "testing"
 
 // TestDelGolden: del prints nothing and exits 0, also for a key that has no
-// value; a deleted key is not found afterwards.
+// value; a deleted key is not found afterwards. With -o json it prints the
+// key; under --hex the key is hex.
 func TestDelGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "del_then_get", steps: [][]string{
@@ -17,6 +18,12 @@ func TestDelGolden(t *testing.T) {
 		{name: "del_wrong_arg_count", steps: [][]string{
 			{"del"},
 			{"del", "a", "b"},
+		}},
+		{name: "del_json_hex", steps: [][]string{
+			{"put", "k", "v"},
+			{"--hex", "-o", "json", "del", "6b"},
+			{"get", "k"},
+			{"--hex", "del", "k"},
 		}},
 	})
 }

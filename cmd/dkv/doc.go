@@ -3,36 +3,59 @@
 //
 // # Usage
 //
-//	dkv [--dir DIR] put KEY VALUE   set KEY to VALUE
-//	dkv [--dir DIR] get KEY         print the value of KEY and a newline
-//	dkv [--dir DIR] del KEY         delete KEY (a missing key is fine)
-//	dkv [--dir DIR] scan [--prefix P | --start S --end E] [--limit N] [--keys-only]
+//	dkv [FLAGS] put KEY VALUE       set KEY to VALUE
+//	dkv [FLAGS] get KEY             print the value of KEY and a newline
+//	dkv [FLAGS] del KEY             delete KEY (a missing key is fine)
+//	dkv [FLAGS] delete-range START END
+//	                                delete the keys in [START, END)
+//	dkv [FLAGS] scan [--prefix P | --start S --end E] [--limit N] [--keys-only]
 //	                                print the keys of a range and their values
-//	dkv [--dir DIR] compact [--start S] [--end E]
+//	dkv [FLAGS] space [--start S] [--end E]
+//	                                estimate the size of [S, E) and a split key
+//	dkv [FLAGS] compact [--start S] [--end E]
 //	                                compact a range of keys to the bottom level
-//	dkv sstable [--entries=false] [--limit N] FILE
+//	dkv [FLAGS] checkpoint DEST     write a copy of the database to DEST
+//	dkv [FLAGS] sstable [--entries=false] [--limit N] FILE
 //	                                print a table's properties, blocks, entries
-//	dkv wal [--lognum N] FILE       print a write-ahead log's batches and end
-//	dkv manifest DIR                print the MANIFEST's edits and state
-//	dkv lsm DIR                     print the LSM tree's levels and tables
-//	dkv check DIR                   verify every table and log of a database
+//	dkv [FLAGS] wal [--lognum N] FILE
+//	                                print a write-ahead log's batches and end
+//	dkv [FLAGS] manifest DIR        print the MANIFEST's edits and state
+//	dkv [FLAGS] lsm DIR             print the LSM tree's levels and tables
+//	dkv [FLAGS] check DIR           verify every table and log of a database
 //	dkv help [COMMAND]              print help, as do --help and dkv alone
 //
-// --dir names the database directory, ./data by default; it is created if
-// it does not exist. Each run opens the database with the default options,
-// so put and del return only once their write is synced to disk, and closes
-// it before exiting. A database is open in one process at a time: while
-// another process (a running dkv, or a program using the library) holds it,
-// dkv fails with a "locked" error.
+// FLAGS, which go before or after the command, are:
 //
-// put and del print nothing on success; get prints the value as it is
-// stored, byte for byte, then a newline. Errors and usage hints go to
-// standard error, each error on a line starting "dkv: ".
+//   - --dir DIR: the database directory, ./data by default.
+//   - -o, --output text|json: aligned tables (the default) or one JSON
+//     object (see "Output").
+//   - --hex: keys and values are given, and printed, in hex (see "Hex").
 //
-// # Scanning and compacting
+// # Opening the database
 //
-// scan and compact open the database in --dir, as put, get and del do.
+// put, del, delete-range, compact and checkpoint open the database in
+// --dir to write, creating it if it does not exist, with the default
+// options, so their writes return only once they are synced to disk.
+// get, scan and space only read: they open it with Options.ReadOnly,
+// which writes nothing to the directory (not even the truncation of a
+// torn log tail) and creates nothing, so the directory must hold a
+// database: "no database in DIR" (exit 1) otherwise; they see the writes
+// not yet flushed from the logs, as a writer would. Each run closes the
+// database before exiting. While another process (a running dkv that
+// writes, or a program using the library) holds the database open, every
+// one of them fails with a "locked" error: a read-only open shares the
+// directory with other read-only opens, never with a writer.
 //
+// put, del and delete-range print nothing on success; get prints the value
+// as it is stored, byte for byte, then a newline. Errors and usage hints
+// go to standard error, each error on a line starting "dkv: "; so do logs
+// and progress (compact's and checkpoint's flushes and compactions).
+//
+// # Writing, scanning and estimating
+//
+//   - delete-range START END deletes the keys in [START, END) with one
+//     range tombstone, whatever their number. START equal to END deletes
+//     nothing; START above END is a usage error (exit 2).
 //   - scan prints the keys of a range in key order with their values (or,
 //     with --keys-only, without), as an aligned table, then how many it
 //     printed: "3 keys". The range is every key, the keys starting with
@@ -43,6 +66,11 @@
 //     It reads the database as of when it starts; deleted keys do not
 //     appear. A damaged table makes it print the keys read before the
 //     damage, then exit 1.
+//   - space estimates the disk space the keys in [--start, --end) take in
+//     the tables (DB.EstimateDiskUsage: every version and tombstone,
+//     not the writes still in the logs), and a key that splits it in about
+//     half (DB.EstimateSplitKey), or "none" when the range holds too little
+//     to split.
 //   - compact flushes the memtables to L0, then compacts the tables that
 //     hold keys in [--start, --end] (both included; every key by default)
 //     down to the bottom level, dropping overwritten values and deleted
@@ -51,6 +79,13 @@
 //     flush and compaction is reported on standard error as it ends. An
 //     interrupt (Ctrl-C) stops it: compactions that finished are kept, the
 //     one under way leaves nothing behind, and compact exits 1.
+//   - checkpoint DEST writes a copy of the database as of one moment to
+//     DEST, which must not exist (exit 2 if it does) in a directory that
+//     does (DB.Checkpoint): it flushes the memtables, hard-links the tables
+//     (copying those it cannot link) and writes a MANIFEST. It prints DEST,
+//     the number of tables, how many are links to the database's files and
+//     how many copies, and the size of DEST's files. DEST opens as a
+//     database of its own. An interrupt stops it, leaving no DEST, exit 1.
 //
 // # Inspecting a database
 //
@@ -68,10 +103,11 @@
 //     block's checksum is checked.
 //   - wal FILE prints each record of a write-ahead log decoded as a batch:
 //     its offset, the sequence number of each operation, the batch's count,
-//     and the operations (SET key=value, DEL key); then how the log ends
-//     (the offset past the last whole record, and whether the bytes after it
-//     are a torn tail, and why). The log number, which the file's header
-//     must match, comes from the name NNNNNN.log or from --lognum.
+//     and the operations (SET key=value, DEL key, RANGEDEL [start, end));
+//     then how the log ends (the offset past the last whole record, and
+//     whether the bytes after it are a torn tail, and why). The log number,
+//     which the file's header must match, comes from the name NNNNNN.log
+//     or from --lognum.
 //   - manifest DIR prints each version edit of the MANIFEST that CURRENT
 //     names, with its offset, then the state they add up to: comparer, log
 //     number, next file number, last sequence number, and the tables of
@@ -102,14 +138,50 @@
 // A file that fails a check makes the command print what it read before the
 // damage, then exit 1 with a corruption error naming the file and offset.
 //
+// # Output
+//
+// By default, what people read goes to standard output as aligned tables.
+// With -o json, every command writes instead one JSON object, indented,
+// then a newline; a stream (scan's keys, a table's entries, a log's
+// records) is an array in that object, never JSON lines. put, del and
+// delete-range, silent in text, print what they wrote. Sizes are numbers
+// of bytes, values are never cut, and what does not apply (a "-" in text)
+// is null. A command that fails before it has anything to report writes
+// nothing on standard output (get of a missing key, a locked database);
+// one that stops at an error after reading something (scan, sstable, wal
+// and manifest at damage, an interrupted compact) writes what it read,
+// with an "error" member holding the message that standard error shows
+// too. check's problems are its report: an array, not an "error". Each
+// command's help lists the members of its object.
+//
+// Keys and values in JSON are strings: under --hex, in hex; otherwise the
+// bytes themselves when they are valid UTF-8 (JSON escapes control
+// characters, so this is exact), and {"hex": "…"} when they are not, since a
+// JSON string cannot hold them. A program that reads arbitrary binary keys
+// should pass --hex. Internal keys (in sstable, manifest) are objects
+// {"key", "seq", "kind"}.
+//
+// # Hex
+//
+// --hex makes the keys and values given on the command line hex: put's
+// KEY and VALUE, get's, del's and delete-range's keys, and the key flags
+// --prefix, --start and --end of scan, space and compact. Hex digits may
+// be either case and come in pairs; anything else is a usage error (exit
+// 2). Under --hex, keys and values are printed in lowercase hex too: get's
+// value, scan's and space's keys, and the keys (and values) that sstable,
+// wal, manifest and lsm show; an empty one shows as "". Cut values show
+// their first 40 bytes in hex, then "…".
+//
 // # Exit status
 //
 //	0  success (del of a missing key included)
-//	1  error: I/O, corruption, locked database, interrupted compact, ...
+//	1  error: I/O, corruption, locked database, no database in --dir
+//	   (get, scan, space), interrupted compact or checkpoint, ...
 //	2  usage error: wrong number of arguments, unknown command or flag,
-//	   a bad flag value or combination (scan --prefix with --start), or
-//	   an argument the command refuses (an empty or oversized key; a wal
-//	   FILE not named NNNNNN.log, without --lognum)
+//	   a bad flag value or combination (scan --prefix with --start, -o
+//	   yaml), or an argument the command refuses (an empty or oversized
+//	   key, a start above the end, bad hex under --hex, a checkpoint
+//	   DEST that exists, a wal FILE not named NNNNNN.log without --lognum)
 //	3  key not found (get only)
 //
 // # Example
@@ -126,11 +198,11 @@
 //	log 000001
 //	  offset  seq  count  op
 //	  35      1    1      SET greeting=hello
-//	  108     2    1      DEL greeting
+//	  93      2    1      DEL greeting
 //	  2 records, 2 operations
 //
 //	tail
-//	  end     160
+//	  end     145
 //	  torn    false
 //	  reason  -
 //	$ dkv --dir /tmp/demo put user1 alice
@@ -140,4 +212,16 @@
 //	user1  alice
 //	user2  bob
 //	2 keys
+//	$ dkv --dir /tmp/demo -o json get user1
+//	{
+//	  "key": "user1",
+//	  "value": "alice"
+//	}
+//	$ dkv --dir /tmp/demo --hex get 7573657231
+//	616c696365
+//	$ dkv --dir /tmp/demo delete-range user1 user2
+//	$ dkv --dir /tmp/demo --hex scan
+//	key         value
+//	7573657232  626f62
+//	1 key
 package main

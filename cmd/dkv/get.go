@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -9,30 +10,50 @@ import (
 	"github.com/distributedkv/dkv"
 )
 
-func newGetCmd(dir *string) *cobra.Command {
+func newGetCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print the value of KEY",
 		Long: `Print the value of KEY followed by a newline. The value is written as
-is, byte for byte. get exits 3 when KEY has no value.`,
+is, byte for byte; under --hex, KEY is hex and the value is printed in
+hex. With -o json, get prints {"key": …, "value": …}. get exits 3 when
+KEY has no value, printing nothing on standard output.
+
+get opens the database read-only: it writes nothing to the directory,
+which must hold a database ("no database in DIR" otherwise, exit 1).`,
 		Args: exactArgs("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key := args[0]
+			key, err := g.arg("KEY", args[0])
+			if err != nil {
+				return err
+			}
 			var value []byte
-			err := withDB(cmd, *dir, func(db *dkv.DB) error {
+			err = withReadOnly(cmd, g.dir, func(db *dkv.DB) error {
 				var err error
-				value, err = db.Get([]byte(key))
+				value, err = db.Get(key)
 				return err
 			})
 			if errors.Is(err, dkv.ErrNotFound) {
-				return &codeError{code: exitNotFound, err: fmt.Errorf("key %q not found", key)}
+				return &codeError{code: exitNotFound, err: fmt.Errorf("key %q not found", args[0])}
 			}
 			if err != nil {
 				return err
 			}
 			// The value is printed only once the database is closed
 			// cleanly, so a failing get prints nothing on stdout.
-			if _, err := fmt.Fprintf(cmd.OutOrStdout(), "%s\n", value); err != nil {
+			w := cmd.OutOrStdout()
+			switch {
+			case g.json():
+				return writeJSON(w, struct {
+					Key   any `json:"key"`
+					Value any `json:"value"`
+				}{g.bytes(key), g.bytes(value)})
+			case g.hex:
+				_, err = fmt.Fprintf(w, "%s\n", hex.EncodeToString(value))
+			default:
+				_, err = fmt.Fprintf(w, "%s\n", value)
+			}
+			if err != nil {
 				return fmt.Errorf("write value: %w", err)
 			}
 			return nil

@@ -8,12 +8,20 @@ import (
 )
 
 // TestGetGolden: a missing key exits 3 with a message on stderr and nothing
-// on stdout; a database another DB holds open exits 1 saying "locked"; an
-// I/O error (the directory is a file) exits 1.
+// on stdout; a directory without a database (get opens read-only, and
+// creates nothing) exits 1 saying so, as does a database another DB holds
+// open ("locked") and a directory that is a file. -o json prints the key
+// and value as an object; under --hex the key is given in hex and the
+// value printed in hex, and bad hex is a usage error (exit 2).
 func TestGetGolden(t *testing.T) {
 	runGolden(t, []scenario{
-		{name: "get_missing", steps: [][]string{
+		{name: "get_missing", setup: emptyDB, steps: [][]string{
 			{"get", "nothing"},
+			{"-o", "json", "get", "nothing"},
+		}},
+		{name: "get_no_db", steps: [][]string{
+			{"get", "k"},
+			{"get", "k"},
 		}},
 		{name: "get_wrong_arg_count", steps: [][]string{
 			{"get"},
@@ -25,6 +33,20 @@ func TestGetGolden(t *testing.T) {
 		}},
 		{name: "get_dir_is_file", setup: makeFile, steps: [][]string{
 			{"get", "k"},
+		}},
+		{name: "get_json", setup: fillDB, steps: [][]string{
+			{"-o", "json", "get", "user001"},
+			{"get", "empty", "--output", "json"},
+			{"-o", "json", "--hex", "get", "62696e00ff"},
+			{"-o", "json", "get", "after"}, // from the log, which a read-only open replays
+		}},
+		{name: "get_hex", setup: fillDB, steps: [][]string{
+			{"--hex", "get", "75736572303031"},
+			{"--hex", "get", "62696E00FF"},
+			{"--hex", "get", "656d707479"},
+			{"--hex", "get", "6e6f7468696e67"},
+			{"--hex", "get", "user001"},
+			{"--hex", "get", "757"},
 		}},
 	})
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/distributedkv/dkv/manifest"
 )
 
-func newLSMCmd() *cobra.Command {
+func newLSMCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "lsm DIR",
 		Short: "Print the shape of the LSM tree of the database in DIR",
@@ -23,7 +23,7 @@ one row per table (level, file number, size, smallest and largest user
 key, and the range of sequence numbers it holds). L0 tables are listed
 newest first, as reads consult them; the tables of the other levels in
 key order. Keys longer than 40 bytes are cut with "…"; keys that are not
-plain text are shown Go-quoted.
+plain text are shown Go-quoted (under --hex, in hex).
 
 The target and score are those DB.Metrics reports for a database opened
 with the default options. A level's score is its size over its target
@@ -32,14 +32,20 @@ compaction. L0 and the bottom level L6 have no target, and L6 no score.
 
 lsm only reads: it does not open the database, so it works while another
 process holds the database open. What the memtables hold is not shown.
---dir is ignored.`,
+--dir is ignored.
+
+With -o json, lsm prints {"levels": [{"level", "files", "size", "target",
+"score", "smallest", "largest"}, …], "total": {"files", "size"},
+"tables": [{"level", "file", "size", "smallest", "largest",
+"smallest_seq", "largest_seq"}, …]}, sizes in bytes, keys whole, what
+does not apply null.`,
 		Args: exactArgs("DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := readVersion(args[0])
 			if err != nil {
 				return err
 			}
-			return printLSM(cmd.OutOrStdout(), v)
+			return printLSM(cmd.OutOrStdout(), g, v)
 		},
 	}
 }
@@ -65,25 +71,18 @@ func readVersion(dir string) (*manifest.Version, error) {
 }
 
 // printLSM prints a row per level, then a row per table.
-func printLSM(w io.Writer, v *manifest.Version) error {
-	cmp := base.DefaultComparer.Compare
+func printLSM(w io.Writer, g *globals, v *manifest.Version) error {
 	levels := levelMetrics(v)
+	if g.json() {
+		return writeJSON(w, lsmJSON(g, v, levels))
+	}
 	tw := newTable(w)
 	fmt.Fprintf(tw, "levels\n")
 	fmt.Fprintf(tw, "  %s\tsmallest\tlargest\n", levelHeader)
 	for level, files := range v.Levels {
 		smallest, largest := "-", "-"
-		if len(files) > 0 {
-			lo, hi := files[0].Smallest.UserKey, files[0].Largest.UserKey
-			for _, f := range files[1:] {
-				if cmp(f.Smallest.UserKey, lo) < 0 {
-					lo = f.Smallest.UserKey
-				}
-				if cmp(f.Largest.UserKey, hi) > 0 {
-					hi = f.Largest.UserKey
-				}
-			}
-			smallest, largest = display(lo, maxShown), display(hi, maxShown)
+		if lo, hi := levelBounds(files); lo != nil {
+			smallest, largest = g.cut(lo, maxShown), g.cut(hi, maxShown)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", levelCells(level, levels[level]), smallest, largest)
 	}
@@ -102,7 +101,7 @@ func printLSM(w io.Writer, v *manifest.Version) error {
 	for level, files := range v.Levels {
 		for _, f := range files {
 			fmt.Fprintf(tw, "  L%d\t%s\t%s\t%s\t%s\t%d-%d\n", level, f.FileNum, humanSize(f.Size),
-				display(f.Smallest.UserKey, maxShown), display(f.Largest.UserKey, maxShown),
+				g.cut(f.Smallest.UserKey, maxShown), g.cut(f.Largest.UserKey, maxShown),
 				f.SmallestSeq, f.LargestSeq)
 		}
 	}
@@ -110,6 +109,100 @@ func printLSM(w io.Writer, v *manifest.Version) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
+}
+
+// levelBounds returns the smallest and largest user keys of a level's
+// tables; nil for a level without tables.
+func levelBounds(files []*manifest.FileMetadata) (lo, hi []byte) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	cmp := base.DefaultComparer.Compare
+	lo, hi = files[0].Smallest.UserKey, files[0].Largest.UserKey
+	for _, f := range files[1:] {
+		if cmp(f.Smallest.UserKey, lo) < 0 {
+			lo = f.Smallest.UserKey
+		}
+		if cmp(f.Largest.UserKey, hi) > 0 {
+			hi = f.Largest.UserKey
+		}
+	}
+	return lo, hi
+}
+
+// levelsDoc is the levels table of lsm and compact in a JSON document.
+type levelsDoc struct {
+	Levels []levelDoc `json:"levels"`
+	Total  totalDoc   `json:"total"`
+}
+
+// levelDoc is a level's row: Target and Score are null where the text
+// shows "-"; Smallest and Largest (lsm only) are null for an empty level.
+type levelDoc struct {
+	Level    int      `json:"level"`
+	Files    int      `json:"files"`
+	Size     uint64   `json:"size"`
+	Target   *uint64  `json:"target"`
+	Score    *float64 `json:"score"`
+	Smallest *any     `json:"smallest,omitempty"`
+	Largest  *any     `json:"largest,omitempty"`
+}
+
+type totalDoc struct {
+	Files int    `json:"files"`
+	Size  uint64 `json:"size"`
+}
+
+// levelsJSON returns the rows of levels for a JSON document.
+func levelsJSON(levels [dkv.NumLevels]dkv.LevelMetrics) *levelsDoc {
+	doc := &levelsDoc{}
+	for level, l := range levels {
+		row := levelDoc{Level: level, Files: l.Files, Size: l.Size}
+		if l.Target > 0 {
+			row.Target = &l.Target
+		}
+		if level < dkv.NumLevels-1 {
+			row.Score = &l.Score
+		}
+		doc.Levels = append(doc.Levels, row)
+	}
+	doc.Total.Files, doc.Total.Size = totalOf(levels)
+	return doc
+}
+
+// lsmDoc is lsm's JSON document.
+type lsmDoc struct {
+	levelsDoc
+	Tables []lsmTable `json:"tables"`
+}
+
+type lsmTable struct {
+	Level       int    `json:"level"`
+	File        string `json:"file"`
+	Size        uint64 `json:"size"`
+	Smallest    any    `json:"smallest"`
+	Largest     any    `json:"largest"`
+	SmallestSeq uint64 `json:"smallest_seq"`
+	LargestSeq  uint64 `json:"largest_seq"`
+}
+
+func lsmJSON(g *globals, v *manifest.Version, levels [dkv.NumLevels]dkv.LevelMetrics) *lsmDoc {
+	doc := &lsmDoc{levelsDoc: *levelsJSON(levels), Tables: []lsmTable{}}
+	for level, files := range v.Levels {
+		var lo, hi any // null for an empty level
+		if l, h := levelBounds(files); l != nil {
+			lo, hi = g.bytes(l), g.bytes(h)
+		}
+		doc.Levels[level].Smallest, doc.Levels[level].Largest = &lo, &hi
+		for _, f := range files {
+			doc.Tables = append(doc.Tables, lsmTable{
+				Level: level, File: base.MakeFilename(base.FileTypeTable, f.FileNum), Size: f.Size,
+				Smallest: g.bytes(f.Smallest.UserKey), Largest: g.bytes(f.Largest.UserKey),
+				SmallestSeq: uint64(f.SmallestSeq), LargestSeq: uint64(f.LargestSeq),
+			})
+		}
+	}
+	return doc
 }
 
 // levelMetrics returns what DB.Metrics says of each level of v, for a

@@ -13,7 +13,9 @@ import (
 // TestLSMGolden: lsm prints a row per level and a row per table, from the
 // MANIFEST alone: it works while another DB holds the directory open, and
 // shows the tables that DB flushed (get, which opens the database, fails
-// with "locked"). A directory without a database exits 1.
+// with "locked"). A directory without a database exits 1. -o json prints
+// the same as an object (sizes in bytes, keys whole); --hex prints keys in
+// hex.
 func TestLSMGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "lsm", setup: fillDB, noDir: true, steps: [][]string{
@@ -29,6 +31,12 @@ func TestLSMGolden(t *testing.T) {
 		}},
 		{name: "lsm_no_db", noDir: true, steps: [][]string{
 			{"lsm", "$DIR"},
+		}},
+		{name: "lsm_json", setup: fillDB, noDir: true, steps: [][]string{
+			{"-o", "json", "lsm", "$DIR"},
+		}},
+		{name: "lsm_hex", setup: fillDB, noDir: true, steps: [][]string{
+			{"--hex", "lsm", "$DIR"},
 		}},
 		{name: "lsm_wrong_arg_count", noDir: true, steps: [][]string{
 			{"lsm"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/vfs"
 )
 
 // Exit codes; doc.go and exitCodesHelp describe them to users.
@@ -26,11 +28,13 @@ const (
 // (TestDocListsExitCodes checks).
 const exitCodesHelp = `Exit status:
   0  success (del of a missing key included)
-  1  error: I/O, corruption, locked database, interrupted compact, ...
+  1  error: I/O, corruption, locked database, no database in --dir
+     (get, scan, space), interrupted compact or checkpoint, ...
   2  usage error: wrong number of arguments, unknown command or flag,
-     a bad flag value or combination (scan --prefix with --start), or
-     an argument the command refuses (an empty or oversized key; a wal
-     FILE not named NNNNNN.log, without --lognum)
+     a bad flag value or combination (scan --prefix with --start, -o
+     yaml), or an argument the command refuses (an empty or oversized
+     key, a start above the end, bad hex under --hex, a checkpoint
+     DEST that exists, a wal FILE not named NNNNNN.log without --lognum)
   3  key not found (get only)`
 
 func main() {
@@ -64,7 +68,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *started {
 		code = exitCode(err)
 	}
-	fmt.Fprintf(stderr, "dkv: %s\n", strings.TrimPrefix(err.Error(), "dkv: "))
+	fmt.Fprintf(stderr, "dkv: %s\n", trimDKV(err.Error()))
 	if code == exitUsage {
 		if cmd == nil {
 			cmd = root
@@ -80,35 +84,41 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // own.
 func newRootCmd() (root *cobra.Command, started *bool) {
 	started = new(bool)
-	var dir string
+	g := &globals{output: outputText}
 	root = &cobra.Command{
 		Use:   "dkv",
 		Short: "Read and write a dkv database",
 		Long: `dkv reads and writes a dkv database, one operation per run, and inspects
 the files of a database.
 
-put, get and del open the database in --dir (creating it if needed),
-perform one operation with a synced write, and close it; another process
-holding the database open makes them fail with "locked". put and del print
-nothing on success; get prints the value and a newline.
+put, del and delete-range open the database in --dir (creating it if
+needed), perform one synced write, and close it; get opens it read-only
+(it must exist) and prints the value and a newline. Another process
+holding the database open makes them fail with "locked". put, del and
+delete-range print nothing on success.
 
-scan and compact open the database in --dir too. scan prints the keys of
-a range (all, a prefix, or [start, end)) with their values, in key order,
-as an aligned table. compact compacts a range of keys down to the bottom
-level and prints the shape of the LSM tree before and after.
+scan and space open the database in --dir read-only: scan prints the keys
+of a range (all, a prefix, or [start, end)) with their values, in key
+order; space estimates the disk space of a range and where to split it.
+compact and checkpoint open it to write: compact compacts a range of keys
+down to the bottom level and prints the shape of the LSM tree before and
+after; checkpoint writes a copy of the database to a new directory.
 
-sstable, wal, manifest and lsm print, as aligned tables, what a table file,
-a write-ahead log file, or the MANIFEST of a database directory holds. They
-take the file or directory as their argument and ignore --dir; they only
-read, without opening the database, so they work while another process
-holds it open.
+sstable, wal, manifest and lsm print what a table file, a write-ahead log
+file, or the MANIFEST of a database directory holds. They take the file
+or directory as their argument and ignore --dir; they only read, without
+opening the database, so they work while another process holds it open.
 
 check verifies a database directory, read-only as well: it reads every
 table and log the MANIFEST needs from end to end, checks their checksums,
 key order and sequence numbers, prints what it read and one line per
 problem, and exits 1 when it finds damage.
 
-Errors go to standard error, prefixed "dkv: ".
+Output that people read goes to standard output as aligned tables; with
+-o json, every command writes one JSON object there instead. --hex takes
+the keys and values given on the command line in hex, and prints keys and
+values in hex. Errors, logs and progress go to standard error; errors are
+prefixed "dkv: ".
 
 ` + exitCodesHelp,
 		SilenceErrors: true, // run prints errors and picks the exit code
@@ -118,10 +128,13 @@ Errors go to standard error, prefixed "dkv: ".
 		PersistentPreRun:  func(*cobra.Command, []string) { *started = true },
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
-	root.PersistentFlags().StringVar(&dir, "dir", "./data", "database directory")
-	root.AddCommand(newPutCmd(&dir), newGetCmd(&dir), newDelCmd(&dir),
-		newScanCmd(&dir), newCompactCmd(&dir),
-		newSSTableCmd(), newWALCmd(), newManifestCmd(), newLSMCmd(), newCheckCmd())
+	flags := root.PersistentFlags()
+	flags.StringVar(&g.dir, "dir", "./data", "database directory")
+	flags.VarP(&g.output, "output", "o", "output `FORMAT`: text (aligned tables) or json (one object)")
+	flags.BoolVar(&g.hex, "hex", false, "take and print keys and values in hex")
+	root.AddCommand(newPutCmd(g), newGetCmd(g), newDelCmd(g), newDeleteRangeCmd(g),
+		newScanCmd(g), newSpaceCmd(g), newCompactCmd(g), newCheckpointCmd(g),
+		newSSTableCmd(g), newWALCmd(g), newManifestCmd(g), newLSMCmd(g), newCheckCmd(g))
 	return root, started
 }
 
@@ -160,6 +173,29 @@ func (e *codeError) Unwrap() error { return e.err }
 // tail truncated, writes stopped) go to the command's stderr.
 func withDB(cmd *cobra.Command, dir string, fn func(db *dkv.DB) error) error {
 	return withOptions(cmd, dir, &dkv.Options{}, fn)
+}
+
+// withReadOnly is withDB for a command that only reads: it opens the
+// database with Options.ReadOnly, which writes nothing to dir and creates
+// nothing, so dir must hold a database ("no database in DIR" otherwise).
+// A writer holding the database still makes it fail with ErrLocked.
+func withReadOnly(cmd *cobra.Command, dir string, fn func(db *dkv.DB) error) error {
+	// Open refuses these too, but in a library's words, and a file in
+	// place of dir would be its ErrInvalidArgument (exit 2): say it as
+	// the inspection commands do.
+	info, err := vfs.Default.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("no database in %s", dir)
+	case err != nil:
+		return err
+	case !info.IsDir():
+		return fmt.Errorf("no database in %s: not a directory", dir)
+	}
+	if _, err := currentManifest(dir); err != nil {
+		return err
+	}
+	return withOptions(cmd, dir, &dkv.Options{ReadOnly: true}, fn)
 }
 
 // withOptions is withDB with opts (which it may modify) for the fields
@@ -204,6 +240,10 @@ func exactArgs(names ...string) cobra.PositionalArgs {
 			cmd.Name(), len(names), plural, strings.Join(names, " "), len(args))
 	}
 }
+
+// trimDKV drops the "dkv: " that the library's errors start with, which
+// the tool's own prefix would repeat.
+func trimDKV(msg string) string { return strings.TrimPrefix(msg, "dkv: ") }
 
 // newLogger returns a logger of warnings and errors as text lines on w,
 // without timestamps (the run is short, and golden tests stay stable).

@@ -134,8 +134,9 @@ func holdDB(t *testing.T, dir string) {
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 }
 
-// TestUsageGolden: cobra's own errors (unknown commands and flags) are
-// usage errors, exit 2 with a hint; help goes to stdout and exits 0.
+// TestUsageGolden: cobra's own errors (unknown commands and flags, a bad
+// -o) are usage errors, exit 2 with a hint; help goes to stdout and exits
+// 0.
 func TestUsageGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "unknown_command", steps: [][]string{{"frob", "k"}}},
@@ -143,6 +144,7 @@ func TestUsageGolden(t *testing.T) {
 		{name: "help", noDir: true, steps: [][]string{{"--help"}}},
 		{name: "help_put", noDir: true, steps: [][]string{{"put", "--help"}, {"help", "put"}}},
 		{name: "no_command", noDir: true, steps: [][]string{{}}},
+		{name: "bad_output", steps: [][]string{{"-o", "yaml", "get", "k"}, {"get", "--output=", "k"}, {"scan", "-o"}}},
 	})
 }
 
@@ -208,5 +210,35 @@ func TestDocListsCommands(t *testing.T) {
 	root, _ := newRootCmd()
 	for _, cmd := range root.Commands() {
 		require.True(t, named[cmd.Name()], "doc.go has no usage line for %s", cmd.Name())
+	}
+}
+
+// TestReadOnlyCommands: get, scan and space open the database read-only:
+// they change, create and remove no file of a database directory (a torn
+// log tail included, which a read-write open would truncate), and create
+// no directory where there is none.
+func TestReadOnlyCommands(t *testing.T) {
+	for _, args := range [][]string{
+		{"get", "user001"},
+		{"get", "nothing"},
+		{"scan"},
+		{"-o", "json", "scan", "--prefix", "user"},
+		{"space"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "db")
+			tornNewestLogAndOrphans(t, dir)
+			before := dirImage(t, dir)
+			r := invoke(append([]string{"--dir", dir}, args...)...)
+			require.NotEqual(t, exitFailure, r.code, r.stderr)
+			require.Equal(t, before, dirImage(t, dir))
+
+			missing := filepath.Join(t.TempDir(), "missing")
+			r = invoke(append([]string{"--dir", missing}, args...)...)
+			require.Equal(t, result{stderr: "dkv: no database in " + missing + "\n", code: exitFailure}, r)
+			_, err := os.Stat(missing)
+			require.ErrorIs(t, err, os.ErrNotExist)
+		})
 	}
 }

@@ -11,7 +11,8 @@ import (
 // TestManifestGolden: manifest prints each edit of the MANIFEST that
 // CURRENT names, with its offset, then the state they add up to. A
 // directory without a database exits 1; so does a MANIFEST with a damaged
-// record, after the edits before it.
+// record, after the edits before it (in JSON, with an "error" member).
+// -o json prints an object; --hex prints keys in hex.
 func TestManifestGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "manifest", setup: fillDB, noDir: true, steps: [][]string{
@@ -26,6 +27,15 @@ func TestManifestGolden(t *testing.T) {
 		}},
 		{name: "manifest_corrupt", setup: corruptManifest, noDir: true, steps: [][]string{
 			{"manifest", "$DIR"},
+		}},
+		{name: "manifest_json", setup: fillDB, noDir: true, steps: [][]string{
+			{"-o", "json", "manifest", "$DIR"},
+		}},
+		{name: "manifest_hex", setup: fillDB, noDir: true, steps: [][]string{
+			{"--hex", "manifest", "$DIR"},
+		}},
+		{name: "manifest_corrupt_json", setup: corruptManifest, noDir: true, steps: [][]string{
+			{"-o", "json", "manifest", "$DIR"},
 		}},
 		{name: "manifest_wrong_arg_count", noDir: true, steps: [][]string{
 			{"manifest"},

@@ -6,18 +6,34 @@ import (
 	"github.com/distributedkv/dkv"
 )
 
-func newPutCmd(dir *string) *cobra.Command {
+func newPutCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "put KEY VALUE",
 		Short: "Set KEY to VALUE",
 		Long: `Set KEY to VALUE, replacing any earlier value. The write is synced: when
-put exits 0 it survives a crash. put prints nothing on success. Quote a
-VALUE that holds spaces; an empty VALUE ("") is a value.`,
+put exits 0 it survives a crash. put prints nothing on success (with -o
+json, the key and value it set). Quote a VALUE that holds spaces; an
+empty VALUE ("") is a value. Under --hex, KEY and VALUE are hex.`,
 		Args: exactArgs("KEY", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withDB(cmd, *dir, func(db *dkv.DB) error {
-				return db.Put([]byte(args[0]), []byte(args[1]))
+			key, err := g.arg("KEY", args[0])
+			if err != nil {
+				return err
+			}
+			value, err := g.arg("VALUE", args[1])
+			if err != nil {
+				return err
+			}
+			err = withDB(cmd, g.dir, func(db *dkv.DB) error {
+				return db.Put(key, value)
 			})
+			if err != nil || !g.json() {
+				return err
+			}
+			return writeJSON(cmd.OutOrStdout(), struct {
+				Key   any `json:"key"`
+				Value any `json:"value"`
+			}{g.bytes(key), g.bytes(value)})
 		},
 	}
 }

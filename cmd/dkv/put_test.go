@@ -3,7 +3,9 @@ package main
 import "testing"
 
 // TestPutGolden: put prints nothing and exits 0; the value, spaces and all,
-// is what a later get prints; a second put replaces it.
+// is what a later get prints; a second put replaces it. With -o json it
+// prints the key and value it set; under --hex both are hex (bytes that
+// are not text included), and bad hex is a usage error (exit 2).
 func TestPutGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "put_then_get", steps: [][]string{
@@ -30,6 +32,19 @@ func TestPutGolden(t *testing.T) {
 		}},
 		{name: "put_empty_key", steps: [][]string{
 			{"put", "", "v"},
+		}},
+		{name: "put_json", steps: [][]string{
+			{"-o", "json", "put", "greeting", "hello"},
+			{"-o", "json", "put", "k", ""},
+		}},
+		{name: "put_hex", steps: [][]string{
+			{"--hex", "put", "00ff", "c328"},
+			{"--hex", "get", "00ff"},
+			{"--hex", "-o", "json", "get", "00ff"},
+			{"-o", "json", "scan"},
+			{"--hex", "put", "6b", "xyz"},
+			{"--hex", "put", "6b6", "76"},
+			{"--hex", "put", "", "76"},
 		}},
 	})
 }

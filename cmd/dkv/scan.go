@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -9,7 +10,7 @@ import (
 	"github.com/distributedkv/dkv"
 )
 
-func newScanCmd(dir *string) *cobra.Command {
+func newScanCmd(g *globals) *cobra.Command {
 	var (
 		prefix, start, end string
 		limit              int
@@ -23,17 +24,21 @@ their values, as an aligned table; then how many keys it printed. The
 range is every key by default; --prefix P narrows it to the keys that
 start with P, --start S and --end E to the keys in [S, E): S included,
 E not, either one left out for no bound. --prefix does not go with
---start or --end.
+--start or --end. Under --hex, P, S and E are hex.
 
 At most --limit keys are printed (1000 by default; 0 for all); when more
 keys are in the range, the count says "(limit reached)". --keys-only
 leaves the values out. Values longer than 40 bytes are cut with "…";
-keys and values that are not plain text are shown Go-quoted. Deleted keys
-do not appear.
+keys and values that are not plain text are shown Go-quoted (under --hex,
+in hex). Deleted keys do not appear. With -o json, scan prints
+{"keys": [{"key": …, "value": …}, …], "count": N, "limit_reached": B},
+values whole.
 
-scan opens the database, as get does, and reads it as of when it starts.
-A table that fails a check makes scan print the keys read before the
-damage, then exit 1 with the corruption.`,
+scan opens the database read-only, so it writes nothing to the directory,
+which must hold a database; it reads the database as of when it starts,
+the writes not yet flushed from the logs included. A table that fails a
+check makes scan print the keys read before the damage, then exit 1 with
+the corruption.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := cmd.Flags()
@@ -45,19 +50,24 @@ damage, then exit 1 with the corruption.`,
 			}
 			var o dkv.IterOptions
 			if flags.Changed("prefix") {
-				o.LowerBound, o.UpperBound = dkv.PrefixBounds([]byte(prefix))
+				p, err := g.arg("--prefix", prefix)
+				if err != nil {
+					return err
+				}
+				o.LowerBound, o.UpperBound = dkv.PrefixBounds(p)
 			}
-			if flags.Changed("start") {
-				o.LowerBound = []byte(start)
+			var err error
+			if o.LowerBound, err = rangeFlag(g, flags.Changed("start"), "--start", start, o.LowerBound); err != nil {
+				return err
 			}
-			if flags.Changed("end") {
-				o.UpperBound = []byte(end)
+			if o.UpperBound, err = rangeFlag(g, flags.Changed("end"), "--end", end, o.UpperBound); err != nil {
+				return err
 			}
-			if flags.Changed("start") && flags.Changed("end") && start > end {
+			if flags.Changed("start") && flags.Changed("end") && bytes.Compare(o.LowerBound, o.UpperBound) > 0 {
 				return usageError("--start %q is above --end %q", start, end)
 			}
-			return withDB(cmd, *dir, func(db *dkv.DB) error {
-				return printScan(cmd.OutOrStdout(), db, &o, limit, keysOnly)
+			return withReadOnly(cmd, g.dir, func(db *dkv.DB) error {
+				return printScan(cmd.OutOrStdout(), g, db, &o, limit, keysOnly)
 			})
 		},
 	}
@@ -69,37 +79,77 @@ damage, then exit 1 with the corruption.`,
 	return cmd
 }
 
+// rangeFlag returns the bound a key flag (name, given as s) sets: its
+// bytes when the flag was set, otherwise dflt.
+func rangeFlag(g *globals, set bool, name, s string, dflt []byte) ([]byte, error) {
+	if !set {
+		return dflt, nil
+	}
+	return g.arg(name, s)
+}
+
+// scanDoc is scan's JSON document.
+type scanDoc struct {
+	Keys         []scanRow `json:"keys"`
+	Count        int       `json:"count"`
+	LimitReached bool      `json:"limit_reached"`
+	Error        string    `json:"error,omitempty"`
+}
+
+type scanRow struct {
+	Key   any `json:"key"`
+	Value any `json:"value,omitempty"` // nil with --keys-only
+}
+
 // printScan prints the keys of db within o's bounds, at most limit of them
 // (0: all), then how many it printed. The rows read before an error are
-// printed; the count is printed only when the scan ends without one.
-func printScan(w io.Writer, db *dkv.DB, o *dkv.IterOptions, limit int, keysOnly bool) error {
+// printed; the count is printed only when the scan ends without one (in
+// JSON, the error is).
+func printScan(w io.Writer, g *globals, db *dkv.DB, o *dkv.IterOptions, limit int, keysOnly bool) error {
 	it, err := db.NewIter(o)
 	if err != nil {
 		return err
 	}
 	tw := newTable(w)
+	doc := scanDoc{Keys: []scanRow{}}
 	shown, more := 0, false
 	for ok := it.First(); ok; ok = it.Next() {
 		if limit > 0 && shown == limit {
 			more = true
 			break
 		}
-		if shown == 0 {
+		shown++
+		// g.bytes, g.key and g.value copy: Key and Value are valid only
+		// until Next.
+		if g.json() {
+			row := scanRow{Key: g.bytes(it.Key())}
+			if !keysOnly {
+				row.Value = g.bytes(it.Value())
+			}
+			doc.Keys = append(doc.Keys, row)
+			continue
+		}
+		if shown == 1 {
 			if keysOnly {
 				fmt.Fprintf(tw, "key\n")
 			} else {
 				fmt.Fprintf(tw, "key\tvalue\n")
 			}
 		}
-		// display copies: Key and Value are valid only until Next.
 		if keysOnly {
-			fmt.Fprintf(tw, "%s\n", display(it.Key(), 0))
+			fmt.Fprintf(tw, "%s\n", g.key(it.Key()))
 		} else {
-			fmt.Fprintf(tw, "%s\t%s\n", display(it.Key(), 0), display(it.Value(), maxShown))
+			fmt.Fprintf(tw, "%s\t%s\n", g.key(it.Key()), g.value(it.Value()))
 		}
-		shown++
 	}
 	iterErr := it.Close()
+	if g.json() {
+		doc.Count, doc.LimitReached, doc.Error = shown, more, errorText(iterErr)
+		if err := writeJSON(w, doc); err != nil {
+			return err
+		}
+		return iterErr
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -18,7 +19,11 @@ import (
 // 40 bytes, bytes that are not text quoted), then their count. --end is
 // excluded; the count says "(limit reached)" only when keys are left over.
 // Flags that do not go together, a negative --limit, --start above --end
-// and arguments are usage errors (exit 2); a locked database exits 1.
+// and arguments are usage errors (exit 2); a locked database exits 1, and
+// so does a directory without a database (scan opens read-only). -o json
+// prints the keys as an array of an object, values whole, keys that are
+// not UTF-8 as {"hex": …}; under --hex the bounds are given in hex and
+// keys and values printed in hex.
 func TestScanGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "scan", setup: fillDB, steps: [][]string{
@@ -49,8 +54,24 @@ func TestScanGolden(t *testing.T) {
 			{"scan", "--start", "b", "--end", "a"},
 			{"scan", "user"},
 		}},
-		{name: "scan_new_db", steps: [][]string{
+		{name: "scan_new_db", setup: emptyDB, steps: [][]string{
 			{"scan"},
+			{"-o", "json", "scan"},
+		}},
+		{name: "scan_no_db", steps: [][]string{
+			{"scan"},
+			{"-o", "json", "scan"},
+		}},
+		{name: "scan_json", setup: fillDB, steps: [][]string{
+			{"-o", "json", "scan", "--limit", "5"},
+			{"-o", "json", "scan", "--keys-only", "--prefix", "user01"},
+		}},
+		{name: "scan_hex", setup: fillDB, steps: [][]string{
+			{"--hex", "scan", "--limit", "4"},
+			{"--hex", "scan", "--prefix", "7573657230315"},
+			{"--hex", "scan", "--prefix", "757365723031"},
+			{"--hex", "scan", "--start", "7a", "--end", "75"},
+			{"--hex", "-o", "json", "scan", "--start", "6c", "--end", "75736572303032"},
 		}},
 		{name: "scan_locked", setup: holdDB, steps: [][]string{
 			{"scan"},
@@ -60,8 +81,9 @@ func TestScanGolden(t *testing.T) {
 
 // TestScanCorrupt: a damaged data block makes scan print the keys read
 // before it, no count, and exit 1 with the corruption, its file and
-// offset. (Not a golden test: with -tags invariants, Close reports the
-// damage a second time.)
+// offset; in JSON, a document of those keys with an "error" member. (Not
+// a golden test: with -tags invariants, Close reports the damage a second
+// time.)
 func TestScanCorrupt(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	corruptSecondBlock(t, dir)
@@ -79,6 +101,17 @@ user005        newer
 `, r.stdout)
 	require.True(t, strings.HasPrefix(r.stderr, "dkv: corruption in "+filepath.Join(dir, "000005.sst")+
 		" at offset 176: sstable: data block checksum mismatch"), "stderr: %s", r.stderr)
+
+	// In JSON: one document, the keys read before the damage and the
+	// error.
+	r = invoke("--dir", dir, "-o", "json", "scan", "--keys-only")
+	require.Equal(t, exitFailure, r.code)
+	var doc scanDoc
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &doc), r.stdout)
+	require.Len(t, doc.Keys, 8)
+	require.Equal(t, "user005", doc.Keys[7].Key)
+	require.Equal(t, 8, doc.Count)
+	require.Contains(t, doc.Error, "data block checksum mismatch")
 }
 
 // corruptSecondBlock builds the database of fillDB and damages the second

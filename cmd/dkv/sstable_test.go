@@ -9,7 +9,9 @@ import (
 // entries (values cut at 40 bytes, bytes that are not text quoted);
 // --limit bounds the entries and --entries=false drops them. A file that
 // is not a table, or a table with a damaged block, exits 1 with the
-// corruption and its file and offset, after what was read before it.
+// corruption and its file and offset, after what was read before it (in
+// JSON, with an "error" member). -o json prints an object, values whole;
+// --hex prints keys and values in hex.
 func TestSSTableGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "sstable", setup: fillDB, noDir: true, steps: [][]string{
@@ -28,6 +30,16 @@ func TestSSTableGolden(t *testing.T) {
 		}},
 		{name: "sstable_corrupt", setup: corruptTable, noDir: true, steps: [][]string{
 			{"sstable", "$DIR/000005.sst"},
+		}},
+		{name: "sstable_json", setup: fillDB, noDir: true, steps: [][]string{
+			{"-o", "json", "sstable", "--limit", "3", "$DIR/000005.sst"},
+			{"-o", "json", "sstable", "--entries=false", "$DIR/000007.sst"},
+		}},
+		{name: "sstable_hex", setup: fillDB, noDir: true, steps: [][]string{
+			{"--hex", "sstable", "--limit", "4", "$DIR/000005.sst"},
+		}},
+		{name: "sstable_corrupt_json", setup: corruptTable, noDir: true, steps: [][]string{
+			{"-o", "json", "sstable", "$DIR/000005.sst"},
 		}},
 		{name: "sstable_help", noDir: true, steps: [][]string{
 			{"sstable", "--help"},

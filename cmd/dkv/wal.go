@@ -17,7 +17,7 @@ import (
 	"github.com/distributedkv/dkv/wal"
 )
 
-func newWALCmd() *cobra.Command {
+func newWALCmd(g *globals) *cobra.Command {
 	var logNum uint64
 	cmd := &cobra.Command{
 		Use:   "wal FILE",
@@ -25,10 +25,11 @@ func newWALCmd() *cobra.Command {
 		Long: `Print the records of the write-ahead log FILE (a NNNNNN.log of a database
 directory), each decoded as a batch: its offset in the file, the sequence
 number of each operation, the batch's count of operations, and the
-operations (SET key=value, DEL key). Values longer than 40 bytes are cut
-with "…"; keys and values that are not plain text are shown Go-quoted. A
-record that is not a well-formed batch is shown as an error line, and wal
-then exits 1.
+operations (SET key=value, DEL key, RANGEDEL [start, end)). Values longer
+than 40 bytes are cut with "…"; keys and values that are not plain text
+are shown Go-quoted (under --hex, keys and values in hex). A record that
+is not a well-formed batch is shown as an error line, and wal then exits
+1.
 
 Then wal prints how the log ends: the offset past the last whole record,
 and whether bytes after it are a torn tail (an append a crash interrupted,
@@ -36,7 +37,13 @@ which recovery truncates), and why. Damage that is not a torn tail is
 corruption: wal prints the records before it and exits 1.
 
 The log number, which the file's header must match, comes from FILE's
-name; give it with --lognum for a file renamed or copied. --dir is ignored.`,
+name; give it with --lognum for a file renamed or copied. --dir is ignored.
+
+With -o json, wal prints {"file", "log", "records": [{"offset", "seq",
+"count", "ops": [{"seq", "op", "key", "value"}, …]}, …], "tail": {"end",
+"torn", "reason"}}; a record that is not a batch has "error" instead of
+"ops" (and a null "seq" and "count" when its header did not decode), a
+RANGEDEL's "value" is its end key, a DEL has none.`,
 		Args: exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
@@ -48,7 +55,7 @@ name; give it with --lognum for a file renamed or copied. --dir is ignored.`,
 				}
 				num = n
 			}
-			return printWAL(cmd.OutOrStdout(), path, num)
+			return printWAL(cmd.OutOrStdout(), g, path, num)
 		},
 	}
 	cmd.Flags().Uint64Var(&logNum, "lognum", 0, "the log's `number`, for a FILE not named NNNNNN.log")
@@ -57,16 +64,28 @@ name; give it with --lognum for a file renamed or copied. --dir is ignored.`,
 
 // printWAL prints the log of number num at path. Records are printed as
 // they are read, so that the ones before a corruption are shown.
-func printWAL(w io.Writer, path string, num base.FileNum) error {
+func printWAL(w io.Writer, g *globals, path string, num base.FileNum) (err error) {
 	f, size, err := openFile(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 
-	fmt.Fprintf(w, "log %s\n", num)
+	doc := walDoc{File: path, Log: uint64(num), Records: []walRecord{}}
+	if g.json() {
+		defer func() {
+			doc.Error = errorText(err)
+			if werr := writeJSON(w, doc); err == nil {
+				err = werr
+			}
+		}()
+	} else {
+		fmt.Fprintf(w, "log %s\n", num)
+	}
 	tw := newTable(w)
-	fmt.Fprintf(tw, "  offset\tseq\tcount\top\n")
+	if !g.json() {
+		fmt.Fprintf(tw, "  offset\tseq\tcount\top\n")
+	}
 	r := wal.NewReader(f, size, path, num)
 	var (
 		records, ops int
@@ -93,22 +112,29 @@ func printWAL(w io.Writer, path string, num base.FileNum) error {
 			bad++
 		}
 		ops += len(b.ops)
-		writeBatch(tw, r.Offset(), b, err)
+		if g.json() {
+			doc.Records = append(doc.Records, batchJSON(g, r.Offset(), b, err))
+		} else {
+			writeBatch(tw, g, r.Offset(), b, err)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
-	fmt.Fprintf(w, "  %s, %s\n", count(records, "record", "records"), count(ops, "operation", "operations"))
-
 	t := r.Tail()
 	reason := t.Reason
-	if reason == "" {
-		reason = "-"
-	}
-	tw = newTable(w)
-	fmt.Fprintf(tw, "\ntail\n  end\t%d\n  torn\t%t\n  reason\t%s\n", t.End, t.Torn, reason)
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write output: %w", err)
+	if g.json() {
+		doc.Tail = &walTail{End: t.End, Torn: t.Torn, Reason: reason}
+	} else {
+		fmt.Fprintf(w, "  %s, %s\n", count(records, "record", "records"), count(ops, "operation", "operations"))
+		if reason == "" {
+			reason = "-"
+		}
+		tw = newTable(w)
+		fmt.Fprintf(tw, "\ntail\n  end\t%d\n  torn\t%t\n  reason\t%s\n", t.End, t.Torn, reason)
+		if err := tw.Flush(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
 	}
 	if bad > 1 {
 		return fmt.Errorf("%w (and %s)", badErr, count(bad-1, "more bad record", "more bad records"))
@@ -119,7 +145,7 @@ func printWAL(w io.Writer, path string, num base.FileNum) error {
 // writeBatch prints one record: a row per operation, the record's offset
 // and count on the first. A record that failed to decode (err) is one
 // error row, with the header's fields when they decoded.
-func writeBatch(tw *tabwriter.Writer, offset int64, b batch, err error) {
+func writeBatch(tw *tabwriter.Writer, g *globals, offset int64, b batch, err error) {
 	if err != nil {
 		seq, n := "-", "-"
 		if b.headerOK {
@@ -132,11 +158,11 @@ func writeBatch(tw *tabwriter.Writer, offset int64, b batch, err error) {
 		var desc string
 		switch op.kind {
 		case base.KindSet:
-			desc = fmt.Sprintf("SET %s=%s", displayKey(op.key), display(op.value, maxShown))
+			desc = fmt.Sprintf("SET %s=%s", displayKey(g, op.key), g.value(op.value))
 		case base.KindRangeDelete:
-			desc = fmt.Sprintf("RANGEDEL [%s, %s)", displayKey(op.key), displayKey(op.value))
+			desc = fmt.Sprintf("RANGEDEL [%s, %s)", displayKey(g, op.key), displayKey(g, op.value))
 		default:
-			desc = fmt.Sprintf("DEL %s", displayKey(op.key))
+			desc = fmt.Sprintf("DEL %s", displayKey(g, op.key))
 		}
 		if i == 0 {
 			fmt.Fprintf(tw, "  %d\t%d\t%d\t%s\n", offset, b.seq, b.count, desc)
@@ -148,13 +174,64 @@ func writeBatch(tw *tabwriter.Writer, offset int64, b batch, err error) {
 
 // displayKey formats a key of a SET key=value or DEL key: as display does,
 // quoted also when it holds '=' or a space, so that the key ends at the
-// first '=' or the end of the column.
-func displayKey(key []byte) string {
+// first '=' or the end of the column. Under --hex it is hex, which holds
+// neither.
+func displayKey(g *globals, key []byte) string {
+	if g.hex {
+		return g.key(key)
+	}
 	s := display(key, 0)
 	if s[0] != '"' && bytes.ContainsAny(key, "= ") {
 		s = strconv.Quote(s)
 	}
 	return s
+}
+
+// walDoc is wal's JSON document.
+type walDoc struct {
+	File    string      `json:"file"`
+	Log     uint64      `json:"log"`
+	Records []walRecord `json:"records"`
+	Tail    *walTail    `json:"tail"` // null when the log could not be read to its end
+	Error   string      `json:"error,omitempty"`
+}
+
+type walRecord struct {
+	Offset int64   `json:"offset"`
+	Seq    *uint64 `json:"seq"`
+	Count  *uint32 `json:"count"`
+	Ops    []walOp `json:"ops,omitempty"`
+	Error  string  `json:"error,omitempty"`
+}
+
+type walOp struct {
+	Seq   uint64 `json:"seq"`
+	Op    string `json:"op"` // SET, DEL, RANGEDEL
+	Key   any    `json:"key"`
+	Value any    `json:"value,omitempty"`
+}
+
+type walTail struct {
+	End    int64  `json:"end"`
+	Torn   bool   `json:"torn"`
+	Reason string `json:"reason"`
+}
+
+// batchJSON returns one record for a JSON document.
+func batchJSON(g *globals, offset int64, b batch, err error) walRecord {
+	rec := walRecord{Offset: offset, Error: errorText(err)}
+	if b.headerOK {
+		seq, n := uint64(b.seq), b.count
+		rec.Seq, rec.Count = &seq, &n
+	}
+	for i, op := range b.ops {
+		o := walOp{Seq: uint64(b.seq) + uint64(i), Op: op.kind.String(), Key: g.bytes(op.key)}
+		if op.kind != base.KindDelete {
+			o.Value = g.bytes(op.value)
+		}
+		rec.Ops = append(rec.Ops, o)
+	}
+	return rec
 }
 
 // batch is a decoded write-ahead log record: operation i has sequence

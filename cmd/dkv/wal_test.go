@@ -23,7 +23,8 @@ import (
 // then how the log ends. A torn tail is not an error; damage that a later
 // record shows was synced is corruption, exit 1 after the records before
 // it; a record that is not a batch is an error line, and exit 1 at the
-// end. The log number comes from the file name or --lognum.
+// end. The log number comes from the file name or --lognum. -o json
+// prints an object, values whole; --hex prints keys and values in hex.
 func TestWALGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "wal", setup: walDB, noDir: true, steps: [][]string{
@@ -47,6 +48,15 @@ func TestWALGolden(t *testing.T) {
 			{"wal", "--lognum", "7", "$DIR/copy"},
 			{"wal", "$DIR/CURRENT"},
 			{"wal", "$DIR/000009.log"},
+		}},
+		{name: "wal_json", setup: walDB, noDir: true, steps: [][]string{
+			{"-o", "json", "wal", "$DIR/000001.log"},
+		}},
+		{name: "wal_hex", setup: walDB, noDir: true, steps: [][]string{
+			{"--hex", "wal", "$DIR/000001.log"},
+		}},
+		{name: "wal_bad_batch_json", setup: badBatchLog, noDir: true, steps: [][]string{
+			{"-o", "json", "wal", "$DIR/000009.log"},
 		}},
 		{name: "wal_help", noDir: true, steps: [][]string{
 			{"wal", "--help"},
