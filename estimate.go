@@ -35,7 +35,8 @@ const splitResolution = 1 << 14
 // tombstones: the answer is the space the range takes, not the size of
 // its live data. Memtables are not counted. The error is about one data
 // block per table at each bound that cuts through it, and the estimates
-// of adjacent ranges add up to that of their union. No data block is read.
+// of adjacent ranges add up to that of their union, to a byte of rounding
+// per table they both cut. No data block is read.
 //
 // It returns ErrInvalidArgument when start is above end and ErrClosed after
 // Close; an error reading a table's index (ErrCorruption, an I/O error)
