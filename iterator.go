@@ -111,9 +111,14 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 // them, are not opened.
 func (db *DB) viewRangeDels(rs *readState, seq base.SeqNum, lower, upper []byte) (*rangedel.List, error) {
 	cmp := db.comparer.Compare
-	lists := []*rangedel.List{rs.mem.RangeDels()}
+	var lists []*rangedel.List // stays nil, allocating nothing, in the common case
+	if l := rs.mem.RangeDels(); !l.Empty() {
+		lists = append(lists, l)
+	}
 	for _, m := range rs.imm {
-		lists = append(lists, m.RangeDels())
+		if l := m.RangeDels(); !l.Empty() {
+			lists = append(lists, l)
+		}
 	}
 	for _, files := range rs.version.Levels {
 		for _, f := range files {
@@ -127,6 +132,9 @@ func (db *DB) viewRangeDels(rs *readState, seq base.SeqNum, lower, upper []byte)
 			lists = append(lists, r.RangeDels()) // immutable: kept after release
 			release()
 		}
+	}
+	if lists == nil {
+		return nil, nil
 	}
 	return rangedel.Visible(cmp, lists, seq, lower, upper), nil
 }
