@@ -174,7 +174,7 @@ func encodeBatch(seq base.SeqNum, ops ...batchOp) []byte {
 		b = append(b, byte(op.kind))
 		b = binary.AppendUvarint(b, uint64(len(op.key)))
 		b = append(b, op.key...)
-		if op.kind == base.KindSet {
+		if op.kind != base.KindDelete { // a SET's value, a RANGEDEL's end key
 			b = binary.AppendUvarint(b, uint64(len(op.value)))
 			b = append(b, op.value...)
 		}
@@ -213,6 +213,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(encodeBatch(2, batchOp{base.KindSet, []byte("a"), []byte("1")}, batchOp{base.KindDelete, []byte("b"), nil}))
 	f.Add([]byte{})
 	f.Add(encodeBatch(base.SeqNumMax, batchOp{base.KindDelete, []byte("b"), nil}))
+	f.Add(encodeBatch(3, batchOp{base.KindRangeDelete, []byte("a"), []byte("m")}))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		b, err := decodeBatch(rec)
 		if err != nil {
