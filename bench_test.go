@@ -373,3 +373,46 @@ func BenchmarkRangeDels(b *testing.B) {
 		_ = db.Close()
 	}
 }
+
+// BenchmarkSeekNewIter is db_bench's seekrandom as the comparison harness
+// runs it: a new iterator per seek, then 10 Next, over 1M keys written in
+// random order and left in whatever shape background compaction gave them
+// (several levels, some L0 tables).
+func BenchmarkSeekNewIter(b *testing.B) {
+	const n = 1 << 20
+	db := openBench(b, true)
+	rng := rand.New(rand.NewPCG(1, 2))
+	val := benchValue(rng)
+	key := make([]byte, 0, 16)
+	for range n {
+		if err := db.Put(benchKey(key, rng.Uint64N(n)), val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	m := db.Metrics()
+	tables := 0
+	for _, l := range m.Levels {
+		tables += l.Files
+	}
+	b.Run("next=10", func(b *testing.B) { // the setup above runs once
+		b.ReportAllocs()
+		for range b.N {
+			it, err := db.NewIter(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ok := it.SeekGE(benchKey(key, rng.Uint64N(n)))
+			for i := 0; ok && i < 10; i++ {
+				ok = it.Next()
+			}
+			if err := it.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(m.Levels[0].Files), "L0-tables")
+		b.ReportMetric(float64(tables), "tables")
+	})
+}
