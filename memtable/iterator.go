@@ -2,6 +2,7 @@ package memtable
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/distributedkv/dkv/internal/base"
 )
@@ -28,9 +29,14 @@ type Iterator struct {
 
 var _ base.InternalIterator = (*Iterator)(nil)
 
+// windowPool recycles the windows of closed iterators: a short-lived
+// iterator (a seek and a few steps) would otherwise allocate one each.
+var windowPool = sync.Pool{New: func() any { w := make([]entry, 0, iterWindow); return &w }}
+
 // NewIter returns an unpositioned Iterator.
 func (m *MemTable) NewIter() *Iterator {
-	return &Iterator{m: m, buf: make([]entry, 0, iterWindow)}
+	w := windowPool.Get().(*[]entry)
+	return &Iterator{m: m, buf: (*w)[:0]}
 }
 
 // fillFrom loads the window with the entries >= pivot (or > pivot when
@@ -143,6 +149,11 @@ func (it *Iterator) Error() error { return nil }
 
 // Close implements base.InternalIterator.
 func (it *Iterator) Close() error {
+	if it.buf != nil {
+		w := it.buf[:0]
+		clear(w[:cap(w)]) // the entries point into the arena: do not pin it
+		windowPool.Put(&w)
+	}
 	it.valid, it.buf = false, nil
 	return nil
 }

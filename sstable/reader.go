@@ -197,7 +197,8 @@ func (r *Reader) readBlock(h BlockHandle, what string) ([]byte, error) {
 	if h.Offset > dataEnd || h.Length > dataEnd-h.Offset || blockTrailerSize > dataEnd-h.Offset-h.Length {
 		return nil, r.corrupt(int64(min(h.Offset, uint64(r.size))), "%s block handle (offset %d, length %d) runs past the data", what, h.Offset, h.Length)
 	}
-	buf := make([]byte, h.Length+blockTrailerSize)
+	buf, release := readBuffer(int(h.Length + blockTrailerSize))
+	defer release()
 	if _, err := r.f.ReadAt(buf, int64(h.Offset)); err != nil {
 		return nil, fmt.Errorf("sstable: read %s block of %s at offset %d: %w", what, r.name, h.Offset, err)
 	}
@@ -205,11 +206,35 @@ func (r *Reader) readBlock(h BlockHandle, what string) ([]byte, error) {
 	if binary.LittleEndian.Uint32(trailer[1:]) != base.MaskedCRC(stored, trailer[:1]) {
 		return nil, r.corrupt(int64(h.Offset), "%s block checksum mismatch", what)
 	}
+	if Compression(trailer[0]) == NoCompression {
+		return bytes.Clone(stored), nil // the buffer goes back to the pool
+	}
 	block, err := decompressBlock(Compression(trailer[0]), stored)
 	if err != nil {
 		return nil, r.corrupt(int64(h.Offset), "%s block: %v", what, err)
 	}
 	return block, nil
+}
+
+// maxPooledRead bounds the reads readBuffer serves from its pool: data
+// blocks are a few KiB; a larger block (a big value) gets its own buffer.
+const maxPooledRead = 64 << 10
+
+// readBufPool holds the buffers stored blocks are read into. A block is
+// decompressed (or, stored raw, copied) out of its buffer, which is then
+// garbage: reusing it saves an allocation per block read from the file.
+var readBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// readBuffer returns a buffer of n bytes and the func that gives it back.
+func readBuffer(n int) ([]byte, func()) {
+	if n > maxPooledRead {
+		return make([]byte, n), func() {}
+	}
+	bp := readBufPool.Get().(*[]byte)
+	if cap(*bp) < n {
+		*bp = make([]byte, n, max(n, 16<<10))
+	}
+	return (*bp)[:n], func() { readBufPool.Put(bp) }
 }
 
 // readChecked reads a block and checks its structure (restart array);
