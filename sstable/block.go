@@ -140,11 +140,28 @@ type blockIter struct {
 	key        []byte
 	val        []byte
 	err        error
+
+	// prevCache holds the entries of one restart run decoded by prev, in
+	// order, so that stepping back through the run decodes it once
+	// instead of once per step (keys are prefix-compressed: only a scan
+	// forward from a restart point can rebuild them). Keys live in
+	// prevKeys. An entry is good for as long as the block is: init and
+	// initTrusted empty the cache.
+	prevCache []prevEntry
+	prevKeys  []byte
+}
+
+// prevEntry is one cached entry: its offsets, where its key is in
+// prevKeys, and its value (in the block).
+type prevEntry struct {
+	offset, nextOffset int
+	keyStart, keyEnd   int
+	val                []byte
 }
 
 // init prepares it to iterate block, whose keys are in order.
 func (it *blockIter) init(block []byte, order keyOrder) error {
-	*it = blockIter{order: order, key: it.key[:0], offset: -1}
+	*it = blockIter{order: order, key: it.key[:0], offset: -1, prevCache: it.prevCache[:0], prevKeys: it.prevKeys[:0]}
 	if len(block) < 4 {
 		return blockErrorf("%d bytes, too short for a restart count", len(block))
 	}
@@ -175,6 +192,7 @@ func (it *blockIter) initTrusted(block []byte, order keyOrder) {
 	*it = blockIter{
 		order: order, key: it.key[:0], offset: -1,
 		data: block[:restartsOff], restarts: block[restartsOff : len(block)-4], numRestarts: n,
+		prevCache: it.prevCache[:0], prevKeys: it.prevKeys[:0],
 	}
 }
 
@@ -271,24 +289,51 @@ func (it *blockIter) last() bool {
 	return true
 }
 
-// prev moves to the entry before the current one by rescanning from the
-// restart point before it.
+// prev moves to the entry before the current one. The first step back
+// into a restart run decodes the run from its restart point, caching its
+// entries (prevCache); the next steps back through the run take them from
+// the cache.
 func (it *blockIter) prev() bool {
 	if it.offset <= 0 {
 		it.offset = -1
 		return false
 	}
 	target := it.offset
+	if n := len(it.prevCache); n == 0 || it.prevCache[n-1].nextOffset != target {
+		if !it.fillPrevCache(target) {
+			return false
+		}
+	}
+	n := len(it.prevCache)
+	e := it.prevCache[n-1]
+	it.prevCache = it.prevCache[:n-1]
+	it.key = append(it.key[:0], it.prevKeys[e.keyStart:e.keyEnd]...)
+	it.val, it.offset, it.nextOffset = e.val, e.offset, e.nextOffset
+	return true
+}
+
+// fillPrevCache decodes the entries from the restart point before target
+// up to target (excluded) into prevCache.
+func (it *blockIter) fillPrevCache(target int) bool {
 	i := sort.Search(it.numRestarts, func(i int) bool { return int(it.restartAt(i)) >= target }) - 1
+	it.prevCache, it.prevKeys = it.prevCache[:0], it.prevKeys[:0]
 	if !it.seekRestart(i) {
 		return false
 	}
-	for it.nextOffset < target {
+	for {
+		start := len(it.prevKeys)
+		it.prevKeys = append(it.prevKeys, it.key...)
+		it.prevCache = append(it.prevCache, prevEntry{
+			offset: it.offset, nextOffset: it.nextOffset,
+			keyStart: start, keyEnd: len(it.prevKeys), val: it.val,
+		})
+		if it.nextOffset >= target {
+			return true
+		}
 		if !it.next() {
 			return false
 		}
 	}
-	return true
 }
 
 // searchRestarts returns the index of the last restart point whose key is
