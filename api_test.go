@@ -348,3 +348,25 @@ func TestIteratorAll(t *testing.T) {
 	require.NoError(t, it.Error())
 	require.NoError(t, it.Close())
 }
+
+// A closed batch comes back from NewBatch empty, and closing twice does
+// not hand the same batch to two callers.
+func TestBatchClose(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	b := db.NewBatch()
+	require.NoError(t, b.Put([]byte("k"), []byte("v")))
+	require.NoError(t, db.Write(b, nil))
+	b.Close()
+	b.Close()
+	seen := map[*dkv.Batch]bool{}
+	for range 4 {
+		n := db.NewBatch()
+		require.Zero(t, n.Len(), "a reused batch starts empty")
+		require.False(t, seen[n], "one batch handed out twice")
+		seen[n] = true
+	}
+	v, err := db.Get([]byte("k"))
+	require.NoError(t, err)
+	require.Equal(t, "v", string(v))
+}

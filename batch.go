@@ -26,16 +26,24 @@ type Batch struct {
 	// repr is the batch's encoding, which is also its write-ahead log
 	// record (docs/format/wal.md, "Batch"): a 12-byte header (sequence
 	// number, count) followed by the operations.
-	repr  []byte
-	count uint32
-	data  int // bytes of keys and values, for write amplification
-	err   error
+	repr   []byte
+	count  uint32
+	data   int // bytes of keys and values, for write amplification
+	err    error
+	closed bool // given back by Close: a second Close does nothing
 }
 
 const batchHeaderSize = 12
 
-// NewBatch returns an empty batch.
-func (db *DB) NewBatch() *Batch { return &Batch{} }
+// NewBatch returns an empty batch. It may be one a caller closed (Close),
+// whose buffer it reuses.
+func (db *DB) NewBatch() *Batch { return getBatch() }
+
+// Close gives the batch back for reuse by a later NewBatch: a program that
+// writes many batches saves allocating and growing their buffers. The
+// batch must not be used after Close (a second Close does nothing).
+// Closing is optional: an unclosed batch is garbage collected.
+func (b *Batch) Close() { putBatch(b) }
 
 // Put adds "set key to value" to the batch.
 func (b *Batch) Put(key, value []byte) error {

@@ -88,12 +88,26 @@ func (db *DB) Write(b *Batch, opts *WriteOptions) error {
 	return db.write(b, sync)
 }
 
+// batchPool recycles batches: Put and Delete use one per call, and a
+// Batch a caller Closes comes back through NewBatch with its buffer,
+// which a large batch would otherwise grow again from nothing.
 var batchPool = sync.Pool{New: func() any { return new(Batch) }}
 
-func getBatch() *Batch { return batchPool.Get().(*Batch) }
+// maxPooledBatch bounds the buffers the pool keeps.
+const maxPooledBatch = 1 << 20
+
+func getBatch() *Batch {
+	b := batchPool.Get().(*Batch)
+	b.closed = false
+	return b
+}
 
 func putBatch(b *Batch) {
-	if cap(b.repr) > 64<<10 {
+	if b.closed {
+		return
+	}
+	b.closed = true
+	if cap(b.repr) > maxPooledBatch {
 		return // let large buffers go
 	}
 	b.Reset()

@@ -77,6 +77,7 @@ func (b *dkvBatch) Delete(key []byte) {
 }
 
 func (b *dkvBatch) Commit() error {
+	defer b.b.Close() // back to the pool, as the Pebble adapter closes its batches
 	if b.err != nil {
 		return b.err
 	}
