@@ -370,3 +370,30 @@ func TestBatchClose(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "v", string(v))
 }
+
+// An empty bound, like a nil one, is unbounded: no key is empty.
+func TestIterEmptyBoundsUnbounded(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	for _, k := range []string{"a", "b"} {
+		require.NoError(t, db.Put([]byte(k), []byte("v")))
+	}
+	for _, o := range []*dkv.IterOptions{
+		{LowerBound: []byte{}, UpperBound: []byte{}},
+		{UpperBound: []byte{}},
+		{LowerBound: []byte{}, UpperBound: []byte("b")},
+	} {
+		it, err := db.NewIter(o)
+		require.NoError(t, err)
+		n := 0
+		for range it.All() {
+			n++
+		}
+		require.NoError(t, it.Close())
+		want := 2
+		if len(o.UpperBound) > 0 {
+			want = 1
+		}
+		require.Equal(t, want, n, "%+v", o)
+	}
+}

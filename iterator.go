@@ -11,8 +11,8 @@ import (
 )
 
 // IterOptions bound an iterator to the keys in [LowerBound, UpperBound). A
-// nil bound is unbounded. The iterator keeps references to the bounds: do
-// not change them while it is open.
+// nil or empty bound is unbounded. The iterator keeps references to the
+// bounds: do not change them while it is open.
 type IterOptions struct {
 	LowerBound []byte
 	UpperBound []byte
@@ -56,6 +56,14 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 	var lower, upper []byte
 	if o != nil {
 		lower, upper = o.LowerBound, o.UpperBound
+	}
+	// No key is empty, so an empty bound bounds nothing: it means
+	// unbounded, as nil does (the package doc promises it).
+	if len(lower) == 0 {
+		lower = nil
+	}
+	if len(upper) == 0 {
+		upper = nil
 	}
 	if lower != nil && upper != nil && db.comparer.Compare(lower, upper) > 0 {
 		return nil, fmt.Errorf("%w: iterator lower bound %q is above its upper bound %q", ErrInvalidArgument, lower, upper)
