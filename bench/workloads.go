@@ -245,8 +245,19 @@ func readRandom(r *runner, w *workload) (*Result, error) {
 }
 
 func (r *runner) randomGets(s *threadState, n int64) (int64, error) {
+	return r.gets(s, n, makeKey)
+}
+
+func readMissing(r *runner, w *workload) (*Result, error) {
+	return r.parallel(w, w.threadsFor(r.o), r.o.Reads, func(s *threadState, n int64) (int64, error) {
+		return r.gets(s, n, makeMissingKey)
+	})
+}
+
+// gets reads n random keys made by key (present or missing ones).
+func (r *runner) gets(s *threadState, n int64, key func([]byte, uint64) []byte) (int64, error) {
 	for i := range n {
-		k := makeKey(s.key[:], s.rng.Uint64N(uint64(r.o.Num)))
+		k := key(s.key[:], s.rng.Uint64N(uint64(r.o.Num)))
 		t := time.Now()
 		v, found, err := r.eng.Get(k, s.dst)
 		if err != nil {
@@ -259,25 +270,6 @@ func (r *runner) randomGets(s *threadState, n int64) (int64, error) {
 		}
 	}
 	return n, nil
-}
-
-func readMissing(r *runner, w *workload) (*Result, error) {
-	return r.parallel(w, w.threadsFor(r.o), r.o.Reads, func(s *threadState, n int64) (int64, error) {
-		for i := range n {
-			k := makeMissingKey(s.key[:], s.rng.Uint64N(uint64(r.o.Num)))
-			t := time.Now()
-			v, found, err := r.eng.Get(k, s.dst)
-			if err != nil {
-				return i, err
-			}
-			s.done(t, 1)
-			s.dst = v
-			if found {
-				s.found++
-			}
-		}
-		return n, nil
-	})
 }
 
 func readSeq(r *runner, w *workload) (*Result, error)     { return r.scan(w, false) }
