@@ -41,11 +41,7 @@ func (op *modelOp) applyTo(state map[string][]byte) {
 	for i, k := range op.keys {
 		switch {
 		case op.end(i) != "":
-			for sk := range state {
-				if sk >= k && sk < op.end(i) {
-					delete(state, sk)
-				}
-			}
+			DeleteModelRange(state, k, op.end(i))
 		case op.values[i] == nil:
 			delete(state, k)
 		default:

@@ -146,3 +146,13 @@ func SoakCount(t testing.TB, kind string, n int64) {
 	t.Helper()
 	t.Logf("soak-count: %s=%d", kind, n)
 }
+
+// DeleteModelRange deletes the keys in [start, end) from a test model: what
+// a range deletion does to the map the model tests keep.
+func DeleteModelRange[V any](model map[string]V, start, end string) {
+	for k := range model {
+		if k >= start && k < end {
+			delete(model, k)
+		}
+	}
+}

@@ -49,11 +49,7 @@ func writeExternal(t *testing.T, fs vfs.FS, path string, ops ...extOp) {
 func applyExt(state map[string]string, ops ...extOp) {
 	for _, op := range ops {
 		if op.end != "" {
-			for k := range state {
-				if k >= op.key && k < op.end {
-					delete(state, k)
-				}
-			}
+			dkv.DeleteModelRange(state, op.key, op.end)
 		}
 	}
 	for _, op := range ops {

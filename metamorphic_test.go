@@ -484,7 +484,7 @@ func (m *modelRunner) run(i int, op mOp) string {
 		if bytes.Compare(op.lower, op.upper) > 0 {
 			return deleteRangeString(op, dkv.ErrInvalidArgument)
 		}
-		m.deleteRange(op.lower, op.upper)
+		dkv.DeleteModelRange(m.state, string(op.lower), string(op.upper))
 		return deleteRangeString(op, nil)
 	case mBatch:
 		for _, e := range op.batch {
@@ -496,7 +496,7 @@ func (m *modelRunner) run(i int, op mOp) string {
 		for _, e := range op.batch {
 			switch {
 			case e.end != nil:
-				m.deleteRange(e.key, e.end)
+				dkv.DeleteModelRange(m.state, string(e.key), string(e.end))
 			case e.value == nil:
 				delete(m.state, string(e.key))
 			default:
@@ -572,15 +572,6 @@ func (m *modelRunner) run(i int, op mOp) string {
 		return "reopen: ok"
 	}
 	return "unknown operation"
-}
-
-// deleteRange deletes the keys in [start, end) from the current state.
-func (m *modelRunner) deleteRange(start, end []byte) {
-	for k := range m.state {
-		if k >= string(start) && k < string(end) {
-			delete(m.state, k)
-		}
-	}
 }
 
 func (m *modelRunner) reader(snap int) map[string]string {

@@ -74,14 +74,6 @@ func modelRange(rng *rand.Rand) (start, end string) {
 	return fmt.Sprintf("k%03d", lo), fmt.Sprintf("k%03d", lo+width)
 }
 
-func deleteModelRange(model map[string]string, start, end string) {
-	for k := range model {
-		if k >= start && k < end {
-			delete(model, k)
-		}
-	}
-}
-
 func runModel(t *testing.T, o dkv.Options, steps int, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	fs := vfs.NewMem()
@@ -106,7 +98,7 @@ func runModel(t *testing.T, o dkv.Options, steps int, seed uint64) {
 		case r < 50:
 			start, end := modelRange(rng)
 			require.NoError(t, db.DeleteRange([]byte(start), []byte(end)))
-			deleteModelRange(model, start, end)
+			dkv.DeleteModelRange(model, start, end)
 		case r < 58:
 			b := db.NewBatch()
 			for range 1 + rng.IntN(10) {
@@ -114,7 +106,7 @@ func runModel(t *testing.T, o dkv.Options, steps int, seed uint64) {
 				if rng.IntN(10) == 0 {
 					start, end := modelRange(rng)
 					require.NoError(t, b.DeleteRange([]byte(start), []byte(end)))
-					deleteModelRange(model, start, end)
+					dkv.DeleteModelRange(model, start, end)
 				} else if rng.IntN(3) == 0 {
 					require.NoError(t, b.Delete([]byte(k)))
 					delete(model, k)
