@@ -293,38 +293,47 @@ func (db *DB) flush(f *flushable) error {
 // table and its directory entry are durable when it returns; on error no
 // table file is left.
 func (db *DB) writeTable(mem *memtable.MemTable) (*manifest.FileMetadata, error) {
+	m, path, err := db.buildTable(0, func(w *sstable.Writer) error {
+		it := mem.NewIter()
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			if err := w.Add(it.Key(), it.Value()); err != nil {
+				return err
+			}
+		}
+		return addRangeDels(w, mem.RangeDels(), nil)
+	})
+	if err == nil {
+		if err = vfs.SyncDir(db.fs, db.dir); err != nil {
+			_ = db.fs.Remove(path)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dkv: write table %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// buildTable writes a new table with the options of level, its contents
+// added by fill, and returns its metadata and path. The table is durable
+// when it returns, its directory entry not yet; on error no file is left.
+func (db *DB) buildTable(level int, fill func(*sstable.Writer) error) (*manifest.FileMetadata, string, error) {
 	num := db.versions.newFileNum()
 	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, num))
 	file, err := db.fs.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("dkv: create table: %w", err)
+		return nil, path, fmt.Errorf("create: %w", err)
 	}
-	w := sstable.NewWriter(file, db.tableWriterOptions(0))
-	it := mem.NewIter()
-	for ok := it.First(); ok; ok = it.Next() {
-		if err = w.Add(it.Key(), it.Value()); err != nil {
-			break
-		}
-	}
-	_ = it.Close()
-	for _, t := range rangedel.Tombstones(mem.RangeDels().Spans()) {
-		if err != nil {
-			break
-		}
-		err = w.AddRangeDel(t.Start, t.End, t.Seq)
-	}
+	w := sstable.NewWriter(file, db.tableWriterOptions(level))
 	var props *sstable.Properties
-	if err == nil {
+	if err = fill(w); err == nil {
 		props, err = w.Finish()
 	} else {
 		w.Abort()
 	}
-	if err == nil {
-		err = vfs.SyncDir(db.fs, db.dir)
-	}
 	if err != nil {
 		_ = db.fs.Remove(path)
-		return nil, fmt.Errorf("dkv: write table %s: %w", path, err)
+		return nil, path, err
 	}
 	return &manifest.FileMetadata{
 		FileNum:      num,
@@ -334,7 +343,21 @@ func (db *DB) writeTable(mem *memtable.MemTable) (*manifest.FileMetadata, error)
 		SmallestSeq:  base.SeqNum(props.SmallestSeq),
 		LargestSeq:   base.SeqNum(props.LargestSeq),
 		HasRangeDels: props.NumRangeDeletions > 0,
-	}, nil
+	}, path, nil
+}
+
+// addRangeDels adds the tombstones of l to w, at sequence number *seq
+// instead of their own when seq is set.
+func addRangeDels(w *sstable.Writer, l *rangedel.List, seq *base.SeqNum) error {
+	for _, t := range rangedel.Tombstones(l.Spans()) {
+		if seq != nil {
+			t.Seq = *seq
+		}
+		if err := w.AddRangeDel(t.Start, t.End, t.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func cloneInternalKey(k base.InternalKey) base.InternalKey {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/distributedkv/dkv/compaction"
 	"github.com/distributedkv/dkv/internal/base"
-	"github.com/distributedkv/dkv/internal/rangedel"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
@@ -241,49 +240,27 @@ func (db *DB) openExternal(path string) (*externalTable, error) {
 // whose keys and range tombstones have sequence number seq, durable when
 // it returns (the directory entry excepted).
 func (db *DB) rewriteExternal(e *externalTable, seq base.SeqNum) (*manifest.FileMetadata, error) {
-	num := db.versions.newFileNum()
-	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, num))
-	f, err := db.fs.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("dkv: ingest: create table: %w", err)
-	}
-	w := sstable.NewWriter(f, db.tableWriterOptions(manifest.NumLevels-1))
-	it := e.r.NewIter()
-	for ok := it.First(); ok && err == nil; ok = it.Next() {
-		k := it.Key()
-		err = w.Add(base.MakeInternalKey(k.UserKey, seq, k.Kind()), it.Value())
-	}
-	if cerr := it.Close(); err == nil {
-		err = cerr
-	}
-	for _, t := range rangedel.Tombstones(e.r.RangeDels().Spans()) {
-		if err != nil {
-			break
+	m, path, err := db.buildTable(manifest.NumLevels-1, func(w *sstable.Writer) error {
+		it := e.r.NewIter()
+		for ok := it.First(); ok; ok = it.Next() {
+			k := it.Key()
+			if err := w.Add(base.MakeInternalKey(k.UserKey, seq, k.Kind()), it.Value()); err != nil {
+				_ = it.Close()
+				return err
+			}
 		}
-		err = w.AddRangeDel(t.Start, t.End, seq)
-	}
-	var props *sstable.Properties
-	if err == nil {
-		props, err = w.Finish()
-	} else {
-		w.Abort()
-	}
-	if err != nil {
-		_ = db.fs.Remove(path)
-		if errors.Is(err, base.ErrCorruption) {
-			return nil, err
+		if err := it.Close(); err != nil {
+			return err
 		}
-		return nil, fmt.Errorf("dkv: ingest %s: write table %s: %w", e.path, path, err)
+		return addRangeDels(w, e.r.RangeDels(), &seq)
+	})
+	switch {
+	case err == nil:
+		return m, nil
+	case errors.Is(err, base.ErrCorruption):
+		return nil, err
 	}
-	return &manifest.FileMetadata{
-		FileNum:      num,
-		Size:         w.Size(),
-		Smallest:     cloneInternalKey(props.Smallest()),
-		Largest:      cloneInternalKey(props.Largest()),
-		SmallestSeq:  seq,
-		LargestSeq:   seq,
-		HasRangeDels: props.NumRangeDeletions > 0,
-	}, nil
+	return nil, fmt.Errorf("dkv: ingest %s: write table %s: %w", e.path, path, err)
 }
 
 // ingestLevel returns the level an ingested table m goes to in v: the
