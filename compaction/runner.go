@@ -305,10 +305,11 @@ func (c *compactor) elidable(u []byte) bool {
 // sees has nothing left to delete.
 func (c *compactor) elidableRange(start, end []byte) bool {
 	for level := c.plan.OutputLevel + 1; level < manifest.NumLevels; level++ {
-		for _, f := range c.version.Levels[level] {
-			if c.env.Cmp(f.Smallest.UserKey, end) < 0 && !f.EndsBefore(c.env.Cmp, start) {
-				return false
-			}
+		// The first table that does not end before start is the only
+		// candidate to start below end.
+		files := c.version.Levels[level]
+		if i := manifest.FindFile(c.env.Cmp, files, start); i < len(files) && c.env.Cmp(files[i].Smallest.UserKey, end) < 0 {
+			return false
 		}
 	}
 	return true

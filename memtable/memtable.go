@@ -113,14 +113,12 @@ func (m *MemTable) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 		m.rangeDels = append(m.rangeDels, t)
 		m.fragments.Store(nil)
 		m.rdMu.Unlock()
-		m.size.Add(int64(len(key) + len(value) + EntryOverhead))
-		m.count.Add(1)
-		return
+	} else {
+		e := makeEntry(buf, len(key), base.MakeTrailer(seq, kind))
+		m.mu.Lock()
+		m.tree.ReplaceOrInsert(e)
+		m.mu.Unlock()
 	}
-	e := makeEntry(buf, len(key), base.MakeTrailer(seq, kind))
-	m.mu.Lock()
-	m.tree.ReplaceOrInsert(e)
-	m.mu.Unlock()
 	m.size.Add(int64(len(key) + len(value) + EntryOverhead))
 	m.count.Add(1)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/rangedel"
@@ -357,15 +358,10 @@ func (w *Writer) widenBounds(spans []rangedel.Span) {
 		return
 	}
 	p := &w.props
-	lo, hi, _ := rangedel.Bounds(spans)
+	lo, hi, _ := rangedel.TableBounds(w.cmp, decodeKey(p.SmallestKey), decodeKey(p.LargestKey), p.NumEntries > 0, spans)
+	p.SmallestKey, p.LargestKey = encodeKey(lo), encodeKey(hi)
 	if p.NumEntries == 0 {
-		p.SmallestSeq = uint64(lo.SeqNum())
-	}
-	if p.NumEntries == 0 || base.InternalCompare(w.cmp, lo, decodeKey(p.SmallestKey)) < 0 {
-		p.SmallestKey = encodeKey(lo)
-	}
-	if p.NumEntries == 0 || base.InternalCompare(w.cmp, hi, decodeKey(p.LargestKey)) > 0 {
-		p.LargestKey = encodeKey(hi)
+		p.SmallestSeq = math.MaxUint64 // the spans set it
 	}
 	for _, s := range spans {
 		p.NumRangeDeletions += uint64(len(s.Seqs))
