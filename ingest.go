@@ -181,24 +181,20 @@ func (db *DB) openExternal(path string) (*externalTable, error) {
 	}
 	it := r.NewIter()
 	var prev []byte
-	for ok := it.First(); ok; ok = it.Next() {
+	var why string // set when a key is refused
+	for ok := it.First(); ok && why == ""; ok = it.Next() {
 		k := it.Key()
 		switch {
 		case k.SeqNum() != 0:
-			_ = it.Close()
-			return bad("key %s has a sequence number; write tables for Ingest with Writer.Set and Delete", k)
+			why = fmt.Sprintf("key %s has a sequence number; write tables for Ingest with Writer.Set and Delete", k)
 		case !k.Kind().IsPoint():
-			_ = it.Close()
-			return bad("key %s has kind %s", k, k.Kind())
+			why = fmt.Sprintf("key %s has kind %s", k, k.Kind())
 		case prev != nil && bytes.Compare(prev, k.UserKey) >= 0:
-			_ = it.Close()
-			return bad("key %q follows %q: each user key once, in order", k.UserKey, prev)
+			why = fmt.Sprintf("key %q follows %q: each user key once, in order", k.UserKey, prev)
 		case checkKey(k.UserKey) != nil:
-			_ = it.Close()
-			return bad("%v", checkKey(k.UserKey))
+			why = checkKey(k.UserKey).Error()
 		case len(it.Value()) > MaxValueSize:
-			_ = it.Close()
-			return bad("value of %q is %d bytes, above MaxValueSize", k.UserKey, len(it.Value()))
+			why = fmt.Sprintf("value of %q is %d bytes, above MaxValueSize", k.UserKey, len(it.Value()))
 		}
 		if prev == nil {
 			e.lo = append([]byte(nil), k.UserKey...)
@@ -208,6 +204,9 @@ func (db *DB) openExternal(path string) (*externalTable, error) {
 	if err := it.Close(); err != nil {
 		_ = r.Close()
 		return nil, fmt.Errorf("dkv: ingest: %w", err)
+	}
+	if why != "" {
+		return bad("%s", why)
 	}
 	if prev != nil {
 		e.hi = append([]byte(nil), prev...)
