@@ -143,19 +143,9 @@ func BenchmarkWriteBatch(b *testing.B) {
 func BenchmarkGet(b *testing.B) {
 	const n = 1 << 20
 	db := openBench(b, true)
+	fillSeq(b, db, n)
 	rng := rand.New(rand.NewPCG(1, 2))
-	val := benchValue(rng)
 	key := make([]byte, 0, 16)
-	batch := db.NewBatch()
-	for i := range n {
-		_ = batch.Put(benchKey(key, uint64(i)), val)
-		if batch.Len() == 1000 || i == n-1 {
-			if err := db.Write(batch, nil); err != nil {
-				b.Fatal(err)
-			}
-			batch.Reset()
-		}
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -181,19 +171,9 @@ func BenchmarkGetFromTables(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = db.Close() })
+			fillSeq(b, db, n)
 			rng := rand.New(rand.NewPCG(1, 2))
-			val := benchValue(rng)
 			key := make([]byte, 0, 16)
-			batch := db.NewBatch()
-			for i := range n {
-				_ = batch.Put(benchKey(key, uint64(i)), val)
-				if batch.Len() == 1000 || i == n-1 {
-					if err := db.Write(batch, nil); err != nil {
-						b.Fatal(err)
-					}
-					batch.Reset()
-				}
-			}
 			if err := db.Flush(); err != nil {
 				b.Fatal(err)
 			}
@@ -209,15 +189,14 @@ func BenchmarkGetFromTables(b *testing.B) {
 	}
 }
 
-// loadBench fills a DB in b.TempDir() with n sequential keys, flushes and
-// compacts it, and returns it.
-func loadBench(b *testing.B, n int) *dkv.DB {
+// fillSeq writes keys 0 to n-1 (benchKey) with the bench value, in
+// batches of 1,000.
+func fillSeq(b *testing.B, db *dkv.DB, n int) {
 	b.Helper()
-	db := openBench(b, true)
-	rng := rand.New(rand.NewPCG(1, 2))
-	val := benchValue(rng)
+	val := benchValue(rand.New(rand.NewPCG(1, 2)))
 	key := make([]byte, 0, 16)
 	batch := db.NewBatch()
+	defer batch.Close()
 	for i := range n {
 		_ = batch.Put(benchKey(key, uint64(i)), val)
 		if batch.Len() == 1000 || i == n-1 {
@@ -227,6 +206,14 @@ func loadBench(b *testing.B, n int) *dkv.DB {
 			batch.Reset()
 		}
 	}
+}
+
+// loadBench fills a DB in b.TempDir() with n sequential keys, flushes and
+// compacts it, and returns it.
+func loadBench(b *testing.B, n int) *dkv.DB {
+	b.Helper()
+	db := openBench(b, true)
+	fillSeq(b, db, n)
 	if err := db.Compact(context.Background(), nil, nil); err != nil {
 		b.Fatal(err)
 	}
