@@ -112,12 +112,13 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 	return it, nil
 }
 
-// viewRangeDels gathers the range tombstones of a view within [lower,
-// upper) into the one list its iterator needs (rangedel.Visible): those of
-// the memtables and of every table that has some (HasRangeDels), read
-// when the iterator is made. Tables without range tombstones, most of
-// them, are not opened.
-func (db *DB) viewRangeDels(rs *readState, seq base.SeqNum, lower, upper []byte) (*rangedel.List, error) {
+// viewRangeDels gathers the range tombstone lists of a view that can
+// matter within [lower, upper): those of the memtables and of the tables
+// that have some (HasRangeDels; most have none and are not opened). The
+// iterator searches them per key; nothing is merged here, so a short-lived
+// iterator pays only for the lists it gathers. It returns nil when the
+// view has no range tombstone.
+func (db *DB) viewRangeDels(rs *readState, seq base.SeqNum, lower, upper []byte) ([]*rangedel.List, error) {
 	cmp := db.comparer.Compare
 	var lists []*rangedel.List // stays nil, allocating nothing, in the common case
 	if l := rs.mem.RangeDels(); !l.Empty() {
@@ -141,10 +142,7 @@ func (db *DB) viewRangeDels(rs *readState, seq base.SeqNum, lower, upper []byte)
 			release()
 		}
 	}
-	if lists == nil {
-		return nil, nil
-	}
-	return rangedel.Visible(cmp, lists, seq, lower, upper), nil
+	return lists, nil
 }
 
 // overlapsBounds reports whether [smallest, largest] meets [lower, upper).

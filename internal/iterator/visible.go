@@ -31,7 +31,7 @@ type VisibleIter struct {
 	inner        base.InternalIterator
 	seq          base.SeqNum
 	lower, upper []byte
-	rangeDels    *rangedel.List // what the view's range tombstones delete; may be empty
+	rangeDels    []*rangedel.List // the view's range tombstones; none when empty
 
 	dir   direction
 	valid bool
@@ -54,14 +54,14 @@ func NewVisible(cmp base.Compare, it base.InternalIterator, seq base.SeqNum, low
 }
 
 // SetRangeDels makes the iterator hide every version a range tombstone of
-// l deletes: one newer than the version, at or below the iterator's
-// sequence number, covering its key (rangedel.Visible builds such a list
-// from the view's sources). Call it before the first positioning call.
-func (v *VisibleIter) SetRangeDels(l *rangedel.List) { v.rangeDels = l }
+// lists deletes: one newer than the version, at or below the iterator's
+// sequence number, covering its key. Call it before the first positioning
+// call.
+func (v *VisibleIter) SetRangeDels(lists []*rangedel.List) { v.rangeDels = lists }
 
 // rangeDeleted reports whether a range tombstone hides the version k.
 func (v *VisibleIter) rangeDeleted(k base.InternalKey) bool {
-	return !v.rangeDels.Empty() && v.rangeDels.Deletes(k.UserKey, k.SeqNum(), v.seq)
+	return len(v.rangeDels) > 0 && rangedel.AnyDeletes(v.rangeDels, k.UserKey, k.SeqNum(), v.seq)
 }
 
 // fail records the first error and reports false.

@@ -16,8 +16,8 @@
 //
 // The package is used by the memtable (its tombstones, fragmented on
 // demand), the sstable package (a table's range-deletion block holds the
-// fragments of its tombstones), reads and iterators (the fragments of every
-// source of a view merged into one List), and compaction (fragments cut at
+// fragments of its tombstones), reads and iterators (one search per source
+// of a view: AnyDeletes), and compaction (fragments cut at
 // output boundaries, sequence numbers no reader needs dropped).
 package rangedel
 
@@ -171,34 +171,18 @@ func (l *List) Deletes(key []byte, pointSeq, readSeq base.SeqNum) bool {
 	return ok && t > pointSeq
 }
 
-// Visible merges lists into the one a reader at sequence number seq needs:
-// for each fragment, only the newest tombstone at or below seq (older ones
-// delete nothing the newest does not). Spans outside [lower, upper) (nil:
-// unbounded) are left out. The result refers to the lists' keys; it is nil
-// (empty) when no tombstone is left.
-func Visible(cmp base.Compare, lists []*List, seq base.SeqNum, lower, upper []byte) *List {
-	var ts []Tombstone
+// AnyDeletes reports whether a tombstone of any of lists, visible at
+// readSeq, deletes the version of key numbered pointSeq. A reader's view
+// is a few lists (a memtable's, a table's): searching each costs less than
+// merging them up front, which an iterator made for a short seek would pay
+// in full.
+func AnyDeletes(lists []*List, key []byte, pointSeq, readSeq base.SeqNum) bool {
 	for _, l := range lists {
-		for _, s := range l.Spans() {
-			if (upper != nil && cmp(s.Start, upper) >= 0) || (lower != nil && cmp(s.End, lower) <= 0) {
-				continue
-			}
-			for _, t := range s.Seqs {
-				if t <= seq {
-					ts = append(ts, Tombstone{Start: s.Start, End: s.End, Seq: t})
-					break
-				}
-			}
+		if l.Deletes(key, pointSeq, readSeq) {
+			return true
 		}
 	}
-	if len(ts) == 0 {
-		return nil // the common case: an empty list, without allocating
-	}
-	spans := Fragment(cmp, ts)
-	for i := range spans {
-		spans[i].Seqs = spans[i].Seqs[:1] // the newest decides
-	}
-	return NewList(cmp, spans)
+	return false
 }
 
 // Check verifies that spans are well formed: each non-empty, with sequence

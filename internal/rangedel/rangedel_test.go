@@ -90,9 +90,9 @@ func TestFragmentMatchesDefinition(t *testing.T) {
 	}
 }
 
-// Visible keeps, per fragment, the newest tombstone a reader at seq sees,
-// and answers "is this version deleted" as the full lists do.
-func TestVisible(t *testing.T) {
+// AnyDeletes answers "is this version deleted" over several lists as the
+// tombstones themselves do.
+func TestAnyDeletes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for range 300 {
 		var lists []*List
@@ -103,12 +103,10 @@ func TestVisible(t *testing.T) {
 			lists = append(lists, NewList(cmp, Fragment(cmp, in)))
 		}
 		seq := base.SeqNum(rng.IntN(32))
-		v := Visible(cmp, lists, seq, nil, nil)
-		require.NoError(t, Check(cmp, v.Spans()))
 		for k := byte('a'); k <= 'a'+20; k++ {
 			for ps := base.SeqNum(0); ps <= seq; ps++ {
 				t1, ok := bruteCovering(all, []byte{k}, seq)
-				require.Equal(t, ok && t1 > ps, v.Deletes([]byte{k}, ps, seq), "key %c point %d read %d", k, ps, seq)
+				require.Equal(t, ok && t1 > ps, AnyDeletes(lists, []byte{k}, ps, seq), "key %c point %d read %d", k, ps, seq)
 			}
 		}
 	}
