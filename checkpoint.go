@@ -105,15 +105,8 @@ func (db *DB) Checkpoint(ctx context.Context, destDir string) error {
 	defer db.unpinCheckpoint(src)
 
 	// Close cancels the checkpoint, and waits for it to stop.
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := db.cancelOnClose(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-db.closeCh:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 
 	start := time.Now()
 	st, err := db.writeCheckpoint(ctx, tmp, src)

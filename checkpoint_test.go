@@ -181,7 +181,7 @@ func TestCheckpointWhileWriting(t *testing.T) {
 		for _, readOnly := range []bool{true, false} {
 			ck, err := dkv.Open(dest, &dkv.Options{FS: fsys, ReadOnly: readOnly, Logger: slog.New(slog.DiscardHandler)})
 			require.NoError(t, err, "read-only %v", readOnly)
-			checkPrefix(t, dbContents(t, ck), before, after)
+			checkPrefix(t, dkv.DBContents(t, ck), before, after)
 			if !readOnly {
 				// New writes continue the checkpoint's sequence numbers.
 				require.NoError(t, ck.Put([]byte(ckptLast(1)), []byte("new")))
@@ -194,7 +194,7 @@ func TestCheckpointWhileWriting(t *testing.T) {
 		if crashed != nil {
 			ck, err := dkv.Open(dest, readOnlyOptions(crashed))
 			require.NoError(t, err, "the checkpoint did not survive a power loss")
-			checkPrefix(t, dbContents(t, ck), before, after)
+			checkPrefix(t, dkv.DBContents(t, ck), before, after)
 			require.NoError(t, ck.Close())
 		}
 	}
@@ -229,7 +229,7 @@ func requireOpensTo(t *testing.T, fsys vfs.FS, dir string, want map[string]strin
 	t.Helper()
 	db, err := dkv.Open(dir, &dkv.Options{FS: fsys, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	require.Equal(t, want, dbContents(t, db))
+	require.Equal(t, want, dkv.DBContents(t, db))
 	require.NoError(t, db.Close())
 }
 
@@ -270,9 +270,9 @@ func TestCheckpointOfEmptyDB(t *testing.T) {
 	require.NoError(t, db.Close())
 	ck, err := dkv.Open("/ckpt", &dkv.Options{FS: mem, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	require.Empty(t, dbContents(t, ck))
+	require.Empty(t, dkv.DBContents(t, ck))
 	require.NoError(t, ck.Put([]byte("k"), []byte("v")))
-	require.Equal(t, map[string]string{"k": "v"}, dbContents(t, ck))
+	require.Equal(t, map[string]string{"k": "v"}, dkv.DBContents(t, ck))
 	require.NoError(t, ck.Close())
 }
 
@@ -439,7 +439,7 @@ func TestCheckpointCrashAtEveryStep(t *testing.T) {
 		complete++
 		ck, err := dkv.Open(dest, readOnlyOptions(crashed))
 		require.NoError(t, err, when)
-		require.Equal(t, want, dbContents(t, ck), when)
+		require.Equal(t, want, dkv.DBContents(t, ck), when)
 		require.NoError(t, ck.Close())
 	}
 	for at := 1; at <= total; at++ {
@@ -473,7 +473,7 @@ func TestCheckpointOfReadOnlyDB(t *testing.T) {
 	before := dirImage(t, crashed, "/db")
 	ro, err := dkv.Open("/db", readOnlyOptions(crashed))
 	require.NoError(t, err)
-	want := dbContents(t, ro)
+	want := dkv.DBContents(t, ro)
 	require.NoError(t, ro.Checkpoint(context.Background(), "/ckpt"))
 	require.NoError(t, ro.Close())
 	require.Equal(t, before, dirImage(t, crashed, "/db"), "the read-only DB's checkpoint changed its directory")
@@ -486,7 +486,7 @@ func TestCheckpointOfReadOnlyDB(t *testing.T) {
 	require.Positive(t, logs, "no log was copied")
 	ck, err := dkv.Open("/ckpt", readOnlyOptions(crashed))
 	require.NoError(t, err)
-	require.Equal(t, want, dbContents(t, ck))
+	require.Equal(t, want, dkv.DBContents(t, ck))
 	require.NoError(t, ck.Close())
 
 	rw, err := dkv.Open("/db", &dkv.Options{FS: crashed, Logger: slog.New(slog.DiscardHandler)})

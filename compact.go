@@ -130,12 +130,10 @@ func (db *DB) compactInBackground(v *version, p *compaction.Plan) {
 	db.mu.Unlock()
 }
 
-// runCompaction executes p against v (which the caller referenced; it is
-// released here) and installs the result.
-func (db *DB) runCompaction(v *version, p *compaction.Plan) error {
-	defer v.unref()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// cancelOnClose returns a context derived from parent that Close cancels
+// too, and its cancel func, which the caller must call when done.
+func (db *DB) cancelOnClose(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
 	go func() {
 		select {
 		case <-db.closeCh:
@@ -143,6 +141,15 @@ func (db *DB) runCompaction(v *version, p *compaction.Plan) error {
 		case <-ctx.Done():
 		}
 	}()
+	return ctx, cancel
+}
+
+// runCompaction executes p against v (which the caller referenced; it is
+// released here) and installs the result.
+func (db *DB) runCompaction(v *version, p *compaction.Plan) error {
+	defer v.unref()
+	ctx, cancel := db.cancelOnClose(context.Background())
+	defer cancel()
 	_, err := db.runCompactionCtx(ctx, v, p)
 	return err
 }
@@ -353,7 +360,7 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 		return err
 	}
 	// Close cancels the compaction; a cancel wakes the waits below.
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := db.cancelOnClose(ctx)
 	defer cancel()
 	stopClose := context.AfterFunc(ctx, func() {
 		db.mu.Lock()
@@ -361,13 +368,6 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 		db.mu.Unlock()
 	})
 	defer stopClose()
-	go func() {
-		select {
-		case <-db.closeCh:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 
 	defer db.waitDeletions() // the space is reclaimed when Compact returns
 	db.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/distributedkv/dkv/vfs"
 )
 
@@ -155,4 +157,18 @@ func DeleteModelRange[V any](model map[string]V, start, end string) {
 			delete(model, k)
 		}
 	}
+}
+
+// DBContents returns every key and value db holds, read by an iterator.
+func DBContents(t *testing.T, db *DB) map[string]string {
+	t.Helper()
+	it, err := db.NewIter(nil)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for ok := it.First(); ok; ok = it.Next() {
+		out[string(it.Key())] = string(it.Value())
+	}
+	require.NoError(t, it.Error())
+	require.NoError(t, it.Close())
+	return out
 }

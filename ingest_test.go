@@ -101,7 +101,7 @@ func TestIngestOverExistingData(t *testing.T) {
 	writeExternal(t, fs, "/ext/a.sst", ops...)
 	require.NoError(t, db.Ingest([]string{"/ext/a.sst"}))
 	applyExt(want, ops...)
-	require.Equal(t, want, dbContents(t, db))
+	require.Equal(t, want, dkv.DBContents(t, db))
 	for k, v := range before {
 		got, err := snap.Get([]byte(k))
 		require.NoError(t, err, k)
@@ -116,7 +116,7 @@ func TestIngestOverExistingData(t *testing.T) {
 	require.NoError(t, db.Close())
 	db, err = dkv.Open("/db", &dkv.Options{FS: fs, Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
-	require.Equal(t, want, dbContents(t, db))
+	require.Equal(t, want, dkv.DBContents(t, db))
 	require.NoError(t, db.Close())
 }
 
@@ -141,7 +141,7 @@ func TestIngestPlacement(t *testing.T) {
 	v, err := db.Get([]byte("b"))
 	require.NoError(t, err)
 	require.Equal(t, "4", string(v), "the memtable's older b was flushed below it")
-	require.Equal(t, map[string]string{"a": "1", "b": "4", "c": "1", "x": "3"}, dbContents(t, db))
+	require.Equal(t, map[string]string{"a": "1", "b": "4", "c": "1", "x": "3"}, dkv.DBContents(t, db))
 }
 
 // Bad tables and bad calls are refused with a clear error and change
@@ -181,7 +181,7 @@ func TestIngestRefuses(t *testing.T) {
 	filesAfter, err := fs.List("/db")
 	require.NoError(t, err)
 	require.Equal(t, filesBefore, filesAfter, "a refused ingest writes nothing")
-	require.Equal(t, map[string]string{"k": "v"}, dbContents(t, db))
+	require.Equal(t, map[string]string{"k": "v"}, dkv.DBContents(t, db))
 	require.NoError(t, db.Close())
 	require.ErrorIs(t, db.Ingest([]string{"/ext/ab.sst"}), dkv.ErrClosed)
 
@@ -299,5 +299,5 @@ func opensTo(t *testing.T, fsys vfs.FS, opts func(vfs.FS) *dkv.Options) map[stri
 	db, err := dkv.Open("/db", opts(fsys))
 	require.NoError(t, err)
 	defer db.Close()
-	return dbContents(t, db)
+	return dkv.DBContents(t, db)
 }

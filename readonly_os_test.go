@@ -25,20 +25,6 @@ func osDirImage(t *testing.T, dir string) map[string]string {
 	return out
 }
 
-// roContents returns every key and value of db.
-func roContents(t *testing.T, db *DB) map[string]string {
-	t.Helper()
-	it, err := db.NewIter(nil)
-	require.NoError(t, err)
-	out := map[string]string{}
-	for ok := it.First(); ok; ok = it.Next() {
-		out[string(it.Key())] = string(it.Value())
-	}
-	require.NoError(t, it.Error())
-	require.NoError(t, it.Close())
-	return out
-}
-
 // Contract: on the operating system's filesystem, a read-only Open of a
 // directory whose writer died without closing its DB (its process
 // "killed": nothing more reaches the disk, the lock is released) sees every
@@ -63,12 +49,12 @@ func TestReadOnlyOpenOfKilledWriterOnOS(t *testing.T) {
 
 	ro, err := Open(dir, &Options{ReadOnly: true, Logger: discardLogger()})
 	require.NoError(t, err)
-	require.Equal(t, want, roContents(t, ro))
+	require.Equal(t, want, DBContents(t, ro))
 	require.NoError(t, ro.Close())
 	require.Equal(t, image, osDirImage(t, dir), "a read-only Open changed the directory")
 
 	rw, err := Open(copied, &Options{Logger: discardLogger()})
 	require.NoError(t, err)
-	require.Equal(t, want, roContents(t, rw))
+	require.Equal(t, want, DBContents(t, rw))
 	require.NoError(t, rw.Close())
 }

@@ -22,20 +22,6 @@ import (
 // with ErrReadOnly; read-only DBs share the directory with each other but
 // never with a writer.
 
-// dbContents returns every key and value db holds.
-func dbContents(t *testing.T, db *dkv.DB) map[string]string {
-	t.Helper()
-	it, err := db.NewIter(nil)
-	require.NoError(t, err)
-	out := map[string]string{}
-	for ok := it.First(); ok; ok = it.Next() {
-		out[string(it.Key())] = string(it.Value())
-	}
-	require.NoError(t, it.Error())
-	require.NoError(t, it.Close())
-	return out
-}
-
 // dirImage returns every file under dir, by path relative to it, with its
 // contents (directories map to "/"): two equal images are equal trees,
 // byte for byte.
@@ -157,7 +143,7 @@ func TestReadOnlyOpenOfCrashedWriter(t *testing.T) {
 			}}
 			ro, err := dkv.Open("/db", opts)
 			require.NoError(t, err)
-			got := dbContents(t, ro)
+			got := dkv.DBContents(t, ro)
 			require.Equal(t, "synced", got["last"])
 			for k, v := range got {
 				g, err := ro.Get([]byte(k))
@@ -172,7 +158,7 @@ func TestReadOnlyOpenOfCrashedWriter(t *testing.T) {
 
 			rw, err := dkv.Open("/db", &dkv.Options{FS: twin, Logger: slog.New(slog.DiscardHandler)})
 			require.NoError(t, err)
-			require.Equal(t, dbContents(t, rw), got, "read-only and read-write recovery disagree")
+			require.Equal(t, dkv.DBContents(t, rw), got, "read-only and read-write recovery disagree")
 			require.NoError(t, rw.Close())
 		})
 	}
@@ -204,7 +190,7 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 	require.ErrorIs(t, ro.Flush(), dkv.ErrReadOnly)
 	require.ErrorIs(t, ro.Compact(context.Background(), nil, nil), dkv.ErrReadOnly)
 
-	require.Equal(t, map[string]string{"flushed": "1", "logged": "2"}, dbContents(t, ro))
+	require.Equal(t, map[string]string{"flushed": "1", "logged": "2"}, dkv.DBContents(t, ro))
 	snap := ro.NewSnapshot()
 	v, err := snap.Get([]byte("logged"))
 	require.NoError(t, err)
