@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -133,7 +134,12 @@ func (r *runner) measured(w *workload) (*Result, error) {
 	debug.FreeOSMemory()
 	rssReset := resetPeakRSS("self") == nil
 	io0, ioErr := readIO("self")
+	stop, err := r.startProfile(w)
+	if err != nil {
+		return nil, err
+	}
 	res, err := w.run(r, w)
+	stop()
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +160,30 @@ func (r *runner) measured(w *workload) (*Result, error) {
 		res.Note = strings.TrimSpace(res.Note + " peak RSS since process start")
 	}
 	return res, nil
+}
+
+// startProfile starts a CPU profile of w when -cpuprofile names a
+// directory, and returns the function that stops it.
+func (r *runner) startProfile(w *workload) (stop func(), err error) {
+	if r.o.CPUProfile == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(r.o.CPUProfile, 0o755); err != nil {
+		return nil, err
+	}
+	name := r.engine + "-" + strings.ReplaceAll(w.name, "/", "_") + ".pprof"
+	f, err := os.Create(filepath.Join(r.o.CPUProfile, name))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // threadState is one goroutine's share of a workload.

@@ -32,6 +32,7 @@ type options struct {
 	DBBench          string  `json:"-"`
 	Keep             bool    `json:"-"`
 	Progress         string  `json:"-"`
+	CPUProfile       string  `json:"-"`
 
 	child string // hidden: "engine/group" in a child process
 }
@@ -64,6 +65,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.DBBench, "db_bench", "db_bench", "RocksDB's db_bench (Debian: apt-get install rocksdb-tools)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the databases after the run")
 	fs.StringVar(&o.Progress, "progress", "auto", "progress bar on stderr: auto (when a terminal), on, off")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "directory for a CPU profile of each Go engine's workload (ENGINE-WORKLOAD.pprof); empty: none")
 	fs.StringVar(&o.child, "child", "", "internal: run one engine's workload group and print JSON")
 	fs.Usage = func() { usage(fs, stderr) }
 	return fs
