@@ -45,7 +45,7 @@ func FuzzBatchDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		mem := memtable.New(base.DefaultComparer)
+		mem := memtable.New(base.DefaultComparer, 0)
 		applyBatch(mem, data)
 		if mem.Len() != int(count) {
 			t.Fatalf("applied %d operations, header says %d", mem.Len(), count)

@@ -134,7 +134,7 @@ func (db *DB) rotateMemTable() error {
 	}
 	killpoint.Hit(killpoint.RotateLogCreated)
 	full := c.mem
-	c.mem = memtable.New(db.comparer)
+	c.mem = memtable.New(db.comparer, db.opts.MemTableSize)
 
 	db.mu.Lock()
 	db.mu.imm = append(db.mu.imm, &flushable{mem: full, logNum: old.num, id: db.mu.nextID})

@@ -165,7 +165,7 @@ func (db *DB) recover() error {
 // newest as the mutable memtable (no write ever reaches it), the others,
 // oldest first, as full ones that are never flushed.
 func (db *DB) recoverReadOnly(logs []recoveredLog) {
-	mem := memtable.New(db.comparer)
+	mem := memtable.New(db.comparer, db.opts.MemTableSize)
 	var imm []*flushable
 	for i, l := range logs {
 		db.replayed = append(db.replayed, replayedLog{num: l.num, path: l.path, end: l.end})
@@ -210,7 +210,7 @@ func (db *DB) openLogForWrites(logs []recoveredLog, queued *[]*flushable) error 
 			*queued = append(*queued, &flushable{mem: l.mem, logNum: l.num})
 		}
 	}
-	c.mem = memtable.New(db.comparer)
+	c.mem = memtable.New(db.comparer, db.opts.MemTableSize)
 	return db.newLog()
 }
 
@@ -221,7 +221,7 @@ func (db *DB) openLogForWrites(logs []recoveredLog, queued *[]*flushable) error 
 // DB, which reads up to the torn tail and leaves the file as it is.
 func (db *DB) replayLog(num base.FileNum, lastSeq *base.SeqNum, newest bool) (recoveredLog, error) {
 	path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeLog, num))
-	l := recoveredLog{num: num, path: path, mem: memtable.New(db.comparer)}
+	l := recoveredLog{num: num, path: path, mem: memtable.New(db.comparer, db.opts.MemTableSize)}
 	f, err := db.fs.Open(path)
 	if err != nil {
 		return l, fmt.Errorf("dkv: open log: %w", err)

@@ -7,6 +7,11 @@
 // stays in the tree — a Delete adds a tombstone, it removes nothing — because
 // readers at older sequence numbers may still need the older versions.
 //
+// Beside the tree, a small bloom filter of the keys (sized from the
+// capacity given to New) lets Get answer most lookups of absent keys
+// without searching the tree: a memtable holds only the newest writes, so
+// most point reads miss it.
+//
 // Keys and values are copied into an arena of large chunks owned by the
 // MemTable; slices returned by Get point into it and stay valid, unchanged,
 // for as long as the caller holds them.

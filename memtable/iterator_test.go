@@ -17,7 +17,7 @@ import (
 // slice says they should.
 func TestIteratorMatchesSortedModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
-	m := New(base.DefaultComparer)
+	m := New(base.DefaultComparer, 1<<20)
 	var model []base.InternalKey
 	for seq := base.SeqNum(1); seq <= 1000; seq++ {
 		k := base.MakeInternalKey([]byte(fmt.Sprintf("k%03d", rng.IntN(300))), seq, base.Kind(rng.IntN(2)))
@@ -69,7 +69,7 @@ func TestIteratorMatchesSortedModel(t *testing.T) {
 // Iterating while the writer adds entries is safe (run with -race) and
 // never skips or repeats an entry that existed when iteration began.
 func TestIteratorConcurrentWriter(t *testing.T) {
-	m := New(base.DefaultComparer)
+	m := New(base.DefaultComparer, 1<<20)
 	for i := range 500 {
 		m.Add(base.SeqNum(i+1), base.KindSet, []byte(fmt.Sprintf("k%04d", i*2)), nil)
 	}

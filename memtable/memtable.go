@@ -59,8 +59,9 @@ type MemTable struct {
 	tree  *btree.BTreeG[entry]
 	arena arena // writer only
 
-	size  atomic.Int64
-	count atomic.Int64
+	size   atomic.Int64
+	count  atomic.Int64
+	filter *filter // of the point keys; nil for a small memtable
 
 	// Range tombstones live apart from the tree: reads ask which of them
 	// cover a key, which the fragments answer (see rangedel).
@@ -69,8 +70,12 @@ type MemTable struct {
 	fragments atomic.Pointer[rangedel.List] // of rangeDels; nil when stale
 }
 
-// New returns an empty MemTable ordered by c.
-func New(c *base.Comparer) *MemTable {
+// New returns an empty MemTable ordered by c. capacity is the
+// ApproximateSize at which its owner will retire it; it sizes the key
+// filter that lets Get answer most absent keys without searching the tree
+// (0: no filter). A MemTable may grow past capacity; its filter then
+// answers "maybe" more often.
+func New(c *base.Comparer, capacity int64) *MemTable {
 	cmp := c.Compare
 	less := func(a, b entry) bool {
 		if c := cmp(a.key(), b.key()); c != 0 {
@@ -94,7 +99,7 @@ func New(c *base.Comparer) *MemTable {
 			return a.trailer > b.trailer
 		}
 	}
-	m := &MemTable{cmp: cmp, less: less, tree: btree.NewG(degree, less)}
+	m := &MemTable{cmp: cmp, less: less, tree: btree.NewG(degree, less), filter: newFilter(capacity)}
 	m.fragments.Store(&rangedel.List{}) // none yet
 	return m
 }
@@ -104,6 +109,16 @@ func New(c *base.Comparer) *MemTable {
 // A KindRangeDelete deletes [key, value): value is the end key. One writer
 // at a time.
 func (m *MemTable) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
+	// The filter's word is read first, and set last: the read (a likely
+	// cache miss) overlaps the copy and the tree insert instead of
+	// stalling the atomic OR. Only this writer sets bits, so the word
+	// cannot have changed meanwhile.
+	var fw *atomic.Uint64
+	var fmask, fold uint64
+	if m.filter != nil && kind != base.KindRangeDelete {
+		fw, fmask = m.filter.locate(key)
+		fold = fw.Load()
+	}
 	buf := m.arena.alloc(len(key) + len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
@@ -118,6 +133,9 @@ func (m *MemTable) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 		m.mu.Lock()
 		m.tree.ReplaceOrInsert(e)
 		m.mu.Unlock()
+		if fw != nil && fold&fmask != fmask {
+			fw.Or(fmask) // before the caller publishes seq: see filter
+		}
 	}
 	m.size.Add(int64(len(key) + len(value) + EntryOverhead))
 	m.count.Add(1)
@@ -128,6 +146,9 @@ func (m *MemTable) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 // (pointing into the arena; do not modify it). ok is false when the MemTable
 // holds no such version.
 func (m *MemTable) Get(key []byte, seq base.SeqNum) (value []byte, trailer base.Trailer, ok bool) {
+	if m.filter != nil && !m.filter.mayContain(key) {
+		return nil, 0, false
+	}
 	pivot := makeEntry(key, len(key), base.MakeTrailer(seq, base.KindMax))
 	var found entry
 	var any bool

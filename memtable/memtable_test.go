@@ -76,7 +76,7 @@ func parseVersion(t *testing.T, s string) (key []byte, seq base.SeqNum, kind bas
 func runGolden(t *testing.T, path string, run func(m *MemTable, cmd string, args []string, input []string) string) {
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	m := New(base.DefaultComparer)
+	m := New(base.DefaultComparer, 1<<20)
 	var out strings.Builder
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
@@ -114,7 +114,7 @@ func runGolden(t *testing.T, path string, run func(m *MemTable, cmd string, args
 // number, Get returns the newest version at or below it.
 func TestGetMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
-	m := New(base.DefaultComparer)
+	m := New(base.DefaultComparer, 1<<20)
 	type version struct {
 		seq   base.SeqNum
 		kind  base.Kind
@@ -157,7 +157,7 @@ func TestGetMatchesModel(t *testing.T) {
 // The memtable copies what it is given, and accounts for keys, values and a
 // per-entry overhead, whatever their size (large values bypass the arena).
 func TestCopiesAndAccounting(t *testing.T) {
-	m := New(base.DefaultComparer)
+	m := New(base.DefaultComparer, 1<<20)
 	require.True(t, m.Empty())
 	key, val := []byte("key"), []byte("value")
 	m.Add(1, base.KindSet, key, val)
@@ -178,7 +178,7 @@ func TestCopiesAndAccounting(t *testing.T) {
 // at a fixed sequence number always get the same answer while the writer
 // adds newer versions.
 func TestOneWriterManyReaders(t *testing.T) {
-	m := New(base.DefaultComparer)
+	m := New(base.DefaultComparer, 1<<20)
 	for i := range 100 {
 		m.Add(base.SeqNum(i+1), base.KindSet, []byte(fmt.Sprint("k", i)), []byte("old"))
 	}
