@@ -189,15 +189,17 @@ func (db *DB) commitLocked(b *Batch, sync bool) (base.SeqNum, error) {
 // built by Batch or checked by checkBatch.
 func applyBatch(mem *memtable.MemTable, repr []byte) {
 	seq, _, r, err := decodeBatchHeader(repr)
+	in := mem.Inserter()
 	for err == nil {
 		var op batchOp
 		var ok bool
 		if op, ok, err = r.next(); !ok {
 			break
 		}
-		mem.Add(seq, op.Kind, op.Key, op.Value)
+		in.Add(seq, op.Kind, op.Key, op.Value)
 		seq++
 	}
+	in.Finish()
 	if err != nil {
 		panic(fmt.Sprintf("dkv: applying a checked batch: %v", err))
 	}

@@ -225,3 +225,39 @@ func FuzzKeyPrefix(f *testing.F) {
 		}
 	})
 }
+
+// An Inserter's entries are all there after Finish, accounted for once, and
+// readers may search the tree while it holds the lock for a group (run with
+// -race).
+func TestInserter(t *testing.T) {
+	m := New(base.DefaultComparer, 1<<20)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			m.Get([]byte("k0050"), base.SeqNumMax)
+		}
+	})
+	in := m.Inserter()
+	for i := range 100 {
+		in.Add(base.SeqNum(i+1), base.KindSet, fmt.Appendf(nil, "k%04d", i), []byte("v"))
+	}
+	require.Equal(t, 0, m.Len(), "accounted before Finish")
+	in.Finish()
+	in.Finish() // a second Finish is harmless
+	close(stop)
+	wg.Wait()
+	require.Equal(t, 100, m.Len())
+	require.Equal(t, int64(100*(5+1+EntryOverhead)), m.ApproximateSize())
+	for i := range 100 {
+		v, tr, ok := m.Get(fmt.Appendf(nil, "k%04d", i), base.SeqNumMax)
+		require.True(t, ok, "k%04d", i)
+		require.Equal(t, "v", string(v))
+		require.Equal(t, base.SeqNum(i+1), tr.SeqNum())
+	}
+}
