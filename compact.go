@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/distributedkv/dkv/compaction"
@@ -35,6 +36,9 @@ type compactionState struct {
 	backoff time.Duration // pause before the next attempt after an error
 	retryAt time.Time
 	lastErr error // of the last background compaction; nil after a success
+	// readCandidate is an L0 table that point reads searched in vain often
+	// enough to be worth compacting (compaction.PickRead); nil: none.
+	readCandidate *manifest.FileMetadata
 }
 
 // compactionStats are cumulative counters.
@@ -45,6 +49,15 @@ type compactionStats struct {
 	bytesWritten int64
 	nanos        int64
 	errors       int64
+}
+
+// requestReadCompaction asks for the compaction of an L0 table that point
+// reads searched in vain too often (see getFromTables).
+func (db *DB) requestReadCompaction(f *manifest.FileMetadata) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.mu.compactions.readCandidate = f
+	db.maybeScheduleCompactionLocked()
 }
 
 // maybeScheduleCompactionLocked starts the compactions the current version
@@ -58,13 +71,19 @@ func (db *DB) maybeScheduleCompactionLocked() {
 		if time.Now().Before(cs.retryAt) {
 			return
 		}
-		p := compaction.Pick(db.comparer.Compare, db.mu.version.Version, db.opts.compactionOptions(), cs.busy)
+		v := db.mu.version
+		p := compaction.Pick(db.comparer.Compare, v.Version, db.opts.compactionOptions(), cs.busy)
+		if p == nil && cs.readCandidate != nil {
+			p = compaction.PickRead(db.comparer.Compare, v.Version, db.opts.compactionOptions(), cs.busy, cs.readCandidate)
+			if p != nil || !slices.Contains(v.Levels[0], cs.readCandidate) {
+				cs.readCandidate = nil // scheduled, or compacted away meanwhile
+			}
+		}
 		if p == nil {
 			return
 		}
 		db.markBusyLocked(p, true)
 		cs.running++
-		v := db.mu.version
 		v.ref()
 		go db.compactInBackground(v, p)
 	}

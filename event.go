@@ -43,7 +43,7 @@ type EventListener struct {
 
 // CompactionInfo describes a compaction.
 type CompactionInfo struct {
-	Kind         string // "L0", "size" or "manual"
+	Kind         string // "L0", "size", "manual" or "read" (compaction.Kind)
 	StartLevel   int
 	OutputLevel  int
 	Inputs       []base.FileNum

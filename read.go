@@ -105,16 +105,22 @@ func getFromMem(m *memtable.MemTable, key []byte, seq base.SeqNum) (v []byte, ok
 	return nil, false
 }
 
-// getFromTables looks key up in the version's tables.
+// getFromTables looks key up in the version's tables. Each L0 table
+// searched in vain before the lookup goes on to another table is charged a
+// wasted read: L0 tables below the count threshold would otherwise stay for
+// ever, and every read would pay for them (see compaction.PickRead).
 func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum) ([]byte, error) {
 	cmp := db.comparer.Compare
+	var wasted *manifest.FileMetadata // the last L0 table searched in vain
 	for _, f := range v.Levels[0] {
 		if f.SmallestSeq > seq || !f.ContainsUserKey(cmp, key) {
 			continue
 		}
+		db.chargeWastedRead(wasted)
 		if v, kind, ok, err := db.getFromTable(f, key, seq); err != nil || ok {
 			return foundErr(v, kind, err)
 		}
+		wasted = f
 	}
 	for level := 1; level < manifest.NumLevels; level++ {
 		files := v.Levels[level]
@@ -124,11 +130,20 @@ func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum) ([
 		if i == len(files) || !files[i].ContainsUserKey(cmp, key) {
 			continue
 		}
+		db.chargeWastedRead(wasted)
+		wasted = nil
 		if v, kind, ok, err := db.getFromTable(files[i], key, seq); err != nil || ok {
 			return foundErr(v, kind, err)
 		}
 	}
 	return nil, ErrNotFound
+}
+
+// chargeWastedRead charges f (if not nil) a read that searched it in vain.
+func (db *DB) chargeWastedRead(f *manifest.FileMetadata) {
+	if f != nil && f.ChargeWastedRead() {
+		db.requestReadCompaction(f)
+	}
 }
 
 // getFromTable asks one table for key: ok is false when the table knows

@@ -44,6 +44,9 @@ const (
 	KindSize
 	// KindManual runs for DB.Compact.
 	KindManual
+	// KindRead merges the L0 tables into L1 because reads keep paying for
+	// an L0 table below the count threshold (PickRead).
+	KindRead
 )
 
 func (k Kind) String() string {
@@ -54,6 +57,8 @@ func (k Kind) String() string {
 		return "size"
 	case KindManual:
 		return "manual"
+	case KindRead:
+		return "read"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -211,6 +216,26 @@ func Pick(cmp base.Compare, v *manifest.Version, o Options, busy Busy) *Plan {
 		}
 	}
 	return nil
+}
+
+// PickRead returns the compaction that merges the L0 tables, f among
+// them, into L1, for a table that point reads kept searching in vain
+// (manifest.FileMetadata.ChargeWastedRead): below L0CompactionThreshold
+// tables nothing else would move it, and every read of its key range — every
+// iterator, every lookup that passes its bloom filter — would go on paying
+// for it. It returns nil when f has left L0 or L0 is busy. Deeper levels
+// get no such compaction: a read searches one table per level there
+// whatever their shape.
+func PickRead(cmp base.Compare, v *manifest.Version, o Options, busy Busy, f *manifest.FileMetadata) *Plan {
+	if !slices.Contains(v.Levels[0], f) {
+		return nil
+	}
+	p := pickL0(cmp, v, o, busy)
+	if p != nil {
+		p.Kind = KindRead
+		p.Reason = fmt.Sprintf("reads wasted on L0 table %s", f.FileNum)
+	}
+	return p
 }
 
 // pickL0 merges every L0 table into L1.

@@ -198,3 +198,20 @@ func runData(t *testing.T, path string, run func(cmd string, args map[string]str
 		require.NoError(t, os.WriteFile(path, []byte(strings.TrimRight(out.String(), "\n")+"\n"), 0o644))
 	}
 }
+
+// PickRead merges L0 into L1 for a table still in L0, as a "read"
+// compaction, and declines when the table has left L0 or L0 is busy.
+func TestPickRead(t *testing.T) {
+	v, err := defineVersion([]string{"L0: 7:b-m:100:30 8:c-k:100:40", "L1: 3:a-f:100 4:g-z:100"})
+	require.NoError(t, err)
+	o := Options{L0CompactionThreshold: 4, LBaseMaxBytes: 1 << 20, LevelMultiplier: 10, TargetFileSize: 1 << 20}
+	cmp := base.DefaultComparer.Compare
+	require.Nil(t, Pick(cmp, v, o, Busy{}), "below every threshold")
+	f := v.Levels[0][1]
+	p := PickRead(cmp, v, o, Busy{}, f)
+	require.NotNil(t, p)
+	require.Equal(t, KindRead, p.Kind)
+	require.Equal(t, "read L0[000008,000007] -> L1[000003,000004] score 0.00 (reads wasted on L0 table 000007)", p.String())
+	require.Nil(t, PickRead(cmp, v, o, Busy{L0: true}, f), "L0 busy")
+	require.Nil(t, PickRead(cmp, v, o, Busy{}, v.Levels[1][0]), "not in L0")
+}

@@ -34,10 +34,12 @@ func normalize(e *VersionEdit) *VersionEdit {
 	out.DeletedFiles = append([]DeletedFile{}, e.DeletedFiles...)
 	out.NewFiles = []NewFile{}
 	for _, nf := range e.NewFiles {
-		m := *nf.Meta
+		f := nf.Meta
+		m := &FileMetadata{FileNum: f.FileNum, Size: f.Size, Smallest: f.Smallest, Largest: f.Largest,
+			SmallestSeq: f.SmallestSeq, LargestSeq: f.LargestSeq, HasRangeDels: f.HasRangeDels}
 		m.Smallest.UserKey = append([]byte{}, m.Smallest.UserKey...)
 		m.Largest.UserKey = append([]byte{}, m.Largest.UserKey...)
-		out.NewFiles = append(out.NewFiles, NewFile{Level: nf.Level, Meta: &m})
+		out.NewFiles = append(out.NewFiles, NewFile{Level: nf.Level, Meta: m})
 	}
 	return out
 }

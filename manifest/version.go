@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
 )
@@ -27,6 +28,28 @@ type FileMetadata struct {
 	// HasRangeDels says the table holds range tombstones, which every
 	// read of its key range must consult (iterators load them up front).
 	HasRangeDels bool
+
+	// wastedReads counts point reads that searched this table, found
+	// nothing and went on to another table (see ChargeWastedRead). It is
+	// not persisted: it starts again at Open.
+	wastedReads atomic.Int64
+}
+
+// wastedReadBytes is how many bytes of a table one wasted read stands
+// for: a table runs out of patience after Size/wastedReadBytes wasted
+// reads (at least minWastedReads). LevelDB's rule of thumb, which prices a
+// read that finds nothing in a table like compacting 16 KiB of it.
+const (
+	wastedReadBytes = 16 << 10
+	minWastedReads  = 100
+)
+
+// ChargeWastedRead records a point read that searched f, found nothing and
+// had to search another table. It reports true, once, when the reads wasted
+// on f are worth a compaction that would save them.
+func (f *FileMetadata) ChargeWastedRead() bool {
+	budget := max(int64(f.Size/wastedReadBytes), minWastedReads)
+	return f.wastedReads.Add(1) == budget
 }
 
 // String formats the file as 000007.sst[a#3,SET-z#9,DEL].
