@@ -1,11 +1,8 @@
 package compaction
 
 import (
-	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/datadriven"
 	"github.com/distributedkv/dkv/manifest"
 )
 
@@ -24,7 +22,7 @@ func TestPickGolden(t *testing.T) {
 	cmp := base.DefaultComparer.Compare
 	var v *manifest.Version
 	o := Options{L0CompactionThreshold: 4, LBaseMaxBytes: 1000, LevelMultiplier: 10, TargetFileSize: 100}
-	runData(t, "testdata/pick", func(cmd string, args map[string]string, input []string) string {
+	datadriven.Run(t, "testdata/pick", *update, func(cmd string, args map[string]string, input []string) string {
 		busy := Busy{Files: map[base.FileNum]bool{}}
 		for _, n := range strings.Split(args["busy"], ",") {
 			if n == "L0" {
@@ -153,50 +151,6 @@ func defineVersion(lines []string) (*manifest.Version, error) {
 		}
 	}
 	return (&manifest.Version{}).Apply(base.DefaultComparer.Compare, edit)
-}
-
-// runData executes a data-driven file: a command line "cmd k=v ...", input
-// lines, "----", the expected output, and a blank line. # starts a comment.
-// With -update it rewrites the expected output.
-func runData(t *testing.T, path string, run func(cmd string, args map[string]string, input []string) string) {
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var out strings.Builder
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		out.WriteString(line + "\n")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		args := map[string]string{}
-		for _, f := range fields[1:] {
-			k, v, _ := strings.Cut(f, "=")
-			args[k] = v
-		}
-		var input []string
-		for sc.Scan() && sc.Text() != "----" {
-			input = append(input, sc.Text())
-			out.WriteString(sc.Text() + "\n")
-		}
-		var want []string
-		for sc.Scan() && sc.Text() != "" {
-			want = append(want, sc.Text())
-		}
-		got := run(fields[0], args, input)
-		out.WriteString("----\n")
-		if got != "" {
-			out.WriteString(got + "\n")
-		}
-		out.WriteString("\n")
-		if !*update && got != strings.Join(want, "\n") {
-			t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", path, line, got, strings.Join(want, "\n"))
-		}
-	}
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(strings.TrimRight(out.String(), "\n")+"\n"), 0o644))
-	}
 }
 
 // PickRead merges L0 into L1 for a table still in L0, as a "read"

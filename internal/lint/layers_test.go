@@ -17,6 +17,7 @@ const module = "github.com/distributedkv/dkv"
 // here, which is the moment to decide where it belongs.
 var layers = map[string]int{
 	"internal/base":       0,
+	"internal/datadriven": 0,
 	"internal/invariants": 0,
 	"internal/killpoint":  0,
 	"internal/rangedel":   0,
