@@ -288,3 +288,26 @@ func ExampleDB_Ingest() {
 	// Output:
 	// loaded
 }
+
+// A Trace function shows a read travelling through the engine: here the
+// memtable's key filter says the key is absent, the L0 table flushed a
+// moment ago holds it, and its block comes from the disk.
+func ExampleDB_GetWith() {
+	db, err := dkv.Open("/db", &dkv.Options{FS: vfs.NewMem()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	_ = db.Put([]byte("apple"), []byte("red"))
+	_ = db.Flush()
+	trace := func(e dkv.TraceEvent) { fmt.Println(e) }
+	v, err := db.GetWith([]byte("apple"), &dkv.ReadOptions{Trace: trace})
+	fmt.Printf("%s %v\n", v, err)
+	// Output:
+	// memtable               filter: absent; tree not searched
+	// L0 000005.sst          range ["apple", "apple"] holds the key; bloom filter: may contain
+	//     index: keys up to "b" are in the data block at offset 0 (27 bytes), read from the disk
+	//     found #1,SET
+	// result                 found #1,SET: the newest visible version is in L0
+	// red <nil>
+}

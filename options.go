@@ -299,6 +299,10 @@ func (l LevelOptions) tableCompression() sstable.Compression {
 type WriteOptions struct {
 	// Sync makes the write return only after its log record is durable.
 	Sync bool
+	// Trace, when set, receives a *WriteTrace once the write's record is
+	// in the log (see TraceEvent). Tracing waits for the log's flush
+	// goroutine to hand the record to the file, to report its group.
+	Trace func(TraceEvent)
 }
 
 // Sync and NoSync are ready-made WriteOptions.

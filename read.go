@@ -2,10 +2,12 @@ package dkv
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
+	"github.com/distributedkv/dkv/sstable"
 )
 
 // Get returns the value of key: the caller's own copy, which stays valid and
@@ -64,22 +66,28 @@ func found(err error) (bool, error) {
 // it: a level's table covering key holds everything that level has about
 // key, and compaction moves data down in sequence-number order.
 func (db *DB) get(key []byte, snapshot *base.SeqNum) ([]byte, error) {
+	return db.getTraced(key, snapshot, nil)
+}
+
+// getTraced is get, reporting each step to tr when tr is not nil (see
+// ReadOptions.Trace).
+func (db *DB) getTraced(key []byte, snapshot *base.SeqNum, tr func(TraceEvent)) ([]byte, error) {
 	rs := db.loadReadState()
 	defer rs.unref()
 	seq := db.readSeq(snapshot)
-	if v, ok := getFromMem(rs.mem, key, seq); ok {
+	if v, ok := getFromMem(rs.mem, key, seq, 0, tr); ok {
 		return v, nil
 	} else if v != nil {
 		return nil, ErrNotFound
 	}
-	for _, m := range rs.imm {
-		if v, ok := getFromMem(m, key, seq); ok {
+	for i, m := range rs.imm {
+		if v, ok := getFromMem(m, key, seq, i+1, tr); ok {
 			return v, nil
 		} else if v != nil {
 			return nil, ErrNotFound
 		}
 	}
-	return db.getFromTables(rs.version.Version, key, seq)
+	return db.getFromTables(rs.version.Version, key, seq, tr)
 }
 
 // deleted is what getFromMem returns for a key the memtable deletes.
@@ -88,36 +96,82 @@ var deleted = []byte{}
 // getFromMem asks one memtable for key at seq: ok with a copy of the value
 // when it holds a live version, deleted when its newest word on key is a
 // tombstone or a range tombstone, and nil when it knows nothing of key.
-func getFromMem(m *memtable.MemTable, key []byte, seq base.SeqNum) (v []byte, ok bool) {
+// imm and trace are for tracing (see getTraced): which memtable this is
+// (0: the mutable one), and where the steps go (nil: nowhere).
+func getFromMem(m *memtable.MemTable, key []byte, seq base.SeqNum, imm int, trace func(TraceEvent)) (v []byte, ok bool) {
 	rd, covered := m.RangeDels().Covering(key, seq)
 	val, tr, found := m.Get(key, seq)
+	if trace != nil {
+		traceMem(trace, m, key, imm, tr, found, rd, covered)
+	}
 	switch {
 	case found && (!covered || tr.SeqNum() > rd):
 		if tr.Kind() != base.KindSet {
+			if trace != nil {
+				traceDeleted(trace, tr, found, rd, covered)
+			}
 			return deleted, false
 		}
 		out := make([]byte, len(val)) // never nil: an empty value is found
 		copy(out, val)
+		if trace != nil {
+			trace(&ReadResultTrace{Found: true, Seq: tr.SeqNum(), Kind: tr.Kind(), Reason: "the newest visible version is in a memtable"})
+		}
 		return out, true
 	case found || covered:
+		if trace != nil {
+			traceDeleted(trace, tr, found, rd, covered)
+		}
 		return deleted, false
 	}
 	return nil, false
+}
+
+// traceMem reports a memtable's answer.
+func traceMem(trace func(TraceEvent), m *memtable.MemTable, key []byte, imm int, tr base.Trailer, found bool, rd base.SeqNum, covered bool) {
+	t := &MemTableTrace{Immutable: imm, Filter: "no filter"}
+	if may, has := m.MayContain(key); has {
+		t.Filter = map[bool]string{true: "may contain", false: "absent"}[may]
+	}
+	if found {
+		t.Found, t.Seq, t.Kind = true, tr.SeqNum(), tr.Kind()
+	}
+	if covered {
+		t.RangeDelSeq = rd
+	}
+	trace(t)
+}
+
+// traceDeleted ends a traced read that a tombstone or a range tombstone
+// decided.
+func traceDeleted(trace func(TraceEvent), tr base.Trailer, found bool, rd base.SeqNum, covered bool) {
+	if found && (!covered || tr.SeqNum() > rd) {
+		trace(&ReadResultTrace{Seq: tr.SeqNum(), Kind: tr.Kind(), Reason: "the newest visible version is a deletion"})
+		return
+	}
+	trace(&ReadResultTrace{Seq: rd, Kind: base.KindRangeDelete, Reason: "a range deletion covers every older version"})
 }
 
 // getFromTables looks key up in the version's tables. Each L0 table
 // searched in vain before the lookup goes on to another table is charged a
 // wasted read: L0 tables below the count threshold would otherwise stay for
 // ever, and every read would pay for them (see compaction.PickRead).
-func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum) ([]byte, error) {
+func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum, trace func(TraceEvent)) ([]byte, error) {
 	cmp := db.comparer.Compare
 	var wasted *manifest.FileMetadata // the last L0 table searched in vain
 	for _, f := range v.Levels[0] {
 		if f.SmallestSeq > seq || !f.ContainsUserKey(cmp, key) {
+			if trace != nil {
+				reason := fmt.Sprintf("range [%q, %q] does not hold the key", f.Smallest.UserKey, f.Largest.UserKey)
+				if f.SmallestSeq > seq {
+					reason = "every version in it is newer than the read"
+				}
+				trace(&LevelTrace{Level: 0, File: f.FileNum, Reason: reason})
+			}
 			continue
 		}
 		db.chargeWastedRead(wasted)
-		if v, kind, ok, err := db.getFromTable(f, key, seq); err != nil || ok {
+		if v, kind, ok, err := db.getFromTable(f, 0, key, seq, trace); err != nil || ok {
 			return foundErr(v, kind, err)
 		}
 		wasted = f
@@ -128,13 +182,19 @@ func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum) ([
 		// can hold it.
 		i := manifest.FindFile(cmp, files, key)
 		if i == len(files) || !files[i].ContainsUserKey(cmp, key) {
+			if trace != nil && len(files) > 0 {
+				trace(&LevelTrace{Level: level, Reason: fmt.Sprintf("none of its %d tables' ranges holds the key", len(files))})
+			}
 			continue
 		}
 		db.chargeWastedRead(wasted)
 		wasted = nil
-		if v, kind, ok, err := db.getFromTable(files[i], key, seq); err != nil || ok {
+		if v, kind, ok, err := db.getFromTable(files[i], level, key, seq, trace); err != nil || ok {
 			return foundErr(v, kind, err)
 		}
+	}
+	if trace != nil {
+		trace(&ReadResultTrace{Reason: "no memtable or level holds a version of the key"})
 	}
 	return nil, ErrNotFound
 }
@@ -150,25 +210,51 @@ func (db *DB) chargeWastedRead(f *manifest.FileMetadata) {
 // nothing of it at seq. A range tombstone of the table that covers key
 // and is newer than the table's version of it answers KindDelete. The
 // value is copied before the table is released.
-func (db *DB) getFromTable(f *manifest.FileMetadata, key []byte, seq base.SeqNum) ([]byte, base.Kind, bool, error) {
+func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq base.SeqNum, trace func(TraceEvent)) ([]byte, base.Kind, bool, error) {
 	r, release, err := db.tableCache.get(f)
 	if err != nil {
 		return nil, 0, false, err
 	}
 	defer release()
 	rd, covered := r.RangeDels().Covering(key, seq)
-	v, tr, ok, err := r.Get(key, seq)
+	var v []byte
+	var tr base.Trailer
+	var ok bool
+	if trace == nil {
+		v, tr, ok, err = r.Get(key, seq)
+	} else {
+		var st sstable.GetTrace
+		v, tr, ok, err = r.GetTraced(key, seq, &st)
+		t := &TableTrace{Level: level, File: f.FileNum, Smallest: f.Smallest.UserKey, Largest: f.Largest.UserKey,
+			Filter: st.Filter, Blocks: st.Blocks, Found: ok, Seq: tr.SeqNum(), Kind: tr.Kind()}
+		if !ok {
+			t.Seq, t.Kind = 0, 0
+		}
+		if covered {
+			t.RangeDelSeq = rd
+		}
+		trace(t)
+	}
 	if err != nil {
 		return nil, 0, false, err
 	}
 	if covered && (!ok || tr.SeqNum() < rd) {
+		if trace != nil {
+			traceDeleted(trace, tr, ok, rd, covered)
+		}
 		return nil, base.KindDelete, true, nil
 	}
 	if !ok {
 		return nil, 0, false, nil
 	}
+	if trace != nil && tr.Kind() == base.KindSet {
+		trace(&ReadResultTrace{Found: true, Seq: tr.SeqNum(), Kind: tr.Kind(), Reason: fmt.Sprintf("the newest visible version is in L%d", level)})
+	}
 	switch tr.Kind() {
 	case base.KindDelete:
+		if trace != nil {
+			traceDeleted(trace, tr, ok, rd, covered)
+		}
 		return nil, base.KindDelete, true, nil
 	case base.KindSet:
 	default:

@@ -8,6 +8,7 @@ import (
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/memtable"
+	"github.com/distributedkv/dkv/wal"
 )
 
 // The write path.
@@ -45,7 +46,7 @@ func (db *DB) Put(key, value []byte) error {
 	if err := b.Put(key, value); err != nil {
 		return err
 	}
-	return db.write(b, !db.opts.NoSync)
+	return db.write(b, !db.opts.NoSync, nil)
 }
 
 // Delete removes key, with the DB's default durability. Deleting a missing
@@ -56,7 +57,7 @@ func (db *DB) Delete(key []byte) error {
 	if err := b.Delete(key); err != nil {
 		return err
 	}
-	return db.write(b, !db.opts.NoSync)
+	return db.write(b, !db.opts.NoSync, nil)
 }
 
 // DeleteRange deletes every key k with start <= k < end, in time and space
@@ -69,7 +70,7 @@ func (db *DB) DeleteRange(start, end []byte) error {
 	if err := b.DeleteRange(start, end); err != nil {
 		return err
 	}
-	return db.write(b, !db.opts.NoSync) // an empty batch: only the checks
+	return db.write(b, !db.opts.NoSync, nil) // an empty batch: only the checks
 }
 
 // Write applies the batch atomically: readers see all of it or none, and
@@ -82,10 +83,11 @@ func (db *DB) Write(b *Batch, opts *WriteOptions) error {
 		return fmt.Errorf("%w: nil batch", ErrInvalidArgument)
 	}
 	sync := !db.opts.NoSync
+	var trace func(TraceEvent)
 	if opts != nil {
-		sync = opts.Sync
+		sync, trace = opts.Sync, opts.Trace
 	}
-	return db.write(b, sync)
+	return db.write(b, sync, trace)
 }
 
 // batchPool recycles batches: Put and Delete use one per call, and a
@@ -114,7 +116,14 @@ func putBatch(b *Batch) {
 	batchPool.Put(b)
 }
 
-func (db *DB) write(b *Batch, sync bool) error {
+// tracedWrite is what a traced write learns on the way (see WriteTrace).
+type tracedWrite struct {
+	WriteTrace
+	log *wal.Writer
+	end int64 // the log offset just past the record
+}
+
+func (db *DB) write(b *Batch, sync bool, trace func(TraceEvent)) error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
@@ -131,22 +140,37 @@ func (db *DB) write(b *Batch, sync bool) error {
 		return err
 	}
 
+	var tw *tracedWrite
+	if trace != nil {
+		tw = new(tracedWrite)
+	}
 	db.commit.Lock()
-	last, err := db.commitLocked(b, sync)
+	last, err := db.commitLocked(b, sync, tw)
 	db.commit.Unlock()
 	if err != nil {
 		return err
 	}
-	if base.SeqNum(db.visible.Load()) >= last {
-		return nil
+	if base.SeqNum(db.visible.Load()) < last {
+		if err := db.waitPublished(last); err != nil {
+			return err
+		}
 	}
-	return db.waitPublished(last)
+	if tw != nil {
+		if fl, ok := tw.log.Flushed(tw.end); ok {
+			tw.WrittenWith, tw.Synced = fl.Records, fl.Synced
+			if fl.Synced {
+				tw.SyncedWith = fl.SyncedRecords
+			}
+		}
+		trace(&tw.WriteTrace)
+	}
+	return nil
 }
 
 // commitLocked runs step 1 of the write path for b and records the write for
 // publication. db.commit is held. It returns the batch's last sequence
-// number.
-func (db *DB) commitLocked(b *Batch, sync bool) (base.SeqNum, error) {
+// number. A traced write (tw not nil) notes where its record went.
+func (db *DB) commitLocked(b *Batch, sync bool, tw *tracedWrite) (base.SeqNum, error) {
 	c := &db.commit
 	if db.closed.Load() {
 		return 0, ErrClosed
@@ -163,12 +187,21 @@ func (db *DB) commitLocked(b *Batch, sync bool) (base.SeqNum, error) {
 		return 0, fmt.Errorf("dkv: sequence numbers exhausted")
 	}
 	b.setSeqNum(seq)
+	var start int64
+	if tw != nil {
+		start = c.log.w.Size()
+	}
 	end, err := c.log.w.Append(b.repr, sync)
 	if err != nil {
 		return 0, db.stopWrites(err)
 	}
 	killpoint.Hit(killpoint.CommitLogged)
 	applyBatch(c.mem, b.repr)
+	if tw != nil {
+		tw.FirstSeq, tw.Count, tw.LogFile, tw.Offset, tw.Size = seq, int(b.count), c.log.num, start, end-start
+		tw.MemTableSize, tw.MemTableEntries = c.mem.ApproximateSize(), c.mem.Len()
+		tw.log, tw.end = c.log.w, end
+	}
 	c.nextSeq = last + 1
 	db.stats.userBytes.Add(int64(b.data))
 

@@ -210,6 +210,17 @@ func (m *MemTable) Get(key []byte, seq base.SeqNum) (value []byte, trailer base.
 	return found.value(), found.trailer, true
 }
 
+// MayContain reports what the key filter says of key: false means the
+// MemTable holds no version of it. hasFilter is false for a MemTable
+// without a filter, which may contain anything. Get asks the filter
+// itself; this is for explaining a read.
+func (m *MemTable) MayContain(key []byte) (may, hasFilter bool) {
+	if m.filter == nil {
+		return true, false
+	}
+	return m.filter.mayContain(key), true
+}
+
 // RangeDels returns the MemTable's range tombstones, fragmented: an
 // immutable List that later Adds do not change. The fragments are
 // computed on the first call after a range deletion was added, then

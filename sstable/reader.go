@@ -258,20 +258,27 @@ func (r *Reader) readChecked(h BlockHandle, what string, internal bool) ([]byte,
 // dataBlock returns the checked data block at h, from the cache if there;
 // a block read from the file joins the cache when fill is set.
 func (r *Reader) dataBlock(h BlockHandle, fill bool) ([]byte, error) {
+	b, _, err := r.cachedDataBlock(h, fill)
+	return b, err
+}
+
+// cachedDataBlock is dataBlock, also saying whether the block came from the
+// cache.
+func (r *Reader) cachedDataBlock(h BlockHandle, fill bool) (block []byte, cached bool, err error) {
 	c := r.opts.Cache
 	if c != nil {
 		if b, ok := c.Get(r.opts.CacheID, r.opts.FileNum, h.Offset); ok {
-			return b, nil
+			return b, true, nil
 		}
 	}
 	b, err := r.readChecked(h, "data", true)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if c != nil && fill {
 		c.Set(r.opts.CacheID, r.opts.FileNum, h.Offset, b)
 	}
-	return b, nil
+	return b, false, nil
 }
 
 func (r *Reader) corrupt(off int64, format string, args ...any) error {
@@ -304,8 +311,60 @@ func (r *Reader) MayContain(userKey []byte) bool {
 // below seq: its value and trailer. found is false when the table holds no
 // such version.
 func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer base.Trailer, found bool, err error) {
+	return r.get(userKey, seq, nil)
+}
+
+// GetTrace records the steps of one GetTraced, for explaining a read:
+// what the bloom filter said and which blocks were read.
+type GetTrace struct {
+	Filter FilterAnswer
+	Blocks []BlockRead // in the order read; none when the filter answered
+}
+
+// FilterAnswer is what a table's bloom filter said of a key.
+type FilterAnswer int
+
+const (
+	FilterNone       FilterAnswer = iota // the table has no filter
+	FilterAbsent                         // the key is certainly not in the table
+	FilterMayContain                     // the key may be in the table
+)
+
+func (a FilterAnswer) String() string {
+	switch a {
+	case FilterAbsent:
+		return "absent"
+	case FilterMayContain:
+		return "may contain"
+	}
+	return "no filter"
+}
+
+// BlockRead is one data block a traced Get read: the index entry that led
+// to it (a separator: an internal key at or above every key of the block),
+// where it lies, and whether it came from the block cache.
+type BlockRead struct {
+	IndexKey base.InternalKey
+	Handle   BlockHandle
+	Cached   bool
+}
+
+// GetTraced is Get, recording its steps in t.
+func (r *Reader) GetTraced(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte, trailer base.Trailer, found bool, err error) {
+	*t = GetTrace{Filter: FilterNone}
+	return r.get(userKey, seq, t)
+}
+
+// get is Get, recording its steps in t when t is not nil.
+func (r *Reader) get(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte, trailer base.Trailer, found bool, err error) {
 	if !r.MayContain(userKey) {
+		if t != nil {
+			t.Filter = FilterAbsent
+		}
 		return nil, 0, false, nil
+	}
+	if t != nil && r.filter != nil {
+		t.Filter = FilterMayContain
 	}
 	g := getStatePool.Get().(*getState)
 	defer getStatePool.Put(g)
@@ -317,9 +376,14 @@ func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer bas
 		if !hok {
 			return nil, 0, false, r.corrupt(int64(r.footer.index.Offset), "bad block handle in the index")
 		}
-		block, err := r.dataBlock(h, true)
+		block, cached, err := r.cachedDataBlock(h, true)
 		if err != nil {
 			return nil, 0, false, err
+		}
+		if t != nil {
+			k := decodeKey(ii.key)
+			k.UserKey = bytes.Clone(k.UserKey)
+			t.Blocks = append(t.Blocks, BlockRead{IndexKey: k, Handle: h, Cached: cached})
 		}
 		bi.initTrusted(block, r.order)
 		if bi.seekGE(search) {

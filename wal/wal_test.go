@@ -574,3 +574,47 @@ func (f slowSyncFile) Sync() error {
 	time.Sleep(time.Millisecond)
 	return f.File.Sync()
 }
+
+// Flushed reports the flush that wrote a record: records appended while
+// the flush goroutine was busy share its next write, and a synced record's
+// flush names the fsync and every record it made durable.
+func TestFlushedReportsGroups(t *testing.T) {
+	fs := vfs.NewMem()
+	f, err := fs.Create("a.log")
+	require.NoError(t, err)
+	d := newDurability()
+	w, err := NewWriter(f, "a.log", 7, WriterOptions{OnSync: d.onSync})
+	require.NoError(t, err)
+	defer w.Close()
+
+	// An unsynced record: written, not synced.
+	end1, err := w.Append([]byte("one"), false)
+	require.NoError(t, err)
+	fl, ok := w.Flushed(end1)
+	require.True(t, ok)
+	require.False(t, fl.Synced)
+	require.GreaterOrEqual(t, fl.Records, 1)
+	require.True(t, fl.Start < end1 && end1 <= fl.End)
+
+	// Records appended together, the last synced: one fsync covers the
+	// unsynced one before them too.
+	var ends []int64
+	for i := range 5 {
+		end, err := w.Append([]byte(fmt.Sprint("rec", i)), i == 4)
+		require.NoError(t, err)
+		ends = append(ends, end)
+	}
+	require.NoError(t, d.wait(ends[4]))
+	fl, ok = w.Flushed(ends[4])
+	require.True(t, ok)
+	require.True(t, fl.Synced)
+	require.GreaterOrEqual(t, fl.SyncedRecords, fl.Records)
+	require.GreaterOrEqual(t, fl.SyncedRecords, 2, "the fsync also made the first unsynced record durable")
+	total := 0
+	w.mu.Lock()
+	for i := 0; i < min(w.flushCount, flushHistory); i++ {
+		total += w.flushes[i].Records
+	}
+	w.mu.Unlock()
+	require.Equal(t, 6, total, "every record is in exactly one flush")
+}

@@ -79,6 +79,13 @@ type Writer struct {
 	closing  bool
 	err      error // sticky
 
+	// For explaining a write (Flushed): records appended to buf, records
+	// written since the last fsync, and the newest flushes.
+	bufRecords      int
+	unsyncedRecords int
+	flushes         [flushHistory]Flush
+	flushCount      int // flushes recorded; the newest is flushes[(flushCount-1)%flushHistory]
+
 	done  chan struct{}
 	stats struct{ records, bytes, writes, syncs atomic.Int64 }
 }
@@ -157,6 +164,7 @@ func (w *Writer) Append(rec []byte, sync bool) (end int64, err error) {
 		return 0, err
 	}
 	w.emit(rec)
+	w.bufRecords++
 	end = w.appended
 	if sync && end > w.want {
 		w.want = end
@@ -241,7 +249,8 @@ func (w *Writer) flushLoop() {
 			return
 		}
 		data := w.buf
-		w.buf, w.spare = w.spare[:0], nil
+		records := w.bufRecords
+		w.buf, w.spare, w.bufRecords = w.spare[:0], nil, 0
 		doSync := w.want > w.durable
 		end := w.written + int64(len(data))
 		w.mu.Unlock()
@@ -274,9 +283,18 @@ func (w *Writer) flushLoop() {
 		if err != nil {
 			w.err = err
 		} else {
+			start := w.written
 			w.written = end
+			w.unsyncedRecords += records
+			fl := Flush{Start: start, End: end, Records: records}
 			if doSync {
 				w.durable = end
+				fl.Synced, fl.SyncedRecords = true, w.unsyncedRecords
+				w.unsyncedRecords = 0
+			}
+			if len(data) > 0 || doSync {
+				w.flushes[w.flushCount%flushHistory] = fl
+				w.flushCount++
 			}
 		}
 		w.mu.Unlock()
@@ -344,6 +362,41 @@ func (w *Writer) seal() error {
 	w.stats.syncs.Add(1)
 	w.written, w.durable = w.appended, w.appended
 	return nil
+}
+
+// flushHistory is how many flushes a Writer remembers for Flushed.
+const flushHistory = 64
+
+// Flush describes one pass of the flush goroutine: the bytes [Start, End)
+// it handed to the file in one write, the records they complete, and
+// whether an fsync followed, covering SyncedRecords records written since
+// the previous fsync. It is what group commit looks like from one record.
+type Flush struct {
+	Start, End    int64
+	Records       int
+	Synced        bool
+	SyncedRecords int
+}
+
+// Flushed waits until the log offset end (as returned by Append) has been
+// handed to the file, and returns the flush that did it: how many records
+// shared its write and, if one followed, its fsync. ok is false when the
+// writer failed or closed first, or when the flush is too old to be
+// remembered. It is for explaining a write, not for durability: use
+// OnSync for that.
+func (w *Writer) Flushed(end int64) (f Flush, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.written < end && w.err == nil && !w.closing {
+		w.space.Wait()
+	}
+	for i := 0; i < min(w.flushCount, flushHistory); i++ {
+		fl := w.flushes[(w.flushCount-1-i)%flushHistory]
+		if fl.Start < end && end <= fl.End {
+			return fl, true
+		}
+	}
+	return Flush{}, false
 }
 
 // Size returns the log's size including bytes not yet written to the file.
