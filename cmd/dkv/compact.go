@@ -14,11 +14,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/compaction"
 	"github.com/distributedkv/dkv/internal/base"
 )
 
 func newCompactCmd(g *globals) *cobra.Command {
 	var start, end string
+	var explain bool
 	cmd := &cobra.Command{
 		Use:   "compact [--start S] [--end E]",
 		Short: "Compact a range of keys down to the bottom level",
@@ -38,7 +40,13 @@ Under --hex, S and E are hex. With -o json, compact prints {"start": …,
 "end": …, "before": LEVELS, "after": LEVELS}, each LEVELS {"levels":
 [{"level", "files", "size", "target", "score"}, …], "total": {"files",
 "size"}}, sizes in bytes, a bound, target or score that does not apply
-null.`,
+null.
+
+With --explain, compact also prints what the background compaction picker
+makes of the tree before the compaction (each level's score and the
+compaction it would run next, if any, with its reason), then each
+compaction compact ran: its kind, levels, input and output tables, and
+why. Without -o json only.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lo, err := rangeFlag(g, cmd.Flags().Changed("start"), "--start", start, nil)
@@ -54,9 +62,10 @@ null.`,
 			}
 			ctx, stop := interruptible(cmd.Context())
 			defer stop()
-			return runCompact(ctx, cmd, g, lo, hi)
+			return runCompact(ctx, cmd, g, lo, hi, explain)
 		},
 	}
+	cmd.Flags().BoolVar(&explain, "explain", false, "print the picker's view and why each compaction ran")
 	cmd.Flags().StringVar(&start, "start", "", "compact from key `S` (included)")
 	cmd.Flags().StringVar(&end, "end", "", "compact up to key `E` (included)")
 	return cmd
@@ -74,10 +83,18 @@ func interruptible(parent context.Context) (ctx context.Context, stop func()) {
 // runCompact opens the database in g.dir with a listener that reports
 // flushes and compactions on the command's stderr, compacts [start, end],
 // and prints the shape of the tree before and after on its stdout.
-func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end []byte) error {
+func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end []byte, explain bool) error {
 	w := cmd.OutOrStdout()
 	progress := &lockedWriter{w: cmd.ErrOrStderr()}
-	opts := &dkv.Options{EventListener: progressListener(progress)}
+	events := progressListener(progress)
+	var mu sync.Mutex
+	var ran []dkv.CompactionInfo
+	events.CompactionBegin = func(info dkv.CompactionInfo) {
+		mu.Lock()
+		ran = append(ran, info)
+		mu.Unlock()
+	}
+	opts := &dkv.Options{EventListener: events}
 	doc := compactDoc{Start: g.optBytes(start), End: g.optBytes(end)}
 	return withOptions(cmd, g.dir, opts, func(db *dkv.DB) (err error) {
 		if g.json() {
@@ -98,12 +115,25 @@ func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end 
 		if err := printLevels(w, g, "before", before); err != nil {
 			return err
 		}
+		if explain && !g.json() {
+			if err := explainPicker(w, g.dir); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(progress, "compacting %s\n", describeRange(g, start, end))
 		if err := db.Compact(ctx, start, end); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return fmt.Errorf("compact interrupted: the compactions that finished are kept: %w", err)
 			}
 			return err
+		}
+		if explain && !g.json() {
+			mu.Lock()
+			err := explainCompactions(w, ran)
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
 		}
 		after := db.Metrics().Levels
 		doc.After = levelsJSON(after)
@@ -121,6 +151,51 @@ func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end 
 		}
 		return nil
 	})
+}
+
+// explainPicker prints what the background picker makes of the database
+// in dir: each level's score, and the compaction it would start next.
+func explainPicker(w io.Writer, dir string) error {
+	v, err := readVersion(dir)
+	if err != nil {
+		return err
+	}
+	o := defaultCompactionOptions()
+	scores := compaction.Scores(v, o, compaction.Busy{})
+	var b strings.Builder
+	b.WriteString("\npicker (what the background compactions would do)\n")
+	for level, score := range scores[:dkv.NumLevels-1] {
+		how := fmt.Sprintf("%d tables, threshold %d", len(v.Levels[0]), o.L0CompactionThreshold)
+		if level > 0 {
+			how = fmt.Sprintf("%s of %s", humanSize(v.LevelSize(level)), humanSize(uint64(o.LevelTarget(level))))
+		}
+		fmt.Fprintf(&b, "  L%d score %.2f (%s)\n", level, score, how)
+	}
+	if p := compaction.Pick(base.DefaultComparer.Compare, v, o, compaction.Busy{}); p != nil {
+		fmt.Fprintf(&b, "  next: %s\n", p)
+	} else {
+		b.WriteString("  next: nothing: no score reaches 1\n")
+	}
+	_, err = io.WriteString(w, b.String())
+	return err
+}
+
+// explainCompactions prints the compactions compact ran, as they began.
+func explainCompactions(w io.Writer, ran []dkv.CompactionInfo) error {
+	var b strings.Builder
+	b.WriteString("\ncompactions run\n")
+	if len(ran) == 0 {
+		b.WriteString("  none: nothing to compact\n")
+	}
+	for _, c := range ran {
+		move := ""
+		if c.Move {
+			move = " (moved, not rewritten)"
+		}
+		fmt.Fprintf(&b, "  %s L%d -> L%d, inputs %s%s: %s\n", c.Kind, c.StartLevel, c.OutputLevel, fileList(c.Inputs), move, c.Reason)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // compactDoc is compact's JSON document.

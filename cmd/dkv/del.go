@@ -1,33 +1,49 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/distributedkv/dkv"
 )
 
 func newDelCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var explain bool
+	cmd := &cobra.Command{
 		Use:   "del KEY",
 		Short: "Delete KEY",
 		Long: `Delete KEY. The delete is synced: when del exits 0 it survives a crash.
 Deleting a key that has no value succeeds. del prints nothing on success
-(with -o json, the key it deleted). Under --hex, KEY is hex.`,
+(with -o json, the key it deleted). Under --hex, KEY is hex.` +
+			fmt.Sprintf(explainHelp, "del", "the write path, as put does"),
 		Args: exactArgs("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := g.arg("KEY", args[0])
 			if err != nil {
 				return err
 			}
+			var ex explainer
 			err = withDB(cmd, g.dir, func(db *dkv.DB) error {
-				return db.Delete(key)
+				b := db.NewBatch()
+				defer b.Close()
+				if err := b.Delete(key); err != nil {
+					return err
+				}
+				return db.Write(b, tracedSync(explain, &ex))
 			})
-			if err != nil || !g.json() {
+			if err != nil {
+				return err
+			}
+			if err := ex.print(cmd.OutOrStdout(), g); err != nil || !g.json() {
 				return err
 			}
 			return writeJSON(cmd.OutOrStdout(), struct {
-				Key any `json:"key"`
-			}{g.bytes(key)})
+				Key     any      `json:"key"`
+				Explain []string `json:"explain,omitempty"`
+			}{g.bytes(key), ex.lines})
 		},
 	}
+	cmd.Flags().BoolVar(&explain, "explain", false, "print each step of the write path")
+	return cmd
 }

@@ -3,16 +3,18 @@
 //
 // # Usage
 //
-//	dkv [FLAGS] put KEY VALUE       set KEY to VALUE
-//	dkv [FLAGS] get KEY             print the value of KEY and a newline
-//	dkv [FLAGS] del KEY             delete KEY (a missing key is fine)
+//	dkv [FLAGS] put [--explain] KEY VALUE
+//	                                set KEY to VALUE
+//	dkv [FLAGS] get [--explain] KEY print the value of KEY and a newline
+//	dkv [FLAGS] del [--explain] KEY delete KEY (a missing key is fine)
 //	dkv [FLAGS] delete-range START END
 //	                                delete the keys in [START, END)
 //	dkv [FLAGS] scan [--prefix P | --start S --end E] [--limit N] [--keys-only]
 //	                                print the keys of a range and their values
 //	dkv [FLAGS] space [--start S] [--end E]
 //	                                estimate the size of [S, E) and a split key
-//	dkv [FLAGS] compact [--start S] [--end E]
+//	dkv [FLAGS] flush               write the memtables to an L0 table
+//	dkv [FLAGS] compact [--explain] [--start S] [--end E]
 //	                                compact a range of keys to the bottom level
 //	dkv [FLAGS] checkpoint DEST     write a copy of the database to DEST
 //	dkv [FLAGS] sstable [--entries=false] [--limit N] FILE
@@ -20,7 +22,8 @@
 //	dkv [FLAGS] wal [--lognum N] FILE
 //	                                print a write-ahead log's batches and end
 //	dkv [FLAGS] manifest DIR        print the MANIFEST's edits and state
-//	dkv [FLAGS] lsm DIR             print the LSM tree's levels and tables
+//	dkv [FLAGS] lsm [--svg FILE] DIR
+//	                                print (and draw) the LSM tree's levels and tables
 //	dkv [FLAGS] check DIR           verify every table and log of a database
 //	dkv help [COMMAND]              print help, as do --help and dkv alone
 //
@@ -33,7 +36,7 @@
 //
 // # Opening the database
 //
-// put, del, delete-range, compact and checkpoint open the database in
+// put, del, delete-range, flush, compact and checkpoint open the database in
 // --dir to write, creating it if it does not exist, with the default
 // options, so their writes return only once they are synced to disk.
 // get, scan and space only read: they open it with Options.ReadOnly,
@@ -137,6 +140,29 @@
 // values that are not plain text are shown Go-quoted ("bin\x00\xff").
 // A file that fails a check makes the command print what it read before the
 // damage, then exit 1 with a corruption error naming the file and offset.
+//
+// # Seeing inside
+//
+// docs/tour.md follows one key through the engine with these; its outputs
+// are checked by a test, so they are what the commands print.
+//
+//   - get --explain prints each step of the read path as it happened: each
+//     memtable (what its key filter said, what it held), each L0 table
+//     newest first and each level (the table its key range chose, what the
+//     bloom filter said, the index entry and data block read and whether
+//     the block came from the block cache or the disk), and what decided
+//     the answer: a version, a tombstone, a range tombstone, or nothing.
+//   - put --explain and del --explain print the sequence number the write
+//     got, its record's place and size in the write-ahead log, how many
+//     records shared its write and its fsync (group commit), and the
+//     memtable's size afterwards.
+//   - compact --explain prints each level's compaction score and what the
+//     background picker would run next, then each compaction compact ran
+//     and why.
+//   - flush writes the memtables to an L0 table, so that a table can be
+//     seen before compaction moves it.
+//   - lsm --svg FILE draws the tree: a row per level, each table a box
+//     placed by its key range and sized by its bytes.
 //
 // # Output
 //

@@ -11,7 +11,8 @@ import (
 )
 
 func newGetCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var explain bool
+	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print the value of KEY",
 		Long: `Print the value of KEY followed by a newline. The value is written as
@@ -20,7 +21,8 @@ hex. With -o json, get prints {"key": …, "value": …}. get exits 3 when
 KEY has no value, printing nothing on standard output.
 
 get opens the database read-only: it writes nothing to the directory,
-which must hold a database ("no database in DIR" otherwise, exit 1).`,
+which must hold a database ("no database in DIR" otherwise, exit 1).` +
+			fmt.Sprintf(explainHelp, "get", "the read path: each memtable, each\ntable consulted, what its bloom filter said, the blocks read and whether\nthey came from the block cache, and what decided the answer"),
 		Args: exactArgs("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := g.arg("KEY", args[0])
@@ -28,26 +30,40 @@ which must hold a database ("no database in DIR" otherwise, exit 1).`,
 				return err
 			}
 			var value []byte
+			var ex explainer
+			ro := &dkv.ReadOptions{}
+			if explain {
+				ro.Trace = ex.trace
+			}
 			err = withReadOnly(cmd, g.dir, func(db *dkv.DB) error {
 				var err error
-				value, err = db.Get(key)
+				value, err = db.GetWith(key, ro)
 				return err
 			})
+			// The value is printed only once the database is closed
+			// cleanly, so a failing get prints nothing on stdout.
+			w := cmd.OutOrStdout()
 			if errors.Is(err, dkv.ErrNotFound) {
+				if explain && !g.json() {
+					if perr := ex.print(w, g); perr != nil {
+						return perr
+					}
+				}
 				return &codeError{code: exitNotFound, err: fmt.Errorf("key %q not found", args[0])}
 			}
 			if err != nil {
 				return err
 			}
-			// The value is printed only once the database is closed
-			// cleanly, so a failing get prints nothing on stdout.
-			w := cmd.OutOrStdout()
+			if err := ex.print(w, g); err != nil {
+				return err
+			}
 			switch {
 			case g.json():
 				return writeJSON(w, struct {
-					Key   any `json:"key"`
-					Value any `json:"value"`
-				}{g.bytes(key), g.bytes(value)})
+					Key     any      `json:"key"`
+					Value   any      `json:"value"`
+					Explain []string `json:"explain,omitempty"`
+				}{g.bytes(key), g.bytes(value), ex.lines})
 			case g.hex:
 				_, err = fmt.Fprintf(w, "%s\n", hex.EncodeToString(value))
 			default:
@@ -59,4 +75,6 @@ which must hold a database ("no database in DIR" otherwise, exit 1).`,
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&explain, "explain", false, "print each step of the read path")
+	return cmd
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +15,8 @@ import (
 )
 
 func newLSMCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var svgFile string
+	cmd := &cobra.Command{
 		Use:   "lsm DIR",
 		Short: "Print the shape of the LSM tree of the database in DIR",
 		Long: `Print the shape of the LSM tree of the database in DIR, as its MANIFEST
@@ -38,16 +41,42 @@ With -o json, lsm prints {"levels": [{"level", "files", "size", "target",
 "score", "smallest", "largest"}, …], "total": {"files", "size"},
 "tables": [{"level", "file", "size", "smallest", "largest",
 "smallest_seq", "largest_seq"}, …]}, sizes in bytes, keys whole, what
-does not apply null.`,
+does not apply null.
+
+With --svg FILE, lsm also draws the tree into FILE, an SVG picture: a row
+per level, each table a box placed along the key space by its key range
+and as tall as its size, labelled with its file number and size when it
+is wide enough (hover for the rest), L0's tables in lanes of their own,
+and each level's size against its target. Tables too thin to draw apart
+are drawn together as one hatched box.`,
 		Args: exactArgs("DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := readVersion(args[0])
 			if err != nil {
 				return err
 			}
+			if svgFile != "" {
+				if err := writeSVGFile(svgFile, g, v); err != nil {
+					return err
+				}
+			}
 			return printLSM(cmd.OutOrStdout(), g, v)
 		},
 	}
+	cmd.Flags().StringVar(&svgFile, "svg", "", "also draw the tree as an SVG picture into `FILE`")
+	return cmd
+}
+
+// writeSVGFile draws v into path, replacing it.
+func writeSVGFile(path string, g *globals, v *manifest.Version) error {
+	var buf bytes.Buffer
+	if err := writeLSMSVG(&buf, g, v, levelMetrics(v)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("--svg: %w", err)
+	}
+	return nil
 }
 
 // readVersion returns the current version of the database in dir. A live
@@ -209,12 +238,7 @@ func lsmJSON(g *globals, v *manifest.Version, levels [dkv.NumLevels]dkv.LevelMet
 // database opened with the default options: tables, their size, the
 // compaction score and the target size.
 func levelMetrics(v *manifest.Version) [dkv.NumLevels]dkv.LevelMetrics {
-	o := compaction.Options{
-		L0CompactionThreshold: dkv.DefaultL0CompactionThreshold,
-		LBaseMaxBytes:         dkv.DefaultLBaseMaxBytes,
-		LevelMultiplier:       dkv.LevelMultiplier,
-		TargetFileSize:        dkv.DefaultTargetFileSize,
-	}
+	o := defaultCompactionOptions()
 	scores := compaction.Scores(v, o, compaction.Busy{})
 	var levels [dkv.NumLevels]dkv.LevelMetrics
 	for level := range levels {
@@ -225,6 +249,17 @@ func levelMetrics(v *manifest.Version) [dkv.NumLevels]dkv.LevelMetrics {
 		}
 	}
 	return levels
+}
+
+// defaultCompactionOptions are the picker's options in a database opened
+// with the default options.
+func defaultCompactionOptions() compaction.Options {
+	return compaction.Options{
+		L0CompactionThreshold: dkv.DefaultL0CompactionThreshold,
+		LBaseMaxBytes:         dkv.DefaultLBaseMaxBytes,
+		LevelMultiplier:       dkv.LevelMultiplier,
+		TargetFileSize:        dkv.DefaultTargetFileSize,
+	}
 }
 
 // levelHeader heads the levels tables of lsm and compact; levelCells and

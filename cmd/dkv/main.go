@@ -100,9 +100,15 @@ delete-range print nothing on success.
 scan and space open the database in --dir read-only: scan prints the keys
 of a range (all, a prefix, or [start, end)) with their values, in key
 order; space estimates the disk space of a range and where to split it.
-compact and checkpoint open it to write: compact compacts a range of keys
-down to the bottom level and prints the shape of the LSM tree before and
-after; checkpoint writes a copy of the database to a new directory.
+flush, compact and checkpoint open it to write: flush writes the
+memtables to an L0 table; compact compacts a range of keys down to the
+bottom level and prints the shape of the LSM tree before and after;
+checkpoint writes a copy of the database to a new directory.
+
+get, put, del and compact take --explain: they print each step of the
+read or write path (or the picker's view and each compaction's reason) as
+it happened; lsm --svg draws the tree. docs/tour.md follows one key
+through the engine with them.
 
 sstable, wal, manifest and lsm print what a table file, a write-ahead log
 file, or the MANIFEST of a database directory holds. They take the file
@@ -133,7 +139,7 @@ prefixed "dkv: ".
 	flags.VarP(&g.output, "output", "o", "output `FORMAT`: text (aligned tables) or json (one object)")
 	flags.BoolVar(&g.hex, "hex", false, "take and print keys and values in hex")
 	root.AddCommand(newPutCmd(g), newGetCmd(g), newDelCmd(g), newDeleteRangeCmd(g),
-		newScanCmd(g), newSpaceCmd(g), newCompactCmd(g), newCheckpointCmd(g),
+		newScanCmd(g), newSpaceCmd(g), newFlushCmd(g), newCompactCmd(g), newCheckpointCmd(g),
 		newSSTableCmd(g), newWALCmd(g), newManifestCmd(g), newLSMCmd(g), newCheckCmd(g))
 	return root, started
 }

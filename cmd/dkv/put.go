@@ -1,19 +1,23 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/distributedkv/dkv"
 )
 
 func newPutCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var explain bool
+	cmd := &cobra.Command{
 		Use:   "put KEY VALUE",
 		Short: "Set KEY to VALUE",
 		Long: `Set KEY to VALUE, replacing any earlier value. The write is synced: when
 put exits 0 it survives a crash. put prints nothing on success (with -o
 json, the key and value it set). Quote a VALUE that holds spaces; an
-empty VALUE ("") is a value. Under --hex, KEY and VALUE are hex.`,
+empty VALUE ("") is a value. Under --hex, KEY and VALUE are hex.` +
+			fmt.Sprintf(explainHelp, "put", "the write path: the sequence\nnumber the write got, where its record went in the write-ahead log, how\nmany records shared its write and its fsync (group commit), and the\nmemtable after it"),
 		Args: exactArgs("KEY", "VALUE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key, err := g.arg("KEY", args[0])
@@ -24,16 +28,28 @@ empty VALUE ("") is a value. Under --hex, KEY and VALUE are hex.`,
 			if err != nil {
 				return err
 			}
+			var ex explainer
 			err = withDB(cmd, g.dir, func(db *dkv.DB) error {
-				return db.Put(key, value)
+				b := db.NewBatch()
+				defer b.Close()
+				if err := b.Put(key, value); err != nil {
+					return err
+				}
+				return db.Write(b, tracedSync(explain, &ex))
 			})
-			if err != nil || !g.json() {
+			if err != nil {
+				return err
+			}
+			if err := ex.print(cmd.OutOrStdout(), g); err != nil || !g.json() {
 				return err
 			}
 			return writeJSON(cmd.OutOrStdout(), struct {
-				Key   any `json:"key"`
-				Value any `json:"value"`
-			}{g.bytes(key), g.bytes(value)})
+				Key     any      `json:"key"`
+				Value   any      `json:"value"`
+				Explain []string `json:"explain,omitempty"`
+			}{g.bytes(key), g.bytes(value), ex.lines})
 		},
 	}
+	cmd.Flags().BoolVar(&explain, "explain", false, "print each step of the write path")
+	return cmd
 }
