@@ -160,16 +160,17 @@ func writeTables(w io.Writer, rep *Report, order []string) {
 }
 
 // table prints one metric per workload and engine; withRatio adds the
-// dkv/Pebble ratio of ops/s and its geometric mean.
+// dkv/Pebble ratio of ops/s, the ratio of dkv's ops/s to the best other
+// engine's in the same run (and which that is), and their geometric means.
 func table(w io.Writer, title string, engs, order []string, idx map[string]map[string]*Result, withRatio bool, cell func(*Result) string) {
 	fmt.Fprintln(w, title)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := "workload\t" + strings.Join(engs, "\t") + "\t"
 	if withRatio {
-		head += "dkv/pebble\t"
+		head += "dkv/pebble\tdkv/best\tbest\t"
 	}
 	fmt.Fprintln(tw, head)
-	logSum, n := 0.0, 0
+	var pebbleMean, bestMean geoMean
 	for _, wl := range order {
 		row := wl + "\t"
 		for _, e := range engs {
@@ -180,23 +181,60 @@ func table(w io.Writer, title string, engs, order []string, idx map[string]map[s
 			}
 		}
 		if withRatio {
-			d, p := idx[wl]["dkv"], idx[wl]["pebble"]
-			if d != nil && p != nil && p.OpsPerSec > 0 && d.OpsPerSec > 0 {
-				ratio := d.OpsPerSec / p.OpsPerSec
-				row += fmt.Sprintf("%.2f\t", ratio)
-				logSum += math.Log(ratio)
-				n++
+			d := idx[wl]["dkv"]
+			row += pebbleMean.cell(d, idx[wl]["pebble"])
+			best, name := bestOther(idx[wl])
+			row += bestMean.cell(d, best)
+			if best != nil {
+				row += name + "\t"
 			} else {
 				row += "-\t"
 			}
 		}
 		fmt.Fprintln(tw, row)
 	}
-	if withRatio && n > 0 {
-		fmt.Fprintln(tw, "geometric mean"+strings.Repeat("\t", len(engs)+1)+fmt.Sprintf("%.2f\t", math.Exp(logSum/float64(n))))
+	if withRatio && pebbleMean.n > 0 {
+		fmt.Fprintln(tw, "geometric mean"+strings.Repeat("\t", len(engs)+1)+pebbleMean.String()+"\t"+bestMean.String()+"\t\t")
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// bestOther returns the result with the most ops/s among the engines other
+// than dkv, and its engine.
+func bestOther(results map[string]*Result) (*Result, string) {
+	var best *Result
+	var name string
+	for _, e := range engineOrder {
+		if r := results[e]; e != "dkv" && r != nil && r.OpsPerSec > 0 && (best == nil || r.OpsPerSec > best.OpsPerSec) {
+			best, name = r, e
+		}
+	}
+	return best, name
+}
+
+// geoMean accumulates the geometric mean of dkv's ratios to another result.
+type geoMean struct {
+	logSum float64
+	n      int
+}
+
+// cell returns the table cell of d's ops/s over o's, and counts it.
+func (g *geoMean) cell(d, o *Result) string {
+	if d == nil || o == nil || d.OpsPerSec <= 0 || o.OpsPerSec <= 0 {
+		return "-\t"
+	}
+	ratio := d.OpsPerSec / o.OpsPerSec
+	g.logSum += math.Log(ratio)
+	g.n++
+	return fmt.Sprintf("%.2f\t", ratio)
+}
+
+func (g *geoMean) String() string {
+	if g.n == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", math.Exp(g.logSum/float64(g.n)))
 }
 
 func contains(list []string, s string) bool {
