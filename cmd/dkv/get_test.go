@@ -15,6 +15,18 @@ import (
 // value printed in hex, and bad hex is a usage error (exit 2).
 func TestGetGolden(t *testing.T) {
 	runGolden(t, []scenario{
+		// --explain in JSON, on a key in the memtable, a deleted key (exit
+		// 3, the steps still printed in text), and with --hex.
+		{name: "explain_json", steps: [][]string{
+			{"-o", "json", "put", "--explain", "k", "v"},
+			{"-o", "json", "get", "--explain", "k"},
+			{"--hex", "-o", "json", "get", "--explain", "6b"},
+			{"-o", "json", "del", "--explain", "k"},
+			{"get", "--explain", "k"},
+			{"-o", "json", "get", "--explain", "k"},
+			{"flush"},
+			{"-o", "json", "flush"},
+		}},
 		{name: "get_missing", setup: emptyDB, steps: [][]string{
 			{"get", "nothing"},
 			{"-o", "json", "get", "nothing"},
