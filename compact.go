@@ -36,9 +36,9 @@ type compactionState struct {
 	backoff time.Duration // pause before the next attempt after an error
 	retryAt time.Time
 	lastErr error // of the last background compaction; nil after a success
-	// readCandidate is an L0 table that point reads searched in vain often
-	// enough to be worth compacting (compaction.PickRead); nil: none.
-	readCandidate *manifest.FileMetadata
+	// readCandidates are L0 tables that point reads searched in vain
+	// often enough to be worth compacting (compaction.PickRead).
+	readCandidates []*manifest.FileMetadata
 }
 
 // compactionStats are cumulative counters.
@@ -56,7 +56,7 @@ type compactionStats struct {
 func (db *DB) requestReadCompaction(f *manifest.FileMetadata) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	db.mu.compactions.readCandidate = f
+	db.mu.compactions.readCandidates = append(db.mu.compactions.readCandidates, f)
 	db.maybeScheduleCompactionLocked()
 }
 
@@ -73,10 +73,17 @@ func (db *DB) maybeScheduleCompactionLocked() {
 		}
 		v := db.mu.version
 		p := compaction.Pick(db.comparer.Compare, v.Version, db.opts.compactionOptions(), cs.busy)
-		if p == nil && cs.readCandidate != nil {
-			p = compaction.PickRead(db.comparer.Compare, v.Version, db.opts.compactionOptions(), cs.busy, cs.readCandidate)
-			if p != nil || !slices.Contains(v.Levels[0], cs.readCandidate) {
-				cs.readCandidate = nil // scheduled, or compacted away meanwhile
+		if p == nil && len(cs.readCandidates) > 0 {
+			// Tables compacted away meanwhile need nothing more; one
+			// plan merges every L0 table, so it serves every candidate.
+			cs.readCandidates = slices.DeleteFunc(cs.readCandidates, func(f *manifest.FileMetadata) bool {
+				return !slices.Contains(v.Levels[0], f)
+			})
+			if len(cs.readCandidates) > 0 {
+				p = compaction.PickRead(db.comparer.Compare, v.Version, db.opts.compactionOptions(), cs.busy, cs.readCandidates[0])
+				if p != nil {
+					cs.readCandidates = cs.readCandidates[:0]
+				}
 			}
 		}
 		if p == nil {

@@ -99,10 +99,14 @@ var deleted = []byte{}
 // imm and trace are for tracing (see getTraced): which memtable this is
 // (0: the mutable one), and where the steps go (nil: nowhere).
 func getFromMem(m *memtable.MemTable, key []byte, seq base.SeqNum, imm int, trace func(TraceEvent)) (v []byte, ok bool) {
+	var filter string
+	if trace != nil {
+		filter = memFilterAnswer(m, key) // before Get, which asks it too
+	}
 	rd, covered := m.RangeDels().Covering(key, seq)
 	val, tr, found := m.Get(key, seq)
 	if trace != nil {
-		traceMem(trace, m, key, imm, tr, found, rd, covered)
+		traceMem(trace, filter, imm, tr, found, rd, covered)
 	}
 	switch {
 	case found && (!covered || tr.SeqNum() > rd):
@@ -127,12 +131,20 @@ func getFromMem(m *memtable.MemTable, key []byte, seq base.SeqNum, imm int, trac
 	return nil, false
 }
 
-// traceMem reports a memtable's answer.
-func traceMem(trace func(TraceEvent), m *memtable.MemTable, key []byte, imm int, tr base.Trailer, found bool, rd base.SeqNum, covered bool) {
-	t := &MemTableTrace{Immutable: imm, Filter: "no filter"}
-	if may, has := m.MayContain(key); has {
-		t.Filter = map[bool]string{true: "may contain", false: "absent"}[may]
+// memFilterAnswer is what m's key filter says of key, for a trace.
+func memFilterAnswer(m *memtable.MemTable, key []byte) string {
+	switch may, has := m.MayContain(key); {
+	case !has:
+		return "no filter"
+	case may:
+		return "may contain"
 	}
+	return "absent"
+}
+
+// traceMem reports a memtable's answer.
+func traceMem(trace func(TraceEvent), filter string, imm int, tr base.Trailer, found bool, rd base.SeqNum, covered bool) {
+	t := &MemTableTrace{Immutable: imm, Filter: filter}
 	if found {
 		t.Found, t.Seq, t.Kind = true, tr.SeqNum(), tr.Kind()
 	}
@@ -153,9 +165,12 @@ func traceDeleted(trace func(TraceEvent), tr base.Trailer, found bool, rd base.S
 }
 
 // getFromTables looks key up in the version's tables. Each L0 table
-// searched in vain before the lookup goes on to another table is charged a
-// wasted read: L0 tables below the count threshold would otherwise stay for
-// ever, and every read would pay for them (see compaction.PickRead).
+// searched in vain — its bloom filter let the key through, a block was
+// read, the key was not there — before the lookup goes on to another table
+// is charged a wasted read: L0 tables below the count threshold would
+// otherwise stay for ever, and every read would pay for them (see
+// compaction.PickRead). A table its filter ruled out cost next to nothing
+// and is not charged.
 func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum, trace func(TraceEvent)) ([]byte, error) {
 	cmp := db.comparer.Compare
 	var wasted *manifest.FileMetadata // the last L0 table searched in vain
@@ -171,10 +186,14 @@ func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum, tr
 			continue
 		}
 		db.chargeWastedRead(wasted)
-		if v, kind, ok, err := db.getFromTable(f, 0, key, seq, trace); err != nil || ok {
+		wasted = nil
+		v, kind, ok, searched, err := db.getFromTable(f, 0, key, seq, trace)
+		if err != nil || ok {
 			return foundErr(v, kind, err)
 		}
-		wasted = f
+		if searched {
+			wasted = f
+		}
 	}
 	for level := 1; level < manifest.NumLevels; level++ {
 		files := v.Levels[level]
@@ -189,7 +208,7 @@ func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum, tr
 		}
 		db.chargeWastedRead(wasted)
 		wasted = nil
-		if v, kind, ok, err := db.getFromTable(files[i], level, key, seq, trace); err != nil || ok {
+		if v, kind, ok, _, err := db.getFromTable(files[i], level, key, seq, trace); err != nil || ok {
 			return foundErr(v, kind, err)
 		}
 	}
@@ -210,21 +229,21 @@ func (db *DB) chargeWastedRead(f *manifest.FileMetadata) {
 // nothing of it at seq. A range tombstone of the table that covers key
 // and is newer than the table's version of it answers KindDelete. The
 // value is copied before the table is released.
-func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq base.SeqNum, trace func(TraceEvent)) ([]byte, base.Kind, bool, error) {
+func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq base.SeqNum, trace func(TraceEvent)) (value []byte, kind base.Kind, ok, searched bool, err error) {
 	r, release, err := db.tableCache.get(f)
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, false, false, err
 	}
 	defer release()
 	rd, covered := r.RangeDels().Covering(key, seq)
 	var v []byte
 	var tr base.Trailer
-	var ok bool
 	if trace == nil {
-		v, tr, ok, err = r.Get(key, seq)
+		v, tr, ok, searched, err = r.Lookup(key, seq)
 	} else {
 		var st sstable.GetTrace
 		v, tr, ok, err = r.GetTraced(key, seq, &st)
+		searched = st.Filter != sstable.FilterAbsent
 		t := &TableTrace{Level: level, File: f.FileNum, Smallest: f.Smallest.UserKey, Largest: f.Largest.UserKey,
 			Filter: st.Filter, Blocks: st.Blocks, Found: ok, Seq: tr.SeqNum(), Kind: tr.Kind()}
 		if !ok {
@@ -236,16 +255,16 @@ func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq 
 		trace(t)
 	}
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, false, searched, err
 	}
 	if covered && (!ok || tr.SeqNum() < rd) {
 		if trace != nil {
 			traceDeleted(trace, tr, ok, rd, covered)
 		}
-		return nil, base.KindDelete, true, nil
+		return nil, base.KindDelete, true, searched, nil
 	}
 	if !ok {
-		return nil, 0, false, nil
+		return nil, 0, false, searched, nil
 	}
 	if trace != nil && tr.Kind() == base.KindSet {
 		trace(&ReadResultTrace{Found: true, Seq: tr.SeqNum(), Kind: tr.Kind(), Reason: fmt.Sprintf("the newest visible version is in L%d", level)})
@@ -255,14 +274,14 @@ func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq 
 		if trace != nil {
 			traceDeleted(trace, tr, ok, rd, covered)
 		}
-		return nil, base.KindDelete, true, nil
+		return nil, base.KindDelete, true, searched, nil
 	case base.KindSet:
 	default:
-		return nil, 0, false, base.CorruptionErrorf(f.FileNum.String()+".sst", 0, "dkv: %q#%d has kind %s in a data block", key, tr.SeqNum(), tr.Kind())
+		return nil, 0, false, searched, base.CorruptionErrorf(f.FileNum.String()+".sst", 0, "dkv: %q#%d has kind %s in a data block", key, tr.SeqNum(), tr.Kind())
 	}
 	out := make([]byte, len(v))
 	copy(out, v)
-	return out, base.KindSet, true, nil
+	return out, base.KindSet, true, searched, nil
 }
 
 func foundErr(v []byte, kind base.Kind, err error) ([]byte, error) {

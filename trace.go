@@ -13,7 +13,8 @@ import (
 // receives each step as it happens, as one of the *Trace types below. Each
 // has a String method that prints it as one line, which is what
 // `dkv get --explain` and `dkv put --explain` show. Without a Trace
-// function the read and write paths do no tracing work at all.
+// function the read and write paths only test a nil function (the log
+// keeps a short history of its flushes either way, for WriteTrace).
 //
 // A Trace function runs on the caller's goroutine, inside the operation:
 // it must not call back into the DB.
@@ -84,11 +85,16 @@ type WriteTrace struct {
 	FirstSeq base.SeqNum // the batch's first sequence number
 	Count    int         // operations in the batch; they take FirstSeq, FirstSeq+1, …
 	LogFile  base.FileNum
-	Offset   int64 // where the batch's record starts in the log
-	Size     int64 // bytes of the record in the log, framing included
-	// WrittenWith is how many records (this one included) the log's flush
-	// goroutine handed to the file in the same write; SyncedWith how many
-	// the fsync that covered it made durable (0: not synced).
+	Offset   int64 // where the batch's record starts in the log (or the block padding before it)
+	Size     int64 // bytes the record took in the log: framing, and any padding to the next block, included
+	// Sync says the write asked to be synced. WrittenWith is how many
+	// records (this one included) the log's flush goroutine handed to the
+	// file in the same write; Synced says an fsync followed that write,
+	// and SyncedWith how many records it made durable. FlushKnown is false
+	// when the flush could not be found (the log failed, or too many
+	// flushes happened since): the three are then unknown.
+	Sync        bool
+	FlushKnown  bool
 	WrittenWith int
 	Synced      bool
 	SyncedWith  int
@@ -175,13 +181,19 @@ func (t *WriteTrace) String() string {
 		fmt.Fprintf(&b, "sequence numbers       #%d-#%d (%d operations)", t.FirstSeq, last, t.Count)
 	}
 	fmt.Fprintf(&b, "\nlog record             %s.log at offset %d, %d bytes", t.LogFile, t.Offset, t.Size)
-	if t.WrittenWith > 0 {
+	switch {
+	case !t.FlushKnown:
+		b.WriteString("\ngroup commit           unknown: the flush that wrote the record is not remembered")
+	default:
 		fmt.Fprintf(&b, "\ngroup commit           %s handed to the file in one write", plural(t.WrittenWith, "record", "records"))
 	}
-	if t.Synced {
+	switch {
+	case t.FlushKnown && t.Synced:
 		fmt.Fprintf(&b, "\nfsync                  %s made durable by one fsync", plural(t.SyncedWith, "record", "records"))
-	} else {
-		b.WriteString("\nfsync                  none: not a synced write")
+	case !t.Sync:
+		b.WriteString("\nfsync                  none asked for: not a synced write")
+	default:
+		b.WriteString("\nfsync                  unknown")
 	}
 	fmt.Fprintf(&b, "\nmemtable               %s, %d bytes, after the write", plural(t.MemTableEntries, "entry", "entries"), t.MemTableSize)
 	return b.String()

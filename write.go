@@ -156,7 +156,9 @@ func (db *DB) write(b *Batch, sync bool, trace func(TraceEvent)) error {
 		}
 	}
 	if tw != nil {
+		tw.Sync = sync
 		if fl, ok := tw.log.Flushed(tw.end); ok {
+			tw.FlushKnown = true
 			tw.WrittenWith, tw.Synced = fl.Records, fl.Synced
 			if fl.Synced {
 				tw.SyncedWith = fl.SyncedRecords

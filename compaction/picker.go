@@ -219,11 +219,11 @@ func Pick(cmp base.Compare, v *manifest.Version, o Options, busy Busy) *Plan {
 }
 
 // PickRead returns the compaction that merges the L0 tables, f among
-// them, into L1, for a table that point reads kept searching in vain
-// (manifest.FileMetadata.ChargeWastedRead): below L0CompactionThreshold
-// tables nothing else would move it, and every read of its key range — every
-// iterator, every lookup that passes its bloom filter — would go on paying
-// for it. It returns nil when f has left L0 or L0 is busy. Deeper levels
+// them, into L1, for a table that point reads kept searching in vain past
+// its bloom filter (manifest.FileMetadata.ChargeWastedRead): below
+// L0CompactionThreshold tables nothing else would move it, and every read
+// of its key range — every iterator, every lookup its filter lets through —
+// would go on paying for it. It returns nil when f has left L0 or L0 is busy. Deeper levels
 // get no such compaction: a read searches one table per level there
 // whatever their shape.
 func PickRead(cmp base.Compare, v *manifest.Version, o Options, busy Busy, f *manifest.FileMetadata) *Plan {

@@ -29,9 +29,9 @@ type FileMetadata struct {
 	// read of its key range must consult (iterators load them up front).
 	HasRangeDels bool
 
-	// wastedReads counts point reads that searched this table, found
-	// nothing and went on to another table (see ChargeWastedRead). It is
-	// not persisted: it starts again at Open.
+	// wastedReads counts point reads that searched this table (past its
+	// bloom filter), found nothing and went on to another table (see
+	// ChargeWastedRead). It is not persisted: it starts again at Open.
 	wastedReads atomic.Int64
 }
 
@@ -49,6 +49,9 @@ const (
 // on f are worth a compaction that would save them.
 func (f *FileMetadata) ChargeWastedRead() bool {
 	budget := max(int64(f.Size/wastedReadBytes), minWastedReads)
+	if f.wastedReads.Load() >= budget {
+		return false // already reported: no need to contend on the counter
+	}
 	return f.wastedReads.Add(1) == budget
 }
 

@@ -116,19 +116,28 @@ func (m *MemTable) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 
 // insertGroup is how many entries an Inserter adds under one hold of the
 // tree's lock: enough to spread the lock's cost, few enough (a few
-// microseconds) not to keep readers waiting.
-const insertGroup = 16
+// microseconds) not to keep readers waiting. insertGroupBytes bounds the
+// bytes copied into the arena under one hold, so that large values do not
+// keep readers waiting either: an entry that would pass it is copied with
+// the lock released.
+const (
+	insertGroup      = 16
+	insertGroupBytes = 16 << 10
+)
 
 // Inserter adds a run of entries (a batch) with less synchronization than
-// one Add each: it takes the tree's lock once per insertGroup entries and
-// updates Len and ApproximateSize once, at Finish. Entries it added may be
-// invisible to readers until Finish; the writer calls Finish before it
-// publishes their sequence numbers. One writer at a time.
+// one Add each: it takes the tree's lock once per insertGroup entries (or
+// insertGroupBytes) and updates Len and ApproximateSize once, at Finish.
+// Readers may have to wait for Finish to search the tree; the writer calls
+// Finish before it publishes the entries' sequence numbers, and must call
+// it (an Inserter holds the lock between Adds). Use an Inserter by
+// pointer, never a copy. One writer at a time.
 type Inserter struct {
-	m      *MemTable
-	locked int // entries added under the current hold of m.mu; 0: not held
-	size   int64
-	count  int64
+	m           *MemTable
+	locked      int // entries added under the current hold of m.mu; 0: not held
+	lockedBytes int // bytes copied under the current hold
+	size        int64
+	count       int64
 }
 
 // Inserter returns an Inserter for m.
@@ -147,9 +156,16 @@ func (in *Inserter) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 		fw, fmask = m.filter.locate(key)
 		fold = fw.Load()
 	}
-	buf := m.arena.alloc(len(key) + len(value))
+	n := len(key) + len(value)
+	if in.locked > 0 && in.lockedBytes+n > insertGroupBytes {
+		in.unlock()
+	}
+	buf := m.arena.alloc(n)
 	copy(buf, key)
 	copy(buf[len(key):], value)
+	if in.locked > 0 {
+		in.lockedBytes += n
+	}
 	if kind == base.KindRangeDelete {
 		t := rangedel.Tombstone{Start: buf[:len(key):len(key)], End: buf[len(key):], Seq: seq}
 		m.rdMu.Lock()
@@ -162,8 +178,7 @@ func (in *Inserter) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 		}
 		m.tree.ReplaceOrInsert(makeEntry(buf, len(key), base.MakeTrailer(seq, kind)))
 		if in.locked++; in.locked == insertGroup {
-			m.mu.Unlock()
-			in.locked = 0
+			in.unlock()
 		}
 		if fw != nil && fold&fmask != fmask {
 			fw.Or(fmask) // before the caller publishes seq: see filter
@@ -173,12 +188,17 @@ func (in *Inserter) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 	in.count++
 }
 
+// unlock ends the current hold of the tree's lock.
+func (in *Inserter) unlock() {
+	in.m.mu.Unlock()
+	in.locked, in.lockedBytes = 0, 0
+}
+
 // Finish makes the entries added visible to every reader and accounts for
 // them.
 func (in *Inserter) Finish() {
 	if in.locked > 0 {
-		in.m.mu.Unlock()
-		in.locked = 0
+		in.unlock()
 	}
 	if in.count > 0 {
 		in.m.size.Add(in.size)

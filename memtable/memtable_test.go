@@ -261,3 +261,23 @@ func TestInserter(t *testing.T) {
 		require.Equal(t, base.SeqNum(i+1), tr.SeqNum())
 	}
 }
+
+// An Inserter copies a large value with the tree's lock released, so that
+// readers do not wait for the copy.
+func TestInserterReleasesLockForLargeValues(t *testing.T) {
+	m := New(base.DefaultComparer, 1<<20)
+	in := m.Inserter()
+	in.Add(1, base.KindSet, []byte("a"), []byte("small"))
+	in.Add(2, base.KindSet, []byte("b"), []byte("small"))
+	require.Equal(t, 2, in.locked)
+	require.False(t, m.mu.TryRLock(), "held between small adds")
+	in.Add(3, base.KindSet, []byte("c"), bytes.Repeat([]byte("x"), insertGroupBytes))
+	require.Equal(t, 1, in.locked, "released for the copy, taken again for the insert")
+	require.Zero(t, in.lockedBytes)
+	in.Finish()
+	require.True(t, m.mu.TryRLock(), "released by Finish")
+	m.mu.RUnlock()
+	v, _, ok := m.Get([]byte("c"), 3)
+	require.True(t, ok)
+	require.Len(t, v, insertGroupBytes)
+}

@@ -311,6 +311,13 @@ func (r *Reader) MayContain(userKey []byte) bool {
 // below seq: its value and trailer. found is false when the table holds no
 // such version.
 func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer base.Trailer, found bool, err error) {
+	value, trailer, found, _, err = r.get(userKey, seq, nil)
+	return value, trailer, found, err
+}
+
+// Lookup is Get, also reporting whether the table was searched: false when
+// the bloom filter ruled the key out without a block read.
+func (r *Reader) Lookup(userKey []byte, seq base.SeqNum) (value []byte, trailer base.Trailer, found, searched bool, err error) {
 	return r.get(userKey, seq, nil)
 }
 
@@ -352,16 +359,17 @@ type BlockRead struct {
 // GetTraced is Get, recording its steps in t.
 func (r *Reader) GetTraced(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte, trailer base.Trailer, found bool, err error) {
 	*t = GetTrace{Filter: FilterNone}
-	return r.get(userKey, seq, t)
+	value, trailer, found, _, err = r.get(userKey, seq, t)
+	return value, trailer, found, err
 }
 
-// get is Get, recording its steps in t when t is not nil.
-func (r *Reader) get(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte, trailer base.Trailer, found bool, err error) {
+// get is Lookup, recording its steps in t when t is not nil.
+func (r *Reader) get(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte, trailer base.Trailer, found, searched bool, err error) {
 	if !r.MayContain(userKey) {
 		if t != nil {
 			t.Filter = FilterAbsent
 		}
-		return nil, 0, false, nil
+		return nil, 0, false, false, nil
 	}
 	if t != nil && r.filter != nil {
 		t.Filter = FilterMayContain
@@ -374,11 +382,11 @@ func (r *Reader) get(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte
 	for ok := ii.seekGE(search); ok; ok = ii.next() {
 		h, _, hok := decodeHandle(ii.val)
 		if !hok {
-			return nil, 0, false, r.corrupt(int64(r.footer.index.Offset), "bad block handle in the index")
+			return nil, 0, false, true, r.corrupt(int64(r.footer.index.Offset), "bad block handle in the index")
 		}
 		block, cached, err := r.cachedDataBlock(h, true)
 		if err != nil {
-			return nil, 0, false, err
+			return nil, 0, false, true, err
 		}
 		if t != nil {
 			k := decodeKey(ii.key)
@@ -389,20 +397,20 @@ func (r *Reader) get(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte
 		if bi.seekGE(search) {
 			k := decodeKey(bi.key)
 			if !bytes.Equal(k.UserKey, userKey) {
-				return nil, 0, false, nil
+				return nil, 0, false, true, nil
 			}
-			return bi.val, k.Trailer, true, nil
+			return bi.val, k.Trailer, true, true, nil
 		}
 		if bi.err != nil {
-			return nil, 0, false, r.corrupt(int64(h.Offset), "data block: %v", bi.err)
+			return nil, 0, false, true, r.corrupt(int64(h.Offset), "data block: %v", bi.err)
 		}
 		// Every key of this block is below the search key; the separator
 		// was above it: the answer, if any, starts the next block.
 	}
 	if ii.err != nil {
-		return nil, 0, false, r.corrupt(int64(r.footer.index.Offset), "index block: %v", ii.err)
+		return nil, 0, false, true, r.corrupt(int64(r.footer.index.Offset), "index block: %v", ii.err)
 	}
-	return nil, 0, false, nil
+	return nil, 0, false, true, nil
 }
 
 // getState is the scratch space of a Get, pooled so that lookups do not

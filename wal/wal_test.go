@@ -618,3 +618,24 @@ func TestFlushedReportsGroups(t *testing.T) {
 	w.mu.Unlock()
 	require.Equal(t, 6, total, "every record is in exactly one flush")
 }
+
+// Flushed waits for a closing writer's last flushes: a record appended just
+// before Close is reported with the flush that Close made.
+func TestFlushedDuringClose(t *testing.T) {
+	fs := vfs.NewMem()
+	for i := range 200 {
+		name := fmt.Sprintf("%06d.log", i+1)
+		f, err := fs.Create(name)
+		require.NoError(t, err)
+		w, err := NewWriter(f, name, base.FileNum(i+1), WriterOptions{})
+		require.NoError(t, err)
+		end, err := w.Append([]byte("last words"), false)
+		require.NoError(t, err)
+		done := make(chan error)
+		go func() { done <- w.Close() }()
+		fl, ok := w.Flushed(end)
+		require.True(t, ok, "round %d", i)
+		require.True(t, fl.Start < end && end <= fl.End)
+		require.NoError(t, <-done)
+	}
+}

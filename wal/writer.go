@@ -77,6 +77,7 @@ type Writer struct {
 	want     int64     // highest offset some caller wants durable
 	idle     bool      // the flush goroutine is waiting on work
 	closing  bool
+	exited   bool  // the flush goroutine has returned
 	err      error // sticky
 
 	// For explaining a write (Flushed): records appended to buf, records
@@ -237,6 +238,12 @@ func (w *Writer) pad() {
 // Writer is closed or fails.
 func (w *Writer) flushLoop() {
 	defer close(w.done)
+	defer func() {
+		w.mu.Lock()
+		w.exited = true
+		w.mu.Unlock()
+		w.space.Broadcast() // for Flushed
+	}()
 	for {
 		w.mu.Lock()
 		for w.err == nil && len(w.buf) == 0 && w.want <= w.durable && !w.closing {
@@ -380,14 +387,14 @@ type Flush struct {
 
 // Flushed waits until the log offset end (as returned by Append) has been
 // handed to the file, and returns the flush that did it: how many records
-// shared its write and, if one followed, its fsync. ok is false when the
-// writer failed or closed first, or when the flush is too old to be
-// remembered. It is for explaining a write, not for durability: use
-// OnSync for that.
+// shared its write and, if one followed, its fsync. A closing writer's
+// last flushes count. ok is false when the writer failed first, or when
+// the flush is too old to be remembered. It is for explaining a write, not
+// for durability: use OnSync for that.
 func (w *Writer) Flushed(end int64) (f Flush, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for w.written < end && w.err == nil && !w.closing {
+	for w.written < end && w.err == nil && !w.exited {
 		w.space.Wait()
 	}
 	for i := 0; i < min(w.flushCount, flushHistory); i++ {

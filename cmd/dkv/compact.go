@@ -116,8 +116,9 @@ func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end 
 			return err
 		}
 		if explain && !g.json() {
+			// Only the explanation fails: say so and go on compacting.
 			if err := explainPicker(w, g.dir); err != nil {
-				return err
+				fmt.Fprintf(progress, "dkv: compact --explain: no picker view: %v\n", err)
 			}
 		}
 		fmt.Fprintf(progress, "compacting %s\n", describeRange(g, start, end))
@@ -163,7 +164,7 @@ func explainPicker(w io.Writer, dir string) error {
 	o := defaultCompactionOptions()
 	scores := compaction.Scores(v, o, compaction.Busy{})
 	var b strings.Builder
-	b.WriteString("\npicker (what the background compactions would do)\n")
+	b.WriteString("\npicker (what the background compactions would do next, besides any running)\n")
 	for level, score := range scores[:dkv.NumLevels-1] {
 		how := fmt.Sprintf("%d tables, threshold %d", len(v.Levels[0]), o.L0CompactionThreshold)
 		if level > 0 {

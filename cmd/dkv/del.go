@@ -23,7 +23,7 @@ Deleting a key that has no value succeeds. del prints nothing on success
 			if err != nil {
 				return err
 			}
-			var ex explainer
+			ex := explainer{g: g}
 			err = withDB(cmd, g.dir, func(db *dkv.DB) error {
 				b := db.NewBatch()
 				defer b.Close()
@@ -33,6 +33,9 @@ Deleting a key that has no value succeeds. del prints nothing on success
 				return db.Write(b, tracedSync(explain, &ex))
 			})
 			if err != nil {
+				if perr := ex.printTo(cmd.ErrOrStderr()); perr != nil {
+					return perr
+				}
 				return err
 			}
 			if err := ex.print(cmd.OutOrStdout(), g); err != nil || !g.json() {

@@ -12,11 +12,19 @@ import (
 // --explain, to print once the database is closed: a failing command
 // prints nothing on stdout.
 type explainer struct {
+	g     *globals
 	lines []string
 }
 
+// trace collects an event's lines; under --hex, with the keys they quote
+// in hex.
 func (e *explainer) trace(ev dkv.TraceEvent) {
-	e.lines = append(e.lines, strings.Split(ev.String(), "\n")...)
+	for _, l := range strings.Split(ev.String(), "\n") {
+		if e.g.hex {
+			l = e.g.hexQuoted(l)
+		}
+		e.lines = append(e.lines, l)
+	}
 }
 
 // print writes the steps, one per line (nothing in JSON: the document
@@ -25,6 +33,12 @@ func (e *explainer) print(w io.Writer, g *globals) error {
 	if g.json() {
 		return nil
 	}
+	return e.printTo(w)
+}
+
+// printTo writes the steps, one per line, whatever the output format: for
+// a command that fails, on standard error.
+func (e *explainer) printTo(w io.Writer) error {
 	for _, l := range e.lines {
 		if _, err := fmt.Fprintln(w, l); err != nil {
 			return fmt.Errorf("write output: %w", err)
@@ -38,7 +52,8 @@ func (e *explainer) print(w io.Writer, g *globals) error {
 const explainHelp = `
 
 With --explain, %s first prints %s, one step per line, as it happened
-(with -o json, as an "explain" array of lines).`
+(with -o json, as an "explain" array of lines; when the command fails, on
+standard error).`
 
 // tracedSync returns the options of a synced write, traced into ex when
 // explain is set.

@@ -30,7 +30,7 @@ which must hold a database ("no database in DIR" otherwise, exit 1).` +
 				return err
 			}
 			var value []byte
-			var ex explainer
+			ex := explainer{g: g}
 			ro := &dkv.ReadOptions{}
 			if explain {
 				ro.Trace = ex.trace
@@ -43,12 +43,14 @@ which must hold a database ("no database in DIR" otherwise, exit 1).` +
 			// The value is printed only once the database is closed
 			// cleanly, so a failing get prints nothing on stdout.
 			w := cmd.OutOrStdout()
-			if errors.Is(err, dkv.ErrNotFound) {
-				if explain && !g.json() {
-					if perr := ex.print(w, g); perr != nil {
-						return perr
-					}
+			if err != nil {
+				// A failing get prints nothing on stdout: the steps that
+				// led there go to stderr, before the error.
+				if perr := ex.printTo(cmd.ErrOrStderr()); perr != nil {
+					return perr
 				}
+			}
+			if errors.Is(err, dkv.ErrNotFound) {
 				return &codeError{code: exitNotFound, err: fmt.Errorf("key %q not found", args[0])}
 			}
 			if err != nil {

@@ -28,7 +28,7 @@ empty VALUE ("") is a value. Under --hex, KEY and VALUE are hex.` +
 			if err != nil {
 				return err
 			}
-			var ex explainer
+			ex := explainer{g: g}
 			err = withDB(cmd, g.dir, func(db *dkv.DB) error {
 				b := db.NewBatch()
 				defer b.Close()
@@ -38,6 +38,9 @@ empty VALUE ("") is a value. Under --hex, KEY and VALUE are hex.` +
 				return db.Write(b, tracedSync(explain, &ex))
 			})
 			if err != nil {
+				if perr := ex.printTo(cmd.ErrOrStderr()); perr != nil {
+					return perr
+				}
 				return err
 			}
 			if err := ex.print(cmd.OutOrStdout(), g); err != nil || !g.json() {

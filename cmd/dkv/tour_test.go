@@ -16,7 +16,8 @@ const tourPath = "../../docs/tour.md"
 
 // TestTour runs every command of docs/tour.md in order, on one fresh
 // database, and compares what each prints on stdout with the lines below
-// it in the page (a final "(exit N)" line when it exits N, not 0). Under
+// it in the page (for a command that fails, stdout then stderr, and a final
+// "(exit N)" line). Under
 // -update it rewrites the outputs in the page instead. Only "$ ./dkv …"
 // lines are run; "tour-db" and "tree.svg" in their arguments stand for a
 // directory and a file in a temporary directory.
@@ -52,7 +53,11 @@ func TestTour(t *testing.T) {
 				args[j] = strings.ReplaceAll(a, "tree.svg", filepath.Join(tmp, "tree.svg"))
 			}
 			r := invoke(args...)
-			text := strings.ReplaceAll(r.stdout, tmp+string(filepath.Separator), "")
+			text := r.stdout
+			if r.code != 0 {
+				text += r.stderr // what a terminal shows of a failing command
+			}
+			text = strings.ReplaceAll(text, tmp+string(filepath.Separator), "")
 			if text != "" {
 				got = append(got, strings.Split(strings.TrimSuffix(text, "\n"), "\n")...)
 			}
