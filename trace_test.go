@@ -16,14 +16,14 @@ import (
 
 // traceGet reads key with tracing and returns the value, the error and the
 // steps.
-func traceGet(t *testing.T, db *dkv.DB, key string) ([]byte, error, []dkv.TraceEvent) {
+func traceGet(t *testing.T, db *dkv.DB, key string) ([]byte, []dkv.TraceEvent, error) {
 	t.Helper()
 	var steps []dkv.TraceEvent
 	v, err := db.GetWith([]byte(key), &dkv.ReadOptions{Trace: func(e dkv.TraceEvent) { steps = append(steps, e) }})
 	for _, s := range steps {
 		require.NotEmpty(t, s.String())
 	}
-	return v, err, steps
+	return v, steps, err
 }
 
 // A traced read reports each source it consulted, in the read path's
@@ -44,7 +44,7 @@ func TestTraceGet(t *testing.T) {
 	put("c", "mem")
 
 	// In the memtable: one step, then the result.
-	v, err, steps := traceGet(t, db, "c")
+	v, steps, err := traceGet(t, db, "c")
 	require.NoError(t, err)
 	require.Equal(t, "mem", string(v))
 	require.Len(t, steps, 2)
@@ -55,7 +55,7 @@ func TestTraceGet(t *testing.T) {
 
 	// In L6: the memtable's filter says absent, the L0 table's range holds
 	// "a"? No: it starts at "b", so it is passed over; L6's table is read.
-	v, err, steps = traceGet(t, db, "a")
+	v, steps, err = traceGet(t, db, "a")
 	require.NoError(t, err)
 	require.Equal(t, "bottom", string(v))
 	require.Equal(t, "memtable", strings.Fields(steps[0].String())[0])
@@ -74,7 +74,7 @@ func TestTraceGet(t *testing.T) {
 	require.Len(t, steps, 4)
 
 	// Deleted in L0: the tombstone decides.
-	_, err, steps = traceGet(t, db, "gone")
+	_, steps, err = traceGet(t, db, "gone")
 	require.ErrorIs(t, err, dkv.ErrNotFound)
 	last := steps[len(steps)-1].(*dkv.ReadResultTrace)
 	require.False(t, last.Found)
@@ -82,21 +82,21 @@ func TestTraceGet(t *testing.T) {
 	require.Contains(t, last.Reason, "deletion")
 
 	// Under a range deletion in the memtable.
-	_, err, steps = traceGet(t, db, "ranged")
+	_, steps, err = traceGet(t, db, "ranged")
 	require.ErrorIs(t, err, dkv.ErrNotFound)
 	require.NotZero(t, steps[0].(*dkv.MemTableTrace).RangeDelSeq)
 	last = steps[len(steps)-1].(*dkv.ReadResultTrace)
 	require.Equal(t, base.KindRangeDelete, last.Kind)
 
 	// Absent everywhere.
-	_, err, steps = traceGet(t, db, "zzz")
+	_, steps, err = traceGet(t, db, "zzz")
 	require.ErrorIs(t, err, dkv.ErrNotFound)
 	last = steps[len(steps)-1].(*dkv.ReadResultTrace)
 	require.False(t, last.Found)
 	require.Zero(t, last.Seq)
 
 	// A second read of "a" finds its block in the cache.
-	_, _, steps = traceGet(t, db, "a")
+	_, steps, _ = traceGet(t, db, "a")
 	require.True(t, steps[2].(*dkv.TableTrace).Blocks[0].Cached)
 
 	// Without a trace function, GetWith is Get.
