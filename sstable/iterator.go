@@ -24,6 +24,7 @@ type Iterator struct {
 	handle BlockHandle // of the data block loaded in data
 	loaded bool
 	noFill bool // blocks read from the file stay out of the cache
+	ra     readahead
 	err    error
 	search []byte
 }
@@ -60,7 +61,7 @@ func (it *Iterator) loadBlock() bool {
 		it.err = it.r.corrupt(int64(it.r.footer.index.Offset), "bad block handle in the index")
 		return false
 	}
-	block, err := it.r.dataBlock(h, !it.noFill)
+	block, _, err := it.r.cachedDataBlockFrom(h, !it.noFill, &it.ra)
 	if err != nil {
 		it.err = err
 		return false

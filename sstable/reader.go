@@ -193,27 +193,100 @@ var errVersion = errors.New("unsupported format version")
 
 // readBlock reads, checks and decompresses the block at h.
 func (r *Reader) readBlock(h BlockHandle, what string) ([]byte, error) {
+	return r.readBlockFrom(h, what, nil)
+}
+
+// readBlockFrom is readBlock, taking the stored bytes from ra's buffer
+// when it holds them (or can read them ahead), and from the file
+// otherwise.
+func (r *Reader) readBlockFrom(h BlockHandle, what string, ra *readahead) ([]byte, error) {
 	dataEnd := uint64(r.size - FooterSize)
 	if h.Offset > dataEnd || h.Length > dataEnd-h.Offset || blockTrailerSize > dataEnd-h.Offset-h.Length {
 		return nil, r.corrupt(int64(min(h.Offset, uint64(r.size))), "%s block handle (offset %d, length %d) runs past the data", what, h.Offset, h.Length)
 	}
-	buf, release := readBuffer(int(h.Length + blockTrailerSize))
-	defer release()
-	if _, err := r.f.ReadAt(buf, int64(h.Offset)); err != nil {
-		return nil, fmt.Errorf("sstable: read %s block of %s at offset %d: %w", what, r.name, h.Offset, err)
+	n := h.Length + blockTrailerSize
+	var buf []byte
+	if ra != nil {
+		var err error
+		if buf, err = ra.read(r, h.Offset, n, dataEnd); err != nil {
+			return nil, fmt.Errorf("sstable: read %s block of %s at offset %d: %w", what, r.name, h.Offset, err)
+		}
+	}
+	if buf == nil {
+		b, release := readBuffer(int(n))
+		defer release()
+		if _, err := r.f.ReadAt(b, int64(h.Offset)); err != nil {
+			return nil, fmt.Errorf("sstable: read %s block of %s at offset %d: %w", what, r.name, h.Offset, err)
+		}
+		buf = b
 	}
 	stored, trailer := buf[:h.Length], buf[h.Length:]
 	if binary.LittleEndian.Uint32(trailer[1:]) != base.MaskedCRC(stored, trailer[:1]) {
 		return nil, r.corrupt(int64(h.Offset), "%s block checksum mismatch", what)
 	}
 	if Compression(trailer[0]) == NoCompression {
-		return bytes.Clone(stored), nil // the buffer goes back to the pool
+		return bytes.Clone(stored), nil // the buffer is reused
 	}
 	block, err := decompressBlock(Compression(trailer[0]), stored)
 	if err != nil {
 		return nil, r.corrupt(int64(h.Offset), "%s block: %v", what, err)
 	}
 	return block, nil
+}
+
+// readahead lets an iterator that reads a table's blocks in order fetch
+// several with one read from the file. It starts after two blocks read
+// back to back, with minReadahead bytes, and doubles up to maxReadahead
+// while the reads stay sequential; a jump (a seek, a step backward) starts
+// it over. Blocks still go through the block cache, and each is checked
+// and decompressed on its own: only the system calls are shared. RocksDB's
+// iterators do the same ("auto readahead").
+type readahead struct {
+	buf  []byte // file bytes [off, off+len(buf))
+	off  uint64
+	next uint64 // where the block after the last one read begins
+	runs int    // blocks read back to back so far
+	size uint64 // bytes the next read ahead fetches
+}
+
+const (
+	minReadahead = 16 << 10
+	maxReadahead = 128 << 10
+)
+
+// observe records that the iterator is loading the block of n stored bytes
+// at off, from the cache or not: what makes a run of sequential loads.
+func (ra *readahead) observe(off, n uint64) {
+	if off == ra.next {
+		ra.runs++
+	} else {
+		ra.runs, ra.size = 0, 0
+	}
+	ra.next = off + n
+}
+
+// read returns the n stored bytes at off, from the buffer or from a read
+// ahead that refills it; nil when the loads are not sequential enough to
+// read ahead (the caller reads the block alone). The bytes are valid until
+// the next call.
+func (ra *readahead) read(r *Reader, off, n, dataEnd uint64) ([]byte, error) {
+	if off >= ra.off && off+n <= ra.off+uint64(len(ra.buf)) {
+		return ra.buf[off-ra.off : off-ra.off+n], nil
+	}
+	if ra.runs < 2 {
+		return nil, nil
+	}
+	ra.size = min(max(ra.size*2, minReadahead), maxReadahead)
+	want := min(max(ra.size, n), dataEnd-off)
+	if uint64(cap(ra.buf)) < want {
+		ra.buf = make([]byte, want, max(want, minReadahead))
+	}
+	ra.buf, ra.off = ra.buf[:want], off
+	if _, err := r.f.ReadAt(ra.buf, int64(off)); err != nil {
+		ra.buf = ra.buf[:0]
+		return nil, err
+	}
+	return ra.buf[:n], nil
 }
 
 // maxPooledRead bounds the reads readBuffer serves from its pool: data
@@ -240,7 +313,12 @@ func readBuffer(n int) ([]byte, func()) {
 // readChecked reads a block and checks its structure (restart array);
 // internal says its keys are internal keys.
 func (r *Reader) readChecked(h BlockHandle, what string, internal bool) ([]byte, error) {
-	block, err := r.readBlock(h, what)
+	return r.readCheckedFrom(h, what, internal, nil)
+}
+
+// readCheckedFrom is readChecked, reading through ra when it is not nil.
+func (r *Reader) readCheckedFrom(h BlockHandle, what string, internal bool, ra *readahead) ([]byte, error) {
+	block, err := r.readBlockFrom(h, what, ra)
 	if err != nil {
 		return nil, err
 	}
@@ -265,13 +343,22 @@ func (r *Reader) dataBlock(h BlockHandle, fill bool) ([]byte, error) {
 // cachedDataBlock is dataBlock, also saying whether the block came from the
 // cache.
 func (r *Reader) cachedDataBlock(h BlockHandle, fill bool) (block []byte, cached bool, err error) {
+	return r.cachedDataBlockFrom(h, fill, nil)
+}
+
+// cachedDataBlockFrom is cachedDataBlock, reading through ra (if not nil)
+// on a cache miss.
+func (r *Reader) cachedDataBlockFrom(h BlockHandle, fill bool, ra *readahead) (block []byte, cached bool, err error) {
+	if ra != nil {
+		ra.observe(h.Offset, h.Length+blockTrailerSize)
+	}
 	c := r.opts.Cache
 	if c != nil {
 		if b, ok := c.Get(r.opts.CacheID, r.opts.FileNum, h.Offset); ok {
 			return b, true, nil
 		}
 	}
-	b, err := r.readChecked(h, "data", true)
+	b, err := r.readCheckedFrom(h, "data", true, ra)
 	if err != nil {
 		return nil, false, err
 	}
