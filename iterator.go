@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/iterator"
 	"github.com/distributedkv/dkv/internal/rangedel"
+	"github.com/distributedkv/dkv/manifest"
 )
 
 // IterOptions bound an iterator to the keys in [LowerBound, UpperBound). A
@@ -37,6 +39,11 @@ type Iterator struct {
 	vis    *iterator.VisibleIter
 	err    error
 	closed bool
+	// sampleIn counts down the work (bytes) left before the iterator's
+	// next read sample (see sampled); only an iterator whose view has L0
+	// tables (hasL0) samples.
+	hasL0    bool
+	sampleIn int
 }
 
 // NewIter returns an iterator over the database as of now, within the
@@ -105,7 +112,10 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 	merged := iterator.NewMerging(db.comparer.Compare, children...)
 	vis := iterator.NewVisible(db.comparer.Compare, merged, seq, lower, upper)
 	vis.SetRangeDels(rangeDels)
-	it := &Iterator{db: db, rs: rs, vis: vis}
+	it := &Iterator{db: db, rs: rs, vis: vis, hasL0: len(v.Levels[0]) > 0}
+	if it.hasL0 {
+		it.sampleIn = rand.IntN(readSamplePeriod) // short iterators sample in proportion too
+	}
 	db.mu.Lock()
 	db.mu.iterators++
 	db.mu.Unlock()
@@ -156,22 +166,81 @@ func overlapsBounds(cmp base.Compare, smallest, largest, lower, upper []byte) bo
 func (it *Iterator) usable() bool { return !it.closed && it.err == nil }
 
 // First moves to the first key (at or above the lower bound).
-func (it *Iterator) First() bool { return it.usable() && it.vis.First() }
+func (it *Iterator) First() bool { return it.sampled(it.usable() && it.vis.First(), seekWork) }
 
 // Last moves to the last key (below the upper bound).
-func (it *Iterator) Last() bool { return it.usable() && it.vis.Last() }
+func (it *Iterator) Last() bool { return it.sampled(it.usable() && it.vis.Last(), seekWork) }
 
 // SeekGE moves to the first key at or above key.
-func (it *Iterator) SeekGE(key []byte) bool { return it.usable() && it.vis.SeekGE(key) }
+func (it *Iterator) SeekGE(key []byte) bool {
+	return it.sampled(it.usable() && it.vis.SeekGE(key), seekWork)
+}
 
 // SeekLT moves to the last key below key.
-func (it *Iterator) SeekLT(key []byte) bool { return it.usable() && it.vis.SeekLT(key) }
+func (it *Iterator) SeekLT(key []byte) bool {
+	return it.sampled(it.usable() && it.vis.SeekLT(key), seekWork)
+}
 
 // Next moves to the next key.
-func (it *Iterator) Next() bool { return it.usable() && it.vis.Next() }
+func (it *Iterator) Next() bool { return it.sampled(it.usable() && it.vis.Next(), 0) }
 
 // Prev moves to the previous key.
-func (it *Iterator) Prev() bool { return it.usable() && it.vis.Prev() }
+func (it *Iterator) Prev() bool { return it.sampled(it.usable() && it.vis.Prev(), 0) }
+
+// Iterators charge L0 tables for the reads they make pay, as point reads
+// do (see getFromTables and compaction.PickRead), by sampling: after every
+// readSamplePeriod bytes of work — the keys and values it steps over, and
+// seekWork for each positioning, which reads about a block in every
+// source — an iterator looks at its current key, and if an L0 table and
+// another table both hold that key's range, the newest such L0 table is
+// charged a wasted read. LevelDB samples its iterators the same way, with
+// the same 1 MiB period.
+const (
+	readSamplePeriod = 1 << 20
+	seekWork         = 4 << 10
+)
+
+// sampled counts the work of a move that landed (ok) and takes a read
+// sample when it is due. It returns ok.
+func (it *Iterator) sampled(ok bool, work int) bool {
+	if !ok || !it.hasL0 {
+		return ok
+	}
+	it.sampleIn -= work + len(it.vis.Key()) + len(it.vis.Value())
+	if it.sampleIn <= 0 {
+		it.sampleIn += readSamplePeriod
+		it.db.sampleRead(it.rs.version.Version, it.vis.Key())
+	}
+	return ok
+}
+
+// sampleRead charges the newest L0 table whose range holds key if another
+// table's range (in L0 or below) holds it too: a read of key had to merge
+// both.
+func (db *DB) sampleRead(v *manifest.Version, key []byte) {
+	cmp := db.comparer.Compare
+	var first *manifest.FileMetadata
+	for _, f := range v.Levels[0] {
+		if !f.ContainsUserKey(cmp, key) {
+			continue
+		}
+		if first != nil {
+			db.chargeWastedRead(first)
+			return
+		}
+		first = f
+	}
+	if first == nil {
+		return
+	}
+	for level := 1; level < manifest.NumLevels; level++ {
+		files := v.Levels[level]
+		if i := manifest.FindFile(cmp, files, key); i < len(files) && files[i].ContainsUserKey(cmp, key) {
+			db.chargeWastedRead(first)
+			return
+		}
+	}
+}
 
 // Valid reports whether the iterator is at a key.
 func (it *Iterator) Valid() bool { return it.usable() && it.vis.Valid() }

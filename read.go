@@ -170,7 +170,7 @@ func traceDeleted(trace func(TraceEvent), tr base.Trailer, found bool, rd base.S
 // is charged a wasted read: L0 tables below the count threshold would
 // otherwise stay for ever, and every read would pay for them (see
 // compaction.PickRead). A table its filter ruled out cost next to nothing
-// and is not charged.
+// and is not charged. Iterators charge tables too (Iterator.sampled).
 func (db *DB) getFromTables(v *manifest.Version, key []byte, seq base.SeqNum, trace func(TraceEvent)) ([]byte, error) {
 	cmp := db.comparer.Compare
 	var wasted *manifest.FileMetadata // the last L0 table searched in vain

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -104,4 +105,29 @@ func TestReadCompactionIgnoresFilteredReads(t *testing.T) {
 	// The filter ruled out nearly all of them; the few false positives
 	// (about 1%) are below the budget of 100.
 	require.Greater(t, m.Filter.Negatives, int64(900))
+}
+
+// Iterators charge L0 tables by sampling what they read: seeks alone, with
+// no point read, merge an L0 table that keeps every seek merging one more
+// source into L1.
+func TestIteratorReadsTriggerCompaction(t *testing.T) {
+	db, kinds := openOneL0(t, 0)
+	l0 := func() int { return db.Metrics().Levels[0].Files }
+	rng := rand.New(rand.NewPCG(9, 9))
+	seeks := 0
+	for l0() > 0 && seeks < 200_000 {
+		it, err := db.NewIter(nil)
+		require.NoError(t, err)
+		require.True(t, it.SeekGE(fmt.Appendf(nil, "key%05d", rng.IntN(1999))))
+		for range 3 {
+			it.Next()
+		}
+		require.NoError(t, it.Close())
+		seeks++
+	}
+	require.Eventually(t, func() bool { return l0() == 0 }, 10*time.Second, time.Millisecond)
+	require.Equal(t, []string{"read"}, kinds())
+	// 100 samples of 1 MiB of work at 4 KiB per seek: about 25,600 seeks.
+	t.Logf("compacted after %d seeks", seeks)
+	require.Greater(t, seeks, 10_000)
 }
