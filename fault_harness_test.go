@@ -625,6 +625,11 @@ type faultScenario struct {
 	armAt    faultPhase
 	workload uint64 // seed of the workload
 	replay   string // how to run this scenario alone
+	// reached, if set, says whether the fault the scenario aims at has
+	// happened: the workload goes on (up to four times its length) until
+	// it has. How many files of a kind a run creates depends on how the
+	// background compactions fall, which a loaded machine slows.
+	reached func() bool
 }
 
 // faultResult is what a scenario saw.
@@ -684,6 +689,9 @@ func runFaultScenario(t *testing.T, sc faultScenario) faultResult {
 	w := &faultWorkload{t: t, db: db, efs: efs, rec: rec, want: sc.want,
 		rng: rand.New(rand.NewPCG(sc.workload, 0xfa17)), acked: maps.Clone(base)}
 	w.run(faultOps)
+	for extra := 0; sc.reached != nil && !sc.reached() && w.stopped == nil && extra < 3*faultOps; extra += 20 {
+		w.run(20)
+	}
 	covered := w.settle()
 	if w.stopped != nil {
 		w.checkStopped()

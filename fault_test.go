@@ -141,6 +141,13 @@ type faultNewFile struct {
 	done    bool
 }
 
+// reached reports whether the fault was injected.
+func (f *faultNewFile) reached() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done
+}
+
 func (f *faultNewFile) MaybeError(op vfs.Op, kind vfs.FileKind, path string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -176,7 +183,8 @@ func TestFaultNewFiles(t *testing.T) {
 						t.Parallel()
 						inj := &faultNewFile{op: op, kind: kind, n: arm.n, err: injErr}
 						res := runFaultScenario(t, faultScenario{inj: inj, want: injErr, armAt: arm.phase, workload: 1,
-							replay: fmt.Sprintf("go test -race -tags invariants -run 'TestFaultNewFiles/%s$' .", name)})
+							replay:  fmt.Sprintf("go test -race -tags invariants -run 'TestFaultNewFiles/%s$' .", name),
+							reached: inj.reached})
 						require.True(t, inj.done, "the fault was reached")
 						scenarios.Add(1)
 						faults.Add(int64(len(res.faults)))
