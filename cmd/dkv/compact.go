@@ -166,7 +166,7 @@ func explainPicker(w io.Writer, dir string) error {
 	var b strings.Builder
 	b.WriteString("\npicker (what the background compactions would do next, besides any running)\n")
 	for level, score := range scores[:dkv.NumLevels-1] {
-		how := fmt.Sprintf("%d tables, threshold %d", len(v.Levels[0]), o.L0CompactionThreshold)
+		how := fmt.Sprintf("%s, threshold %d", count(len(v.Levels[0]), "table", "tables"), o.L0CompactionThreshold)
 		if level > 0 {
 			how = fmt.Sprintf("%s of %s", humanSize(v.LevelSize(level)), humanSize(uint64(o.LevelTarget(level))))
 		}
