@@ -23,28 +23,14 @@ Deleting a key that has no value succeeds. del prints nothing on success
 			if err != nil {
 				return err
 			}
-			ex := explainer{g: g}
-			err = withDB(cmd, g.dir, func(db *dkv.DB) error {
-				b := db.NewBatch()
-				defer b.Close()
-				if err := b.Delete(key); err != nil {
-					return err
-				}
-				return db.Write(b, tracedSync(explain, &ex))
-			})
-			if err != nil {
-				if perr := ex.printTo(cmd.ErrOrStderr()); perr != nil {
-					return perr
-				}
-				return err
-			}
-			if err := ex.print(cmd.OutOrStdout(), g); err != nil || !g.json() {
+			lines, err := writeOne(cmd, g, explain, func(b *dkv.Batch) error { return b.Delete(key) })
+			if err != nil || !g.json() {
 				return err
 			}
 			return writeJSON(cmd.OutOrStdout(), struct {
 				Key     any      `json:"key"`
 				Explain []string `json:"explain,omitempty"`
-			}{g.bytes(key), ex.lines})
+			}{g.bytes(key), lines})
 		},
 	}
 	cmd.Flags().BoolVar(&explain, "explain", false, "print each step of the write path")

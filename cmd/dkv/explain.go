@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/spf13/cobra"
+
 	"fmt"
 	"io"
 	"strings"
@@ -55,12 +57,29 @@ With --explain, %s first prints %s, one step per line, as it happened
 (with -o json, as an "explain" array of lines; when the command fails, on
 standard error).`
 
-// tracedSync returns the options of a synced write, traced into ex when
-// explain is set.
-func tracedSync(explain bool, ex *explainer) *dkv.WriteOptions {
+// writeOne opens the database in --dir and writes the one-operation batch
+// fill builds, synced, traced when explain is set. The steps go to stdout
+// in text (they are returned for a JSON document), or to stderr when the
+// write failed.
+func writeOne(cmd *cobra.Command, g *globals, explain bool, fill func(b *dkv.Batch) error) ([]string, error) {
+	ex := explainer{g: g}
 	o := &dkv.WriteOptions{Sync: true}
 	if explain {
 		o.Trace = ex.trace
 	}
-	return o
+	err := withDB(cmd, g.dir, func(db *dkv.DB) error {
+		b := db.NewBatch()
+		defer b.Close()
+		if err := fill(b); err != nil {
+			return err
+		}
+		return db.Write(b, o)
+	})
+	if err != nil {
+		if perr := ex.printTo(cmd.ErrOrStderr()); perr != nil {
+			return nil, perr
+		}
+		return nil, err
+	}
+	return ex.lines, ex.print(cmd.OutOrStdout(), g)
 }

@@ -28,29 +28,15 @@ empty VALUE ("") is a value. Under --hex, KEY and VALUE are hex.` +
 			if err != nil {
 				return err
 			}
-			ex := explainer{g: g}
-			err = withDB(cmd, g.dir, func(db *dkv.DB) error {
-				b := db.NewBatch()
-				defer b.Close()
-				if err := b.Put(key, value); err != nil {
-					return err
-				}
-				return db.Write(b, tracedSync(explain, &ex))
-			})
-			if err != nil {
-				if perr := ex.printTo(cmd.ErrOrStderr()); perr != nil {
-					return perr
-				}
-				return err
-			}
-			if err := ex.print(cmd.OutOrStdout(), g); err != nil || !g.json() {
+			lines, err := writeOne(cmd, g, explain, func(b *dkv.Batch) error { return b.Put(key, value) })
+			if err != nil || !g.json() {
 				return err
 			}
 			return writeJSON(cmd.OutOrStdout(), struct {
 				Key     any      `json:"key"`
 				Value   any      `json:"value"`
 				Explain []string `json:"explain,omitempty"`
-			}{g.bytes(key), g.bytes(value), ex.lines})
+			}{g.bytes(key), g.bytes(value), lines})
 		},
 	}
 	cmd.Flags().BoolVar(&explain, "explain", false, "print each step of the write path")
