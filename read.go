@@ -241,18 +241,7 @@ func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq 
 	if trace == nil {
 		v, tr, ok, searched, err = r.Lookup(key, seq)
 	} else {
-		var st sstable.GetTrace
-		v, tr, ok, err = r.GetTraced(key, seq, &st)
-		searched = st.Filter != sstable.FilterAbsent
-		t := &TableTrace{Level: level, File: f.FileNum, Smallest: f.Smallest.UserKey, Largest: f.Largest.UserKey,
-			Filter: st.Filter, Blocks: st.Blocks, Found: ok, Seq: tr.SeqNum(), Kind: tr.Kind()}
-		if !ok {
-			t.Seq, t.Kind = 0, 0
-		}
-		if covered {
-			t.RangeDelSeq = rd
-		}
-		trace(t)
+		v, tr, ok, searched, err = lookupTraced(r, f, level, key, seq, rd, covered, trace)
 	}
 	if err != nil {
 		return nil, 0, false, searched, err
@@ -266,9 +255,6 @@ func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq 
 	if !ok {
 		return nil, 0, false, searched, nil
 	}
-	if trace != nil && tr.Kind() == base.KindSet {
-		trace(&ReadResultTrace{Found: true, Seq: tr.SeqNum(), Kind: tr.Kind(), Reason: fmt.Sprintf("the newest visible version is in L%d", level)})
-	}
 	switch tr.Kind() {
 	case base.KindDelete:
 		if trace != nil {
@@ -276,12 +262,33 @@ func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq 
 		}
 		return nil, base.KindDelete, true, searched, nil
 	case base.KindSet:
+		if trace != nil {
+			trace(&ReadResultTrace{Found: true, Seq: tr.SeqNum(), Kind: tr.Kind(), Reason: fmt.Sprintf("the newest visible version is in L%d", level)})
+		}
 	default:
 		return nil, 0, false, searched, base.CorruptionErrorf(f.FileNum.String()+".sst", 0, "dkv: %q#%d has kind %s in a data block", key, tr.SeqNum(), tr.Kind())
 	}
 	out := make([]byte, len(v))
 	copy(out, v)
 	return out, base.KindSet, true, searched, nil
+}
+
+// lookupTraced is Reader.Lookup for a traced read: it reports the table's
+// answer (rd and covered are its range tombstones' over key).
+func lookupTraced(r *sstable.Reader, f *manifest.FileMetadata, level int, key []byte, seq base.SeqNum,
+	rd base.SeqNum, covered bool, trace func(TraceEvent)) (v []byte, tr base.Trailer, ok, searched bool, err error) {
+	var st sstable.GetTrace
+	v, tr, ok, err = r.GetTraced(key, seq, &st)
+	t := &TableTrace{Level: level, File: f.FileNum, Smallest: f.Smallest.UserKey, Largest: f.Largest.UserKey,
+		Filter: st.Filter, Blocks: st.Blocks, Found: ok}
+	if ok {
+		t.Seq, t.Kind = tr.SeqNum(), tr.Kind()
+	}
+	if covered {
+		t.RangeDelSeq = rd
+	}
+	trace(t)
+	return v, tr, ok, st.Filter != sstable.FilterAbsent, err
 }
 
 func foundErr(v []byte, kind base.Kind, err error) ([]byte, error) {
