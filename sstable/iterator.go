@@ -61,7 +61,7 @@ func (it *Iterator) loadBlock() bool {
 		it.err = it.r.corrupt(int64(it.r.footer.index.Offset), "bad block handle in the index")
 		return false
 	}
-	block, _, err := it.r.cachedDataBlockFrom(h, !it.noFill, &it.ra)
+	block, _, err := it.r.dataBlock(h, !it.noFill, &it.ra)
 	if err != nil {
 		it.err = err
 		return false

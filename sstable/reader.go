@@ -333,22 +333,10 @@ func (r *Reader) readCheckedFrom(h BlockHandle, what string, internal bool, ra *
 	return block, nil
 }
 
-// dataBlock returns the checked data block at h, from the cache if there;
-// a block read from the file joins the cache when fill is set.
-func (r *Reader) dataBlock(h BlockHandle, fill bool) ([]byte, error) {
-	b, _, err := r.cachedDataBlock(h, fill)
-	return b, err
-}
-
-// cachedDataBlock is dataBlock, also saying whether the block came from the
-// cache.
-func (r *Reader) cachedDataBlock(h BlockHandle, fill bool) (block []byte, cached bool, err error) {
-	return r.cachedDataBlockFrom(h, fill, nil)
-}
-
-// cachedDataBlockFrom is cachedDataBlock, reading through ra (if not nil)
-// on a cache miss.
-func (r *Reader) cachedDataBlockFrom(h BlockHandle, fill bool, ra *readahead) (block []byte, cached bool, err error) {
+// dataBlock returns the checked data block at h, from the cache if there
+// (cached says so); a block read from the file joins the cache when fill
+// is set. A miss reads through ra, if not nil (an iterator's readahead).
+func (r *Reader) dataBlock(h BlockHandle, fill bool, ra *readahead) (block []byte, cached bool, err error) {
 	if ra != nil {
 		ra.observe(h.Offset, h.Length+blockTrailerSize)
 	}
@@ -471,7 +459,7 @@ func (r *Reader) get(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte
 		if !hok {
 			return nil, 0, false, true, r.corrupt(int64(r.footer.index.Offset), "bad block handle in the index")
 		}
-		block, cached, err := r.cachedDataBlock(h, true)
+		block, cached, err := r.dataBlock(h, true, nil)
 		if err != nil {
 			return nil, 0, false, true, err
 		}
