@@ -44,7 +44,7 @@ func TestStateGolden(t *testing.T) {
 					require.NoError(t, db.Close())
 				}
 			}()
-			datadriven.Run(t, path, *updateState, func(cmd string, args map[string]string, input []string) string {
+			datadriven.Run(t, path, *updateState, func(cmd string, args []string, input []string) string {
 				if cmd != "open" && db == nil {
 					return "error: no open database"
 				}
@@ -58,8 +58,13 @@ func TestStateGolden(t *testing.T) {
 	}
 }
 
-func runStateCommand(dbp **DB, snaps map[string]*Snapshot, cmd string, args map[string]string, input []string) (string, error) {
+func runStateCommand(dbp **DB, snaps map[string]*Snapshot, cmd string, fields []string, input []string) (string, error) {
 	db := *dbp
+	args := datadriven.KeyValues(fields)
+	first := "" // the word after the command: a key or a name
+	if len(fields) > 0 {
+		first = fields[0]
+	}
 	switch cmd {
 	case "open":
 		if db != nil {
@@ -77,14 +82,13 @@ func runStateCommand(dbp **DB, snaps map[string]*Snapshot, cmd string, args map[
 		*dbp, err = Open("/db", o)
 		return "", err
 	case "put": // put KEY=VALUE
-		if len(args) != 1 {
+		k, v, ok := strings.Cut(first, "=")
+		if len(fields) != 1 || !ok {
 			return "", fmt.Errorf("put takes one KEY=VALUE")
 		}
-		for k, v := range args {
-			return "", db.Put([]byte(k), []byte(v))
-		}
+		return "", db.Put([]byte(k), []byte(v))
 	case "del": // del KEY
-		return "", db.Delete([]byte(positional(args)))
+		return "", db.Delete([]byte(first))
 	case "delete-range":
 		return "", db.DeleteRange([]byte(args["start"]), []byte(args["end"]))
 	case "batch":
@@ -114,12 +118,11 @@ func runStateCommand(dbp **DB, snaps map[string]*Snapshot, cmd string, args map[
 		}
 		return "", db.Compact(context.Background(), start, end)
 	case "snapshot": // snapshot NAME
-		snaps[positional(args)] = db.NewSnapshot()
+		snaps[first] = db.NewSnapshot()
 		return "", nil
 	case "release": // release NAME
-		name := positional(args)
-		s := snaps[name]
-		delete(snaps, name)
+		s := snaps[first]
+		delete(snaps, first)
 		return "", s.Close()
 	case "memtable":
 		return dumpMemTable(db), nil
@@ -128,7 +131,7 @@ func runStateCommand(dbp **DB, snaps map[string]*Snapshot, cmd string, args map[
 	case "get":
 		var v []byte
 		var err error
-		key := []byte(positional(args))
+		key := []byte(first)
 		if name, ok := args["snapshot"]; ok {
 			v, err = snaps[name].Get(key)
 		} else {
@@ -142,17 +145,6 @@ func runStateCommand(dbp **DB, snaps map[string]*Snapshot, cmd string, args map[
 		return runIter(db, snaps, args, input)
 	}
 	return "", fmt.Errorf("unknown command %q", cmd)
-}
-
-// positional returns the command's one argument without a value: the word
-// after the command.
-func positional(args map[string]string) string {
-	for k, v := range args {
-		if v == "" {
-			return k
-		}
-	}
-	return ""
 }
 
 // dumpMemTable prints the mutable memtable's entries in internal-key

@@ -22,7 +22,8 @@ func TestPickGolden(t *testing.T) {
 	cmp := base.DefaultComparer.Compare
 	var v *manifest.Version
 	o := Options{L0CompactionThreshold: 4, LBaseMaxBytes: 1000, LevelMultiplier: 10, TargetFileSize: 100}
-	datadriven.Run(t, "testdata/pick", *update, func(cmd string, args map[string]string, input []string) string {
+	datadriven.Run(t, "testdata/pick", *update, func(cmd string, fields []string, input []string) string {
+		args := datadriven.KeyValues(fields)
 		busy := Busy{Files: map[base.FileNum]bool{}}
 		for _, n := range strings.Split(args["busy"], ",") {
 			if n == "L0" {

@@ -16,10 +16,10 @@ import (
 )
 
 // Run executes the cases of the file at path, calling fn with each
-// command, its key=value arguments and its input lines, and compares what fn
-// returns with the expected output. With update it rewrites the file with
-// what fn returned instead.
-func Run(t testing.TB, path string, update bool, fn func(cmd string, args map[string]string, input []string) string) {
+// command, its arguments (the words after it) and its input lines, and
+// compares what fn returns with the expected output. With update it
+// rewrites the file with what fn returned instead.
+func Run(t testing.TB, path string, update bool, fn func(cmd string, args []string, input []string) string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -34,11 +34,6 @@ func Run(t testing.TB, path string, update bool, fn func(cmd string, args map[st
 			continue
 		}
 		fields := strings.Fields(line)
-		args := map[string]string{}
-		for _, f := range fields[1:] {
-			k, v, _ := strings.Cut(f, "=")
-			args[k] = v
-		}
 		var input []string
 		for sc.Scan() && sc.Text() != "----" {
 			input = append(input, sc.Text())
@@ -48,7 +43,7 @@ func Run(t testing.TB, path string, update bool, fn func(cmd string, args map[st
 		for sc.Scan() && sc.Text() != "" {
 			want = append(want, sc.Text())
 		}
-		got := fn(fields[0], args, input)
+		got := fn(fields[0], fields[1:], input)
 		out.WriteString("----\n")
 		if got != "" {
 			out.WriteString(got + "\n")
@@ -58,9 +53,23 @@ func Run(t testing.TB, path string, update bool, fn func(cmd string, args map[st
 			t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", path, line, got, strings.Join(want, "\n"))
 		}
 	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
 	if update {
 		if err := os.WriteFile(path, []byte(strings.TrimRight(out.String(), "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// KeyValues returns the key=value arguments of a command as a map; an
+// argument without "=" maps to "".
+func KeyValues(args []string) map[string]string {
+	m := make(map[string]string, len(args))
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		m[k] = v
+	}
+	return m
 }

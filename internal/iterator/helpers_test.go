@@ -1,13 +1,10 @@
 package iterator
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/datadriven"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected output in testdata (read the diff first)")
@@ -321,41 +319,10 @@ func parseKV(s string) (kv, error) {
 	return kv{key: base.MakeInternalKey([]byte(ks), base.SeqNum(seq), kind), value: []byte(value)}, nil
 }
 
-// runGolden runs the data-driven test in path. Each command is a line, then
-// its input lines, then "----" and the expected output up to a blank line.
-// Comments (#) and blank lines between commands are kept. With -update the
-// file is rewritten with the actual output.
+// runGolden runs the data-driven test in path (see internal/datadriven);
+// -update rewrites it with the actual output.
 func runGolden(t *testing.T, path string, run func(cmd string, args []string, input []string) string) {
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	var out strings.Builder
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := sc.Text()
-		out.WriteString(line + "\n")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		var input []string
-		for sc.Scan() && sc.Text() != "----" {
-			input = append(input, sc.Text())
-			out.WriteString(sc.Text() + "\n")
-		}
-		var want []string
-		for sc.Scan() && sc.Text() != "" {
-			want = append(want, sc.Text())
-		}
-		got := run(fields[0], fields[1:], input)
-		out.WriteString("----\n" + got + "\n\n")
-		if !*update && got != strings.Join(want, "\n") {
-			t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", path, line, got, strings.Join(want, "\n"))
-		}
-	}
-	require.NoError(t, sc.Err())
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(strings.TrimRight(out.String(), "\n")+"\n"), 0o644))
-	}
+	datadriven.Run(t, path, *update, run)
 }
 
 // The helper itself: it yields its entries, seeks like the model, and
