@@ -108,12 +108,27 @@ func (db *DB) markBusyLocked(p *compaction.Plan, busy bool) {
 	if p.StartLevel == 0 {
 		cs.busy.L0 = busy
 	}
-	r := p.OutputRange(db.comparer.Compare)
-	outs := &cs.busy.Outputs[p.OutputLevel]
 	if busy {
-		*outs = append(*outs, r)
-		return
+		db.reserveOutputLocked(p.OutputLevel, p.OutputRange(db.comparer.Compare))
+	} else {
+		db.releaseOutputLocked(p.OutputLevel, p.OutputRange(db.comparer.Compare))
 	}
+}
+
+// reserveOutputLocked marks the key range r of level as being written:
+// until releaseOutputLocked, the picker plans no compaction whose output
+// in level meets r. Compactions reserve the range they write; Ingest
+// reserves the places its tables go to, from the moment it chooses them
+// until the version holding them is installed. db.mu is held.
+func (db *DB) reserveOutputLocked(level int, r compaction.KeyRange) {
+	outs := &db.mu.compactions.busy.Outputs[level]
+	*outs = append(*outs, r)
+}
+
+// releaseOutputLocked undoes one reserveOutputLocked(level, r). db.mu is
+// held.
+func (db *DB) releaseOutputLocked(level int, r compaction.KeyRange) {
+	outs := &db.mu.compactions.busy.Outputs[level]
 	for i, o := range *outs {
 		if bytes.Equal(o.Lo, r.Lo) && bytes.Equal(o.Hi, r.Hi) {
 			*outs = append((*outs)[:i], (*outs)[i+1:]...)

@@ -105,12 +105,39 @@ func (db *DB) Ingest(paths []string) error {
 		return fmt.Errorf("dkv: ingest: %w", err)
 	}
 
+	// The levels are chosen from the newest version, under the version
+	// set's lock, and reserved under db.mu before it is released: a
+	// compaction planned before the new version is installed (from the
+	// version without these tables) must not write over the places they
+	// go to, or the MANIFEST would refuse its edit (overlapping tables in
+	// one level) and stop the DB. The reservations end once the version
+	// holding the tables is installed, or the edit failed.
 	levels := make([]int, len(written))
+	var reserved []compaction.KeyRange
+	defer func() {
+		if reserved == nil {
+			return
+		}
+		db.mu.Lock()
+		for i, r := range reserved {
+			if levels[i] > 0 {
+				db.releaseOutputLocked(levels[i], r)
+			}
+		}
+		db.mu.cond.Broadcast() // a Compact waiting for these ranges
+		db.maybeScheduleCompactionLocked()
+		db.mu.Unlock()
+	}()
 	err = db.versions.logAndApplyBuild(func(v *manifest.Version) (*manifest.VersionEdit, error) {
 		db.mu.Lock()
 		busy := db.mu.compactions.busy
+		reserved = make([]compaction.KeyRange, len(written))
 		for i, m := range written {
 			levels[i] = ingestLevel(cmp, v, busy, m)
+			reserved[i] = compaction.KeyRange{Lo: m.Smallest.UserKey, Hi: m.Largest.UserKey}
+			if levels[i] > 0 { // L0 tables may overlap: nothing to keep out
+				db.reserveOutputLocked(levels[i], reserved[i])
+			}
 		}
 		db.mu.Unlock()
 		edit := &manifest.VersionEdit{LastSeqNum: seq}
