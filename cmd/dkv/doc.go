@@ -152,6 +152,8 @@
 //     bloom filter said, the index entry and data block read and whether
 //     the block came from the block cache or the disk), and what decided
 //     the answer: a version, a tombstone, a range tombstone, or nothing.
+//     A missing key is an answer too: its steps go to standard output like
+//     a found key's, and get still exits 3.
 //   - put --explain and del --explain print the sequence number the write
 //     got, its record's place and size in the write-ahead log, how many
 //     records shared its write and its fsync (group commit), and the
@@ -173,12 +175,12 @@
 // delete-range, silent in text, print what they wrote. Sizes are numbers
 // of bytes, values are never cut, and what does not apply (a "-" in text)
 // is null. A command that fails before it has anything to report writes
-// nothing on standard output (get of a missing key, a locked database);
-// one that stops at an error after reading something (scan, sstable, wal
-// and manifest at damage, an interrupted compact) writes what it read,
-// with an "error" member holding the message that standard error shows
-// too. check's problems are its report: an array, not an "error". Each
-// command's help lists the members of its object.
+// nothing on standard output (get of a missing key without --explain, a
+// locked database); one that stops at an error after reading something
+// (scan, sstable, wal and manifest at damage, an interrupted compact)
+// writes what it read, with an "error" member holding the message that
+// standard error shows too. check's problems are its report: an array,
+// not an "error". Each command's help lists the members of its object.
 //
 // Keys and values in JSON are strings: under --hex, in hex; otherwise the
 // bytes themselves when they are valid UTF-8 (JSON escapes control

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +19,8 @@ func newGetCmd(g *globals) *cobra.Command {
 		Long: `Print the value of KEY followed by a newline. The value is written as
 is, byte for byte; under --hex, KEY is hex and the value is printed in
 hex. With -o json, get prints {"key": …, "value": …}. get exits 3 when
-KEY has no value, printing nothing on standard output.
+KEY has no value, printing nothing on standard output (under --explain,
+only the steps; with -o json, {"key", "value": null, "explain"}).
 
 get opens the database read-only: it writes nothing to the directory,
 which must hold a database ("no database in DIR" otherwise, exit 1).` +
@@ -41,42 +43,63 @@ which must hold a database ("no database in DIR" otherwise, exit 1).` +
 				return err
 			})
 			// The value is printed only once the database is closed
-			// cleanly, so a failing get prints nothing on stdout.
-			w := cmd.OutOrStdout()
-			if err != nil {
-				// A failing get prints nothing on stdout: the steps that
-				// led there go to stderr, before the error.
+			// cleanly, so a failing get prints nothing on stdout: the
+			// steps that led there go to stderr, before the error. A
+			// missing key is an answer, not a failure: under --explain its
+			// steps are printed as a found key's are, and get exits 3.
+			missing := errors.Is(err, dkv.ErrNotFound)
+			if err != nil && !(missing && explain) {
 				if perr := ex.printTo(cmd.ErrOrStderr()); perr != nil {
 					return perr
 				}
 			}
-			if errors.Is(err, dkv.ErrNotFound) {
-				return &codeError{code: exitNotFound, err: fmt.Errorf("key %q not found", args[0])}
-			}
-			if err != nil {
-				return err
-			}
-			if err := ex.print(w, g); err != nil {
-				return err
-			}
+			notFound := &codeError{code: exitNotFound, err: fmt.Errorf("key %q not found", args[0])}
 			switch {
-			case g.json():
-				return writeJSON(w, struct {
-					Key     any      `json:"key"`
-					Value   any      `json:"value"`
-					Explain []string `json:"explain,omitempty"`
-				}{g.bytes(key), g.bytes(value), ex.lines})
-			case g.hex:
-				_, err = fmt.Fprintf(w, "%s\n", hex.EncodeToString(value))
-			default:
-				_, err = fmt.Fprintf(w, "%s\n", value)
+			case missing && !explain:
+				return notFound
+			case err != nil && !missing:
+				return err
 			}
-			if err != nil {
-				return fmt.Errorf("write value: %w", err)
+			if err := printGet(cmd.OutOrStdout(), g, key, value, !missing, &ex); err != nil {
+				return err
+			}
+			if missing {
+				return notFound
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&explain, "explain", false, "print each step of the read path")
 	return cmd
+}
+
+// printGet prints the steps ex collected, then the value of key when it
+// was found (otherwise only the steps). In JSON, one document holds the
+// key, the value (null when not found) and the steps.
+func printGet(w io.Writer, g *globals, key, value []byte, found bool, ex *explainer) error {
+	if err := ex.print(w, g); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case g.json():
+		var v any // null when not found
+		if found {
+			v = g.bytes(value)
+		}
+		err = writeJSON(w, struct {
+			Key     any      `json:"key"`
+			Value   any      `json:"value"`
+			Explain []string `json:"explain,omitempty"`
+		}{g.bytes(key), v, ex.lines})
+	case !found:
+	case g.hex:
+		_, err = fmt.Fprintf(w, "%s\n", hex.EncodeToString(value))
+	default:
+		_, err = fmt.Fprintf(w, "%s\n", value)
+	}
+	if err != nil {
+		return fmt.Errorf("write value: %w", err)
+	}
+	return nil
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // TestGetGolden: a missing key exits 3 with a message on stderr and nothing
-// on stdout; a directory without a database (get opens read-only, and
+// on stdout but, under --explain, its steps; a directory without a database (get opens read-only, and
 // creates nothing) exits 1 saying so, as does a database another DB holds
 // open ("locked") and a directory that is a file. -o json prints the key
 // and value as an object; under --hex the key is given in hex and the
@@ -16,7 +16,8 @@ import (
 func TestGetGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		// --explain in JSON, on a key in the memtable, a deleted key (exit
-		// 3, the steps still printed in text), and with --hex.
+		// 3, the steps still printed on stdout: they are the answer, in
+		// text and in JSON with a null value), and with --hex.
 		{name: "explain_json", steps: [][]string{
 			{"-o", "json", "put", "--explain", "k", "v"},
 			{"-o", "json", "get", "--explain", "k"},
@@ -30,6 +31,7 @@ func TestGetGolden(t *testing.T) {
 		{name: "get_missing", setup: emptyDB, steps: [][]string{
 			{"get", "nothing"},
 			{"-o", "json", "get", "nothing"},
+			{"get", "--explain", "nothing"},
 		}},
 		{name: "get_no_db", steps: [][]string{
 			{"get", "k"},
