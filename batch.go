@@ -30,20 +30,31 @@ type Batch struct {
 	count  uint32
 	data   int // bytes of keys and values, for write amplification
 	err    error
-	closed bool // given back by Close: a second Close does nothing
+	closed bool // by Close: every later use is refused, a second Close does nothing
 }
 
 const batchHeaderSize = 12
 
-// NewBatch returns an empty batch. It may be one a caller closed (Close),
-// whose buffer it reuses.
-func (db *DB) NewBatch() *Batch { return getBatch() }
+// NewBatch returns an empty batch. Its buffer may be one a closed batch
+// gave back (Close).
+func (db *DB) NewBatch() *Batch { return &Batch{repr: getBatchBuf()} }
 
-// Close gives the batch back for reuse by a later NewBatch: a program that
-// writes many batches saves allocating and growing their buffers. The
-// batch must not be used after Close (a second Close does nothing).
-// Closing is optional: an unclosed batch is garbage collected.
-func (b *Batch) Close() { putBatch(b) }
+// Close gives the batch's buffer back for reuse by a later NewBatch: a
+// program that writes many batches saves allocating and growing buffers.
+// Closing is optional: an unclosed batch is garbage collected. After
+// Close the batch is empty and refuses every use: Put, Delete,
+// DeleteRange, Reset and DB.Write return an error matching ErrClosed. A
+// second Close does nothing. Only the buffer is reused, never the Batch,
+// so a stale Close cannot touch a batch another caller got from NewBatch.
+func (b *Batch) Close() {
+	if b.closed {
+		return
+	}
+	b.closed = true
+	putBatchBuf(b.repr)
+	b.repr, b.count, b.data = nil, 0, 0
+	b.err = errBatchClosed
+}
 
 // Put adds "set key to value" to the batch.
 func (b *Batch) Put(key, value []byte) error {
@@ -98,8 +109,11 @@ func (b *Batch) Len() int { return int(b.count) }
 func (b *Batch) Size() int { return len(b.repr) }
 
 // Reset empties the batch, and clears an error left by a refused operation,
-// keeping its memory for reuse.
+// keeping its memory for reuse. A closed batch stays closed.
 func (b *Batch) Reset() {
+	if b.closed {
+		return
+	}
 	b.repr = b.repr[:0]
 	b.count = 0
 	b.data = 0

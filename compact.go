@@ -420,14 +420,13 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 			break // merging into the bottom already dropped all it could
 		}
 		for {
-			if err := ctx.Err(); err != nil {
-				if db.mu.closing {
-					return ErrClosed
-				}
-				return err
-			}
-			if db.mu.closing {
+			// Close marks the DB closed before it cancels ctx: a canceled
+			// ctx with the DB closed is Close's doing.
+			if db.closed.Load() {
 				return ErrClosed
+			}
+			if err := ctx.Err(); err != nil {
+				return err
 			}
 			if err := db.stopErrLocked(); err != nil {
 				return err
@@ -453,7 +452,7 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 			db.mu.cond.Broadcast()
 			db.maybeScheduleCompactionLocked()
 			if err != nil {
-				if db.mu.closing && ctx.Err() != nil {
+				if ctx.Err() != nil && db.closed.Load() {
 					return ErrClosed
 				}
 				return err

@@ -12,7 +12,9 @@ var (
 	// ErrNotFound: Get found no value for the key.
 	ErrNotFound = errors.New("dkv: not found")
 
-	// ErrClosed: the DB (or the batch's DB) was closed.
+	// ErrClosed: the DB was closed, or the Batch, Iterator or Snapshot
+	// used was (its message says which). Iterators and snapshots also
+	// return it once their DB is closed.
 	ErrClosed = errors.New("dkv: database closed")
 
 	// ErrLocked: another DB, in this process or another, has the directory
@@ -51,3 +53,16 @@ var (
 // CorruptionError is the concrete type of corruption errors: the file, the
 // byte offset and the check that failed.
 type CorruptionError = base.CorruptionError
+
+// closedError is ErrClosed for a handle closed on its own (a Batch, an
+// Iterator, a Snapshot), with a message that names it.
+type closedError struct{ what string }
+
+func (e *closedError) Error() string        { return "dkv: " + e.what + " used after Close" }
+func (e *closedError) Is(target error) bool { return target == ErrClosed }
+
+var (
+	errBatchClosed    = &closedError{"batch"}
+	errIteratorClosed = &closedError{"iterator"}
+	errSnapshotClosed = &closedError{"snapshot"}
+)

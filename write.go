@@ -90,30 +90,45 @@ func (db *DB) Write(b *Batch, opts *WriteOptions) error {
 	return db.write(b, sync, trace)
 }
 
-// batchPool recycles batches: Put and Delete use one per call, and a
-// Batch a caller Closes comes back through NewBatch with its buffer,
-// which a large batch would otherwise grow again from nothing.
-var batchPool = sync.Pool{New: func() any { return new(Batch) }}
+// Two pools recycle batch memory. batchPool holds whole batches, for the
+// one-operation batches of Put, Delete and DeleteRange: they never leave
+// the DB, so nobody else can hold one. bufPool holds the buffers of the
+// batches callers Close, for NewBatch: a closed Batch handle may still be
+// in a caller's hands, so it is never handed out again.
+var (
+	batchPool = sync.Pool{New: func() any { return new(Batch) }}
+	bufPool   sync.Pool // *[]byte
+)
 
-// maxPooledBatch bounds the buffers the pool keeps.
+// maxPooledBatch bounds the buffers the pools keep.
 const maxPooledBatch = 1 << 20
 
-func getBatch() *Batch {
-	b := batchPool.Get().(*Batch)
-	b.closed = false
-	return b
-}
+// getBatch returns an empty batch for the DB's own use; putBatch takes it
+// back.
+func getBatch() *Batch { return batchPool.Get().(*Batch) }
 
 func putBatch(b *Batch) {
-	if b.closed {
-		return
-	}
-	b.closed = true
 	if cap(b.repr) > maxPooledBatch {
 		return // let large buffers go
 	}
 	b.Reset()
 	batchPool.Put(b)
+}
+
+// getBatchBuf returns an empty buffer for a new batch, nil when the pool
+// has none.
+func getBatchBuf() []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+func putBatchBuf(buf []byte) {
+	if cap(buf) == 0 || cap(buf) > maxPooledBatch {
+		return
+	}
+	bufPool.Put(&buf)
 }
 
 // tracedWrite is what a traced write learns on the way (see WriteTrace).
