@@ -16,6 +16,7 @@ import (
 	"github.com/distributedkv/dkv"
 	"github.com/distributedkv/dkv/compaction"
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/manifest"
 )
 
 func newCompactCmd(g *globals) *cobra.Command {
@@ -24,13 +25,13 @@ func newCompactCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "compact [--start S] [--end E]",
 		Short: "Compact a range of keys down to the bottom level",
-		Long: `Compact the tables of the database in --dir that hold keys in [S, E] (S
-and E both included; every key by default) down to the bottom level,
-dropping overwritten values and deleted keys, and print the shape of the
-LSM tree before and after: a row per level (files, size, target size,
-compaction score, as lsm shows them), then the tables' total size before
-and after. What the memtables hold is flushed to L0 first, so "before"
-counts it.
+		Long: `Compact the tables of the database in --dir that hold keys in [S, E) (S
+included, E not; either one left out for no bound, so every key by
+default) down to the bottom level, dropping overwritten values and
+deleted keys, and print the shape of the LSM tree before and after: a row
+per level (files, size, target size, compaction score, as lsm shows
+them), then the tables' total size before and after. What the memtables
+hold is flushed to L0 first, so "before" counts it.
 
 Progress goes to standard error: each flush and compaction as it ends.
 An interrupt (Ctrl-C) stops compact: the compactions that finished are
@@ -45,8 +46,14 @@ null.
 With --explain, compact also prints what the background compaction picker
 makes of the tree before the compaction (each level's score and the
 compaction it would run next, if any, with its reason), then each
-compaction compact ran: its kind, levels, input and output tables, and
-why. Without -o json only.`,
+compaction compact ran: its kind, levels, input tables, and why. With -o
+json, these are the members "picker": {"levels": [{"level", "score",
+"tables", "size", "target", "threshold"}, …], "next": {"kind",
+"start_level", "output_level", "start_inputs", "output_inputs", "score",
+"move", "reason"}} ("next" null when no score reaches 1; "picker" null
+when it could not be read) and "compactions": [{"kind", "start_level",
+"output_level", "inputs", "outputs", "move", "reason", "bytes_read",
+"bytes_written"}, …], tables named by their files ("000012.sst").`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lo, err := rangeFlag(g, cmd.Flags().Changed("start"), "--start", start, nil)
@@ -67,7 +74,7 @@ why. Without -o json only.`,
 	}
 	cmd.Flags().BoolVar(&explain, "explain", false, "print the picker's view and why each compaction ran")
 	cmd.Flags().StringVar(&start, "start", "", "compact from key `S` (included)")
-	cmd.Flags().StringVar(&end, "end", "", "compact up to key `E` (included)")
+	cmd.Flags().StringVar(&end, "end", "", "compact up to key `E` (excluded)")
 	return cmd
 }
 
@@ -81,15 +88,17 @@ func interruptible(parent context.Context) (ctx context.Context, stop func()) {
 }
 
 // runCompact opens the database in g.dir with a listener that reports
-// flushes and compactions on the command's stderr, compacts [start, end],
+// flushes and compactions on the command's stderr, compacts [start, end),
 // and prints the shape of the tree before and after on its stdout.
 func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end []byte, explain bool) error {
 	w := cmd.OutOrStdout()
 	progress := &lockedWriter{w: cmd.ErrOrStderr()}
 	events := progressListener(progress)
 	var mu sync.Mutex
-	var ran []dkv.CompactionInfo
-	events.CompactionBegin = func(info dkv.CompactionInfo) {
+	var ran []dkv.CompactionInfo // as they ended, for --explain
+	listen := events.CompactionEnd
+	events.CompactionEnd = func(info dkv.CompactionInfo) {
+		listen(info)
 		mu.Lock()
 		ran = append(ran, info)
 		mu.Unlock()
@@ -100,6 +109,11 @@ func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end 
 		if g.json() {
 			// What was done before an error is reported with it.
 			defer func() {
+				if explain {
+					mu.Lock()
+					doc.Compactions = compactionsJSON(ran)
+					mu.Unlock()
+				}
 				doc.Error = errorText(err)
 				if werr := writeJSON(w, doc); err == nil {
 					err = werr
@@ -115,10 +129,17 @@ func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end 
 		if err := printLevels(w, g, "before", before); err != nil {
 			return err
 		}
-		if explain && !g.json() {
+		if explain {
 			// Only the explanation fails: say so and go on compacting.
-			if err := explainPicker(w, g.dir); err != nil {
+			view, err := readPicker(g.dir)
+			if err != nil {
 				fmt.Fprintf(progress, "dkv: compact --explain: no picker view: %v\n", err)
+			}
+			doc.Picker = view // null in JSON when it could not be read
+			if err == nil && !g.json() {
+				if err := view.print(w); err != nil {
+					return err
+				}
 			}
 		}
 		fmt.Fprintf(progress, "compacting %s\n", describeRange(g, start, end))
@@ -154,34 +175,89 @@ func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end 
 	})
 }
 
-// explainPicker prints what the background picker makes of the database
-// in dir: each level's score, and the compaction it would start next.
-func explainPicker(w io.Writer, dir string) error {
+// pickerDoc is what the background compaction picker makes of a tree:
+// each level's score, and the compaction it would start next. It is the
+// "picker" of compact's JSON document.
+type pickerDoc struct {
+	Levels []pickerLevel `json:"levels"` // L0 to L5: the bottom level is never picked
+	Next   *planDoc      `json:"next"`   // null: no score reaches 1
+
+	plan *compaction.Plan // Next, for the text
+}
+
+// pickerLevel is a level's score and what it comes from: L0's table count
+// against its threshold, another level's size against its target.
+type pickerLevel struct {
+	Level     int     `json:"level"`
+	Score     float64 `json:"score"`
+	Tables    int     `json:"tables"`
+	Size      uint64  `json:"size"`
+	Target    *uint64 `json:"target"`    // null for L0
+	Threshold *int    `json:"threshold"` // L0 only
+}
+
+// planDoc is a compaction the picker would start.
+type planDoc struct {
+	Kind         string   `json:"kind"`
+	StartLevel   int      `json:"start_level"`
+	OutputLevel  int      `json:"output_level"`
+	StartInputs  []string `json:"start_inputs"`  // tables of the start level
+	OutputInputs []string `json:"output_inputs"` // tables of the output level they overlap
+	Score        float64  `json:"score"`
+	Move         bool     `json:"move"`
+	Reason       string   `json:"reason"`
+}
+
+// readPicker returns what the background picker makes of the database in
+// dir, as its MANIFEST records it.
+func readPicker(dir string) (*pickerDoc, error) {
 	v, err := readVersion(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	o := defaultCompactionOptions()
 	scores := compaction.Scores(v, o, compaction.Busy{})
-	var b strings.Builder
-	b.WriteString("\npicker (what the background compactions would do next, besides any running)\n")
+	doc := &pickerDoc{}
 	for level, score := range scores[:dkv.NumLevels-1] {
-		how := fmt.Sprintf("%s, threshold %d", count(len(v.Levels[0]), "table", "tables"), o.L0CompactionThreshold)
-		if level > 0 {
-			how = fmt.Sprintf("%s of %s", humanSize(v.LevelSize(level)), humanSize(uint64(o.LevelTarget(level))))
+		l := pickerLevel{Level: level, Score: score, Tables: len(v.Levels[level]), Size: v.LevelSize(level)}
+		if level == 0 {
+			l.Threshold = &o.L0CompactionThreshold
+		} else {
+			target := uint64(o.LevelTarget(level))
+			l.Target = &target
 		}
-		fmt.Fprintf(&b, "  L%d score %.2f (%s)\n", level, score, how)
+		doc.Levels = append(doc.Levels, l)
 	}
 	if p := compaction.Pick(base.DefaultComparer.Compare, v, o, compaction.Busy{}); p != nil {
-		fmt.Fprintf(&b, "  next: %s\n", p)
+		doc.plan = p
+		doc.Next = &planDoc{Kind: p.Kind.String(), StartLevel: p.StartLevel, OutputLevel: p.OutputLevel,
+			StartInputs: tableNames(p.Inputs[0]), OutputInputs: tableNames(p.Inputs[1]),
+			Score: p.Score, Move: p.Move, Reason: p.Reason}
+	}
+	return doc, nil
+}
+
+// print writes the picker's view in text.
+func (p *pickerDoc) print(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("\npicker (what the background compactions would do next, besides any running)\n")
+	for _, l := range p.Levels {
+		how := fmt.Sprintf("%s, threshold %d", count(l.Tables, "table", "tables"), *l.Threshold)
+		if l.Level > 0 {
+			how = fmt.Sprintf("%s of %s", humanSize(l.Size), humanSize(*l.Target))
+		}
+		fmt.Fprintf(&b, "  L%d score %.2f (%s)\n", l.Level, l.Score, how)
+	}
+	if p.plan != nil {
+		fmt.Fprintf(&b, "  next: %s\n", p.plan)
 	} else {
 		b.WriteString("  next: nothing: no score reaches 1\n")
 	}
-	_, err = io.WriteString(w, b.String())
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// explainCompactions prints the compactions compact ran, as they began.
+// explainCompactions prints the compactions compact ran, as they ended.
 func explainCompactions(w io.Writer, ran []dkv.CompactionInfo) error {
 	var b strings.Builder
 	b.WriteString("\ncompactions run\n")
@@ -199,13 +275,61 @@ func explainCompactions(w io.Writer, ran []dkv.CompactionInfo) error {
 	return err
 }
 
+// compactionDoc is a compaction compact ran, in its JSON document.
+type compactionDoc struct {
+	Kind         string   `json:"kind"`
+	StartLevel   int      `json:"start_level"`
+	OutputLevel  int      `json:"output_level"`
+	Inputs       []string `json:"inputs"`
+	Outputs      []string `json:"outputs"`
+	Move         bool     `json:"move"`
+	Reason       string   `json:"reason"`
+	BytesRead    uint64   `json:"bytes_read"`
+	BytesWritten uint64   `json:"bytes_written"`
+	Error        string   `json:"error,omitempty"`
+}
+
+func compactionsJSON(ran []dkv.CompactionInfo) *[]compactionDoc {
+	docs := []compactionDoc{}
+	for _, c := range ran {
+		docs = append(docs, compactionDoc{Kind: c.Kind, StartLevel: c.StartLevel, OutputLevel: c.OutputLevel,
+			Inputs: fileNames(c.Inputs), Outputs: fileNames(c.Outputs), Move: c.Move, Reason: c.Reason,
+			BytesRead: c.BytesRead, BytesWritten: c.BytesWritten, Error: errorText(c.Err)})
+	}
+	return &docs
+}
+
+// tableNames returns the file names of tables, for a JSON document.
+func tableNames(files []*manifest.FileMetadata) []string {
+	nums := make([]base.FileNum, len(files))
+	for i, f := range files {
+		nums[i] = f.FileNum
+	}
+	return fileNames(nums)
+}
+
+// fileNames returns the file names of tables, for a JSON document: never
+// null.
+func fileNames(nums []base.FileNum) []string {
+	names := make([]string, len(nums))
+	for i, n := range nums {
+		names[i] = base.MakeFilename(base.FileTypeTable, n)
+	}
+	return names
+}
+
 // compactDoc is compact's JSON document.
 type compactDoc struct {
 	Start  any        `json:"start"`
 	End    any        `json:"end"`
 	Before *levelsDoc `json:"before"`
-	After  *levelsDoc `json:"after"`
-	Error  string     `json:"error,omitempty"`
+	// With --explain: the picker's view before the compaction (null when
+	// it could not be read: a nil *pickerDoc, not a nil any), and the
+	// compactions that ran.
+	Picker      any              `json:"picker,omitempty"`
+	Compactions *[]compactionDoc `json:"compactions,omitempty"`
+	After       *levelsDoc       `json:"after"`
+	Error       string           `json:"error,omitempty"`
 }
 
 // printLevels prints a section of the levels table under title (in text;
@@ -227,7 +351,7 @@ func printLevels(w io.Writer, g *globals, title string, levels [dkv.NumLevels]dk
 	return nil
 }
 
-// describeRange says which keys [start, end] covers (nil: unbounded).
+// describeRange says which keys [start, end) covers (nil: unbounded).
 func describeRange(g *globals, start, end []byte) string {
 	switch {
 	case start == nil && end == nil:

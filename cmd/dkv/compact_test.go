@@ -17,7 +17,8 @@ import (
 // overwritten values gone. A range leaves the tables outside it where they
 // are. --start above --end, bad hex and arguments are usage errors (exit
 // 2); a locked database exits 1. -o json prints the levels before and
-// after as an object; under --hex the bounds are hex.
+// after as an object, and with --explain the picker's view and the
+// compactions run; under --hex the bounds are hex.
 func TestCompactGolden(t *testing.T) {
 	runGolden(t, []scenario{
 		{name: "compact", setup: fillDB, noDir: true, steps: [][]string{
@@ -33,6 +34,10 @@ func TestCompactGolden(t *testing.T) {
 		{name: "compact_json_hex", setup: twoTables, steps: [][]string{
 			{"-o", "json", "--hex", "compact", "--start", "78", "--end", "79"},
 			{"--hex", "compact", "--start", "7x"},
+		}},
+		{name: "compact_explain_json", setup: twoTables, steps: [][]string{
+			{"-o", "json", "compact", "--explain", "--end", "y"},
+			{"-o", "json", "compact", "--explain"},
 		}},
 		{name: "compact_new_db", setup: emptyDB, steps: [][]string{
 			{"compact"},

@@ -75,8 +75,8 @@
 //     half (DB.EstimateSplitKey), or "none" when the range holds too little
 //     to split.
 //   - compact flushes the memtables to L0, then compacts the tables that
-//     hold keys in [--start, --end] (both included; every key by default)
-//     down to the bottom level, dropping overwritten values and deleted
+//     hold keys in [--start, --end) (the start included, the end not;
+//     every key by default) down to the bottom level, dropping overwritten values and deleted
 //     keys. It prints the levels table of lsm (files, size, target, score)
 //     before and after, then the tables' total size before and after; each
 //     flush and compaction is reported on standard error as it ends. An
@@ -160,7 +160,7 @@
 //     memtable's size afterwards.
 //   - compact --explain prints each level's compaction score and what the
 //     background picker would run next, then each compaction compact ran
-//     and why.
+//     and why (with -o json, as the members "picker" and "compactions").
 //   - flush writes the memtables to an L0 table, so that a table can be
 //     seen before compaction moves it.
 //   - lsm --svg FILE draws the tree: a row per level, each table a box
