@@ -242,8 +242,10 @@ func (p *pickerDoc) print(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("\npicker (what the background compactions would do next, besides any running)\n")
 	for _, l := range p.Levels {
-		how := fmt.Sprintf("%s, threshold %d", count(l.Tables, "table", "tables"), *l.Threshold)
-		if l.Level > 0 {
+		var how string
+		if l.Threshold != nil {
+			how = fmt.Sprintf("%s, threshold %d", count(l.Tables, "table", "tables"), *l.Threshold)
+		} else {
 			how = fmt.Sprintf("%s of %s", humanSize(l.Size), humanSize(*l.Target))
 		}
 		fmt.Fprintf(&b, "  L%d score %.2f (%s)\n", l.Level, l.Score, how)
