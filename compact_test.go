@@ -186,7 +186,7 @@ func TestSnapshotAcrossCompactions(t *testing.T) {
 	require.NoError(t, it.Close())
 
 	require.NoError(t, snap.Close())
-	require.ErrorIs(t, snap.Close(), dkv.ErrClosed)
+	require.NoError(t, snap.Close(), "a second Close does nothing")
 	_, err = snap.Get([]byte("key00001"))
 	require.ErrorIs(t, err, dkv.ErrClosed)
 	require.NoError(t, db.Compact(context.Background(), nil, nil))
@@ -356,8 +356,9 @@ func TestPrefixBounds(t *testing.T) {
 	}
 	require.Equal(t, []string{"apply", "apple", "app"}, got)
 	require.NoError(t, it.Close())
-	require.ErrorIs(t, it.Close(), dkv.ErrClosed)
+	require.NoError(t, it.Close(), "a second Close does nothing")
 	require.False(t, it.First(), "a closed iterator does not move")
+	require.ErrorIs(t, it.Error(), dkv.ErrClosed, "and says why: not an empty range")
 }
 
 func TestIteratorBadInput(t *testing.T) {

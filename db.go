@@ -288,6 +288,10 @@ func (db *DB) createDir() error {
 // log could not be made durable, and reopening recovers what the disk
 // holds. Calls on a closed DB return ErrClosed; Close itself returns
 // ErrClosed the second time.
+//
+// Close does not wait for iterators and snapshots left open: from then on
+// they fail with ErrClosed (closing them still works), and Close reports
+// them with an error matching ErrLeaked — the DB is closed all the same.
 func (db *DB) Close() error {
 	if db.closed.Swap(true) {
 		return ErrClosed
@@ -295,6 +299,10 @@ func (db *DB) Close() error {
 	close(db.closeCh)
 	db.mu.Lock()
 	db.mu.closing = true
+	var leaked error
+	if n, m := db.mu.iterators, db.mu.snapshots.len(); n > 0 || m > 0 {
+		leaked = fmt.Errorf("%w: %d iterators and %d snapshots", ErrLeaked, n, m)
+	}
 	db.mu.cond.Broadcast() // stalled writers, Flush callers, the flush loop
 	for db.mu.compactions.running > 0 || db.mu.checkpoints > 0 {
 		db.mu.cond.Wait() // compactions and checkpoints see closeCh and stop
@@ -323,12 +331,15 @@ func (db *DB) Close() error {
 	if cerr := db.checkInvariantsOnClose(); err == nil && cerr != nil {
 		err = cerr
 	}
+	db.obs.Lock()
+	db.obs.closed = true // the iterators left open delete nothing later
+	db.obs.Unlock()
 	db.waitDeletions()
 	db.tableCache.close()
 	if lerr := db.lock.Close(); err == nil && lerr != nil {
 		err = fmt.Errorf("dkv: release lock: %w", lerr)
 	}
-	return err
+	return errors.Join(err, leaked)
 }
 
 // closeLog closes a log writer, adding its counters to the DB's.

@@ -17,6 +17,10 @@ var (
 	// return it once their DB is closed.
 	ErrClosed = errors.New("dkv: database closed")
 
+	// ErrLeaked: Close found iterators or snapshots still open. The DB
+	// is closed all the same, and they fail with ErrClosed from then on.
+	ErrLeaked = errors.New("dkv: closed with iterators or snapshots still open")
+
 	// ErrLocked: another DB, in this process or another, has the directory
 	// open.
 	ErrLocked = errors.New("dkv: database directory locked")

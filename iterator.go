@@ -32,7 +32,9 @@ type IterOptions struct {
 // the end of the range (nil) from a failure (for instance ErrCorruption).
 //
 // An Iterator pins the tables of its view until Close: close it when done.
-// It is not safe for concurrent use.
+// It is not safe for concurrent use. Once it is closed, or its DB is, the
+// positioning methods return false and Error returns an error matching
+// ErrClosed: a closed iterator never reads as an empty range.
 type Iterator struct {
 	db     *DB
 	rs     *readState
@@ -163,7 +165,18 @@ func overlapsBounds(cmp base.Compare, smallest, largest, lower, upper []byte) bo
 	return upper == nil || cmp(smallest, upper) < 0
 }
 
-func (it *Iterator) usable() bool { return !it.closed && it.err == nil }
+// usable reports whether the iterator may move: not closed, no error, and
+// its DB open (a DB closed under it stops it with ErrClosed).
+func (it *Iterator) usable() bool {
+	if it.closed || it.err != nil {
+		return false
+	}
+	if it.db.closed.Load() {
+		it.err = ErrClosed
+		return false
+	}
+	return true
+}
 
 // First moves to the first key (at or above the lower bound).
 func (it *Iterator) First() bool { return it.sampled(it.usable() && it.vis.First(), seekWork) }
@@ -251,13 +264,15 @@ func (it *Iterator) Key() []byte { return it.vis.Key() }
 // Value returns the current value, valid until the next move.
 func (it *Iterator) Value() []byte { return it.vis.Value() }
 
-// Error returns the error that stopped the iterator, if any.
+// Error returns the error that stopped the iterator, if any: nil at the
+// end of the range, an error matching ErrClosed once the iterator or its
+// DB is closed.
 func (it *Iterator) Error() error {
+	if it.closed {
+		return errIteratorClosed
+	}
 	if it.err != nil {
 		return it.err
-	}
-	if it.closed {
-		return nil
 	}
 	return it.vis.Error()
 }
@@ -284,14 +299,18 @@ func (it *Iterator) All() iter.Seq2[[]byte, []byte] {
 	}
 }
 
-// Close releases the iterator's tables and returns the first error it met.
-// Close returns ErrClosed the second time.
+// Close releases the iterator's tables and returns the first error it met
+// (ErrClosed if it was used after its DB closed). A second Close does
+// nothing and returns nil.
 func (it *Iterator) Close() error {
 	if it.closed {
-		return ErrClosed
+		return nil
 	}
 	it.closed = true
-	err := it.vis.Error()
+	err := it.err
+	if err == nil {
+		err = it.vis.Error()
+	}
 	if cerr := it.vis.Close(); err == nil {
 		err = cerr
 	}

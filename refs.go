@@ -81,6 +81,9 @@ type obsolete struct {
 	live     map[*version]struct{}
 	zombies  map[base.FileNum]uint64 // removed from the current version; size
 	deleting int                     // batches of deletions under way
+	// closed is set by Close: the zombies then stay for the next Open to
+	// remove, for the directory is no longer this DB's to change.
+	closed bool
 }
 
 // waitDeletions blocks until no deletion is under way.
@@ -133,7 +136,7 @@ func (db *DB) versionUnused(v *version) {
 	db.obs.Lock()
 	delete(db.obs.live, v)
 	var dead []base.FileNum
-	if len(db.obs.zombies) > 0 {
+	if len(db.obs.zombies) > 0 && !db.obs.closed {
 		inUse := map[base.FileNum]bool{}
 		for lv := range db.obs.live {
 			for _, f := range lv.Files() {

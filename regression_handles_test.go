@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync"
 	"testing"
@@ -120,4 +121,78 @@ func TestRegressionCompactRacingCloseReturnsErrClosed(t *testing.T) {
 			t.Fatalf("round %d: Compact racing Close returned %v, want nil or ErrClosed", i, err)
 		}
 	}
+}
+
+// Close closes, whatever is left open (issue 13): it does not wait for an
+// iterator or a snapshot, reports them with ErrLeaked, and from then on
+// they fail with ErrClosed instead of serving a closed DB; closing them
+// afterwards works and deletes nothing in the directory.
+func TestCloseWithIteratorsAndSnapshotsOpen(t *testing.T) {
+	db, fs := openMem(t, &dkv.Options{NoSync: true})
+	for i := range 100 {
+		require.NoError(t, db.Put(fmt.Appendf(nil, "k%03d", i), []byte("v")))
+	}
+	require.NoError(t, db.Flush())
+	before, err := db.NewIter(nil) // over the first table
+	require.NoError(t, err)
+	require.True(t, before.First())
+	snap := db.NewSnapshot()
+	require.NoError(t, db.Compact(context.Background(), nil, nil)) // the table becomes a zombie
+	idle, err := db.NewIter(nil)
+	require.NoError(t, err)
+
+	err = db.Close()
+	require.ErrorIs(t, err, dkv.ErrLeaked)
+	require.Contains(t, err.Error(), "2 iterators and 1 snapshots")
+	require.NotErrorIs(t, err, dkv.ErrStopped)
+
+	for name, it := range map[string]*dkv.Iterator{"positioned": before, "idle": idle} {
+		require.False(t, it.Next(), name)
+		require.False(t, it.Valid(), name)
+		require.ErrorIs(t, it.Error(), dkv.ErrClosed, name)
+		require.False(t, it.SeekGE([]byte("k050")), name)
+		require.ErrorIs(t, it.Close(), dkv.ErrClosed, name+": Close returns the error it met")
+		require.NoError(t, it.Close(), name+": a second Close does nothing")
+	}
+	_, err = snap.Get([]byte("k001"))
+	require.ErrorIs(t, err, dkv.ErrClosed)
+	_, err = snap.NewIter(nil)
+	require.ErrorIs(t, err, dkv.ErrClosed)
+	require.NoError(t, snap.Close())
+
+	// The replaced table is left for the next Open, which removes it.
+	names, err := fs.List("/db")
+	require.NoError(t, err)
+	tables := 0
+	for _, n := range names {
+		if len(n) > 4 && n[len(n)-4:] == ".sst" {
+			tables++
+		}
+	}
+	require.Equal(t, 2, tables, "the zombie table stays after Close: %v", names)
+	db, err = dkv.Open("/db", &dkv.Options{FS: fs, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.Len(t, dkv.DBContents(t, db), 100)
+	require.NoError(t, db.Close())
+}
+
+// A closed iterator and a closed snapshot say so: never an empty range.
+func TestClosedIteratorAndSnapshotSayClosed(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	require.NoError(t, db.Put([]byte("a"), []byte("1")))
+	it, err := db.NewIter(nil)
+	require.NoError(t, err)
+	require.NoError(t, it.Close())
+	require.False(t, it.First())
+	require.ErrorIs(t, it.Error(), dkv.ErrClosed)
+	require.EqualError(t, it.Error(), "dkv: iterator used after Close")
+	require.NoError(t, it.Close())
+
+	snap := db.NewSnapshot()
+	require.NoError(t, snap.Close())
+	_, err = snap.Get([]byte("a"))
+	require.EqualError(t, err, "dkv: snapshot used after Close")
+	require.ErrorIs(t, err, dkv.ErrClosed)
+	require.NoError(t, snap.Close())
 }

@@ -12,8 +12,8 @@ import (
 // snapshots can see, so a snapshot held long keeps overwritten data on
 // disk. Close it when done.
 //
-// A Snapshot is safe for concurrent use. Its methods return ErrClosed after
-// Close, or after the DB is closed.
+// A Snapshot is safe for concurrent use. Its methods return an error
+// matching ErrClosed after Close, or after the DB is closed.
 type Snapshot struct {
 	db   *DB
 	seq  base.SeqNum
@@ -69,12 +69,12 @@ func (s *Snapshot) NewIter(o *IterOptions) (*Iterator, error) {
 }
 
 // Close releases the snapshot: compactions may drop the versions only it
-// could see. Close returns ErrClosed the second time.
+// could see. A second Close does nothing and returns nil.
 func (s *Snapshot) Close() error {
 	s.db.mu.Lock()
 	defer s.db.mu.Unlock()
 	if s.elem == nil {
-		return ErrClosed
+		return nil
 	}
 	s.db.mu.snapshots.l.Remove(s.elem)
 	s.elem = nil
@@ -89,9 +89,17 @@ func (s *Snapshot) check() error {
 	closed := s.elem == nil
 	s.db.mu.Unlock()
 	if closed {
-		return ErrClosed
+		return errSnapshotClosed
 	}
 	return nil
+}
+
+// len returns the number of open snapshots.
+func (l *snapshotList) len() int {
+	if l.l == nil {
+		return 0
+	}
+	return l.l.Len()
 }
 
 // snapshotSeqs returns the sequence numbers of the open snapshots,
