@@ -386,6 +386,33 @@ func TestMissingCurrent(t *testing.T) {
 	require.NotEmpty(t, listFiles(t, fs, ".sst"), "the tables are still there")
 }
 
+// Nor is a directory with a log holding records but no CURRENT (issue 13:
+// it opened as a new database and truncated the log to nothing). A log
+// holding only its header — a crash while a new database was created — is
+// what Open may start over from.
+func TestMissingCurrentWithLog(t *testing.T) {
+	db, fs := openMem(t, nil)
+	require.NoError(t, db.Put([]byte("k"), []byte("v")))
+	require.NoError(t, db.Close())
+	require.NoError(t, fs.Remove("/db/CURRENT"))
+	before := snapshotDir(t, fs, "/db")
+	_, err := dkv.Open("/db", &dkv.Options{FS: fs, Logger: slog.New(slog.DiscardHandler)})
+	require.ErrorIs(t, err, dkv.ErrCorruption)
+	require.Contains(t, err.Error(), "a log with records")
+	require.Equal(t, before, snapshotDir(t, fs, "/db"), "nothing changed")
+
+	// Only the log's header: a new database.
+	fs = vfs.NewMem()
+	db, err = dkv.Open("/db", &dkv.Options{FS: fs, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	require.NoError(t, fs.Remove("/db/CURRENT"))
+	db, err = dkv.Open("/db", &dkv.Options{FS: fs, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.Empty(t, dkv.DBContents(t, db))
+	require.NoError(t, db.Close())
+}
+
 // A flipped byte in a table yields ErrCorruption naming the table and an
 // offset from the read that touches it — never a wrong value.
 func TestCorruptTable(t *testing.T) {

@@ -68,11 +68,8 @@ func (db *DB) recover() error {
 		return fmt.Errorf("dkv: open %s read-only: no CURRENT file, so no database here: %w", db.dir, fs.ErrNotExist)
 	}
 	if !ok {
-		for _, name := range names {
-			if typ, _, ok := base.ParseFilename(name); ok && typ == base.FileTypeTable {
-				return base.CorruptionErrorf(db.fs.PathJoin(db.dir, "CURRENT"), -1,
-					"CURRENT is missing but the directory holds tables (%s): refusing to treat it as a new database", name)
-			}
+		if err := db.checkNoData(names); err != nil {
+			return err
 		}
 		vs.state = manifest.State{Version: &manifest.Version{}, ComparerName: db.comparer.Name}
 	}
@@ -159,6 +156,64 @@ func (db *DB) recover() error {
 	db.deleteObsoleteFiles()
 	killpoint.Hit(killpoint.OpenRecovered)
 	return nil
+}
+
+// checkNoData is Open's check of a directory without CURRENT, which it
+// would make a new database, deleting the files it does not need: it must
+// hold no data. A crash while a new database was being created leaves at
+// most a log holding only its header and a MANIFEST (CURRENT is written
+// last); a table, or a log with records, means CURRENT was lost from a
+// database with data, and Open refuses rather than destroy it.
+func (db *DB) checkNoData(names []string) error {
+	current := db.fs.PathJoin(db.dir, "CURRENT")
+	for _, name := range names {
+		typ, _, ok := base.ParseFilename(name)
+		if !ok {
+			continue
+		}
+		switch typ {
+		case base.FileTypeTable:
+			return base.CorruptionErrorf(current, -1,
+				"CURRENT is missing but the directory holds tables (%s): refusing to treat it as a new database", name)
+		case base.FileTypeLog:
+			has, err := db.logHasRecords(name)
+			if err != nil {
+				return err
+			}
+			if has {
+				return base.CorruptionErrorf(current, -1,
+					"CURRENT is missing but the directory holds a log with records (%s): refusing to treat it as a new database", name)
+			}
+		}
+	}
+	return nil
+}
+
+// logHasRecords reports whether the log file name holds a record. A log
+// too short for its header holds none; one that cannot be read is an error.
+func (db *DB) logHasRecords(name string) (bool, error) {
+	path := db.fs.PathJoin(db.dir, name)
+	f, err := db.fs.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("dkv: open log: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("dkv: stat log: %w", err)
+	}
+	if st.Size() < wal.FileHeaderSize {
+		return false, nil
+	}
+	_, num, _ := base.ParseFilename(name)
+	_, err = wal.NewReader(f, st.Size(), path, num).Next()
+	switch {
+	case errors.Is(err, io.EOF):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // recoverReadOnly installs the replayed logs' memtables for reads: the
