@@ -25,7 +25,8 @@
 //	dkv [FLAGS] lsm [--svg FILE] DIR
 //	                                print (and draw) the LSM tree's levels and tables
 //	dkv [FLAGS] check DIR           verify every table and log of a database
-//	dkv help [COMMAND]              print help, as do --help and dkv alone
+//	dkv help [COMMAND]              print help, as does --help (dkv alone
+//	                                prints the usage on stderr, exit 2)
 //
 // FLAGS, which go before or after the command, are:
 //
@@ -205,11 +206,12 @@
 //	0  success (del of a missing key included)
 //	1  error: I/O, corruption, locked database, no database in --dir
 //	   (get, scan, space), interrupted compact or checkpoint, ...
-//	2  usage error: wrong number of arguments, unknown command or flag,
-//	   a bad flag value or combination (scan --prefix with --start, -o
-//	   yaml), or an argument the command refuses (an empty or oversized
-//	   key, a start above the end, bad hex under --hex, a checkpoint
-//	   DEST that exists, a wal FILE not named NNNNNN.log without --lognum)
+//	2  usage error: no command, wrong number of arguments, unknown
+//	   command or flag, a bad flag value or combination (scan --prefix
+//	   with --start, -o yaml), or an argument the command refuses (an
+//	   empty or oversized key, a start above the end, bad hex under
+//	   --hex, a checkpoint DEST that exists, a wal FILE not named
+//	   NNNNNN.log without --lognum)
 //	3  key not found (get only)
 //
 // # Example

@@ -30,11 +30,12 @@ const exitCodesHelp = `Exit status:
   0  success (del of a missing key included)
   1  error: I/O, corruption, locked database, no database in --dir
      (get, scan, space), interrupted compact or checkpoint, ...
-  2  usage error: wrong number of arguments, unknown command or flag,
-     a bad flag value or combination (scan --prefix with --start, -o
-     yaml), or an argument the command refuses (an empty or oversized
-     key, a start above the end, bad hex under --hex, a checkpoint
-     DEST that exists, a wal FILE not named NNNNNN.log without --lognum)
+  2  usage error: no command, wrong number of arguments, unknown
+     command or flag, a bad flag value or combination (scan --prefix
+     with --start, -o yaml), or an argument the command refuses (an
+     empty or oversized key, a start above the end, bad hex under
+     --hex, a checkpoint DEST that exists, a wal FILE not named
+     NNNNNN.log without --lognum)
   3  key not found (get only)`
 
 func main() {
@@ -55,17 +56,21 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil
 	}
-	root, started := newRootCmd()
+	root, st := newRootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 
 	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil && st.noCommand {
+		fmt.Fprintf(stderr, "dkv: no command\n\n%s", root.UsageString())
+		return exitUsage
+	}
 	if err == nil {
 		return exitOK
 	}
 	code := exitUsage // an error before a command started is cobra's: usage
-	if *started {
+	if st.started {
 		code = exitCode(err)
 	}
 	fmt.Fprintf(stderr, "dkv: %s\n", trimDKV(err.Error()))
@@ -78,12 +83,21 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return code
 }
 
-// newRootCmd builds the command tree. *started turns true once a
-// subcommand's arguments and flags have been accepted and it begins to run:
-// errors before that are usage errors, errors after it are the command's
-// own.
-func newRootCmd() (root *cobra.Command, started *bool) {
-	started = new(bool)
+// runState is what a run of the command tree tells runContext beyond its
+// error.
+type runState struct {
+	// started turns true once a subcommand's arguments and flags have been
+	// accepted and it begins to run: errors before that are usage errors,
+	// errors after it are the command's own.
+	started bool
+	// noCommand is set when no command was given (dkv alone, or with
+	// flags only), which cobra would answer with the help and success.
+	noCommand bool
+}
+
+// newRootCmd builds the command tree, and the state that its run fills in.
+func newRootCmd() (root *cobra.Command, st *runState) {
+	st = &runState{}
 	g := &globals{output: outputText}
 	root = &cobra.Command{
 		Use:   "dkv",
@@ -131,9 +145,35 @@ prefixed "dkv: ".
 		SilenceUsage:  true,
 		// Subcommands must not set their own PersistentPreRun: cobra runs
 		// only the nearest one, and this one marks the start of a run.
-		PersistentPreRun:  func(*cobra.Command, []string) { *started = true },
+		PersistentPreRun:  func(*cobra.Command, []string) { st.started = true },
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
+	// cobra shows the help of a command that is not runnable (the root)
+	// as if --help had asked for it: without --help, no command was given.
+	// The help command calls help itself, so that this is the only way
+	// here without --help.
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(c *cobra.Command, args []string) {
+		if asked, _ := c.Flags().GetBool("help"); c == root && !asked {
+			st.noCommand = true
+			return
+		}
+		help(c, args)
+	})
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [COMMAND]",
+		Short: "Help about any command",
+		Long:  "Print the help of COMMAND, or of dkv without one.",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, _, err := root.Find(args)
+			if err != nil {
+				return &codeError{code: exitUsage, err: err}
+			}
+			cmd.InitDefaultHelpFlag() // cobra adds it only to the command it runs
+			help(cmd, args)
+			return nil
+		},
+	})
 	flags := root.PersistentFlags()
 	flags.StringVar(&g.dir, "dir", "./data", "database directory")
 	flags.VarP(&g.output, "output", "o", "output `FORMAT`: text (aligned tables) or json (one object)")
@@ -141,7 +181,7 @@ prefixed "dkv: ".
 	root.AddCommand(newPutCmd(g), newGetCmd(g), newDelCmd(g), newDeleteRangeCmd(g),
 		newScanCmd(g), newSpaceCmd(g), newFlushCmd(g), newCompactCmd(g), newCheckpointCmd(g),
 		newSSTableCmd(g), newWALCmd(g), newManifestCmd(g), newLSMCmd(g), newCheckCmd(g))
-	return root, started
+	return root, st
 }
 
 // exitCode maps an error from a running command to its exit code.

@@ -135,15 +135,16 @@ func holdDB(t *testing.T, dir string) {
 }
 
 // TestUsageGolden: cobra's own errors (unknown commands and flags, a bad
-// -o) are usage errors, exit 2 with a hint; help goes to stdout and exits
-// 0.
+// -o) are usage errors, exit 2 with a hint, and so is no command at all
+// (the usage goes to stderr) and help of an unknown command; help that is
+// asked for goes to stdout and exits 0.
 func TestUsageGolden(t *testing.T) {
 	runGolden(t, []scenario{
-		{name: "unknown_command", steps: [][]string{{"frob", "k"}}},
-		{name: "unknown_flag", steps: [][]string{{"get", "--frob", "k"}, {"--frob", "get", "k"}}},
+		{name: "unknown_command", steps: [][]string{{"frob", "k"}, {"help", "frob"}}},
+		{name: "unknown_flag", steps: [][]string{{"get", "--frob", "k"}, {"--frob", "get", "k"}, {"--frob"}}},
 		{name: "help", noDir: true, steps: [][]string{{"--help"}}},
 		{name: "help_put", noDir: true, steps: [][]string{{"put", "--help"}, {"help", "put"}}},
-		{name: "no_command", noDir: true, steps: [][]string{{}}},
+		{name: "no_command", noDir: true, steps: [][]string{{}, {"-o", "json", "--dir", "x"}}},
 		{name: "bad_output", steps: [][]string{{"-o", "yaml", "get", "k"}, {"get", "--output=", "k"}, {"scan", "-o"}}},
 	})
 }
