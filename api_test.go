@@ -397,3 +397,42 @@ func TestIterEmptyBoundsUnbounded(t *testing.T) {
 		require.Equal(t, want, n, "%+v", o)
 	}
 }
+
+// An embedded library is quiet unless given a Logger (issue 13): with the
+// default, nothing reaches slog's default logger — not an ingest, not the
+// recovery of a torn log tail — while a given Logger hears both.
+func TestDefaultLoggerIsQuiet(t *testing.T) {
+	var global bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&global, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	defer slog.SetDefault(old)
+
+	run := func(logger *slog.Logger) {
+		fs := vfs.NewMem()
+		db, err := dkv.Open("/db", &dkv.Options{FS: fs, Logger: logger})
+		require.NoError(t, err)
+		writeExternal(t, fs, "/ext/a.sst", extOp{key: "a", value: "1"})
+		require.NoError(t, db.Ingest([]string{"/ext/a.sst"}))
+		require.NoError(t, db.Put([]byte("b"), []byte("2")))
+		require.NoError(t, db.Close())
+		logs := listFiles(t, fs, ".log")
+		require.Len(t, logs, 1)
+		data := snapshotDir(t, fs, "/db")[logs[0]]
+		f, err := fs.Create("/db/" + logs[0])
+		require.NoError(t, err)
+		_, err = f.Write(append([]byte(data), "a torn tail"...))
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		db, err = dkv.Open("/db", &dkv.Options{FS: fs, Logger: logger})
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+	}
+	run(nil)
+	require.Empty(t, global.String(), "the default Logger logs nothing")
+
+	var given bytes.Buffer
+	run(slog.New(slog.NewTextHandler(&given, nil)))
+	require.Contains(t, given.String(), "ingested a table")
+	require.Contains(t, given.String(), "torn")
+	require.Empty(t, global.String())
+}

@@ -158,8 +158,12 @@ type Options struct {
 	// Default 1.
 	MaxConcurrentCompactions int
 
-	// Logger receives the DB's log lines (recovery, truncated logs, stopped
-	// writes). Default: slog.Default().
+	// Logger receives the DB's log lines: recovery (a torn log tail
+	// truncated), stopped or stalled writes, failed background work
+	// (retried), ingests, checkpoints. Default: none — an embedded library
+	// stays quiet unless given a logger; pass slog.Default() to log where
+	// the program does. What a caller must act on is also an error it gets
+	// back, or an EventListener call (BackgroundError, WritesStopped, WriteStallBegin).
 	Logger *slog.Logger
 
 	// EventListener, when set, is told about the DB's internal events.
@@ -224,7 +228,7 @@ func (o *Options) EnsureDefaults() *Options {
 		}
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.EventListener == nil {
 		o.EventListener = &EventListener{}
