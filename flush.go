@@ -292,7 +292,18 @@ func (db *DB) flush(f *flushable) error {
 // writeTable writes mem as a new L0 table and returns its metadata. The
 // table and its directory entry are durable when it returns; on error no
 // table file is left.
+//
+// The table's range tombstones keep, per fragment, only the sequence
+// numbers its readers can tell apart (memtable.RangeDelsFor): its readers
+// are the snapshots open now and reads that begin after it is installed,
+// at or above what is published now. published is loaded before the
+// snapshots are listed, so a snapshot the list misses reads at or above
+// it. Keeping every sequence number instead makes nested tombstones (a
+// queue deleting up to its head after each push) cost their number
+// squared: issue 13.
 func (db *DB) writeTable(mem *memtable.MemTable) (*manifest.FileMetadata, error) {
+	published := base.SeqNum(db.visible.Load())
+	snapshots := db.snapshotSeqs()
 	m, path, err := db.buildTable(0, func(w *sstable.Writer) error {
 		it := mem.NewIter()
 		defer it.Close()
@@ -301,7 +312,7 @@ func (db *DB) writeTable(mem *memtable.MemTable) (*manifest.FileMetadata, error)
 				return err
 			}
 		}
-		return addRangeDels(w, mem.RangeDels(), nil)
+		return addSpans(w, mem.RangeDelsFor(snapshots, published))
 	})
 	if err == nil {
 		if err = vfs.SyncDir(db.fs, db.dir); err != nil {
@@ -353,6 +364,16 @@ func addRangeDels(w *sstable.Writer, l *rangedel.List, seq *base.SeqNum) error {
 		if seq != nil {
 			t.Seq = *seq
 		}
+		if err := w.AddRangeDel(t.Start, t.End, t.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addSpans adds the range tombstones of spans to w.
+func addSpans(w *sstable.Writer, spans []rangedel.Span) error {
+	for _, t := range rangedel.Tombstones(spans) {
 		if err := w.AddRangeDel(t.Start, t.End, t.Seq); err != nil {
 			return err
 		}

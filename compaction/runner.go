@@ -86,7 +86,11 @@ func Run(ctx context.Context, v *manifest.Version, p *Plan, env Env) (*Result, e
 		if err != nil {
 			return nil, err
 		}
-		c.spans = rangedel.Fragment(env.Cmp, ts)
+		// Only what the snapshots (and readers above every input) can
+		// tell apart: keptSpans would drop the rest anyway, and keeping
+		// every sequence number until then costs their number squared
+		// when tombstones nest.
+		c.spans = rangedel.FragmentFor(env.Cmp, ts, env.Snapshots)
 	}
 	it, err := env.NewMergingIter(p)
 	if err != nil {
@@ -129,7 +133,8 @@ type compactor struct {
 	lastUser []byte
 	paths    []string // outputs created, for abort
 
-	// spans are the inputs' range tombstones, fragmented. Each output
+	// spans are the inputs' range tombstones, fragmented for the
+	// snapshots: the newest sequence number of each stripe. Each output
 	// gets the part of them between its lower bound (the key it was cut
 	// at; nil for the first) and the key the next output starts at (nil
 	// for the last), so that the outputs partition the key space and
@@ -184,28 +189,20 @@ func (c *compactor) run(ctx context.Context, it *iter) error {
 }
 
 // keptSpans returns the range tombstones an output covering [lower, upper)
-// keeps: of each span, the newest tombstone of each snapshot stripe (an
-// older one in the same stripe deletes nothing the newer does not, for any
-// reader), except one in the oldest stripe with nothing below the output
-// level to delete — the versions it covered in this compaction are gone.
+// keeps: the spans, which already hold only the newest tombstone of each
+// snapshot stripe (an older one in the same stripe deletes nothing the
+// newer does not, for any reader; see Run), except one in the oldest
+// stripe with nothing below the output level to delete — the versions it
+// covered in this compaction are gone.
 func (c *compactor) keptSpans(lower, upper []byte) []rangedel.Span {
 	var out []rangedel.Span
 	for _, s := range rangedel.Truncate(c.env.Cmp, c.spans, lower, upper) {
-		var seqs []base.SeqNum
-		last := -1
-		for _, t := range s.Seqs { // newest first
-			stripe := stripeOf(c.env.Snapshots, t)
-			if stripe == last {
-				continue
-			}
-			last = stripe
-			if stripe == 0 && c.elidableRange(s.Start, s.End) {
-				continue
-			}
-			seqs = append(seqs, t)
+		// Newest first: only the last can be in the oldest stripe.
+		if n := len(s.Seqs); stripeOf(c.env.Snapshots, s.Seqs[n-1]) == 0 && c.elidableRange(s.Start, s.End) {
+			s.Seqs = s.Seqs[: n-1 : n-1]
 		}
-		if len(seqs) > 0 {
-			out = append(out, rangedel.Span{Start: s.Start, End: s.End, Seqs: seqs})
+		if len(s.Seqs) > 0 {
+			out = append(out, s)
 		}
 	}
 	return out

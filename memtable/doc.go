@@ -12,6 +12,12 @@
 // without searching the tree: a memtable holds only the newest writes, so
 // most point reads miss it.
 //
+// Range tombstones are kept beside the tree, in the order they were added.
+// RangeDels gives readers a rangedel.List of them that answers at any
+// sequence number; RangeDelsFor fragments them for a table, keeping only
+// the sequence numbers the table's readers can tell apart. Both cost
+// O(n log n) for n tombstones however they nest.
+//
 // Keys and values are copied into an arena of large chunks owned by the
 // MemTable; slices returned by Get point into it and stay valid, unchanged,
 // for as long as the caller holds them.

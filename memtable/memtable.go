@@ -3,6 +3,7 @@ package memtable
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -241,10 +242,11 @@ func (m *MemTable) MayContain(key []byte) (may, hasFilter bool) {
 	return m.filter.mayContain(key), true
 }
 
-// RangeDels returns the MemTable's range tombstones, fragmented: an
-// immutable List that later Adds do not change. The fragments are
-// computed on the first call after a range deletion was added, then
-// reused.
+// RangeDels returns the MemTable's range tombstones as a List that answers
+// readers at every sequence number (rangedel.NewListOf), immutable: later
+// Adds do not change it. Its Spans are what a reader above every tombstone
+// sees. It is built on the first call after a range deletion was added,
+// then reused; its cost grows with the tombstones, not with how they nest.
 func (m *MemTable) RangeDels() *rangedel.List {
 	if l := m.fragments.Load(); l != nil {
 		return l // the common case: no lock
@@ -253,10 +255,36 @@ func (m *MemTable) RangeDels() *rangedel.List {
 	defer m.rdMu.Unlock()
 	l := m.fragments.Load()
 	if l == nil {
-		l = rangedel.NewList(m.cmp, rangedel.Fragment(m.cmp, m.rangeDels))
+		// The list keeps this prefix of rangeDels, which Add never
+		// changes: it only appends.
+		l = rangedel.NewListOf(m.cmp, m.rangeDels[:len(m.rangeDels):len(m.rangeDels)])
 		m.fragments.Store(l)
 	}
 	return l
+}
+
+// RangeDelsFor returns the MemTable's range tombstones fragmented for a
+// table (rangedel.FragmentFor): exact for readers at the sequence numbers
+// snapshots (ascending) and at every sequence number at or above
+// published. Each span keeps the newest sequence number of each stripe the
+// snapshots, published and the tombstones above published cut: a reader
+// at or above published may read between two tombstones not yet published
+// when the table was written, so each of those is a stripe of its own.
+// For a flush: readers of the table are the snapshots open when it
+// started and readers that begin later, at or above what was published
+// then.
+func (m *MemTable) RangeDelsFor(snapshots []base.SeqNum, published base.SeqNum) []rangedel.Span {
+	m.rdMu.Lock()
+	ts := m.rangeDels[:len(m.rangeDels):len(m.rangeDels)]
+	m.rdMu.Unlock()
+	readers := append(slices.Clone(snapshots), published)
+	for _, t := range ts {
+		if t.Seq > published {
+			readers = append(readers, t.Seq)
+		}
+	}
+	slices.Sort(readers)
+	return rangedel.FragmentFor(m.cmp, ts, slices.Compact(readers))
 }
 
 // ApproximateSize returns the memory the MemTable accounts for: keys, values

@@ -154,9 +154,14 @@ func (w *Writer) DeleteRange(start, end []byte) error {
 
 // AddRangeDel records a range tombstone deleting the user keys in
 // [start, end) below sequence number seq. Tombstones may be added in any
-// order and may overlap: Finish fragments them (package rangedel) into the
-// table's range-deletion block. They widen the table's key range. The
-// Writer copies start and end.
+// order and may overlap: Finish fragments them (rangedel.Fragment) into the
+// table's range-deletion block, keeping every sequence number it is given.
+// Nested tombstones with many sequence numbers make that block grow with
+// their number squared, so a caller writing a user's tombstones first
+// keeps only those the table's readers can tell apart
+// (rangedel.FragmentFor), as flushes and compactions do, and adds the
+// result. They widen the table's key range. The Writer copies start and
+// end.
 func (w *Writer) AddRangeDel(start, end []byte, seq base.SeqNum) error {
 	if w.err != nil {
 		return w.err

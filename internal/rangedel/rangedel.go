@@ -1,30 +1,9 @@
-// Package rangedel holds range tombstones in the form reads and compactions
-// use: fragments.
-//
-// A range tombstone deletes the user keys in [Start, End) at every sequence
-// number below its own. Tombstones may overlap each other in any way, which
-// makes "which tombstones cover key k?" a search over all of them. So they
-// are fragmented first: cut at every start and end key into spans that
-// never overlap, each span carrying the sequence numbers of every tombstone
-// that covers it, newest first. Then a lookup is one binary search:
-//
-//	tombstones  [b, f)#7   [d, h)#4
-//	fragments   [b, d)#7   [d, f)#7,4   [f, h)#4
-//
-// A point version k#s is deleted as of sequence number r when the span
-// holding k has a sequence number t with s < t <= r.
-//
-// The package is used by the memtable (its tombstones, fragmented on
-// demand), the sstable package (a table's range-deletion block holds the
-// fragments of its tombstones), reads and iterators (one search per source
-// of a view: AnyDeletes), and compaction (fragments cut at
-// output boundaries, sequence numbers no reader needs dropped).
 package rangedel
 
 import (
 	"fmt"
-	"slices"
 	"sort"
+	"sync"
 
 	"github.com/distributedkv/dkv/internal/base"
 )
@@ -47,66 +26,6 @@ type Span struct {
 
 func (s Span) String() string { return fmt.Sprintf("[%q, %q)#%v", s.Start, s.End, s.Seqs) }
 
-// Fragment cuts tombstones into sorted, non-overlapping spans; tombstones
-// with an empty range (Start >= End) delete nothing and are ignored.
-// Neighbouring spans with the same sequence numbers are joined. The spans
-// refer to the tombstones' key bytes.
-func Fragment(cmp base.Compare, ts []Tombstone) []Span {
-	var bounds [][]byte
-	live := make([]Tombstone, 0, len(ts))
-	for _, t := range ts {
-		if cmp(t.Start, t.End) < 0 {
-			live = append(live, t)
-			bounds = append(bounds, t.Start, t.End)
-		}
-	}
-	if len(live) == 0 {
-		return nil
-	}
-	slices.SortFunc(bounds, cmp)
-	bounds = slices.CompactFunc(bounds, func(a, b []byte) bool { return cmp(a, b) == 0 })
-	slices.SortFunc(live, func(a, b Tombstone) int { return cmp(a.Start, b.Start) })
-
-	var spans []Span
-	var active []Tombstone // tombstones covering the current bound
-	next := 0              // the first tombstone of live not yet active
-	for i := 0; i+1 < len(bounds); i++ {
-		lo, hi := bounds[i], bounds[i+1]
-		// Tombstones ending at lo leave; those starting at lo join (every
-		// start is a bound, so none is skipped).
-		active = slices.DeleteFunc(active, func(t Tombstone) bool { return cmp(t.End, lo) <= 0 })
-		for next < len(live) && cmp(live[next].Start, lo) <= 0 {
-			active = append(active, live[next])
-			next++
-		}
-		if len(active) == 0 {
-			continue
-		}
-		seqs := make([]base.SeqNum, len(active))
-		for j, t := range active {
-			seqs[j] = t.Seq
-		}
-		slices.SortFunc(seqs, func(a, b base.SeqNum) int { return -cmpSeq(a, b) })
-		seqs = slices.Compact(seqs)
-		if n := len(spans); n > 0 && cmp(spans[n-1].End, lo) == 0 && slices.Equal(spans[n-1].Seqs, seqs) {
-			spans[n-1].End = hi
-			continue
-		}
-		spans = append(spans, Span{Start: lo, End: hi, Seqs: seqs})
-	}
-	return spans
-}
-
-func cmpSeq(a, b base.SeqNum) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // Tombstones returns the tombstones the spans stand for: one per span and
 // sequence number. Fragment(Tombstones(spans)) gives the spans back.
 func Tombstones(spans []Span) []Tombstone {
@@ -120,23 +39,53 @@ func Tombstones(spans []Span) []Tombstone {
 }
 
 // List is an immutable set of fragments, searchable by user key. The zero
-// List and a nil *List are empty.
+// List and a nil *List are empty. A List is safe for concurrent use.
 type List struct {
 	cmp   base.Compare
 	spans []Span
+
+	// A List of tombstones (NewListOf) answers readers at or above newest
+	// from spans, which keep only the newest sequence number of each
+	// fragment, and older readers from the history of ts, built by the
+	// first of them to ask.
+	ts      []Tombstone
+	newest  base.SeqNum
+	once    sync.Once
+	history *history
 }
 
 // NewList returns a List of spans, which must be sorted and must not
-// overlap (what Fragment returns, or a table's checked range-deletion
-// block). The List keeps spans.
+// overlap (what Fragment or FragmentFor returns, or a table's checked
+// range-deletion block). The List keeps spans. Its answers are the spans':
+// exact for the readers they were fragmented for.
 func NewList(cmp base.Compare, spans []Span) *List {
 	return &List{cmp: cmp, spans: spans}
+}
+
+// NewListOf returns a List of the tombstones ts that answers Covering
+// exactly at every sequence number, in O(n log n) room for n tombstones
+// however they nest — for a memtable, whose readers may read at any
+// sequence number. The List keeps ts, which must not change.
+//
+// Its Spans are FragmentFor(cmp, ts, nil): the tombstones as a reader at
+// or above every one of them sees them, one sequence number per span. A
+// reader below the newest tombstone is answered from a history of the
+// tombstones (see history), built when the first such reader asks: most
+// memtables are only read at or above their newest tombstone.
+func NewListOf(cmp base.Compare, ts []Tombstone) *List {
+	l := &List{cmp: cmp, spans: FragmentFor(cmp, ts, nil), ts: ts}
+	for _, t := range ts {
+		l.newest = max(l.newest, t.Seq)
+	}
+	return l
 }
 
 // Empty reports whether the list holds no span.
 func (l *List) Empty() bool { return l == nil || len(l.spans) == 0 }
 
-// Spans returns the spans, in order. Do not modify them.
+// Spans returns the spans, in order. Do not modify them. For a List made
+// by NewListOf they are what a reader at or above every tombstone sees,
+// not every sequence number Covering can answer with.
 func (l *List) Spans() []Span {
 	if l == nil {
 		return nil
@@ -150,6 +99,10 @@ func (l *List) Spans() []Span {
 func (l *List) Covering(key []byte, seq base.SeqNum) (base.SeqNum, bool) {
 	if l.Empty() {
 		return 0, false
+	}
+	if l.ts != nil && seq < l.newest {
+		l.once.Do(func() { l.history = newHistory(l.cmp, l.ts) })
+		return l.history.covering(key, seq)
 	}
 	// The first span ending above key is the only one that can hold it.
 	i := sort.Search(len(l.spans), func(i int) bool { return l.cmp(l.spans[i].End, key) > 0 })

@@ -131,7 +131,8 @@ func TestCheckRefuses(t *testing.T) {
 	require.NoError(t, Check(cmp, []Span{s("a", "c", 2, 1), s("c", "d", 2)}))
 }
 
-// FuzzFragment checks Fragment and List against the definition on
+// FuzzFragment checks Fragment, FragmentFor and NewListOf against the
+// definition (FragmentFor only for the readers it keeps) on
 // tombstones decoded from the fuzzer's bytes (3 bytes each: start, end,
 // sequence number).
 func FuzzFragment(f *testing.F) {
@@ -146,13 +147,21 @@ func FuzzFragment(f *testing.F) {
 		if err := Check(cmp, spans); err != nil {
 			t.Fatal(err)
 		}
-		l := NewList(cmp, spans)
-		for k := 0; k < 256; k += 7 {
-			for _, seq := range []base.SeqNum{0, 1, 100, 255} {
-				want, wantOK := bruteCovering(in, []byte{byte(k)}, seq)
-				got, gotOK := l.Covering([]byte{byte(k)}, seq)
-				if want != got || wantOK != gotOK {
-					t.Fatalf("key %d seq %d: got %d,%v want %d,%v (%v)", k, seq, got, gotOK, want, wantOK, in)
+		for name, l := range map[string]*List{
+			"Fragment":         NewList(cmp, spans),
+			"NewListOf":        NewListOf(cmp, in),
+			"FragmentFor(100)": NewList(cmp, FragmentFor(cmp, in, []base.SeqNum{100})),
+		} {
+			for k := 0; k < 256; k += 7 {
+				for _, seq := range []base.SeqNum{0, 1, 100, 255} {
+					if name == "FragmentFor(100)" && seq < 100 {
+						continue // not a reader it was fragmented for
+					}
+					want, wantOK := bruteCovering(in, []byte{byte(k)}, seq)
+					got, gotOK := l.Covering([]byte{byte(k)}, seq)
+					if want != got || wantOK != gotOK {
+						t.Fatalf("%s: key %d seq %d: got %d,%v want %d,%v (%v)", name, k, seq, got, gotOK, want, wantOK, in)
+					}
 				}
 			}
 		}

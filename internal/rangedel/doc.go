@@ -1,0 +1,48 @@
+// Package rangedel holds range tombstones in the form reads and compactions
+// use: fragments.
+//
+// A range tombstone deletes the user keys in [Start, End) at every sequence
+// number below its own. Tombstones may overlap each other in any way, which
+// makes "which tombstones cover key k?" a search over all of them. So they
+// are fragmented first: cut at every start and end key into spans that
+// never overlap, each span carrying sequence numbers of the tombstones
+// that cover it, newest first. Then a lookup is one binary search:
+//
+//	tombstones  [b, f)#7   [d, h)#4
+//	fragments   [b, d)#7   [d, f)#7,4   [f, h)#4
+//
+// A point version k#s is deleted as of sequence number r when the span
+// holding k has a sequence number t with s < t <= r.
+//
+// # Which sequence numbers a span keeps
+//
+// Keeping every covering sequence number (Fragment) makes nested
+// tombstones cost the square of their number: a queue that deletes
+// everything up to its head after each push leaves n tombstones all
+// covering the oldest keys, n spans holding 1, 2, ..., n sequence numbers.
+// But the best witness that k#s is deleted as of r is the newest t <= r,
+// so a span only needs the sequence numbers that are the newest at or
+// below some reader's r. FragmentFor keeps, for readers at the open
+// snapshots and above every tombstone, the newest sequence number of each
+// snapshot stripe — with k snapshots, at most k+1 per span, whatever the
+// nesting; the nested queue above becomes one span. Flushes and
+// compactions write that to tables (a flush adds the sequence numbers of
+// tombstones not yet published to readers, which later readers may read
+// just below). The on-disk range-deletion block is unchanged: a table
+// simply holds fewer sequence numbers.
+//
+// A memtable's readers (Gets and iterators at the latest sequence number
+// when they began, which no list records) may read at any sequence number,
+// so its List is made by NewListOf: spans for readers above every
+// tombstone, and for the others a history of the tombstones in O(n log n)
+// room that answers at any sequence number (see history).
+//
+// The package is used by the memtable (NewListOf, built on demand), the
+// sstable package (a table's range-deletion block holds the fragments of
+// its tombstones: Fragment of what it is given), reads and iterators (one
+// search per source of a view: AnyDeletes), flushes and compactions
+// (FragmentFor, cut at output boundaries by Truncate).
+//
+// Every fragmenter here costs O(n log n) in the tombstones plus the size of
+// what it returns.
+package rangedel
