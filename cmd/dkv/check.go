@@ -135,7 +135,7 @@ func checkDB(w io.Writer, g *globals, dir string) error {
 	}
 	report := c.report
 	if g.json() {
-		report = func(w io.Writer) error { return writeJSON(w, c.json(st != nil)) }
+		report = func(w io.Writer) error { return g.writeJSON(w, c.json(st != nil)) }
 	}
 	if err := report(w); err != nil {
 		return fmt.Errorf("write output: %w", err)

@@ -117,7 +117,7 @@ func measureCheckpoint(dir, dest string) (checkpointMade, error) {
 // printCheckpoint prints what a checkpoint made.
 func printCheckpoint(w io.Writer, g *globals, m checkpointMade) error {
 	if g.json() {
-		return writeJSON(w, m)
+		return g.writeJSON(w, m)
 	}
 	tw := newTable(w)
 	fmt.Fprintf(tw, "checkpoint\t%s\n", m.Dir)

@@ -115,7 +115,7 @@ func runCompact(ctx context.Context, cmd *cobra.Command, g *globals, start, end 
 					mu.Unlock()
 				}
 				doc.Error = errorText(err)
-				if werr := writeJSON(w, doc); err == nil {
+				if werr := g.writeJSON(w, doc); err == nil {
 					err = werr
 				}
 			}()
@@ -322,8 +322,8 @@ func fileNames(nums []base.FileNum) []string {
 
 // compactDoc is compact's JSON document.
 type compactDoc struct {
-	Start  any        `json:"start"`
-	End    any        `json:"end"`
+	Start  *string    `json:"start"`
+	End    *string    `json:"end"`
 	Before *levelsDoc `json:"before"`
 	// With --explain: the picker's view before the compaction (null when
 	// it could not be read: a nil *pickerDoc, not a nil any), and the

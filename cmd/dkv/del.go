@@ -27,8 +27,8 @@ Deleting a key that has no value succeeds. del prints nothing on success
 			if err != nil || !g.json() {
 				return err
 			}
-			return writeJSON(cmd.OutOrStdout(), struct {
-				Key     any      `json:"key"`
+			return g.writeJSON(cmd.OutOrStdout(), struct {
+				Key     string   `json:"key"`
 				Explain []string `json:"explain,omitempty"`
 			}{g.bytes(key), lines})
 		},

@@ -40,9 +40,9 @@ are hex.`,
 			if err != nil || !g.json() {
 				return err
 			}
-			return writeJSON(cmd.OutOrStdout(), struct {
-				Start any `json:"start"`
-				End   any `json:"end"`
+			return g.writeJSON(cmd.OutOrStdout(), struct {
+				Start string `json:"start"`
+				End   string `json:"end"`
 			}{g.bytes(start), g.bytes(end)})
 		},
 	}

@@ -183,12 +183,16 @@
 // standard error shows too. check's problems are its report: an array,
 // not an "error". Each command's help lists the members of its object.
 //
-// Keys and values in JSON are strings: under --hex, in hex; otherwise the
-// bytes themselves when they are valid UTF-8 (JSON escapes control
-// characters, so this is exact), and {"hex": "…"} when they are not, since a
-// JSON string cannot hold them. A program that reads arbitrary binary keys
-// should pass --hex. Internal keys (in sstable, manifest) are objects
-// {"key", "seq", "kind"}.
+// A key or value in JSON is always a string, whole, in every command's
+// document: under --hex, its bytes in lowercase hex; otherwise its bytes
+// as text, which is exact when they are UTF-8 (JSON escapes control
+// characters). Bytes that are not UTF-8 a JSON string cannot hold, so
+// rather than print them changed, or as another type, the command writes
+// no document and exits 2, saying to pass --hex; a key or value given on
+// the command line that is not UTF-8 is refused the same way before
+// anything is done. A program that may meet binary keys passes --hex and
+// decodes every key from hex. Internal keys (in sstable, manifest) are
+// objects {"key", "seq", "kind"} whose "key" follows the same rule.
 //
 // # Hex
 //
@@ -208,7 +212,8 @@
 //	   (get, scan, space), interrupted compact or checkpoint, ...
 //	2  usage error: no command, wrong number of arguments, unknown
 //	   command or flag, a bad flag value or combination (scan --prefix
-//	   with --start, -o yaml), or an argument the command refuses (an
+//	   with --start, -o yaml, -o json without --hex on keys or values
+//	   that are not UTF-8 text), or an argument the command refuses (an
 //	   empty or oversized key, a start above the end, bad hex under
 //	   --hex, a checkpoint DEST that exists, a wal FILE not named
 //	   NNNNNN.log without --lognum)

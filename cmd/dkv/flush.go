@@ -33,7 +33,7 @@ With -o json, flush prints {"levels": [{"level", "files", "size",
 				return err
 			}
 			if g.json() {
-				return writeJSON(w, levelsJSON(levels))
+				return g.writeJSON(w, levelsJSON(levels))
 			}
 			return printLevels(w, g, "levels", levels)
 		},

@@ -83,13 +83,14 @@ func printGet(w io.Writer, g *globals, key, value []byte, found bool, ex *explai
 	var err error
 	switch {
 	case g.json():
-		var v any // null when not found
+		var v *string // null when not found
 		if found {
-			v = g.bytes(value)
+			s := g.bytes(value)
+			v = &s
 		}
-		err = writeJSON(w, struct {
-			Key     any      `json:"key"`
-			Value   any      `json:"value"`
+		err = g.writeJSON(w, struct {
+			Key     string   `json:"key"`
+			Value   *string  `json:"value"`
 			Explain []string `json:"explain,omitempty"`
 		}{g.bytes(key), v, ex.lines})
 	case !found:

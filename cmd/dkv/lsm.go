@@ -103,7 +103,7 @@ func readVersion(dir string) (*manifest.Version, error) {
 func printLSM(w io.Writer, g *globals, v *manifest.Version) error {
 	levels := levelMetrics(v)
 	if g.json() {
-		return writeJSON(w, lsmJSON(g, v, levels))
+		return g.writeJSON(w, lsmJSON(g, v, levels))
 	}
 	tw := newTable(w)
 	fmt.Fprintf(tw, "levels\n")
@@ -209,8 +209,8 @@ type lsmTable struct {
 	Level       int    `json:"level"`
 	File        string `json:"file"`
 	Size        uint64 `json:"size"`
-	Smallest    any    `json:"smallest"`
-	Largest     any    `json:"largest"`
+	Smallest    string `json:"smallest"`
+	Largest     string `json:"largest"`
 	SmallestSeq uint64 `json:"smallest_seq"`
 	LargestSeq  uint64 `json:"largest_seq"`
 }

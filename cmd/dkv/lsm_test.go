@@ -32,8 +32,12 @@ func TestLSMGolden(t *testing.T) {
 		{name: "lsm_no_db", noDir: true, steps: [][]string{
 			{"lsm", "$DIR"},
 		}},
-		{name: "lsm_json", setup: fillDB, noDir: true, steps: [][]string{
+		{name: "lsm_json", setup: twoTables, noDir: true, steps: [][]string{
 			{"-o", "json", "lsm", "$DIR"},
+		}},
+		{name: "lsm_json_hex", setup: fillDB, noDir: true, steps: [][]string{
+			{"-o", "json", "lsm", "$DIR"}, // "bin\x00\xff" is not text: --hex is needed
+			{"--hex", "-o", "json", "lsm", "$DIR"},
 		}},
 		{name: "lsm_hex", setup: fillDB, noDir: true, steps: [][]string{
 			{"--hex", "lsm", "$DIR"},

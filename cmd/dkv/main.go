@@ -32,7 +32,8 @@ const exitCodesHelp = `Exit status:
      (get, scan, space), interrupted compact or checkpoint, ...
   2  usage error: no command, wrong number of arguments, unknown
      command or flag, a bad flag value or combination (scan --prefix
-     with --start, -o yaml), or an argument the command refuses (an
+     with --start, -o yaml, -o json without --hex on keys or values
+     that are not UTF-8 text), or an argument the command refuses (an
      empty or oversized key, a start above the end, bad hex under
      --hex, a checkpoint DEST that exists, a wal FILE not named
      NNNNNN.log without --lognum)
@@ -137,8 +138,11 @@ problem, and exits 1 when it finds damage.
 Output that people read goes to standard output as aligned tables; with
 -o json, every command writes one JSON object there instead. --hex takes
 the keys and values given on the command line in hex, and prints keys and
-values in hex. Errors, logs and progress go to standard error; errors are
-prefixed "dkv: ".
+values in hex. In JSON a key or value is always a string: hex under
+--hex, otherwise UTF-8 text; bytes that are not UTF-8 text make a command
+refuse -o json without --hex (exit 2) rather than print them changed.
+Errors, logs and progress go to standard error; errors are prefixed
+"dkv: ".
 
 ` + exitCodesHelp,
 		SilenceErrors: true, // run prints errors and picks the exit code

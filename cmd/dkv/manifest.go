@@ -152,7 +152,7 @@ func printManifestJSON(w io.Writer, g *globals, dir string, num base.FileNum) (e
 	doc := manifestDoc{Manifest: base.MakeFilename(base.FileTypeManifest, num), Edits: []editDoc{}}
 	defer func() {
 		doc.Error = errorText(err)
-		if werr := writeJSON(w, doc); err == nil {
+		if werr := g.writeJSON(w, doc); err == nil {
 			err = werr
 		}
 	}()

@@ -28,14 +28,18 @@ func TestManifestGolden(t *testing.T) {
 		{name: "manifest_corrupt", setup: corruptManifest, noDir: true, steps: [][]string{
 			{"manifest", "$DIR"},
 		}},
-		{name: "manifest_json", setup: fillDB, noDir: true, steps: [][]string{
+		{name: "manifest_json", setup: twoTables, noDir: true, steps: [][]string{
 			{"-o", "json", "manifest", "$DIR"},
+		}},
+		{name: "manifest_json_hex", setup: fillDB, noDir: true, steps: [][]string{
+			{"-o", "json", "manifest", "$DIR"}, // "bin\x00\xff" is not text: --hex is needed
+			{"--hex", "-o", "json", "manifest", "$DIR"},
 		}},
 		{name: "manifest_hex", setup: fillDB, noDir: true, steps: [][]string{
 			{"--hex", "manifest", "$DIR"},
 		}},
 		{name: "manifest_corrupt_json", setup: corruptManifest, noDir: true, steps: [][]string{
-			{"-o", "json", "manifest", "$DIR"},
+			{"--hex", "-o", "json", "manifest", "$DIR"},
 		}},
 		{name: "manifest_wrong_arg_count", noDir: true, steps: [][]string{
 			{"manifest"},

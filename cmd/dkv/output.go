@@ -21,10 +21,17 @@ import (
 // before it has anything to report writes nothing there, and one that stops
 // at damage after reading something (scan, sstable, wal, manifest) writes
 // what it read with an "error" member. Errors, logs and progress go to
-// stderr as text in both. Keys and values in JSON are strings: hex under
-// --hex; otherwise the bytes themselves when they are UTF-8 text, and
-// {"hex": "…"} when they are not (JSON strings cannot hold other bytes).
-// JSON values are never cut; sizes are numbers of bytes.
+// stderr as text in both. JSON values are never cut; sizes are numbers of
+// bytes.
+//
+// A key or value in JSON is always a string, whole: under --hex its bytes
+// in lowercase hex; otherwise its bytes as text, which is exact for UTF-8
+// (JSON escapes control characters). Bytes that are not UTF-8 a JSON
+// string cannot hold: rather than change them or switch to another type,
+// the command refuses to write the document, a usage error that says to
+// pass --hex (and a key or value given on the command line is refused
+// before anything is done). So a program's "key" is a string in every
+// document, decoded the one way its flags say.
 
 // outputFormat is the value of -o: "text" or "json". Set refuses anything
 // else, so that a bad value is a flag error (exit 2).
@@ -52,6 +59,10 @@ type globals struct {
 	dir    string
 	output outputFormat
 	hex    bool
+
+	// notText is the first key or value that bytes could not give as JSON
+	// text; writeJSON refuses a document once it is set.
+	notText []byte
 }
 
 // json reports whether output is a JSON document.
@@ -59,9 +70,15 @@ func (g *globals) json() bool { return g.output == outputJSON }
 
 // arg decodes a key or value given on the command line (what names it in
 // an error): its bytes, or under --hex the bytes it spells in hex (either
-// case, an even number of digits). Bad hex is a usage error.
+// case, an even number of digits). Bad hex is a usage error, and so are
+// bytes that are not UTF-8 under -o json without --hex, which could not be
+// printed back.
 func (g *globals) arg(what, s string) ([]byte, error) {
 	if !g.hex {
+		if g.json() && !utf8.ValidString(s) {
+			return nil, usageError("%s %s is not UTF-8 text, which -o json cannot print exactly: pass --hex and give it in hex",
+				what, display([]byte(s), maxShown))
+		}
 		return []byte(s), nil
 	}
 	b, err := hex.DecodeString(s)
@@ -119,34 +136,31 @@ func (g *globals) hexQuoted(s string) string {
 	return b.String()
 }
 
-// bytes returns b as a JSON document holds a key or value (see above). It
-// copies b.
-func (g *globals) bytes(b []byte) any {
+// bytes returns b as a JSON document holds a key or value (see above): a
+// string, hex under --hex, otherwise text. It copies b. Bytes that are not
+// UTF-8 text without --hex make writeJSON refuse the document.
+func (g *globals) bytes(b []byte) string {
 	switch {
 	case g.hex:
 		return hex.EncodeToString(b)
-	case utf8.Valid(b):
-		return string(b)
+	case !utf8.Valid(b) && g.notText == nil:
+		g.notText = append([]byte{}, b...)
 	}
-	return hexBytes{Hex: hex.EncodeToString(b)}
+	return string(b)
 }
 
 // optBytes is bytes, with nil (an absent bound) as null.
-func (g *globals) optBytes(b []byte) any {
+func (g *globals) optBytes(b []byte) *string {
 	if b == nil {
 		return nil
 	}
-	return g.bytes(b)
-}
-
-// hexBytes is a key or value of a JSON document that is not UTF-8 text.
-type hexBytes struct {
-	Hex string `json:"hex"`
+	s := g.bytes(b)
+	return &s
 }
 
 // jsonKey is an internal key in a JSON document.
 type jsonKey struct {
-	Key  any    `json:"key"`
+	Key  string `json:"key"`
 	Seq  uint64 `json:"seq"`
 	Kind string `json:"kind"`
 }
@@ -155,8 +169,14 @@ func (g *globals) jsonKey(k base.InternalKey) jsonKey {
 	return jsonKey{Key: g.bytes(k.UserKey), Seq: uint64(k.SeqNum()), Kind: k.Kind().String()}
 }
 
-// writeJSON writes doc to w as one indented JSON document and a newline.
-func writeJSON(w io.Writer, doc any) error {
+// writeJSON writes doc to w as one indented JSON document and a newline,
+// unless a key or value of it is not UTF-8 text (see bytes): then it
+// writes nothing and returns a usage error.
+func (g *globals) writeJSON(w io.Writer, doc any) error {
+	if g.notText != nil {
+		return usageError("%s is not UTF-8 text, which a JSON string cannot hold exactly: pass --hex to have keys and values in hex",
+			display(g.notText, maxShown))
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")

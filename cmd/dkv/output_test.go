@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,36 +44,41 @@ func TestArg(t *testing.T) {
 	}
 }
 
-// TestJSONBytes: in JSON, keys and values that are UTF-8 are strings of
-// their bytes, others {"hex": …}; under --hex every one is a hex string.
-// Either way the bytes read back exactly.
+// TestJSONBytes: in JSON a key or value is always a string: under --hex
+// its bytes in hex, otherwise its bytes as text. Either way the bytes read
+// back exactly. Bytes that are not UTF-8 text, without --hex, make
+// writeJSON write nothing and return a usage error that says to pass
+// --hex; given on the command line, arg refuses them.
 func TestJSONBytes(t *testing.T) {
-	for _, in := range []string{"", "abc", "héllo", "a\x00b\x01", "\xff", "bin\x00\xff", `"q"`} {
-		for _, g := range []*globals{{}, {hex: true}} {
-			out, err := json.Marshal(g.bytes([]byte(in)))
+	for _, in := range []string{"", "abc", "héllo", "a\x00b\x01", "\xff", "bin\x00\xff", `"q"`, "\u2028<&>"} {
+		for _, isHex := range []bool{false, true} {
+			g := &globals{output: outputJSON, hex: isHex}
+			var out strings.Builder
+			err := g.writeJSON(&out, struct {
+				Key string `json:"key"`
+			}{g.bytes([]byte(in))})
+			if !isHex && !utf8.ValidString(in) {
+				require.Error(t, err, "%q", in)
+				require.Equal(t, exitUsage, exitCode(err))
+				require.Contains(t, err.Error(), "pass --hex")
+				require.Empty(t, out.String(), "a refused document writes nothing")
+				_, err = g.arg("KEY", in)
+				require.Equal(t, exitUsage, exitCode(err), "%q given on the command line", in)
+				continue
+			}
 			require.NoError(t, err)
-			require.Equal(t, in, string(decodeJSONBytes(t, out, g.hex)), "%q hex=%v: %s", in, g.hex, out)
+			var doc struct {
+				Key string `json:"key"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(out.String()), &doc), "%s", out.String())
+			got := []byte(doc.Key)
+			if isHex {
+				got, err = hex.DecodeString(doc.Key)
+				require.NoError(t, err)
+			}
+			require.Equal(t, in, string(got), "%q hex=%v: %s", in, isHex, out.String())
 		}
 	}
-}
-
-// decodeJSONBytes reads back a key or value of a JSON document.
-func decodeJSONBytes(t *testing.T, doc []byte, isHex bool) []byte {
-	t.Helper()
-	var s string
-	if err := json.Unmarshal(doc, &s); err == nil {
-		if isHex {
-			b, err := hex.DecodeString(s)
-			require.NoError(t, err)
-			return b
-		}
-		return []byte(s)
-	}
-	var h hexBytes
-	require.NoError(t, json.Unmarshal(doc, &h))
-	b, err := hex.DecodeString(h.Hex)
-	require.NoError(t, err)
-	return b
 }
 
 func TestCut(t *testing.T) {

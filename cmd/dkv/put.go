@@ -32,9 +32,9 @@ empty VALUE ("") is a value. Under --hex, KEY and VALUE are hex.` +
 			if err != nil || !g.json() {
 				return err
 			}
-			return writeJSON(cmd.OutOrStdout(), struct {
-				Key     any      `json:"key"`
-				Value   any      `json:"value"`
+			return g.writeJSON(cmd.OutOrStdout(), struct {
+				Key     string   `json:"key"`
+				Value   string   `json:"value"`
 				Explain []string `json:"explain,omitempty"`
 			}{g.bytes(key), g.bytes(value), lines})
 		},

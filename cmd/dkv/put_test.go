@@ -41,7 +41,9 @@ func TestPutGolden(t *testing.T) {
 			{"--hex", "put", "00ff", "c328"},
 			{"--hex", "get", "00ff"},
 			{"--hex", "-o", "json", "get", "00ff"},
-			{"-o", "json", "scan"},
+			{"-o", "json", "scan"}, // not text: --hex is needed
+			{"-o", "json", "put", "k\xff", "v"},
+			{"-o", "json", "--hex", "put", "6bff", "76"},
 			{"--hex", "put", "6b", "xyz"},
 			{"--hex", "put", "6b6", "76"},
 			{"--hex", "put", "", "76"},

@@ -97,8 +97,8 @@ type scanDoc struct {
 }
 
 type scanRow struct {
-	Key   any `json:"key"`
-	Value any `json:"value,omitempty"` // nil with --keys-only
+	Key   string  `json:"key"`
+	Value *string `json:"value,omitempty"` // nil with --keys-only
 }
 
 // printScan prints the keys of db within o's bounds, at most limit of them
@@ -124,7 +124,8 @@ func printScan(w io.Writer, g *globals, db *dkv.DB, o *dkv.IterOptions, limit in
 		if g.json() {
 			row := scanRow{Key: g.bytes(it.Key())}
 			if !keysOnly {
-				row.Value = g.bytes(it.Value())
+				v := g.bytes(it.Value())
+				row.Value = &v
 			}
 			doc.Keys = append(doc.Keys, row)
 			continue
@@ -145,7 +146,7 @@ func printScan(w io.Writer, g *globals, db *dkv.DB, o *dkv.IterOptions, limit in
 	iterErr := it.Close()
 	if g.json() {
 		doc.Count, doc.LimitReached, doc.Error = shown, more, errorText(iterErr)
-		if err := writeJSON(w, doc); err != nil {
+		if err := g.writeJSON(w, doc); err != nil {
 			return err
 		}
 		return iterErr

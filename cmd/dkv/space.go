@@ -85,11 +85,11 @@ being null.`,
 // estimated size and its split key (nil: "none").
 func printSpace(w io.Writer, g *globals, lo, hi []byte, size uint64, split []byte) error {
 	if g.json() {
-		return writeJSON(w, struct {
-			Start    any    `json:"start"`
-			End      any    `json:"end"`
-			Size     uint64 `json:"size"`
-			SplitKey any    `json:"split_key"`
+		return g.writeJSON(w, struct {
+			Start    *string `json:"start"`
+			End      *string `json:"end"`
+			Size     uint64  `json:"size"`
+			SplitKey *string `json:"split_key"`
 		}{g.optBytes(lo), g.optBytes(hi), size, g.optBytes(split)})
 	}
 	bound := func(b []byte, none string) string {

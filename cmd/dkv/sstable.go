@@ -235,16 +235,16 @@ type footerDoc struct {
 }
 
 type spanDoc struct {
-	Start any      `json:"start"`
-	End   any      `json:"end"`
+	Start string   `json:"start"`
+	End   string   `json:"end"`
 	Seqs  []uint64 `json:"seqs"` // newest first
 }
 
 type sstableItem struct {
-	Key   any    `json:"key"`
-	Seq   uint64 `json:"seq"`
-	Kind  string `json:"kind"`
-	Value any    `json:"value"` // null for a DEL
+	Key   string  `json:"key"`
+	Seq   uint64  `json:"seq"`
+	Kind  string  `json:"kind"`
+	Value *string `json:"value"` // null for a DEL
 }
 
 // printSSTableJSON prints the table r at path as a JSON document.
@@ -260,7 +260,7 @@ func printSSTableJSON(w io.Writer, g *globals, path string, r *sstable.Reader, l
 	}}
 	defer func() {
 		doc.Error = errorText(err)
-		if werr := writeJSON(w, doc); err == nil {
+		if werr := g.writeJSON(w, doc); err == nil {
 			err = werr
 		}
 	}()
@@ -296,7 +296,8 @@ func printSSTableJSON(w io.Writer, g *globals, path string, r *sstable.Reader, l
 		k := it.Key()
 		e := sstableItem{Key: g.bytes(k.UserKey), Seq: uint64(k.SeqNum()), Kind: k.Kind().String()}
 		if k.Kind() != base.KindDelete {
-			e.Value = g.bytes(it.Value())
+			v := g.bytes(it.Value())
+			e.Value = &v
 		}
 		entries = append(entries, e)
 	}

@@ -32,14 +32,16 @@ func TestSSTableGolden(t *testing.T) {
 			{"sstable", "$DIR/000005.sst"},
 		}},
 		{name: "sstable_json", setup: fillDB, noDir: true, steps: [][]string{
-			{"-o", "json", "sstable", "--limit", "3", "$DIR/000005.sst"},
+			{"-o", "json", "sstable", "--limit", "3", "$DIR/000007.sst"},
 			{"-o", "json", "sstable", "--entries=false", "$DIR/000007.sst"},
+			{"-o", "json", "sstable", "--limit", "3", "$DIR/000005.sst"}, // "bin\x00\xff": --hex is needed
+			{"--hex", "-o", "json", "sstable", "--limit", "3", "$DIR/000005.sst"},
 		}},
 		{name: "sstable_hex", setup: fillDB, noDir: true, steps: [][]string{
 			{"--hex", "sstable", "--limit", "4", "$DIR/000005.sst"},
 		}},
 		{name: "sstable_corrupt_json", setup: corruptTable, noDir: true, steps: [][]string{
-			{"-o", "json", "sstable", "$DIR/000005.sst"},
+			{"--hex", "-o", "json", "sstable", "$DIR/000005.sst"},
 		}},
 		{name: "sstable_help", noDir: true, steps: [][]string{
 			{"sstable", "--help"},

@@ -75,7 +75,7 @@ func printWAL(w io.Writer, g *globals, path string, num base.FileNum) (err error
 	if g.json() {
 		defer func() {
 			doc.Error = errorText(err)
-			if werr := writeJSON(w, doc); err == nil {
+			if werr := g.writeJSON(w, doc); err == nil {
 				err = werr
 			}
 		}()
@@ -205,10 +205,10 @@ type walRecord struct {
 }
 
 type walOp struct {
-	Seq   uint64 `json:"seq"`
-	Op    string `json:"op"` // SET, DEL, RANGEDEL
-	Key   any    `json:"key"`
-	Value any    `json:"value,omitempty"`
+	Seq   uint64  `json:"seq"`
+	Op    string  `json:"op"` // SET, DEL, RANGEDEL
+	Key   string  `json:"key"`
+	Value *string `json:"value,omitempty"`
 }
 
 type walTail struct {
@@ -227,7 +227,8 @@ func batchJSON(g *globals, offset int64, b batch, err error) walRecord {
 	for i, op := range b.ops {
 		o := walOp{Seq: uint64(b.seq) + uint64(i), Op: op.kind.String(), Key: g.bytes(op.key)}
 		if op.kind != base.KindDelete {
-			o.Value = g.bytes(op.value)
+			v := g.bytes(op.value)
+			o.Value = &v
 		}
 		rec.Ops = append(rec.Ops, o)
 	}

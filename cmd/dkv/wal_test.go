@@ -50,7 +50,8 @@ func TestWALGolden(t *testing.T) {
 			{"wal", "$DIR/000009.log"},
 		}},
 		{name: "wal_json", setup: walDB, noDir: true, steps: [][]string{
-			{"-o", "json", "wal", "$DIR/000001.log"},
+			{"-o", "json", "wal", "$DIR/000001.log"}, // "bin\x00\xff" is not text: --hex is needed
+			{"--hex", "-o", "json", "wal", "$DIR/000001.log"},
 		}},
 		{name: "wal_hex", setup: walDB, noDir: true, steps: [][]string{
 			{"--hex", "wal", "$DIR/000001.log"},
