@@ -31,6 +31,9 @@ type Batch struct {
 	data   int // bytes of keys and values, for write amplification
 	err    error
 	closed bool // by Close: every later use is refused, a second Close does nothing
+	// openEnded counts the range deletions without an end (encoded with an
+	// empty one), which the write fixes (DB.resolveOpenEnds).
+	openEnded int
 }
 
 const batchHeaderSize = 12
@@ -79,12 +82,29 @@ func (b *Batch) Delete(key []byte) error {
 // It costs one operation however many keys the range holds: a range
 // tombstone that reads, iterators, snapshots and compaction respect, and
 // that compaction drops with the data it covers. A key written after the
-// DeleteRange (later in the batch, or by a later write) is not deleted. An
-// empty range (start == end) deletes nothing and adds nothing; start above
-// end is an error.
+// DeleteRange (later in the batch, or by a later write) is not deleted.
+// A nil (or empty) start or end is unbounded, as everywhere in dkv:
+// DeleteRange(nil, nil) deletes every key. An empty range (start == end)
+// deletes nothing and adds nothing; start above end is an error.
+//
+// An unbounded end is fixed when the batch is written, under the DB's
+// commit lock: the tombstone then ends just past the largest key the
+// database and the batch's earlier operations hold, which is the same as
+// no end for every key it can delete.
 func (b *Batch) DeleteRange(start, end []byte) error {
 	if b.err != nil {
 		return b.err
+	}
+	if len(start) == 0 {
+		start = minKey
+	}
+	if len(end) == 0 {
+		if err := b.check(start, nil); err != nil {
+			return err
+		}
+		b.add(base.KindRangeDelete, start, nil)
+		b.openEnded++
+		return nil
 	}
 	if err := checkKey(end); err != nil {
 		return b.refuse(fmt.Errorf("DeleteRange end: %w", err))
@@ -102,6 +122,9 @@ func (b *Batch) DeleteRange(start, end []byte) error {
 	return nil
 }
 
+// minKey is the smallest key: keys are never empty.
+var minKey = []byte{0}
+
 // Len returns the number of operations in the batch.
 func (b *Batch) Len() int { return int(b.count) }
 
@@ -118,6 +141,7 @@ func (b *Batch) Reset() {
 	b.count = 0
 	b.data = 0
 	b.err = nil
+	b.openEnded = 0
 }
 
 // check validates an operation before it is added, and marks the batch if
@@ -148,6 +172,16 @@ func (b *Batch) refuse(err error) error {
 	return err
 }
 
+// checkRangeEnd checks a range deletion's end in a batch read back: a key,
+// or one byte longer than MaxKeySize, which an unbounded end past the
+// largest possible key becomes (see DB.resolveOpenEnds).
+func checkRangeEnd(end []byte) error {
+	if len(end) == MaxKeySize+1 {
+		return nil
+	}
+	return checkKey(end)
+}
+
 func checkKey(key []byte) error {
 	if len(key) == 0 {
 		return fmt.Errorf("%w: empty key", ErrInvalidArgument)
@@ -164,22 +198,30 @@ func (b *Batch) add(kind base.Kind, key, value []byte) {
 	if len(b.repr) < batchHeaderSize {
 		b.repr = append(b.repr[:0], make([]byte, batchHeaderSize)...)
 	}
-	b.repr = append(b.repr, byte(kind))
-	b.repr = binary.AppendUvarint(b.repr, uint64(len(key)))
-	b.repr = append(b.repr, key...)
-	if kind != base.KindDelete {
-		b.repr = binary.AppendUvarint(b.repr, uint64(len(value)))
-		b.repr = append(b.repr, value...)
-	}
+	b.repr = appendOp(b.repr, kind, key, value)
 	b.count++
 	b.data += len(key) + len(value)
 	binary.LittleEndian.PutUint32(b.repr[8:12], b.count)
 }
 
+// appendOp appends one operation's encoding to repr.
+func appendOp(repr []byte, kind base.Kind, key, value []byte) []byte {
+	repr = append(repr, byte(kind))
+	repr = binary.AppendUvarint(repr, uint64(len(key)))
+	repr = append(repr, key...)
+	if kind != base.KindDelete {
+		repr = binary.AppendUvarint(repr, uint64(len(value)))
+		repr = append(repr, value...)
+	}
+	return repr
+}
+
 // setSeqNum stamps the batch with the sequence number of its first
 // operation; operation i gets seq+i.
-func (b *Batch) setSeqNum(seq base.SeqNum) {
-	binary.LittleEndian.PutUint64(b.repr[0:8], uint64(seq))
+func (b *Batch) setSeqNum(seq base.SeqNum) { setBatchSeqNum(b.repr, seq) }
+
+func setBatchSeqNum(repr []byte, seq base.SeqNum) {
+	binary.LittleEndian.PutUint64(repr[0:8], uint64(seq))
 }
 
 // batchOp is one decoded operation. Key and Value point into the encoding.
@@ -273,7 +315,7 @@ func checkBatch(repr []byte) (seq base.SeqNum, count uint32, err error) {
 			return 0, 0, fmt.Errorf("operation %d: value of %d bytes exceeds MaxValueSize", n, len(op.Value))
 		}
 		if op.Kind == base.KindRangeDelete {
-			if err := checkKey(op.Value); err != nil {
+			if err := checkRangeEnd(op.Value); err != nil {
 				return 0, 0, fmt.Errorf("operation %d: range deletion end: %v", n, err)
 			}
 			if bytes.Compare(op.Key, op.Value) >= 0 {

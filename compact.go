@@ -376,7 +376,7 @@ func (db *DB) newTableIter(f *manifest.FileMetadata) (base.InternalIterator, err
 	return &tableIter{Iterator: r.NewIter(), release: release}, nil
 }
 
-// Compact compacts every table holding keys in [start, end] (nil: unbounded)
+// Compact compacts every table holding keys in [start, end) (nil: unbounded)
 // down to the bottom level, rewriting it there too: overwritten versions and
 // deleted keys that no open snapshot can see are dropped, and their space is
 // reclaimed before Compact returns — unless an open iterator still reads the
@@ -394,8 +394,19 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 	if db.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	if start != nil && end != nil && db.comparer.Compare(start, end) > 0 {
-		return fmt.Errorf("%w: Compact start %q is above end %q", ErrInvalidArgument, start, end)
+	if len(start) == 0 {
+		start = nil
+	}
+	if len(end) == 0 {
+		end = nil
+	}
+	if start != nil && end != nil {
+		switch c := db.comparer.Compare(start, end); {
+		case c > 0:
+			return fmt.Errorf("%w: Compact start %q is above end %q", ErrInvalidArgument, start, end)
+		case c == 0:
+			return nil // an empty range
+		}
 	}
 	if err := db.Flush(); err != nil {
 		return err
@@ -469,14 +480,14 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 }
 
 // onlyWrittenLocked reports whether every bottom-level table overlapping
-// [start, end] is one this Compact call wrote (and so already holds only
+// [start, end) is one this Compact call wrote (and so already holds only
 // what readers can see). db.mu is held.
 func (db *DB) onlyWrittenLocked(written map[base.FileNum]bool, start, end []byte) bool {
 	if len(written) == 0 {
 		return false
 	}
 	v := db.mu.version
-	for _, f := range compaction.Overlapping(db.comparer.Compare, v.Levels[manifest.NumLevels-1], start, end) {
+	for _, f := range compaction.OverlappingHalfOpen(db.comparer.Compare, v.Levels[manifest.NumLevels-1], start, end) {
 		if !written[f.FileNum] {
 			return false
 		}

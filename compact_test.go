@@ -217,6 +217,26 @@ func TestCompactCanceled(t *testing.T) {
 	require.ErrorIs(t, db.Compact(context.Background(), []byte("b"), []byte("a")), dkv.ErrInvalidArgument)
 }
 
+// Compact's range is half-open, [start, end), like DeleteRange's, the
+// iterators' and the estimates' (issue 13): a table that starts at end is
+// left alone, and an empty range compacts nothing.
+func TestCompactRangeIsHalfOpen(t *testing.T) {
+	db, _ := openMem(t, nil)
+	defer db.Close()
+	ctx := context.Background()
+	for _, k := range []string{"a", "m"} {
+		require.NoError(t, db.Put([]byte(k), []byte("v")))
+		require.NoError(t, db.Flush())
+	}
+	require.Equal(t, []int{0, 0}, levelOf(t, db))
+	require.NoError(t, db.Compact(ctx, []byte("m"), []byte("m")))
+	require.Equal(t, []int{0, 0}, levelOf(t, db), "an empty range")
+	require.NoError(t, db.Compact(ctx, []byte("a"), []byte("m")))
+	require.Equal(t, []int{0, dkv.NumLevels - 1}, levelOf(t, db), "[a, m) leaves the table of m in L0")
+	require.NoError(t, db.Compact(ctx, []byte("m"), nil))
+	require.Equal(t, []int{dkv.NumLevels - 1, dkv.NumLevels - 1}, levelOf(t, db))
+}
+
 // holdCompactions returns an event listener that holds the first
 // compaction at its start until release is called (release is safe to call
 // twice, and the test's cleanup calls it, so a failing test cannot hang

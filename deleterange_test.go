@@ -1,9 +1,11 @@
 package dkv_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -189,13 +191,12 @@ func TestDeleteRangeSurvivesCrash(t *testing.T) {
 }
 
 // Bad arguments are refused with ErrInvalidArgument and change nothing; an
-// empty range is a no-op; a closed DB says so.
+// empty range is a no-op; a closed DB says so. (A nil bound is not bad:
+// it is unbounded, TestDeleteRangeUnbounded.)
 func TestDeleteRangeArguments(t *testing.T) {
 	db, _ := openMem(t, nil)
 	require.NoError(t, db.Put([]byte("b"), []byte("v")))
 	require.ErrorIs(t, db.DeleteRange([]byte("c"), []byte("a")), dkv.ErrInvalidArgument)
-	require.ErrorIs(t, db.DeleteRange(nil, []byte("c")), dkv.ErrInvalidArgument)
-	require.ErrorIs(t, db.DeleteRange([]byte("a"), nil), dkv.ErrInvalidArgument)
 	require.NoError(t, db.DeleteRange([]byte("b"), []byte("b")))
 	v, err := db.Get([]byte("b"))
 	require.NoError(t, err)
@@ -211,6 +212,65 @@ func TestDeleteRangeArguments(t *testing.T) {
 	require.NoError(t, db.Close())
 	require.ErrorIs(t, db.DeleteRange([]byte("a"), []byte("b")), dkv.ErrClosed)
 	require.ErrorIs(t, db.DeleteRange([]byte("a"), []byte("a")), dkv.ErrClosed)
+}
+
+// A nil start or end is unbounded, as everywhere else (issue 13): the
+// range deletes every key below end, or from start on — in the memtable,
+// in the tables, earlier in the same batch, up to the largest possible
+// key — and not the keys written after it. The result survives reopening
+// (the log holds the end the write fixed) and compaction, and a snapshot
+// from before still sees every key.
+func TestDeleteRangeUnbounded(t *testing.T) {
+	db, fs := openMem(t, nil)
+	ctx := context.Background()
+	largest := string(bytes.Repeat([]byte{0xff}, dkv.MaxKeySize)) // no key is above it
+	want := map[string]string{}
+	put := func(keys ...string) {
+		for _, k := range keys {
+			require.NoError(t, db.Put([]byte(k), []byte("v")))
+			want[k] = "v"
+		}
+	}
+	put("a1", "a2", "k1", "k5", "k9", "z", largest)
+	require.NoError(t, db.Compact(ctx, nil, nil))
+	put("b1", "k6", "zz")
+	snap := db.NewSnapshot()
+	before := maps.Clone(want)
+
+	b := db.NewBatch()
+	require.NoError(t, b.Put([]byte("zzz"), []byte("earlier in the batch")))
+	require.NoError(t, b.DeleteRange([]byte("k5"), nil))
+	require.NoError(t, b.Put([]byte("k7"), []byte("after the deletion")))
+	require.NoError(t, db.Write(b, nil))
+	dkv.DeleteModelRange(want, "k5", "\xff\xff") // every key from k5 on
+	delete(want, largest)
+	want["k7"] = "after the deletion"
+	require.Equal(t, want, dkv.DBContents(t, db))
+
+	require.NoError(t, db.DeleteRange(nil, []byte("b")))
+	delete(want, "a1")
+	delete(want, "a2")
+	require.Equal(t, want, dkv.DBContents(t, db))
+
+	for k, v := range before {
+		got, err := snap.Get([]byte(k))
+		require.NoError(t, err, "%.10q", k)
+		require.Equal(t, v, string(got))
+	}
+	require.NoError(t, snap.Close())
+
+	require.NoError(t, db.Close())
+	db, err := dkv.Open("/db", &dkv.Options{FS: fs, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.Equal(t, want, dkv.DBContents(t, db), "after replaying the log")
+	require.NoError(t, db.Compact(ctx, nil, nil))
+	require.Equal(t, want, dkv.DBContents(t, db), "after compaction")
+
+	require.NoError(t, db.DeleteRange(nil, nil))
+	require.Empty(t, dkv.DBContents(t, db))
+	put("x")
+	require.Equal(t, map[string]string{"x": "v"}, dkv.DBContents(t, db), "a later write is not deleted")
+	require.NoError(t, db.Close())
 }
 
 // Range tombstones flow through the other features: a table holding only

@@ -131,6 +131,12 @@ func generateOps(rng *rand.Rand, n int) []mOp {
 		case r < 33:
 			op = mOp{kind: mDeleteRange}
 			op.lower, op.upper = mRange(rng)
+			switch rng.IntN(16) { // unbounded
+			case 0:
+				op.lower = nil
+			case 1:
+				op.upper = nil
+			}
 		case r < 40:
 			op = mOp{kind: mBatch}
 			for range rng.IntN(12) { // empty batches too
@@ -481,6 +487,14 @@ func (m *modelRunner) run(i int, op mOp) string {
 		delete(m.state, string(op.key))
 		return fmt.Sprintf("delete %q: ok", op.key)
 	case mDeleteRange:
+		if op.upper == nil {
+			for k := range m.state {
+				if k >= string(op.lower) {
+					delete(m.state, k)
+				}
+			}
+			return deleteRangeString(op, nil)
+		}
 		if bytes.Compare(op.lower, op.upper) > 0 {
 			return deleteRangeString(op, dkv.ErrInvalidArgument)
 		}

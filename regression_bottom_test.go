@@ -13,7 +13,7 @@ import (
 // merged something into the bottom level, the in-place rewrite of the
 // bottom level is skipped for the whole range, though that merge touched
 // only the bottom tables overlapping its own inputs. A bottom table
-// elsewhere in [start, end] keeps the tombstones and old versions that a
+// elsewhere in [start, end) keeps the tombstones and old versions that a
 // since-closed snapshot had protected: "deleted keys that no open snapshot
 // can see are dropped ... before Compact returns" does not hold.
 func TestRegressionCompactSkipsBottomRewrite(t *testing.T) {

@@ -53,14 +53,14 @@ func TestRegressionConcurrentManualCompactionsStopWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	put("e", "f", "g")
-	if err := db.Compact(ctx, []byte("e"), []byte("g")); err != nil { // L6: [a..c] [e..g]
+	if err := db.Compact(ctx, []byte("e"), []byte("h")); err != nil { // L6: [a..c] [e..g]
 		t.Fatal(err)
 	}
 	t.Logf("before:\n%s", db.Metrics())
 
 	armed.Store(true)
 	done := make(chan error, 1)
-	go func() { done <- db.Compact(ctx, []byte("a"), []byte("g")) }() // rewrites [a..c] [e..g] in place
+	go func() { done <- db.Compact(ctx, []byte("a"), []byte("h")) }() // rewrites [a..c] [e..g] in place
 	<-started
 
 	put("d")
@@ -68,7 +68,7 @@ func TestRegressionConcurrentManualCompactionsStopWrites(t *testing.T) {
 	// to L6, between [a..c] and [e..g], where the first Compact is writing.
 	// It must wait for that one.
 	second := make(chan error, 1)
-	go func() { second <- db.Compact(ctx, []byte("d"), []byte("d")) }()
+	go func() { second <- db.Compact(ctx, []byte("d"), []byte("e")) }()
 	select {
 	case err := <-second:
 		t.Fatalf("the second Compact ran beside a compaction writing the same range of L6: %v", err)

@@ -60,19 +60,6 @@ func (db *DB) Delete(key []byte) error {
 	return db.write(b, !db.opts.NoSync, nil)
 }
 
-// DeleteRange deletes every key k with start <= k < end, in time and space
-// independent of how many keys the range holds: it writes one range
-// tombstone (see Batch.DeleteRange). Keys written afterwards are not
-// deleted. An empty range is a no-op; start above end is an error.
-func (db *DB) DeleteRange(start, end []byte) error {
-	b := getBatch()
-	defer putBatch(b)
-	if err := b.DeleteRange(start, end); err != nil {
-		return err
-	}
-	return db.write(b, !db.opts.NoSync, nil) // an empty batch: only the checks
-}
-
 // Write applies the batch atomically: readers see all of it or none, and
 // after a crash either all of it or none of it is recovered. opts nil means
 // the DB's default durability. An empty batch is a no-op. The batch may be
@@ -203,17 +190,21 @@ func (db *DB) commitLocked(b *Batch, sync bool, tw *tracedWrite) (base.SeqNum, e
 	if last > base.SeqNumMax {
 		return 0, fmt.Errorf("dkv: sequence numbers exhausted")
 	}
-	b.setSeqNum(seq)
+	repr := b.repr
+	if b.openEnded > 0 {
+		repr = db.resolveOpenEnds(repr)
+	}
+	setBatchSeqNum(repr, seq)
 	var start int64
 	if tw != nil {
 		start = c.log.w.Size()
 	}
-	end, err := c.log.w.Append(b.repr, sync)
+	end, err := c.log.w.Append(repr, sync)
 	if err != nil {
 		return 0, db.stopWrites(err)
 	}
 	killpoint.Hit(killpoint.CommitLogged)
-	applyBatch(c.mem, b.repr)
+	applyBatch(c.mem, repr)
 	if tw != nil {
 		tw.FirstSeq, tw.Count, tw.LogFile, tw.Offset, tw.Size = seq, int(b.count), c.log.num, start, end-start
 		tw.MemTableSize, tw.MemTableEntries = c.mem.ApproximateSize(), c.mem.Len()

@@ -284,17 +284,17 @@ func pickSize(cmp base.Compare, v *manifest.Version, o Options, busy Busy, level
 }
 
 // Manual returns a plan that moves every table of level overlapping the
-// user-key range [start, end] (nil: unbounded) down: merged with the tables
+// user-key range [start, end) (nil: unbounded) down: merged with the tables
 // they overlap in the first deeper level that holds any of their keys, or in
 // the bottom level if none does; a bottom-level plan rewrites the tables in
 // place. It returns nil when level holds nothing in the range. For L0 the
 // tables that overlap those, transitively, join too: a newer L0 table left
 // behind would shadow what moves below. The output level is chosen by the
-// inputs' whole key range, which may reach beyond [start, end]: skipping a
+// inputs' whole key range, which may reach beyond [start, end): skipping a
 // level that holds older versions of those keys would put newer data below
 // older. ok is false when an input is busy (try again later).
 func Manual(cmp base.Compare, v *manifest.Version, busy Busy, level int, start, end []byte) (p *Plan, ok bool) {
-	inputs := Overlapping(cmp, v.Levels[level], start, end)
+	inputs := OverlappingHalfOpen(cmp, v.Levels[level], start, end)
 	if level == 0 {
 		inputs = expandL0(cmp, v.Levels[0], inputs)
 	}
@@ -404,6 +404,16 @@ func Overlapping(cmp base.Compare, files []*manifest.FileMetadata, start, end []
 		out = append(out, f)
 	}
 	return out
+}
+
+// OverlappingHalfOpen returns the tables of files whose user-key range
+// meets [start, end) (nil: unbounded), in files' order.
+func OverlappingHalfOpen(cmp base.Compare, files []*manifest.FileMetadata, start, end []byte) []*manifest.FileMetadata {
+	out := Overlapping(cmp, files, start, end)
+	if end == nil {
+		return out
+	}
+	return slices.DeleteFunc(out, func(f *manifest.FileMetadata) bool { return cmp(f.Smallest.UserKey, end) >= 0 })
 }
 
 // keyRange returns the smallest and largest user keys of files.
