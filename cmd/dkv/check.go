@@ -451,13 +451,20 @@ func (c *checker) checkDirectory(names []string) {
 }
 
 // report prints the tables and logs read, the problems and warnings, and
-// a summary.
+// a summary. As in lsm, a table or log is named by its file number and
+// sizes are human (a log's end is an offset, in bytes, as wal prints it).
 func (c *checker) report(w io.Writer) error {
 	dash := func(n int64) string {
 		if n < 0 {
 			return "-"
 		}
 		return fmt.Sprint(n)
+	}
+	size := func(n int64) string {
+		if n < 0 {
+			return "-"
+		}
+		return humanSize(uint64(n))
 	}
 	tw := newTable(w)
 	fmt.Fprintf(tw, "\ntables\n")
@@ -468,8 +475,8 @@ func (c *checker) report(w io.Writer) error {
 	}
 	var blocks, entries int
 	for _, t := range c.tables {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.level, base.MakeFilename(base.FileTypeTable, t.num),
-			dash(t.size), dash(int64(t.blocks)), dash(int64(t.entries)), t.seqs, t.result)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.level, t.num,
+			size(t.size), dash(int64(t.blocks)), dash(int64(t.entries)), t.seqs, t.result)
 		blocks += max(t.blocks, 0)
 		entries += max(t.entries, 0)
 	}
@@ -485,8 +492,8 @@ func (c *checker) report(w io.Writer) error {
 		if l.first > 0 {
 			seqs = fmt.Sprintf("%d-%d", l.first, l.last)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\n", base.MakeFilename(base.FileTypeLog, l.num),
-			dash(l.size), l.records, l.ops, seqs, dash(l.end), l.result)
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\n", l.num,
+			size(l.size), l.records, l.ops, seqs, dash(l.end), l.result)
 		records += l.records
 		ops += l.ops
 	}

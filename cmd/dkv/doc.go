@@ -170,18 +170,25 @@
 // # Output
 //
 // By default, what people read goes to standard output as aligned tables.
+// In them (lsm, check, compact's lists), a table or log is named by its
+// file number, 000089, the column or section saying which, and sizes are
+// human (1.3 KiB) while offsets stay in bytes; errors and problems give a
+// file's path.
+//
 // With -o json, every command writes instead one JSON object, indented,
 // then a newline; a stream (scan's keys, a table's entries, a log's
 // records) is an array in that object, never JSON lines. put, del and
 // delete-range, silent in text, print what they wrote. Sizes are numbers
-// of bytes, values are never cut, and what does not apply (a "-" in text)
-// is null. A command that fails before it has anything to report writes
-// nothing on standard output (get of a missing key without --explain, a
-// locked database); one that stops at an error after reading something
-// (scan, sstable, wal and manifest at damage, an interrupted compact)
-// writes what it read, with an "error" member holding the message that
-// standard error shows too. check's problems are its report: an array,
-// not an "error". Each command's help lists the members of its object.
+// of bytes; a "file", or a list of tables, holds file names (000089.sst,
+// 000006.log) that join with the directory; values are never cut; and
+// what does not apply (a "-" in text) is null. A command that fails
+// before it has anything to report writes nothing on standard output (get
+// of a missing key without --explain, a locked database); one that stops
+// at an error after reading something (scan, sstable, wal and manifest at
+// damage, an interrupted compact) writes what it read, with an "error"
+// member holding the message that standard error shows too. check's
+// problems are its report: an array, not an "error". Each command's help
+// lists the members of its object.
 //
 // A key or value in JSON is always a string, whole, in every command's
 // document: under --hex, its bytes in lowercase hex; otherwise its bytes
