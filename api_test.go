@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/sstable"
 	"github.com/distributedkv/dkv/vfs"
 )
 
@@ -435,4 +436,31 @@ func TestDefaultLoggerIsQuiet(t *testing.T) {
 	require.Contains(t, given.String(), "ingested a table")
 	require.Contains(t, given.String(), "torn")
 	require.Empty(t, global.String())
+}
+
+// What the public API takes and returns can be named and built outside the
+// module (issue 13: go doc showed base.FileNum, an internal type): events,
+// traces and sstable.Writer.Add use dkv's and sstable's names for them.
+// The test compiles only if they exist; it checks they are one type.
+func TestPublicNamesForEngineTypes(t *testing.T) {
+	var info dkv.CompactionInfo
+	var inputs []dkv.FileNum = info.Inputs
+	var flushed dkv.FileNum = dkv.FlushInfo{}.FileNum
+	var seq dkv.SeqNum = dkv.ReadResultTrace{}.Seq
+	var kind dkv.Kind = dkv.ReadResultTrace{}.Kind
+	require.Empty(t, inputs)
+	require.Zero(t, flushed)
+	require.Zero(t, seq)
+	require.Equal(t, "SET", dkv.KindSet.String())
+	require.Equal(t, dkv.KindDelete, kind)
+	require.Equal(t, "000042", dkv.FileNum(42).String())
+
+	fs := vfs.NewMem()
+	f, err := fs.Create("/t.sst")
+	require.NoError(t, err)
+	w := sstable.NewWriter(f, sstable.WriterOptions{})
+	var k sstable.InternalKey = sstable.MakeInternalKey([]byte("k"), sstable.SeqNum(7), dkv.KindSet)
+	require.NoError(t, w.Add(k, []byte("v")))
+	_, err = w.Finish()
+	require.NoError(t, err)
 }

@@ -6,6 +6,32 @@ import (
 	"github.com/distributedkv/dkv/internal/base"
 )
 
+// The names the events, traces and metrics use for the engine's numbers,
+// so that code outside the module can name them (they are the engine's
+// own types, from an internal package).
+type (
+	// FileNum numbers the files of a database directory: logs, tables
+	// and MANIFESTs share one sequence (000042.sst is table 42). Its
+	// String is the six-digit form of the file names.
+	FileNum = base.FileNum
+
+	// SeqNum is a sequence number: every operation written gets the next
+	// one (a batch of n takes n in a row), and a read at s sees exactly
+	// the operations numbered s or lower.
+	SeqNum = base.SeqNum
+
+	// Kind says what a version of a key is: KindSet, KindDelete or
+	// KindRangeDelete. Its String is SET, DEL or RANGEDEL.
+	Kind = base.Kind
+)
+
+// The kinds of versions a trace may report.
+const (
+	KindDelete      = base.KindDelete      // a point deletion
+	KindSet         = base.KindSet         // a value
+	KindRangeDelete = base.KindRangeDelete // a range deletion
+)
+
 // EventListener is told about the DB's internal events. Every field is
 // optional. Callbacks run on the goroutine that caused the event, sometimes
 // with internal locks held: they must be quick and must not call the DB.
@@ -46,8 +72,8 @@ type CompactionInfo struct {
 	Kind         string // "L0", "size", "manual" or "read" (compaction.Kind)
 	StartLevel   int
 	OutputLevel  int
-	Inputs       []base.FileNum
-	Outputs      []base.FileNum
+	Inputs       []FileNum
+	Outputs      []FileNum
 	Move         bool // the inputs moved down without being rewritten
 	Reason       string
 	BytesRead    uint64
@@ -58,7 +84,7 @@ type CompactionInfo struct {
 
 // TableInfo describes a table that was created or deleted.
 type TableInfo struct {
-	FileNum base.FileNum
+	FileNum FileNum
 	Path    string
 	Size    uint64
 	Level   int
@@ -71,7 +97,7 @@ type WriteStallInfo struct {
 
 // FlushInfo describes a finished flush.
 type FlushInfo struct {
-	FileNum  base.FileNum
+	FileNum  FileNum
 	Size     uint64 // bytes of the table
 	Entries  int    // versions written
 	Duration time.Duration
@@ -80,13 +106,13 @@ type FlushInfo struct {
 // WALCreateInfo describes a new write-ahead log.
 type WALCreateInfo struct {
 	Path    string
-	FileNum base.FileNum
+	FileNum FileNum
 }
 
 // WALRecoveryInfo describes a write-ahead log replayed by Open.
 type WALRecoveryInfo struct {
 	Path    string
-	FileNum base.FileNum
+	FileNum FileNum
 	Records int   // batches replayed
 	Size    int64 // bytes of whole records, file header included
 	// TornBytes is how many bytes of an interrupted append followed the

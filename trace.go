@@ -44,47 +44,47 @@ type MemTableTrace struct {
 	// Found: the memtable holds a version of the key visible to the read,
 	// with sequence number Seq and kind Kind.
 	Found bool
-	Seq   base.SeqNum
-	Kind  base.Kind
+	Seq   SeqNum
+	Kind  Kind
 	// RangeDelSeq is the newest visible range tombstone of the memtable
 	// covering the key (0: none).
-	RangeDelSeq base.SeqNum
+	RangeDelSeq SeqNum
 }
 
 // TableTrace is a read's visit to one table whose key range holds the key.
 type TableTrace struct {
 	Level             int
-	File              base.FileNum
+	File              FileNum
 	Smallest, Largest []byte // the table's user-key range
 	Filter            sstable.FilterAnswer
 	Blocks            []sstable.BlockRead // data blocks read, in order
 	Found             bool                // a version visible to the read
-	Seq               base.SeqNum
-	Kind              base.Kind
-	RangeDelSeq       base.SeqNum // newest visible range tombstone covering the key (0: none)
+	Seq               SeqNum
+	Kind              Kind
+	RangeDelSeq       SeqNum // newest visible range tombstone covering the key (0: none)
 }
 
 // LevelTrace is a level (or an L0 table) a read passed without searching a
 // table: Reason says why.
 type LevelTrace struct {
 	Level  int
-	File   base.FileNum // an L0 table passed over, or 0
+	File   FileNum // an L0 table passed over, or 0
 	Reason string
 }
 
 // ReadResultTrace ends a traced read.
 type ReadResultTrace struct {
 	Found  bool // the key has a value
-	Seq    base.SeqNum
-	Kind   base.Kind // of the version that decided: SET, DEL, or RANGEDEL
+	Seq    SeqNum
+	Kind   Kind // of the version that decided: SET, DEL, or RANGEDEL
 	Reason string
 }
 
 // WriteTrace describes a traced write once its record is in the log.
 type WriteTrace struct {
-	FirstSeq base.SeqNum // the batch's first sequence number
-	Count    int         // operations in the batch; they take FirstSeq, FirstSeq+1, …
-	LogFile  base.FileNum
+	FirstSeq SeqNum // the batch's first sequence number
+	Count    int    // operations in the batch; they take FirstSeq, FirstSeq+1, …
+	LogFile  FileNum
 	Offset   int64 // where the batch's record starts in the log (or the block padding before it)
 	Size     int64 // bytes the record took in the log: framing, and any padding to the next block, included
 	// Sync says the write asked to be synced. WrittenWith is how many

@@ -106,7 +106,7 @@ func (c *Cache) NewID() uint64 { return c.nextID.Add(1) }
 // was one, counting a hit or a miss. The block is the slice passed to Set,
 // shared with the cache and with other readers: the caller must not modify
 // it, but may keep it as long as it likes, also after it is evicted.
-func (c *Cache) Get(id uint64, file base.FileNum, offset uint64) ([]byte, bool) {
+func (c *Cache) Get(id uint64, file FileNum, offset uint64) ([]byte, bool) {
 	k := cacheKey{id: id, file: file, offset: offset}
 	return c.shard(k).get(k)
 }
@@ -117,7 +117,7 @@ func (c *Cache) Get(id uint64, file base.FileNum, offset uint64) ([]byte, bool) 
 // shard's capacity is not cached (and the name's old block, if any, is
 // dropped). The cache keeps block itself, not a copy: after Set the caller
 // must not modify it.
-func (c *Cache) Set(id uint64, file base.FileNum, offset uint64, block []byte) {
+func (c *Cache) Set(id uint64, file FileNum, offset uint64, block []byte) {
 	k := cacheKey{id: id, file: file, offset: offset}
 	c.shard(k).set(k, block)
 }
@@ -126,7 +126,7 @@ func (c *Cache) Set(id uint64, file base.FileNum, offset uint64, block []byte) {
 // called when a table is deleted, so that its blocks do not occupy the cache
 // until they age out. It takes each shard's lock in turn, and costs time in
 // proportion to the number of shards plus the blocks dropped.
-func (c *Cache) EvictFile(id uint64, file base.FileNum) {
+func (c *Cache) EvictFile(id uint64, file FileNum) {
 	fk := fileKey{id: id, file: file}
 	for i := range c.shards {
 		c.shards[i].evictFile(fk)

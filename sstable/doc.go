@@ -25,6 +25,7 @@
 // iterator moves. Reader and Cache are safe for concurrent use; Writer and
 // Iterator are not.
 //
-// Damaged bytes are reported as a *base.CorruptionError naming the file and
-// the offset of the block that failed its check, never returned as data.
+// Damaged bytes are reported as a *dkv.CorruptionError (matching
+// dkv.ErrCorruption) naming the file and the offset of the block that
+// failed its check, never returned as data.
 package sstable

@@ -112,7 +112,7 @@ func (it *Iterator) reset() {
 	it.data.err = nil
 }
 
-// First implements base.InternalIterator.
+// First implements the engine's internal iterator interface.
 func (it *Iterator) First() bool {
 	it.reset()
 	if !it.index.first() || !it.loadBlock() {
@@ -124,7 +124,7 @@ func (it *Iterator) First() bool {
 	return it.skipForward()
 }
 
-// Last implements base.InternalIterator.
+// Last implements the engine's internal iterator interface.
 func (it *Iterator) Last() bool {
 	it.reset()
 	if !it.index.last() || !it.loadBlock() {
@@ -136,8 +136,8 @@ func (it *Iterator) Last() bool {
 	return it.skipBackward()
 }
 
-// SeekGE implements base.InternalIterator.
-func (it *Iterator) SeekGE(key base.InternalKey) bool {
+// SeekGE implements the engine's internal iterator interface.
+func (it *Iterator) SeekGE(key InternalKey) bool {
 	it.reset()
 	it.search = appendTrailer(append(it.search[:0], key.UserKey...), key.Trailer)
 	if !it.index.seekGE(it.search) || !it.loadBlock() {
@@ -152,8 +152,8 @@ func (it *Iterator) SeekGE(key base.InternalKey) bool {
 	return it.skipForward()
 }
 
-// SeekLT implements base.InternalIterator.
-func (it *Iterator) SeekLT(key base.InternalKey) bool {
+// SeekLT implements the engine's internal iterator interface.
+func (it *Iterator) SeekLT(key InternalKey) bool {
 	it.reset()
 	it.search = appendTrailer(append(it.search[:0], key.UserKey...), key.Trailer)
 	// The block that may hold the last key < search is the first block
@@ -174,7 +174,7 @@ func (it *Iterator) SeekLT(key base.InternalKey) bool {
 	return it.skipBackward()
 }
 
-// Next implements base.InternalIterator.
+// Next implements the engine's internal iterator interface.
 func (it *Iterator) Next() bool {
 	if !it.Valid() {
 		return false
@@ -188,7 +188,7 @@ func (it *Iterator) Next() bool {
 	return it.skipForward()
 }
 
-// Prev implements base.InternalIterator.
+// Prev implements the engine's internal iterator interface.
 func (it *Iterator) Prev() bool {
 	if !it.Valid() {
 		return false
@@ -202,19 +202,19 @@ func (it *Iterator) Prev() bool {
 	return it.skipBackward()
 }
 
-// Valid implements base.InternalIterator.
+// Valid implements the engine's internal iterator interface.
 func (it *Iterator) Valid() bool { return it.err == nil && it.loaded && it.data.valid() }
 
-// Key implements base.InternalIterator.
-func (it *Iterator) Key() base.InternalKey { return decodeKey(it.data.key) }
+// Key implements the engine's internal iterator interface.
+func (it *Iterator) Key() InternalKey { return decodeKey(it.data.key) }
 
-// Value implements base.InternalIterator.
+// Value implements the engine's internal iterator interface.
 func (it *Iterator) Value() []byte { return it.data.val }
 
-// Error implements base.InternalIterator.
+// Error implements the engine's internal iterator interface.
 func (it *Iterator) Error() error { return it.err }
 
-// Close implements base.InternalIterator. It does not close the Reader.
+// Close implements the engine's internal iterator interface. It does not close the Reader.
 func (it *Iterator) Close() error {
 	err := it.err
 	*it = Iterator{}

@@ -41,13 +41,13 @@ type Properties struct {
 }
 
 // Smallest returns the first internal key.
-func (p *Properties) Smallest() base.InternalKey {
+func (p *Properties) Smallest() InternalKey {
 	k, _ := base.DecodeInternalKey(p.SmallestKey)
 	return k
 }
 
 // Largest returns the last internal key.
-func (p *Properties) Largest() base.InternalKey {
+func (p *Properties) Largest() InternalKey {
 	k, _ := base.DecodeInternalKey(p.LargestKey)
 	return k
 }

@@ -25,7 +25,7 @@ type ReaderOptions struct {
 	// (CacheID, FileNum, block offset).
 	Cache   *Cache
 	CacheID uint64
-	FileNum base.FileNum
+	FileNum FileNum
 	// Stats, when set, counts the filter's answers (shared by the tables
 	// of a DB).
 	Stats *ReaderStats
@@ -40,8 +40,9 @@ type ReaderOptions struct {
 // are read on demand, checked and decompressed, and kept in the block cache.
 //
 // Every block's checksum is verified when it is read; bytes that fail any
-// check are reported as a *base.CorruptionError naming the file and the
-// block's offset, never returned as data.
+// check are reported as a *dkv.CorruptionError (matching
+// dkv.ErrCorruption) naming the file and the block's offset, never
+// returned as data.
 //
 // A Reader is safe for concurrent use. Values returned by Get and by
 // iterators point into immutable blocks and stay valid for as long as the
@@ -385,14 +386,14 @@ func (r *Reader) MayContain(userKey []byte) bool {
 // Get returns the newest version of userKey with a sequence number at or
 // below seq: its value and trailer. found is false when the table holds no
 // such version.
-func (r *Reader) Get(userKey []byte, seq base.SeqNum) (value []byte, trailer base.Trailer, found bool, err error) {
+func (r *Reader) Get(userKey []byte, seq SeqNum) (value []byte, trailer Trailer, found bool, err error) {
 	value, trailer, found, _, err = r.get(userKey, seq, nil)
 	return value, trailer, found, err
 }
 
 // Lookup is Get, also reporting whether the table was searched: false when
 // the bloom filter ruled the key out without a block read.
-func (r *Reader) Lookup(userKey []byte, seq base.SeqNum) (value []byte, trailer base.Trailer, found, searched bool, err error) {
+func (r *Reader) Lookup(userKey []byte, seq SeqNum) (value []byte, trailer Trailer, found, searched bool, err error) {
 	return r.get(userKey, seq, nil)
 }
 
@@ -426,13 +427,13 @@ func (a FilterAnswer) String() string {
 // to it (a separator: an internal key at or above every key of the block),
 // where it lies, and whether it came from the block cache.
 type BlockRead struct {
-	IndexKey base.InternalKey
+	IndexKey InternalKey
 	Handle   BlockHandle
 	Cached   bool
 }
 
 // GetTraced is Get, recording its steps in t.
-func (r *Reader) GetTraced(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte, trailer base.Trailer, found bool, err error) {
+func (r *Reader) GetTraced(userKey []byte, seq SeqNum, t *GetTrace) (value []byte, trailer Trailer, found bool, err error) {
 	*t = GetTrace{Filter: FilterNone}
 	value, trailer, found, _, err = r.get(userKey, seq, t)
 	return value, trailer, found, err

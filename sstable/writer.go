@@ -87,7 +87,7 @@ func NewWriter(f vfs.File, opts WriterOptions) *Writer {
 
 // Add appends a version of a key. Keys must be strictly increasing in
 // internal-key order; a key out of order is an error that stops the Writer.
-func (w *Writer) Add(key base.InternalKey, value []byte) error {
+func (w *Writer) Add(key InternalKey, value []byte) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -162,7 +162,7 @@ func (w *Writer) DeleteRange(start, end []byte) error {
 // (rangedel.FragmentFor), as flushes and compactions do, and adds the
 // result. They widen the table's key range. The Writer copies start and
 // end.
-func (w *Writer) AddRangeDel(start, end []byte, seq base.SeqNum) error {
+func (w *Writer) AddRangeDel(start, end []byte, seq SeqNum) error {
 	if w.err != nil {
 		return w.err
 	}
