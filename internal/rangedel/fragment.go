@@ -170,7 +170,8 @@ func (c *cut) sweep(stripe []int32, nStripes int, stripeSeq []base.SeqNum) []Spa
 	}
 
 	var spans []Span
-	var pool []base.SeqNum // backs the spans' Seqs
+	var pool []base.SeqNum // backs the spans' Seqs, in chunks never grown
+	nPresent := 0          // members of present
 	open := false          // the last span ends at the current bound
 	for b := 0; b+1 < len(c.bounds); b++ {
 		for _, i := range ends[endFirst[b]:endFirst[b+1]] {
@@ -212,11 +213,15 @@ func (c *cut) sweep(stripe []int32, nStripes int, stripeSeq []base.SeqNum) []Spa
 			was := present.has(int(k))
 			switch {
 			case has && (!was || top[k] != newest):
-				present.set(int(k))
+				if !was {
+					present.set(int(k))
+					nPresent++
+				}
 				top[k] = newest
 				changed = true
 			case !has && was:
 				present.clear(int(k))
+				nPresent--
 				changed = true
 			}
 		}
@@ -228,6 +233,9 @@ func (c *cut) sweep(stripe []int32, nStripes int, stripeSeq []base.SeqNum) []Spa
 		if open && !changed {
 			spans[len(spans)-1].End = c.bounds[b+1]
 			continue
+		}
+		if cap(pool)-len(pool) < nPresent {
+			pool = make([]base.SeqNum, 0, max(nPresent, 1024))
 		}
 		from := len(pool)
 		for k := present.prev(nStripes - 1); k >= 0; k = present.prev(k - 1) {
