@@ -165,7 +165,8 @@
 //   - flush writes the memtables to an L0 table, so that a table can be
 //     seen before compaction moves it.
 //   - lsm --svg FILE draws the tree: a row per level, each table a box
-//     placed by its key range and sized by its bytes.
+//     placed by its key range and sized by its bytes, on a key axis where
+//     a range is as wide as the bytes the tables hold in it.
 //
 // # Output
 //

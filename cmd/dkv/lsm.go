@@ -48,7 +48,10 @@ per level, each table a box placed along the key space by its key range
 and as tall as its size, labelled with its file number and size when it
 is wide enough (hover for the rest), L0's tables in lanes of their own,
 and each level's size against its target. Tables too thin to draw apart
-are drawn together as one hatched box.`,
+are drawn together as one hatched box. The key axis is not linear in the
+keys' bytes: it is stretched so that a range of keys is as wide as the
+bytes the tables hold in it, so tables of one level that are as big are
+about as wide, whatever their keys.`,
 		Args: exactArgs("DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v, err := readVersion(args[0])

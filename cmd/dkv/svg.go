@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -10,17 +9,23 @@ import (
 	"strings"
 
 	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/manifest"
 )
 
 // The picture lsm --svg draws: one row per level, L0 at the top; in each
-// row a box per table, placed along the key space by its key range and as
+// row a box per table, placed along the key axis by its key range and as
 // tall as its size allows (the largest table of the tree fills the row);
 // on the left the level's name, tables and size; on the right a gauge of
 // its size against its target. L0's tables overlap, so each gets a lane
 // of its own, newest at the top. Tables too thin to see or label are drawn
 // together, a run of neighbours as one hatched box saying how many they
 // are.
+//
+// The key axis is not linear in the keys' bytes, which says little of how
+// much data lies between two keys ("10" and "100000" are neighbours, "2"
+// far away): it is stretched so that a key range is as wide as the bytes
+// the tree holds in it (see keyAxis).
 
 const (
 	svgKeysX     = 170  // where the key axis starts
@@ -36,41 +41,63 @@ const (
 	svgRowMargin = 6
 )
 
-// keySpace maps user keys to [0, 1] along the axis: by the first 8 bytes
-// after the prefix that every key of the tree shares, read as a number, so
-// that numeric keys (db_bench's, counters, timestamps) are placed in
-// proportion and others in the order and rough spacing of their bytes.
-type keySpace struct {
-	prefix int
-	lo, hi float64
+// keyAxis places keys along the axis by bytes: the distinct boundary keys
+// of the tree's tables (smallest and largest, every level), sorted, cut
+// the key space into intervals, each as wide as the bytes of the tables
+// that cover it, a table's bytes spread evenly over the intervals it
+// covers. So a level of tables that do not overlap draws each as wide as
+// its size (in proportion to the whole tree's bytes in its range), and a
+// range no table covers takes no room, whatever the keys look like.
+type keyAxis struct {
+	keys [][]byte  // the boundary keys, sorted, distinct
+	x    []float64 // x[i] is the position of keys[i], in pixels
 }
 
-func newKeySpace(v *manifest.Version) keySpace {
-	lo, hi := treeBounds(v)
-	ks := keySpace{}
-	for ks.prefix < min(len(lo), len(hi)) && lo[ks.prefix] == hi[ks.prefix] {
-		ks.prefix++
+func newKeyAxis(v *manifest.Version) keyAxis {
+	cmp := base.DefaultComparer.Compare
+	var a keyAxis
+	for _, f := range v.Files() {
+		a.keys = append(a.keys, f.Smallest.UserKey, f.Largest.UserKey)
 	}
-	ks.lo, ks.hi = ks.num(lo), ks.num(hi)
-	return ks
+	slices.SortFunc(a.keys, cmp)
+	a.keys = slices.CompactFunc(a.keys, func(x, y []byte) bool { return cmp(x, y) == 0 })
+	width := make([]float64, max(len(a.keys)-1, 0)) // of the interval after keys[i]
+	var total float64
+	for _, f := range v.Files() {
+		lo, hi := a.index(f.Smallest.UserKey), a.index(f.Largest.UserKey)
+		if lo == hi {
+			continue // a table of one key covers no interval
+		}
+		share := float64(max(f.Size, 1)) / float64(hi-lo)
+		for i := lo; i < hi; i++ {
+			width[i] += share
+			total += share
+		}
+	}
+	a.x = make([]float64, len(a.keys))
+	for i := range a.keys {
+		switch {
+		case len(a.keys) == 1:
+			a.x[i] = svgKeysX + svgKeysW/2
+		case total == 0: // every table holds one key: by rank
+			a.x[i] = svgKeysX + svgKeysW*float64(i)/float64(len(a.keys)-1)
+		case i == 0:
+			a.x[i] = svgKeysX
+		default:
+			a.x[i] = a.x[i-1] + svgKeysW*width[i-1]/total
+		}
+	}
+	return a
 }
 
-func (ks keySpace) num(k []byte) float64 {
-	var b [8]byte
-	if len(k) > ks.prefix {
-		copy(b[:], k[ks.prefix:])
-	}
-	return float64(binary.BigEndian.Uint64(b[:]))
+// index returns the place of a boundary key in a.keys.
+func (a keyAxis) index(k []byte) int {
+	i, _ := slices.BinarySearchFunc(a.keys, k, base.DefaultComparer.Compare)
+	return i
 }
 
-// x returns the axis position of k, in pixels.
-func (ks keySpace) x(k []byte) float64 {
-	f := 0.5
-	if ks.hi > ks.lo {
-		f = (ks.num(k) - ks.lo) / (ks.hi - ks.lo)
-	}
-	return svgKeysX + svgKeysW*min(max(f, 0), 1)
-}
+// pos returns the axis position of a boundary key, in pixels.
+func (a keyAxis) pos(k []byte) float64 { return a.x[a.index(k)] }
 
 // box is a table, or a run of thin tables, to draw.
 type box struct {
@@ -81,10 +108,10 @@ type box struct {
 
 // boxes lays out one lane's tables (in key order): a table at least
 // svgMinBox wide is its own box; neighbours narrower than that are merged.
-func boxes(ks keySpace, files []*manifest.FileMetadata) []box {
+func boxes(a keyAxis, files []*manifest.FileMetadata) []box {
 	var out []box
 	for _, f := range files {
-		x0, x1 := ks.x(f.Smallest.UserKey), ks.x(f.Largest.UserKey)
+		x0, x1 := a.pos(f.Smallest.UserKey), a.pos(f.Largest.UserKey)
 		thin := x1-x0 < svgMinBox
 		if n := len(out); thin && n > 0 && len(out[n-1].files) > 0 && out[n-1].x1-out[n-1].x0 < svgMinBox*4 && x0-out[n-1].x1 < svgMinBox {
 			last := &out[n-1]
@@ -105,7 +132,7 @@ func boxes(ks keySpace, files []*manifest.FileMetadata) []box {
 
 // writeLSMSVG draws v.
 func writeLSMSVG(w io.Writer, g *globals, v *manifest.Version, levels [dkv.NumLevels]dkv.LevelMetrics) error {
-	ks := newKeySpace(v)
+	axis := newKeyAxis(v)
 	var biggest uint64
 	for _, files := range v.Levels {
 		for _, f := range files {
@@ -153,12 +180,12 @@ func writeLSMSVG(w io.Writer, g *globals, v *manifest.Version, levels [dkv.NumLe
 		laneH := float64(svgRowH-2*svgRowMargin) / float64(len(lanes))
 		for i, lane := range lanes {
 			top := y + svgRowMargin + float64(i)*laneH
-			for _, bx := range boxes(ks, lane) {
+			for _, bx := range boxes(axis, lane) {
 				writeBox(&b, bx, top, laneH, biggest)
 			}
 		}
 	}
-	fmt.Fprintf(&b, `<text x="10" y="%d" fill="#555">Boxes: tables, placed by key range, as tall as their size (the largest fills its lane). Hatched: tables too thin to draw apart. L0: a lane per table, newest on top.</text>`+"\n", height-14)
+	fmt.Fprintf(&b, `<text x="10" y="%d" fill="#555">Boxes: tables, placed by key range on an axis where a range is as wide as the bytes it holds; as tall as their size (the largest fills its lane). Hatched: tables too thin to draw apart. L0: a lane per table, newest on top.</text>`+"\n", height-14)
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
