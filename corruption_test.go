@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -568,4 +570,68 @@ func requireCorruptionIn(t *testing.T, err error, path, where string) {
 	var ce *base.CorruptionError
 	require.True(t, errors.As(err, &ce), where)
 	require.Equal(t, path, ce.File, "%s: %v", where, err)
+}
+
+// Error messages say what is wrong once, with the "dkv:" prefix once, and
+// damage on disk is ErrCorruption naming the file (issue 13): a CURRENT
+// without its newline, a CURRENT that is a directory, a path through a
+// file, a damaged table given to Ingest.
+func TestErrorMessagesOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	open := func(d string, o *dkv.Options) error {
+		if o == nil {
+			o = &dkv.Options{}
+		}
+		db, err := dkv.Open(d, o)
+		if err == nil {
+			require.NoError(t, db.Close())
+		}
+		return err
+	}
+	once := func(err error, want string, sub ...string) {
+		t.Helper()
+		require.Error(t, err)
+		msg := err.Error()
+		require.Contains(t, msg, want)
+		require.Equal(t, 1, strings.Count(msg, "dkv:"), msg)
+		for _, s := range sub {
+			require.Equal(t, 1, strings.Count(msg, s), "%q said once in %s", s, msg)
+		}
+	}
+
+	d := filepath.Join(dir, "newline")
+	require.NoError(t, open(d, nil))
+	b, err := os.ReadFile(filepath.Join(d, "CURRENT"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(d, "CURRENT"), bytes.TrimSuffix(b, []byte("\n")), 0o644))
+	err = open(d, nil)
+	require.ErrorIs(t, err, dkv.ErrCorruption)
+	once(err, "without the newline that ends it")
+
+	d = filepath.Join(dir, "currentdir")
+	require.NoError(t, open(d, nil))
+	require.NoError(t, os.Remove(filepath.Join(d, "CURRENT")))
+	require.NoError(t, os.Mkdir(filepath.Join(d, "CURRENT"), 0o755))
+	for _, ro := range []bool{false, true} {
+		err = open(d, &dkv.Options{ReadOnly: ro})
+		require.ErrorIs(t, err, dkv.ErrCorruption)
+		once(err, "CURRENT is a directory")
+	}
+
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
+	err = open(file, nil)
+	require.ErrorIs(t, err, dkv.ErrInvalidArgument)
+	once(err, "is not a directory", file)
+	once(open(filepath.Join(file, "sub"), nil), "not a directory", filepath.Join(file, "sub"))
+
+	d = filepath.Join(dir, "ingest")
+	db, err := dkv.Open(d, nil)
+	require.NoError(t, err)
+	defer db.Close()
+	bad := filepath.Join(dir, "bad.sst")
+	require.NoError(t, os.WriteFile(bad, bytes.Repeat([]byte("not a table "), 8), 0o644))
+	err = db.Ingest([]string{bad})
+	require.ErrorIs(t, err, dkv.ErrCorruption)
+	once(err, "bad.sst", bad)
 }

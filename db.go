@@ -256,10 +256,13 @@ func (db *DB) requireDir() error {
 func (db *DB) createDir() error {
 	var missing []string // the directories to create, outermost last
 	for d := db.dir; ; d = db.fs.PathDir(d) {
-		if _, err := db.fs.Stat(d); err == nil {
+		if info, err := db.fs.Stat(d); err == nil {
+			if !info.IsDir() {
+				return fmt.Errorf("%w: %s is not a directory", ErrInvalidArgument, d)
+			}
 			break
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("dkv: stat %s: %w", d, err)
+			return fmt.Errorf("dkv: %w", err) // "stat DIR: …" names the path
 		}
 		missing = append(missing, d)
 		if parent := db.fs.PathDir(d); parent == d {

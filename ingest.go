@@ -199,7 +199,7 @@ func (db *DB) openExternal(path string) (*externalTable, error) {
 	r, err := sstable.Open(f, path, st.Size(), sstable.ReaderOptions{})
 	if err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("dkv: ingest: %w", err)
+		return nil, ingestError(err)
 	}
 	e := &externalTable{path: path, r: r}
 	bad := func(format string, args ...any) (*externalTable, error) {
@@ -230,7 +230,7 @@ func (db *DB) openExternal(path string) (*externalTable, error) {
 	}
 	if err := it.Close(); err != nil {
 		_ = r.Close()
-		return nil, fmt.Errorf("dkv: ingest: %w", err)
+		return nil, ingestError(err)
 	}
 	if why != "" {
 		return bad("%s", why)
@@ -260,6 +260,16 @@ func (db *DB) openExternal(path string) (*externalTable, error) {
 		return bad("the table is empty")
 	}
 	return e, nil
+}
+
+// ingestError is err, from reading a table given to Ingest, for Ingest's
+// caller: a corruption error as it is (it names the table and the offset,
+// and says "dkv:" already), any other prefixed with what failed.
+func ingestError(err error) error {
+	if errors.Is(err, base.ErrCorruption) {
+		return err
+	}
+	return fmt.Errorf("dkv: ingest: %w", err)
 }
 
 // rewriteExternal writes e into the database directory as a new table

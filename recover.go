@@ -61,8 +61,11 @@ func (db *DB) recover() error {
 		return fmt.Errorf("dkv: list %s: %w", db.dir, err)
 	}
 	ok, err := vs.load()
-	if err != nil {
-		return err
+	switch {
+	case errors.Is(err, base.ErrCorruption):
+		return err // it names the file and the offset
+	case err != nil:
+		return fmt.Errorf("dkv: open %s: %w", db.dir, err)
 	}
 	if !ok && db.opts.ReadOnly {
 		return fmt.Errorf("dkv: open %s read-only: no CURRENT file, so no database here: %w", db.dir, fs.ErrNotExist)

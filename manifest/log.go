@@ -139,14 +139,24 @@ func ReadCurrent(fsys vfs.FS, dir string) (num base.FileNum, ok bool, err error)
 		return 0, false, fmt.Errorf("manifest: open CURRENT: %w", err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return 0, false, base.CorruptionErrorf(path, 0, "CURRENT is a directory, not the file naming the MANIFEST")
+	}
 	b, err := io.ReadAll(io.LimitReader(f, 256))
 	if err != nil {
 		return 0, false, fmt.Errorf("manifest: read CURRENT: %w", err)
 	}
 	name, found := strings.CutSuffix(string(b), "\n")
 	typ, num, parsed := base.ParseFilename(name)
-	if !found || !parsed || typ != base.FileTypeManifest {
+	switch {
+	case !parsed || typ != base.FileTypeManifest:
 		return 0, false, base.CorruptionErrorf(path, 0, "CURRENT holds %q, not the name of a MANIFEST", b)
+	case !found:
+		// SetCurrent writes the name and its newline in one file it
+		// renames into place: a CURRENT without the newline was not
+		// written whole by dkv.
+		return 0, false, base.CorruptionErrorf(path, 0,
+			"CURRENT holds %q without the newline that ends it: not written whole by dkv", b)
 	}
 	return num, true, nil
 }
