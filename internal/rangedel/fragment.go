@@ -144,106 +144,140 @@ func byBound(at []int32, nBounds int) (first, list []int32) {
 // changed — so O(n log n) plus the output, even when a piece is covered
 // by many tombstones.
 func (c *cut) sweep(stripe []int32, nStripes int, stripeSeq []base.SeqNum) []Span {
-	single := stripeSeq != nil
-	seqOf := func(i int32) base.SeqNum { return c.live[i].Seq }
 	startFirst, starts := byBound(c.lo, len(c.bounds))
 	endFirst, ends := byBound(c.hi, len(c.bounds))
-
-	present := newBitset(nStripes) // stripes with a tombstone over the piece
-	top := make([]base.SeqNum, nStripes)
-	var count []int32   // single: covering tombstones per stripe
-	var heaps [][]int32 // otherwise: per stripe, a max-heap of tombstones by sequence number, ended ones removed lazily
-	var ended []bool    // per tombstone, once the sweep is past its end
-	dirty := []int32{}  // stripes touched at the current bound
-	isDirty := make([]bool, nStripes)
-	if single {
-		count = make([]int32, nStripes)
-	} else {
-		heaps = make([][]int32, nStripes)
-		ended = make([]bool, len(c.live))
-	}
-	touch := func(k int32) {
-		if !isDirty[k] {
-			isDirty[k] = true
-			dirty = append(dirty, k)
-		}
-	}
-
+	a := newActive(c.live, stripe, nStripes, stripeSeq)
 	var spans []Span
 	var pool []base.SeqNum // backs the spans' Seqs, in chunks never grown
-	nPresent := 0          // members of present
 	open := false          // the last span ends at the current bound
 	for b := 0; b+1 < len(c.bounds); b++ {
 		for _, i := range ends[endFirst[b]:endFirst[b+1]] {
-			if single {
-				count[stripe[i]]--
-			} else {
-				ended[i] = true
-			}
-			touch(stripe[i])
+			a.leave(i)
 		}
 		for _, i := range starts[startFirst[b]:startFirst[b+1]] {
-			k := stripe[i]
-			if single {
-				count[k]++
-			} else {
-				heaps[k] = heapPush(heaps[k], i, seqOf)
-			}
-			touch(k)
+			a.enter(i)
 		}
-		changed := false
-		for _, k := range dirty {
-			isDirty[k] = false
-			var has bool
-			var newest base.SeqNum
-			if single {
-				if has = count[k] > 0; has {
-					newest = stripeSeq[k]
-				}
-			} else {
-				h := heaps[k]
-				for len(h) > 0 && ended[h[0]] {
-					h = heapPop(h, seqOf)
-				}
-				heaps[k] = h
-				if has = len(h) > 0; has {
-					newest = seqOf(h[0])
-				}
-			}
-			was := present.has(int(k))
-			switch {
-			case has && (!was || top[k] != newest):
-				if !was {
-					present.set(int(k))
-					nPresent++
-				}
-				top[k] = newest
-				changed = true
-			case !has && was:
-				present.clear(int(k))
-				nPresent--
-				changed = true
-			}
-		}
-		dirty = dirty[:0]
-		if present.empty() {
+		changed := a.settle()
+		switch {
+		case a.n == 0:
 			open = false
-			continue
-		}
-		if open && !changed {
+		case open && !changed:
 			spans[len(spans)-1].End = c.bounds[b+1]
-			continue
+		default:
+			if cap(pool)-len(pool) < a.n {
+				pool = make([]base.SeqNum, 0, max(a.n, 1024))
+			}
+			from := len(pool)
+			pool = a.appendSeqs(pool)
+			spans = append(spans, Span{Start: c.bounds[b], End: c.bounds[b+1], Seqs: pool[from:len(pool):len(pool)]})
+			open = true
 		}
-		if cap(pool)-len(pool) < nPresent {
-			pool = make([]base.SeqNum, 0, max(nPresent, 1024))
-		}
-		from := len(pool)
-		for k := present.prev(nStripes - 1); k >= 0; k = present.prev(k - 1) {
-			pool = append(pool, top[k])
-		}
-		seqs := pool[from:len(pool):len(pool)]
-		spans = append(spans, Span{Start: c.bounds[b], End: c.bounds[b+1], Seqs: seqs})
-		open = true
 	}
 	return spans
+}
+
+// active is the sweep's set of tombstones over the current piece, by
+// stripe, with the newest sequence number of each stripe that has one.
+type active struct {
+	live      []Tombstone
+	stripe    []int32
+	stripeSeq []base.SeqNum // see sweep; nil: heaps
+
+	present *bitset       // stripes with a tombstone over the piece
+	n       int           // members of present
+	top     []base.SeqNum // per stripe in present: its newest sequence number
+	count   []int32       // with stripeSeq: covering tombstones per stripe
+	heaps   [][]int32     // without: per stripe, a max-heap of tombstones by sequence number; ended ones leave lazily
+	ended   []bool        // without: per tombstone, once the sweep is past its end
+	dirty   []int32       // stripes touched since the last settle
+	isDirty []bool
+}
+
+func newActive(live []Tombstone, stripe []int32, nStripes int, stripeSeq []base.SeqNum) *active {
+	a := &active{live: live, stripe: stripe, stripeSeq: stripeSeq, present: newBitset(nStripes),
+		top: make([]base.SeqNum, nStripes), isDirty: make([]bool, nStripes)}
+	if stripeSeq != nil {
+		a.count = make([]int32, nStripes)
+	} else {
+		a.heaps = make([][]int32, nStripes)
+		a.ended = make([]bool, len(live))
+	}
+	return a
+}
+
+func (a *active) seqOf(i int32) base.SeqNum { return a.live[i].Seq }
+
+func (a *active) touch(k int32) {
+	if !a.isDirty[k] {
+		a.isDirty[k] = true
+		a.dirty = append(a.dirty, k)
+	}
+}
+
+// enter adds tombstone i.
+func (a *active) enter(i int32) {
+	k := a.stripe[i]
+	if a.count != nil {
+		a.count[k]++
+	} else {
+		a.heaps[k] = heapPush(a.heaps[k], i, a.seqOf)
+	}
+	a.touch(k)
+}
+
+// leave removes tombstone i.
+func (a *active) leave(i int32) {
+	if a.count != nil {
+		a.count[a.stripe[i]]--
+	} else {
+		a.ended[i] = true
+	}
+	a.touch(a.stripe[i])
+}
+
+// settle brings present, n and top up to date with the tombstones that
+// entered and left, and reports whether they changed: whether the piece's
+// sequence numbers differ from the previous piece's.
+func (a *active) settle() (changed bool) {
+	for _, k := range a.dirty {
+		a.isDirty[k] = false
+		var has bool
+		var newest base.SeqNum
+		if a.count != nil {
+			has, newest = a.count[k] > 0, a.stripeSeq[k]
+		} else {
+			h := a.heaps[k]
+			for len(h) > 0 && a.ended[h[0]] {
+				h = heapPop(h, a.seqOf)
+			}
+			a.heaps[k] = h
+			if has = len(h) > 0; has {
+				newest = a.seqOf(h[0])
+			}
+		}
+		was := a.present.has(int(k))
+		switch {
+		case has && !was:
+			a.present.set(int(k))
+			a.n++
+			a.top[k], changed = newest, true
+		case has && a.top[k] != newest:
+			a.top[k], changed = newest, true
+		case !has && was:
+			a.present.clear(int(k))
+			a.n--
+			changed = true
+		}
+	}
+	a.dirty = a.dirty[:0]
+	return changed
+}
+
+// appendSeqs appends the newest sequence number of each stripe in
+// present to dst, newest first.
+func (a *active) appendSeqs(dst []base.SeqNum) []base.SeqNum {
+	for k := a.present.prev(len(a.top) - 1); k >= 0; k = a.present.prev(k - 1) {
+		dst = append(dst, a.top[k])
+	}
+	return dst
 }

@@ -23,8 +23,8 @@ import (
 // live rectangles do not overlap.
 //
 // A segment tree over the leaves holds each rectangle in the O(log n)
-// nodes that tile its key range. The rectangles of one node all cover the
-// node's whole range, so no two of them live at the same r: sorted by
+// nodes that tile its key range. The rectangles of one node all cover all
+// of the node's leaves, so no two of them live at the same r: sorted by
 // from, one binary search finds the only one that can hold r. A lookup
 // walks from key's leaf to the root: O(log² n).
 type history struct {
@@ -47,9 +47,37 @@ const never = base.SeqNum(math.MaxUint64)
 func newHistory(cmp base.Compare, ts []Tombstone) *history {
 	c := cutAt(cmp, ts)
 	h := &history{cmp: cmp, bounds: c.bounds, leaves: max(len(c.bounds)-1, 0)}
-	if len(c.live) == 0 {
-		return h
+	rects := paint(c, h.leaves)
+	// Rectangles go into the tree by from, so that each node's list is
+	// sorted.
+	slices.SortStableFunc(rects, func(a, b rect) int { return cmpSeq(a.from, b.from) })
+	h.first = make([]int32, 2*h.leaves+1)
+	for _, r := range rects {
+		h.tile(r, func(n int) { h.first[n+1]++ })
 	}
+	for n := range 2 * h.leaves {
+		h.first[n+1] += h.first[n]
+	}
+	h.rects = make([]life, h.first[2*h.leaves])
+	next := slices.Clone(h.first[:2*h.leaves])
+	for _, r := range rects {
+		h.tile(r, func(n int) {
+			h.rects[next[n]] = r.life
+			next[n]++
+		})
+	}
+	return h
+}
+
+// rect is a rectangle of the history: the leaves lo to hi (excluded)
+// during its life.
+type rect struct {
+	lo, hi int32
+	life
+}
+
+// paint returns the rectangles of the tombstones of c, over its leaves.
+func paint(c cut, leaves int) []rect {
 	order := make([]int32, len(c.live))
 	for i := range order {
 		order[i] = int32(i)
@@ -57,18 +85,14 @@ func newHistory(cmp base.Compare, ts []Tombstone) *history {
 	// A memtable's tombstones come in sequence-number order already.
 	slices.SortStableFunc(order, func(a, b int32) int { return cmpSeq(c.live[a].Seq, c.live[b].Seq) })
 
-	// Paint: the fragments live now start at the members of starts; the
-	// one starting at leaf p covers the leaves p to end[p] (excluded) with
+	// The fragments live now start at the members of starts; the one
+	// starting at leaf p covers the leaves p to end[p] (excluded) with
 	// tombstone seq[p], since from[p].
-	type rect struct {
-		lo, hi int32
-		life
-	}
 	var rects []rect
-	starts := newBitset(h.leaves)
-	end := make([]int32, h.leaves)
-	seq := make([]base.SeqNum, h.leaves)
-	from := make([]base.SeqNum, h.leaves)
+	starts := newBitset(leaves)
+	end := make([]int32, leaves)
+	seq := make([]base.SeqNum, leaves)
+	from := make([]base.SeqNum, leaves)
 	begin := func(p, e int32, s, at base.SeqNum) {
 		end[p], seq[p], from[p] = e, s, at
 		starts.set(int(p))
@@ -103,39 +127,25 @@ func newHistory(cmp base.Compare, ts []Tombstone) *history {
 	for p := starts.next(0); p >= 0; p = starts.next(p + 1) {
 		rects = append(rects, rect{int32(p), end[p], life{from[p], never, seq[p]}})
 	}
+	return rects
+}
 
-	// The tree: node 1 the root, leaf i at node leaves+i, node n's
-	// children 2n and 2n+1 (the bottom-up layout, for any number of
-	// leaves). Rectangles go in by from, so each node's list is sorted.
-	slices.SortStableFunc(rects, func(a, b rect) int { return cmpSeq(a.from, b.from) })
-	nodes := func(r rect, visit func(node int)) {
-		for l, u := int(r.lo)+h.leaves, int(r.hi)+h.leaves; l < u; l, u = l>>1, u>>1 {
-			if l&1 == 1 {
-				visit(l)
-				l++
-			}
-			if u&1 == 1 {
-				u--
-				visit(u)
-			}
+// tile calls visit with each node of the tree whose leaves, together,
+// are exactly r's: O(log n) of them. The tree has node 1 for root, leaf i
+// at node leaves+i, and node n's children at 2n and 2n+1 (the bottom-up
+// layout, for any number of leaves); a lookup of leaf i visits its
+// ancestors, of which exactly one is visited here when r holds i.
+func (h *history) tile(r rect, visit func(node int)) {
+	for l, u := int(r.lo)+h.leaves, int(r.hi)+h.leaves; l < u; l, u = l>>1, u>>1 {
+		if l&1 == 1 {
+			visit(l)
+			l++
+		}
+		if u&1 == 1 {
+			u--
+			visit(u)
 		}
 	}
-	h.first = make([]int32, 2*h.leaves+1)
-	for _, r := range rects {
-		nodes(r, func(n int) { h.first[n+1]++ })
-	}
-	for n := range 2 * h.leaves {
-		h.first[n+1] += h.first[n]
-	}
-	h.rects = make([]life, h.first[2*h.leaves])
-	next := slices.Clone(h.first[:2*h.leaves])
-	for _, r := range rects {
-		nodes(r, func(n int) {
-			h.rects[next[n]] = r.life
-			next[n]++
-		})
-	}
-	return h
 }
 
 // covering is List.Covering over the history.
