@@ -476,7 +476,6 @@ func TestCurrentGarbage(t *testing.T) {
 		"",
 		"\n",
 		"hello\n",
-		"MANIFEST-000007",       // no trailing newline
 		"MANIFEST-000007\n\n",   // two newlines
 		"MANIFEST-000007\r\n",   // CRLF
 		" MANIFEST-000007\n",    // leading space
@@ -497,6 +496,12 @@ func TestCurrentGarbage(t *testing.T) {
 		require.False(t, ok, "%q", content)
 		requireCorruption(t, err, currentPath(), 0, "not the name of a MANIFEST")
 	}
+	// A MANIFEST's name without its newline says so.
+	fs := newFS(t)
+	writeFile(t, fs, currentPath(), []byte("MANIFEST-000007"))
+	_, ok, err := ReadCurrent(fs, dir)
+	require.False(t, ok)
+	requireCorruption(t, err, currentPath(), 0, "without the newline that ends it")
 }
 
 // After SetCurrent returns, a crash keeps the new CURRENT, however the
