@@ -20,10 +20,12 @@ const tourPath = "../../docs/tour.md"
 // "(exit N)" line). Under
 // -update it rewrites the outputs in the page instead. Only "$ ./dkv …"
 // lines are run; "tour-db" and "tree.svg" in their arguments stand for a
-// directory and a file in a temporary directory.
+// directory and a file in a temporary directory, as the page has its
+// reader work in one: nothing is written into the repository.
 func TestTour(t *testing.T) {
 	page, err := os.ReadFile(tourPath)
 	require.NoError(t, err)
+	before := listDir(t, ".")
 	tmp := t.TempDir()
 	var out []string // the page, with each console block's outputs as the commands print them
 	lines := strings.Split(string(page), "\n")
@@ -89,7 +91,21 @@ func TestTour(t *testing.T) {
 	}
 	require.Contains(t, string(svg), "<svg")
 
+	require.Equal(t, before, listDir(t, "."), "the tour wrote into the repository")
+
 	if *update {
 		require.NoError(t, os.WriteFile(tourPath, []byte(strings.Join(out, "\n")), 0o644))
 	}
+}
+
+// listDir returns the names in dir.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	return names
 }
