@@ -58,8 +58,9 @@
 // # Writing, scanning and estimating
 //
 //   - delete-range START END deletes the keys in [START, END) with one
-//     range tombstone, whatever their number. START equal to END deletes
-//     nothing; START above END is a usage error (exit 2).
+//     range tombstone, whatever their number; an empty START or END ("")
+//     is no bound. START equal to END deletes nothing; START above END is
+//     a usage error (exit 2).
 //   - scan prints the keys of a range in key order with their values (or,
 //     with --keys-only, without), as an aligned table, then how many it
 //     printed: "3 keys". The range is every key, the keys starting with
