@@ -26,8 +26,8 @@ func newCompactCmd(g *globals) *cobra.Command {
 		Use:   "compact [--start S] [--end E]",
 		Short: "Compact a range of keys down to the bottom level",
 		Long: `Compact the tables of the database in --dir that hold keys in [S, E) (S
-included, E not; either one left out for no bound, so every key by
-default) down to the bottom level, dropping overwritten values and
+included, E not; either one left out, or empty, for no bound, so every
+key by default) down to the bottom level, dropping overwritten values and
 deleted keys, and print the shape of the LSM tree before and after: a row
 per level (files, size, target size, compaction score, as lsm shows
 them), then the tables' total size before and after. What the memtables
@@ -63,6 +63,13 @@ when it could not be read) and "compactions": [{"kind", "start_level",
 			hi, err := rangeFlag(g, cmd.Flags().Changed("end"), "--end", end, nil)
 			if err != nil {
 				return err
+			}
+			// An empty bound is no bound, as for DB.Compact.
+			if len(lo) == 0 {
+				lo = nil
+			}
+			if len(hi) == 0 {
+				hi = nil
 			}
 			if lo != nil && hi != nil && bytes.Compare(lo, hi) > 0 {
 				return usageError("--start %q is above --end %q", start, end)

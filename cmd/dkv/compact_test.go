@@ -44,6 +44,7 @@ func TestCompactGolden(t *testing.T) {
 		}},
 		{name: "compact_usage", steps: [][]string{
 			{"compact", "--start", "b", "--end", "a"},
+			{"compact", "--start", "b", "--end", ""}, // no end: fine
 			{"compact", "k"},
 		}},
 		{name: "compact_locked", setup: holdDB, steps: [][]string{
