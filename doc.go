@@ -67,7 +67,8 @@
 //
 // DB.DeleteRange(start, end) deletes every key in [start, end) with one
 // write — a range tombstone — whatever the range holds; keys written after
-// it are not deleted. Reads, iterators, snapshots and compaction respect
+// it are not deleted. As everywhere in dkv (iterator bounds, Compact, the
+// estimates), a range is half-open and a nil bound is unbounded. Reads, iterators, snapshots and compaction respect
 // it, and compaction drops it together with the data it covers. It is as
 // durable and atomic as any write (also inside a batch).
 //
@@ -107,6 +108,11 @@
 // (MemTableStopWritesThreshold). One directory is opened by one writer at a
 // time, or by any number of read-only DBs: an Open that would break this,
 // from this process or another, fails at once with ErrLocked.
+//
+// Close does not wait for iterators and snapshots: those left open fail
+// with ErrClosed from then on, and Close reports them (ErrLeaked). Every
+// handle — DB, Batch, Iterator, Snapshot — used after its Close returns an
+// error matching ErrClosed.
 //
 // The library never panics on bad input or on bytes read from disk, and
 // never exits the process.
