@@ -300,7 +300,9 @@ func decodeBatch(rec []byte) (batch, error) {
 				return b, fmt.Errorf("operation %d: %w", i, err)
 			}
 		case base.KindRangeDelete:
-			if op.value, p, err = lengthPrefixed(p, "end key", dkv.MaxKeySize); err != nil {
+			// An unbounded end past the largest possible key is one
+			// byte longer than a key (dkv.DB.DeleteRange).
+			if op.value, p, err = lengthPrefixed(p, "end key", dkv.MaxKeySize+1); err != nil {
 				return b, fmt.Errorf("operation %d: %w", i, err)
 			}
 			if bytes.Compare(op.key, op.value) >= 0 {
