@@ -132,9 +132,9 @@ func TestCheckRefuses(t *testing.T) {
 }
 
 // FuzzFragment checks Fragment, FragmentFor and NewListOf against the
-// definition (FragmentFor only for the readers it keeps) on
-// tombstones decoded from the fuzzer's bytes (3 bytes each: start, end,
-// sequence number).
+// definition (FragmentFor only for the readers it keeps) on tombstones
+// decoded from the fuzzer's bytes (3 bytes each: start, end, sequence
+// number).
 func FuzzFragment(f *testing.F) {
 	f.Add([]byte("bf\x07dh\x04"))
 	f.Add([]byte("az\x03mn\x05aa\x01"))
