@@ -139,7 +139,11 @@ func ReadCurrent(fsys vfs.FS, dir string) (num base.FileNum, ok bool, err error)
 		return 0, false, fmt.Errorf("manifest: open CURRENT: %w", err)
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, false, fmt.Errorf("manifest: stat CURRENT: %w", err)
+	}
+	if st.IsDir() {
 		return 0, false, base.CorruptionErrorf(path, 0, "CURRENT is a directory, not the file naming the MANIFEST")
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 256))
