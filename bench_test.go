@@ -403,3 +403,70 @@ func BenchmarkSeekNewIter(b *testing.B) {
 		b.ReportMetric(float64(tables), "tables")
 	})
 }
+
+// dbBenchKey is db_bench's key for index i: 8 big-endian bytes padded
+// with '0' to 16 bytes (bench/'s keys).
+func dbBenchKey(buf []byte, i uint64) []byte {
+	buf = binary.BigEndian.AppendUint64(buf[:0], i)
+	return append(buf, "00000000"...)
+}
+
+// BenchmarkMemTableResident reads 300k random keys that are all still in
+// the memtable (issue 14's first regime, with db_bench's keys and values):
+// a scan step (readseq), a new iterator with a seek and 10 Next
+// (seekrandom), and a Get (readrandom).
+func BenchmarkMemTableResident(b *testing.B) {
+	const n = 300_000
+	db := openBench(b, true)
+	rng := rand.New(rand.NewPCG(1, 2))
+	val := benchValue(rng)
+	key := make([]byte, 0, 16)
+	benchKey := dbBenchKey
+	for range n {
+		if err := db.Put(benchKey(key, rng.Uint64N(n)), val); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if m := db.Metrics(); m.Levels[0].Files > 0 || m.MemTable.Immutable > 0 {
+		b.Fatalf("the keys left the memtable:\n%s", m)
+	}
+	b.Run("op=scan", func(b *testing.B) {
+		it, err := db.NewIter(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer it.Close()
+		ok := false
+		for range b.N {
+			if ok {
+				ok = it.Next()
+			} else {
+				ok = it.First()
+			}
+		}
+	})
+	b.Run("op=seek-next10", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			it, err := db.NewIter(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ok := it.SeekGE(benchKey(key, rng.Uint64N(n)))
+			for i := 0; ok && i < 10; i++ {
+				ok = it.Next()
+			}
+			if err := it.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("op=get", func(b *testing.B) {
+		for range b.N {
+			_, err := db.Get(benchKey(key, rng.Uint64N(n)))
+			if err != nil && !errors.Is(err, dkv.ErrNotFound) {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -7,8 +7,15 @@ import (
 	"github.com/distributedkv/dkv/internal/base"
 )
 
-// iterWindow is how many entries an Iterator copies per visit to the tree.
-const iterWindow = 32
+// An Iterator copies entries from the tree a window at a time: a seek
+// copies minWindow entries (a seek is often followed by a few steps only),
+// and each refill in the same direction twice as many, up to maxWindow, so
+// that a long scan pays for a descent from the root once per few hundred
+// entries.
+const (
+	minWindow = 16
+	maxWindow = 512
+)
 
 // Iterator walks a MemTable in internal-key order. It is safe to use while
 // the writer adds entries: it never holds the tree's lock between calls.
@@ -25,13 +32,16 @@ type Iterator struct {
 	buf   []entry // the window, ascending
 	pos   int     // index in buf; -1 or len(buf) when not positioned
 	valid bool
+	size  int // entries the next refill copies
+	// touched is what touch read, kept so that its loads are not dropped.
+	touched byte
 }
 
 var _ base.InternalIterator = (*Iterator)(nil)
 
 // windowPool recycles the windows of closed iterators: a short-lived
 // iterator (a seek and a few steps) would otherwise allocate one each.
-var windowPool = sync.Pool{New: func() any { w := make([]entry, 0, iterWindow); return &w }}
+var windowPool = sync.Pool{New: func() any { w := make([]entry, 0, minWindow); return &w }}
 
 // NewIter returns an unpositioned Iterator.
 func (m *MemTable) NewIter() *Iterator {
@@ -48,7 +58,7 @@ func (it *Iterator) fillAfter(pivot entry, all, exclusive bool) {
 			return true // skip the pivot itself
 		}
 		it.buf = append(it.buf, e)
-		return len(it.buf) < iterWindow
+		return len(it.buf) < it.size
 	}
 	it.m.mu.RLock()
 	if all {
@@ -59,6 +69,25 @@ func (it *Iterator) fillAfter(pivot entry, all, exclusive bool) {
 	it.m.mu.RUnlock()
 	it.pos = 0
 	it.valid = len(it.buf) > 0
+	it.touched ^= touch(it.buf)
+}
+
+// touch loads the first and last byte of every entry's key and value.
+// The arena holds them in insertion order, so a scan in key order meets
+// a cache miss at every entry; loads that do not depend on one another
+// overlap, so taking the window's misses here, together, costs a fraction
+// of taking them one at a time as the caller reaches each entry.
+// It returns a byte of them, for the caller to keep, so that the
+// compiler does not drop the loads.
+func touch(w []entry) byte {
+	var x byte
+	for i := range w {
+		kv := w[i].kv
+		if len(kv) > 0 {
+			x ^= kv[0] ^ kv[len(kv)-1]
+		}
+	}
+	return x
 }
 
 // fillBefore loads the window with the entries < pivot (or all entries when
@@ -70,7 +99,7 @@ func (it *Iterator) fillBefore(pivot entry, all bool) {
 			return true // skip the pivot itself (DescendLessOrEqual includes it)
 		}
 		it.buf = append(it.buf, e)
-		return len(it.buf) < iterWindow
+		return len(it.buf) < it.size
 	}
 	it.m.mu.RLock()
 	if all {
@@ -79,6 +108,7 @@ func (it *Iterator) fillBefore(pivot entry, all bool) {
 		it.m.tree.DescendLessOrEqual(pivot, visit)
 	}
 	it.m.mu.RUnlock()
+	it.touched ^= touch(it.buf)
 	slices.Reverse(it.buf)
 	it.pos = len(it.buf) - 1
 	it.valid = len(it.buf) > 0
@@ -89,22 +119,35 @@ func pivotOf(k base.InternalKey) entry {
 }
 
 // First implements base.InternalIterator.
-func (it *Iterator) First() bool { it.fillAfter(entry{}, true, false); return it.valid }
+func (it *Iterator) First() bool {
+	it.size = minWindow
+	it.fillAfter(entry{}, true, false)
+	return it.valid
+}
 
 // Last implements base.InternalIterator.
-func (it *Iterator) Last() bool { it.fillBefore(entry{}, true); return it.valid }
+func (it *Iterator) Last() bool {
+	it.size = minWindow
+	it.fillBefore(entry{}, true)
+	return it.valid
+}
 
 // SeekGE implements base.InternalIterator.
 func (it *Iterator) SeekGE(key base.InternalKey) bool {
+	it.size = minWindow
 	it.fillAfter(pivotOf(key), false, false)
 	return it.valid
 }
 
 // SeekLT implements base.InternalIterator.
 func (it *Iterator) SeekLT(key base.InternalKey) bool {
+	it.size = minWindow
 	it.fillBefore(pivotOf(key), false)
 	return it.valid
 }
+
+// grow doubles the next refill's window, up to maxWindow.
+func (it *Iterator) grow() { it.size = min(2*it.size, maxWindow) }
 
 // Next implements base.InternalIterator.
 func (it *Iterator) Next() bool {
@@ -115,6 +158,7 @@ func (it *Iterator) Next() bool {
 		it.pos++
 		return true
 	}
+	it.grow()
 	it.fillAfter(it.buf[it.pos], false, true)
 	return it.valid
 }
@@ -128,6 +172,7 @@ func (it *Iterator) Prev() bool {
 		it.pos--
 		return true
 	}
+	it.grow()
 	it.fillBefore(it.buf[it.pos], false)
 	return it.valid
 }

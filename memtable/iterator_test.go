@@ -63,6 +63,29 @@ func TestIteratorMatchesSortedModel(t *testing.T) {
 			}
 		}
 	}
+	// A random walk, in runs long enough to grow the window to its
+	// largest, changing direction in the middle of a window.
+	i = 0
+	require.True(t, it.First())
+	for range 200 {
+		forward := rng.IntN(2) == 0
+		for range rng.IntN(700) {
+			if forward {
+				if i+1 == len(model) {
+					break
+				}
+				require.True(t, it.Next())
+				i++
+			} else {
+				if i == 0 {
+					break
+				}
+				require.True(t, it.Prev())
+				i--
+			}
+			require.Equal(t, model[i], it.Key())
+		}
+	}
 	require.NoError(t, it.Close())
 }
 
