@@ -32,8 +32,10 @@ type Batch struct {
 	err    error
 	closed bool // by Close: every later use is refused, a second Close does nothing
 	// openEnded counts the range deletions without an end (encoded with an
-	// empty one), which the write fixes (DB.resolveOpenEnds).
+	// empty one), which the write fixes (DB.resolveOpenEnds); reserved is
+	// the room their ends may take then, which the size limit counts.
 	openEnded int
+	reserved  int
 }
 
 const batchHeaderSize = 12
@@ -99,11 +101,14 @@ func (b *Batch) DeleteRange(start, end []byte) error {
 		start = minKey
 	}
 	if len(end) == 0 {
-		if err := b.check(start, nil); err != nil {
+		// The end the write fixes may be MaxKeySize+1 bytes: the batch
+		// must have room for it.
+		if err := b.checkOp(start, MaxKeySize+1); err != nil {
 			return err
 		}
 		b.add(base.KindRangeDelete, start, nil)
 		b.openEnded++
+		b.reserved += MaxKeySize + 1
 		return nil
 	}
 	if err := checkKey(end); err != nil {
@@ -128,7 +133,9 @@ var minKey = []byte{0}
 // Len returns the number of operations in the batch.
 func (b *Batch) Len() int { return int(b.count) }
 
-// Size returns the size in bytes of the batch's encoding.
+// Size returns the size in bytes of the batch's encoding. A DeleteRange
+// without an end adds the end the write fixes to the log record, up to
+// MaxKeySize+1 bytes more (the limit MaxBatchSize counts them).
 func (b *Batch) Size() int { return len(b.repr) }
 
 // Reset empties the batch, and clears an error left by a refused operation,
@@ -141,20 +148,24 @@ func (b *Batch) Reset() {
 	b.count = 0
 	b.data = 0
 	b.err = nil
-	b.openEnded = 0
+	b.openEnded, b.reserved = 0, 0
 }
 
 // check validates an operation before it is added, and marks the batch if
 // the operation is refused.
-func (b *Batch) check(key, value []byte) error {
+func (b *Batch) check(key, value []byte) error { return b.checkOp(key, len(value)) }
+
+// checkOp is check for an operation whose value (or range end) takes
+// valueLen bytes.
+func (b *Batch) checkOp(key []byte, valueLen int) error {
 	if b.err != nil {
 		return b.err
 	}
 	err := checkKey(key)
-	if err == nil && len(value) > MaxValueSize {
-		err = fmt.Errorf("%w: value of %d bytes exceeds MaxValueSize (%d)", ErrInvalidArgument, len(value), MaxValueSize)
+	if err == nil && valueLen > MaxValueSize {
+		err = fmt.Errorf("%w: value of %d bytes exceeds MaxValueSize (%d)", ErrInvalidArgument, valueLen, MaxValueSize)
 	}
-	if err == nil && max(len(b.repr), batchHeaderSize)+1+2*binary.MaxVarintLen32+len(key)+len(value) > MaxBatchSize {
+	if err == nil && max(len(b.repr), batchHeaderSize)+b.reserved+1+2*binary.MaxVarintLen32+len(key)+valueLen > MaxBatchSize {
 		err = fmt.Errorf("%w: batch would exceed MaxBatchSize (%d bytes)", ErrInvalidArgument, MaxBatchSize)
 	}
 	if err == nil && b.count == math.MaxUint32 {
@@ -176,11 +187,15 @@ func (b *Batch) refuse(err error) error {
 // or one byte longer than MaxKeySize, which an unbounded end past the
 // largest possible key becomes (see DB.resolveOpenEnds).
 func checkRangeEnd(end []byte) error {
-	if len(end) == MaxKeySize+1 {
+	if len(end) == MaxKeySize+1 && bytes.Equal(end, maxRangeEnd) {
 		return nil
 	}
 	return checkKey(end)
 }
+
+// maxRangeEnd is the end of an unbounded range deletion when the largest
+// key is the largest possible one: MaxKeySize bytes 0xff, then 0.
+var maxRangeEnd = append(bytes.Repeat([]byte{0xff}, MaxKeySize), 0)
 
 func checkKey(key []byte) error {
 	if len(key) == 0 {

@@ -304,3 +304,31 @@ func TestDeleteRangeWithOtherFeatures(t *testing.T) {
 		require.NoError(t, ro.Close())
 	}
 }
+
+// Regression test for a review finding: Batch counted an unbounded
+// DeleteRange's end as 0 bytes, and the write fixes it as up to
+// MaxKeySize+1; a small batch of them became a log record past the
+// limit, which the log refused — and a refused append stopped the DB.
+// The batch now reserves the room, and refuses what would not fit.
+func TestDeleteRangeUnboundedBatchSize(t *testing.T) {
+	db, _ := openMem(t, &dkv.Options{NoSync: true})
+	defer db.Close()
+	require.NoError(t, db.Put(bytes.Repeat([]byte("a"), dkv.MaxKeySize), []byte("v")))
+	b := db.NewBatch()
+	var err error
+	n := 0
+	for ; err == nil && n < 20000; n++ {
+		err = b.DeleteRange([]byte("a"), nil)
+	}
+	require.ErrorIs(t, err, dkv.ErrInvalidArgument, "the batch fills up")
+	perOp := dkv.MaxKeySize + 1 // what each op reserves, less its framing
+	require.LessOrEqual(t, n, dkv.MaxBatchSize/perOp+1, "at its reserved size, not its encoded one")
+	require.ErrorIs(t, db.Write(b, nil), dkv.ErrInvalidArgument)
+	b.Reset()
+	for range 10 {
+		require.NoError(t, b.DeleteRange([]byte("a"), nil))
+	}
+	require.NoError(t, db.Write(b, nil))
+	require.NoError(t, db.Put([]byte("x"), []byte("y")), "writes go on")
+	require.Equal(t, map[string]string{"x": "y"}, dkv.DBContents(t, db))
+}

@@ -146,7 +146,21 @@ func (db *DB) Ingest(paths []string) error {
 		}
 		return edit, nil
 	}, func(v *manifest.Version) {
+		// seq is published before the tables are installed: a reader
+		// that sees them reads at seq or above, and a snapshot taken
+		// before is in the list the next compaction keeps versions for.
+		// (The other way round, a compaction started in between could
+		// merge an ingested key with the version below it and drop that
+		// one, which a reader at seq-1 still needed.) A reader that loads
+		// seq with the version before this one sees the DB as it was
+		// before the ingest: writes are held back and the memtables are
+		// flushed, so nothing else carries seq.
+		db.commit.nextSeq = seq + 1
 		db.mu.Lock()
+		db.pub.Lock()
+		db.pub.applied = seq
+		db.publishLocked()
+		db.pub.Unlock()
 		db.installVersionLocked(v, nil, nil)
 		db.publishReadStateLocked()
 		db.maybeScheduleCompactionLocked()
@@ -157,11 +171,6 @@ func (db *DB) Ingest(paths []string) error {
 		// orphans the next Open removes, unless the edit is there.
 		return db.stopWrites(fmt.Errorf("ingest: %w", err))
 	}
-	db.commit.nextSeq = seq + 1
-	db.pub.Lock()
-	db.pub.applied = seq
-	db.publishLocked()
-	db.pub.Unlock()
 
 	for i, m := range written {
 		path := db.fs.PathJoin(db.dir, base.MakeFilename(base.FileTypeTable, m.FileNum))

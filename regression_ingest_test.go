@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,4 +90,59 @@ func TestRegressionIngestRacingCompactionStopsWrites(t *testing.T) {
 			ierr, cerr, perr, errors.Is(perr, dkv.ErrStopped))
 	}
 	require.Equal(t, map[string]string{"a": "a'", "b": "b", "c": "c'", "x": "x", "z": "z"}, dkv.DBContents(t, db))
+}
+
+// Regression test for a review finding on issue 13: Ingest installed the
+// version holding its tables before it published their sequence number
+// S. A compaction started in between listed the open snapshots without
+// one taken meanwhile at S-1, merged the ingested k@S with the older k
+// below it and dropped that one, which the snapshot had read. The window
+// is widest when the edit rotates the MANIFEST (held open here), while a
+// flushed L0 table is compacted beside it.
+func TestRegressionIngestInstallBeforePublish(t *testing.T) {
+	var holdRotate, watchTables atomic.Bool
+	rotating, release := make(chan struct{}), make(chan struct{})
+	compactionWriting := make(chan struct{}, 1)
+	mem := vfs.NewMem()
+	fs := vfs.NewErrorFS(mem, vfs.InjectorFunc(func(op vfs.Op, kind vfs.FileKind, _ string) error {
+		if op == vfs.OpCreate && kind == vfs.FileManifest && holdRotate.CompareAndSwap(true, false) {
+			close(rotating)
+			<-release
+		}
+		if op == vfs.OpCreate && kind == vfs.FileTable && watchTables.Load() {
+			select {
+			case compactionWriting <- struct{}{}:
+			default:
+			}
+		}
+		return nil
+	}))
+	compacted := make(chan struct{}, 4)
+	db, err := dkv.Open("/db", &dkv.Options{FS: fs, NoSync: true, Logger: slog.New(slog.DiscardHandler),
+		MaxManifestFileSize: 1 << 10, L0CompactionThreshold: 2,
+		EventListener: &dkv.EventListener{CompactionEnd: func(dkv.CompactionInfo) { compacted <- struct{}{} }}})
+	require.NoError(t, err)
+	defer db.Close()
+	k := "k" + strings.Repeat("x", 700) // large bounds: every MANIFEST edit rotates it
+	require.NoError(t, db.Put([]byte(k), []byte("old")))
+	require.NoError(t, db.Flush())
+	writeExternal(t, mem, "/ext/k.sst", extOp{key: k, value: "ingested"})
+
+	holdRotate.Store(true)
+	ingested := make(chan error, 1)
+	go func() { ingested <- db.Ingest([]string{"/ext/k.sst"}) }()
+	<-rotating // the edit is durable and installed; the rotation is held
+	watchTables.Store(true)
+	<-compactionWriting // L0 (the flushed table and the ingested one) is compacting
+	snap := db.NewSnapshot()
+	defer snap.Close()
+	v, err := snap.Get([]byte(k))
+	require.NoError(t, err)
+	before := string(v)
+	close(release)
+	require.NoError(t, <-ingested)
+	<-compacted
+	v, err = snap.Get([]byte(k))
+	require.NoError(t, err, "the snapshot lost the version it read before the compaction")
+	require.Equal(t, before, string(v), "a snapshot reads the same value twice")
 }

@@ -193,6 +193,9 @@ func (db *DB) commitLocked(b *Batch, sync bool, tw *tracedWrite) (base.SeqNum, e
 	repr := b.repr
 	if b.openEnded > 0 {
 		repr = db.resolveOpenEnds(repr)
+		if len(repr) > MaxBatchSize { // Batch reserved room for it: a bug
+			return 0, fmt.Errorf("%w: batch of %d bytes exceeds MaxBatchSize once its range ends are fixed", ErrInvalidArgument, len(repr))
+		}
 	}
 	setBatchSeqNum(repr, seq)
 	var start int64
