@@ -341,14 +341,11 @@ func (db *DB) newCompactionTableIter(f *manifest.FileMetadata) (base.InternalIte
 	return &tableIter{Iterator: r.NewCompactionIter(), release: release}, nil
 }
 
-// newLevelIter concatenates the sorted, non-overlapping tables of a level,
-// opening one at a time.
-func (db *DB) newLevelIter(files []*manifest.FileMetadata) base.InternalIterator {
-	bounds := make([]iterator.FileBounds, len(files))
-	for i, f := range files {
-		bounds[i] = iterator.FileBounds{Smallest: f.Smallest, Largest: f.Largest}
-	}
-	return iterator.NewLevel(db.comparer.Compare, bounds, func(i int) (base.InternalIterator, error) {
+// newLevelIter concatenates the sorted, non-overlapping tables of level
+// of v, opening one at a time.
+func (db *DB) newLevelIter(v *version, level int) base.InternalIterator {
+	files := v.Levels[level]
+	return iterator.NewLevel(db.comparer.Compare, v.levelBounds(level), func(i int) (base.InternalIterator, error) {
 		return db.newTableIter(files[i])
 	})
 }

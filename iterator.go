@@ -104,7 +104,7 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 	}
 	for level := 1; level < len(v.Levels); level++ {
 		if len(v.Levels[level]) > 0 {
-			children = append(children, db.newLevelIter(v.Levels[level]))
+			children = append(children, db.newLevelIter(v, level))
 		}
 	}
 	rangeDels, err := db.viewRangeDels(rs, seq, lower, upper)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/iterator"
 	"github.com/distributedkv/dkv/internal/killpoint"
 	"github.com/distributedkv/dkv/manifest"
 	"github.com/distributedkv/dkv/memtable"
@@ -25,6 +26,24 @@ type version struct {
 	*manifest.Version
 	refs atomic.Int32
 	db   *DB
+
+	// bounds are the tables' bounds per level, as the level iterators of
+	// every reader of the version search them, made once.
+	boundsOnce sync.Once
+	bounds     [manifest.NumLevels][]iterator.FileBounds
+}
+
+// levelBounds returns the bounds of the tables of level, in order.
+func (v *version) levelBounds(level int) []iterator.FileBounds {
+	v.boundsOnce.Do(func() {
+		for l, files := range v.Levels {
+			v.bounds[l] = make([]iterator.FileBounds, len(files))
+			for i, f := range files {
+				v.bounds[l][i] = iterator.FileBounds{Smallest: f.Smallest, Largest: f.Largest}
+			}
+		}
+	})
+	return v.bounds[level]
 }
 
 func (v *version) ref() { v.refs.Add(1) }
