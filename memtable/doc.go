@@ -14,9 +14,11 @@
 //
 // Range tombstones are kept beside the tree, in the order they were added.
 // RangeDels gives readers a rangedel.List of them that answers at any
-// sequence number; RangeDelsFor fragments them for a table, keeping only
-// the sequence numbers the table's readers can tell apart. Both cost
-// O(n log n) for n tombstones however they nest.
+// sequence number, immutable, extended (not rebuilt) with the tombstones
+// added since the last one: O(n log² n) for n tombstones however they nest
+// and however reads interleave with range deletions, O(log² n) a lookup.
+// RangeDelsFor fragments them for a table, keeping only the sequence
+// numbers the table's readers can tell apart, in O(n log n).
 //
 // Keys and values are copied into an arena of large chunks owned by the
 // MemTable; slices returned by Get point into it and stay valid, unchanged,

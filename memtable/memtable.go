@@ -65,10 +65,18 @@ type MemTable struct {
 	filter *filter // of the point keys; nil for a small memtable
 
 	// Range tombstones live apart from the tree: reads ask which of them
-	// cover a key, which the fragments answer (see rangedel).
-	rdMu      sync.Mutex // guards rangeDels and the rebuilding of fragments
-	rangeDels []rangedel.Tombstone
-	fragments atomic.Pointer[rangedel.List] // of rangeDels; nil when stale
+	// cover a key, which a List of them answers (see rangedel). The List
+	// is extended, not rebuilt, with the tombstones added since the last
+	// one was made (rangedel.List.Extend): a memtable whose reads and range
+	// deletions alternate costs O(log² n) amortised per tombstone.
+	rdMu       sync.Mutex // guards rangeDels
+	rangeDels  []rangedel.Tombstone
+	rangeDelsN atomic.Int64 // len(rangeDels), stored after the append
+	buildMu    sync.Mutex   // one extension of fragments at a time
+	// fragments is the newest List made, of a prefix of rangeDels (all of
+	// it when its Len is rangeDelsN). Lists only ever replace it with
+	// longer ones, under buildMu.
+	fragments atomic.Pointer[rangedel.List]
 }
 
 // New returns an empty MemTable ordered by c. capacity is the
@@ -101,7 +109,7 @@ func New(c *base.Comparer, capacity int64) *MemTable {
 		}
 	}
 	m := &MemTable{cmp: cmp, less: less, tree: btree.NewG(degree, less), filter: newFilter(capacity)}
-	m.fragments.Store(&rangedel.List{}) // none yet
+	m.fragments.Store(rangedel.NewListOf(m.cmp, nil)) // none yet
 	return m
 }
 
@@ -171,7 +179,7 @@ func (in *Inserter) Add(seq base.SeqNum, kind base.Kind, key, value []byte) {
 		t := rangedel.Tombstone{Start: buf[:len(key):len(key)], End: buf[len(key):], Seq: seq}
 		m.rdMu.Lock()
 		m.rangeDels = append(m.rangeDels, t)
-		m.fragments.Store(nil)
+		m.rangeDelsN.Store(int64(len(m.rangeDels)))
 		m.rdMu.Unlock()
 	} else {
 		if in.locked == 0 {
@@ -243,23 +251,34 @@ func (m *MemTable) MayContain(key []byte) (may, hasFilter bool) {
 }
 
 // RangeDels returns the MemTable's range tombstones as a List that answers
-// readers at every sequence number (rangedel.NewListOf), immutable: later
-// Adds do not change it. Its Spans are what a reader above every tombstone
-// sees. It is built on the first call after a range deletion was added,
-// then reused; its cost grows with the tombstones, not with how they nest.
+// readers at every sequence number (as rangedel.NewListOf does),
+// immutable: later Adds do not change it, and a reader may keep it while
+// they go on. It holds every range tombstone whose Add returned before the
+// call. Its Spans are what a reader above every tombstone sees.
+//
+// The List is made on the first call after a range deletion was added,
+// by extending the previous one (rangedel.List.Extend), then reused: n
+// tombstones, however they nest and however reads interleave with them,
+// cost O(n log² n) to make Lists of, and a lookup O(log² n) (O(log n)
+// levels). The writer never waits for it: Add only appends.
 func (m *MemTable) RangeDels() *rangedel.List {
-	if l := m.fragments.Load(); l != nil {
+	n := int(m.rangeDelsN.Load())
+	if l := m.fragments.Load(); l.Len() >= n {
 		return l // the common case: no lock
 	}
-	m.rdMu.Lock()
-	defer m.rdMu.Unlock()
+	m.buildMu.Lock()
+	defer m.buildMu.Unlock()
 	l := m.fragments.Load()
-	if l == nil {
-		// The list keeps this prefix of rangeDels, which Add never
-		// changes: it only appends.
-		l = rangedel.NewListOf(m.cmp, m.rangeDels[:len(m.rangeDels):len(m.rangeDels)])
-		m.fragments.Store(l)
+	if l.Len() >= n {
+		return l // another reader made it meanwhile
 	}
+	m.rdMu.Lock()
+	// The list keeps this prefix of rangeDels, which Add never changes:
+	// it only appends.
+	ts := m.rangeDels[:len(m.rangeDels):len(m.rangeDels)]
+	m.rdMu.Unlock()
+	l = l.Extend(m.cmp, ts)
+	m.fragments.Store(l)
 	return l
 }
 

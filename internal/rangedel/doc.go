@@ -37,12 +37,32 @@
 // tombstone, and for the others a history of the tombstones in O(n log n)
 // room that answers at any sequence number (see history).
 //
-// The package is used by the memtable (NewListOf, built on demand), the
+// # Tombstones that keep coming
+//
+// A memtable adds tombstones between reads, and a List is immutable (its
+// readers hold it while the writer goes on). Building a new List of all n
+// tombstones after each would cost O(n log n) per read: issue 13's queue,
+// read as it goes, O(n² log n). So a List of tombstones is kept in levels
+// (the logarithmic method): consecutive runs of the tombstones, each a
+// List of its own, each at least twice the size of the next, O(log n) of
+// them. Extend makes the next List from the previous one, sharing its
+// older levels and merging the tombstones added with the newest levels
+// into one; each tombstone is rebuilt O(log n) times in all, so n
+// tombstones cost O(n log² n) whatever the interleaving of reads. A
+// lookup asks every level and keeps the newest answer — "the newest
+// tombstone at or below r covering k" is a maximum, which any partition
+// of the tombstones gives — in O(log² n) (see level).
+//
+// The package is used by the memtable (Extend, on demand), the
 // sstable package (a table's range-deletion block holds the fragments of
 // its tombstones: Fragment of what it is given), reads and iterators (one
 // search per source of a view: AnyDeletes), flushes and compactions
 // (FragmentFor, cut at output boundaries by Truncate).
 //
 // Every fragmenter here costs O(n log n) in the tombstones plus the size of
-// what it returns.
+// what it returns; a List extended one tombstone at a time, O(n log² n).
+//
+// Concurrency: a List never changes once made, and is safe for concurrent
+// use (what it builds lazily — histories, merged Spans — it builds once,
+// under a sync.Once). Extend leaves the List it extends as it was.
 package rangedel

@@ -92,7 +92,7 @@ type cut struct {
 }
 
 func cutAt(cmp base.Compare, ts []Tombstone) cut {
-	var c cut
+	c := cut{live: make([]Tombstone, 0, len(ts)), bounds: make([][]byte, 0, 2*len(ts))}
 	for _, t := range ts {
 		if cmp(t.Start, t.End) < 0 {
 			c.live = append(c.live, t)
@@ -148,8 +148,11 @@ func (c *cut) sweep(stripe []int32, nStripes int, stripeSeq []base.SeqNum) []Spa
 	endFirst, ends := byBound(c.hi, len(c.bounds))
 	a := newActive(c.live, stripe, nStripes, stripeSeq)
 	var spans []Span
-	var pool []base.SeqNum // backs the spans' Seqs, in chunks never grown
-	open := false          // the last span ends at the current bound
+	// pool backs the spans' Seqs, in chunks never grown: of 1024, or
+	// fewer for few tombstones (a memtable's newest level is often one).
+	var pool []base.SeqNum
+	chunk := min(1024, 2*len(c.live))
+	open := false // the last span ends at the current bound
 	for b := 0; b+1 < len(c.bounds); b++ {
 		for _, i := range ends[endFirst[b]:endFirst[b+1]] {
 			a.leave(i)
@@ -165,7 +168,7 @@ func (c *cut) sweep(stripe []int32, nStripes int, stripeSeq []base.SeqNum) []Spa
 			spans[len(spans)-1].End = c.bounds[b+1]
 		default:
 			if cap(pool)-len(pool) < a.n {
-				pool = make([]base.SeqNum, 0, max(a.n, 1024))
+				pool = make([]base.SeqNum, 0, max(a.n, chunk))
 			}
 			from := len(pool)
 			pool = a.appendSeqs(pool)

@@ -38,20 +38,28 @@ func Tombstones(spans []Span) []Tombstone {
 	return ts
 }
 
-// List is an immutable set of fragments, searchable by user key. The zero
-// List and a nil *List are empty. A List is safe for concurrent use.
+// List is an immutable set of range tombstones, searchable by user key.
+// The zero List and a nil *List are empty. A List is safe for concurrent
+// use.
+//
+// A List made by NewList holds fragments and answers from them. A List of
+// tombstones (NewListOf, Extend) holds them in levels (see level): a
+// lookup asks each level and takes the newest answer.
 type List struct {
-	cmp   base.Compare
+	cmp base.Compare
+	// spans answer readers at or above exact: a NewList's (exact 0), or
+	// the one level's (exact its newest tombstone), searched here without
+	// going through the level; nil with more levels.
 	spans []Span
+	exact base.SeqNum
 
-	// A List of tombstones (NewListOf) answers readers at or above newest
-	// from spans, which keep only the newest sequence number of each
-	// fragment, and older readers from the history of ts, built by the
-	// first of them to ask.
-	ts      []Tombstone
-	newest  base.SeqNum
-	once    sync.Once
-	history *history
+	levels []*level    // NewListOf, Extend: oldest first
+	ts     []Tombstone // NewListOf, Extend: every level's, in order
+	live   int         // spans over all levels, or len(spans)
+
+	// With more than one level, Spans are built by the first call.
+	mergeOnce sync.Once
+	merged    []Span
 }
 
 // NewList returns a List of spans, which must be sorted and must not
@@ -59,13 +67,14 @@ type List struct {
 // range-deletion block). The List keeps spans. Its answers are the spans':
 // exact for the readers they were fragmented for.
 func NewList(cmp base.Compare, spans []Span) *List {
-	return &List{cmp: cmp, spans: spans}
+	return &List{cmp: cmp, spans: spans, live: len(spans)}
 }
 
 // NewListOf returns a List of the tombstones ts that answers Covering
 // exactly at every sequence number, in O(n log n) room for n tombstones
 // however they nest — for a memtable, whose readers may read at any
-// sequence number. The List keeps ts, which must not change.
+// sequence number. The List keeps ts, which must not change. It is
+// Extend of an empty List: one level.
 //
 // Its Spans are FragmentFor(cmp, ts, nil): the tombstones as a reader at
 // or above every one of them sees them, one sequence number per span. A
@@ -73,24 +82,35 @@ func NewList(cmp base.Compare, spans []Span) *List {
 // tombstones (see history), built when the first such reader asks: most
 // memtables are only read at or above their newest tombstone.
 func NewListOf(cmp base.Compare, ts []Tombstone) *List {
-	l := &List{cmp: cmp, spans: FragmentFor(cmp, ts, nil), ts: ts}
-	for _, t := range ts {
-		l.newest = max(l.newest, t.Seq)
-	}
-	return l
+	return (*List)(nil).Extend(cmp, ts)
 }
 
 // Empty reports whether the list holds no span.
-func (l *List) Empty() bool { return l == nil || len(l.spans) == 0 }
+func (l *List) Empty() bool { return l == nil || l.live == 0 }
+
+// Len returns the number of tombstones of a List made by NewListOf or
+// Extend (0 for any other).
+func (l *List) Len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.ts)
+}
 
 // Spans returns the spans, in order. Do not modify them. For a List made
-// by NewListOf they are what a reader at or above every tombstone sees,
-// not every sequence number Covering can answer with.
+// by NewListOf or Extend they are what a reader at or above every
+// tombstone sees (FragmentFor(cmp, ts, nil)), not every sequence number
+// Covering can answer with; with more than one level, the first call
+// builds them, in O(n log n) — for tests and tools, not for reads.
 func (l *List) Spans() []Span {
-	if l == nil {
+	switch {
+	case l == nil:
 		return nil
+	case len(l.levels) <= 1:
+		return l.spans
 	}
-	return l.spans
+	l.mergeOnce.Do(func() { l.merged = FragmentFor(l.cmp, l.ts, nil) })
+	return l.merged
 }
 
 // Covering returns the newest sequence number at or below seq of a
@@ -100,16 +120,33 @@ func (l *List) Covering(key []byte, seq base.SeqNum) (base.SeqNum, bool) {
 	if l.Empty() {
 		return 0, false
 	}
-	if l.ts != nil && seq < l.newest {
-		l.once.Do(func() { l.history = newHistory(l.cmp, l.ts) })
-		return l.history.covering(key, seq)
+	if seq >= l.exact && len(l.levels) <= 1 {
+		return coveringIn(l.cmp, l.spans, key, seq)
 	}
+	var best base.SeqNum
+	found := false
+	// The newest level first: its answer, when it has one, is the likeliest
+	// to make the older levels' irrelevant.
+	for i := len(l.levels) - 1; i >= 0; i-- {
+		lv := l.levels[i]
+		if lv.oldest > seq || (found && lv.newest <= best) {
+			continue
+		}
+		if t, ok := lv.covering(l.cmp, key, seq); ok && (!found || t > best) {
+			best, found = t, true
+		}
+	}
+	return best, found
+}
+
+// coveringIn is Covering over spans.
+func coveringIn(cmp base.Compare, spans []Span, key []byte, seq base.SeqNum) (base.SeqNum, bool) {
 	// The first span ending above key is the only one that can hold it.
-	i := sort.Search(len(l.spans), func(i int) bool { return l.cmp(l.spans[i].End, key) > 0 })
-	if i == len(l.spans) || l.cmp(l.spans[i].Start, key) > 0 {
+	i := sort.Search(len(spans), func(i int) bool { return cmp(spans[i].End, key) > 0 })
+	if i == len(spans) || cmp(spans[i].Start, key) > 0 {
 		return 0, false
 	}
-	for _, t := range l.spans[i].Seqs { // newest first
+	for _, t := range spans[i].Seqs { // newest first
 		if t <= seq {
 			return t, true
 		}
@@ -120,8 +157,25 @@ func (l *List) Covering(key []byte, seq base.SeqNum) (base.SeqNum, bool) {
 // Deletes reports whether a tombstone visible at readSeq deletes the version
 // of key numbered pointSeq: it covers key and is newer than the version.
 func (l *List) Deletes(key []byte, pointSeq, readSeq base.SeqNum) bool {
-	t, ok := l.Covering(key, readSeq)
-	return ok && t > pointSeq
+	if l.Empty() {
+		return false
+	}
+	if readSeq >= l.exact && len(l.levels) <= 1 {
+		t, ok := coveringIn(l.cmp, l.spans, key, readSeq)
+		return ok && t > pointSeq
+	}
+	// Any level's witness will do: a level whose tombstones are all
+	// invisible at readSeq, or none newer than the version, has none.
+	for i := len(l.levels) - 1; i >= 0; i-- {
+		lv := l.levels[i]
+		if lv.oldest > readSeq || lv.newest <= pointSeq {
+			continue
+		}
+		if t, ok := lv.covering(l.cmp, key, readSeq); ok && t > pointSeq {
+			return true
+		}
+	}
+	return false
 }
 
 // AnyDeletes reports whether a tombstone of any of lists, visible at

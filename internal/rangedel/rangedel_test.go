@@ -131,7 +131,7 @@ func TestCheckRefuses(t *testing.T) {
 	require.NoError(t, Check(cmp, []Span{s("a", "c", 2, 1), s("c", "d", 2)}))
 }
 
-// FuzzFragment checks Fragment, FragmentFor and NewListOf against the
+// FuzzFragment checks Fragment, FragmentFor, NewListOf and Extend against the
 // definition (FragmentFor only for the readers it keeps) on tombstones
 // decoded from the fuzzer's bytes (3 bytes each: start, end, sequence
 // number).
@@ -147,9 +147,14 @@ func FuzzFragment(f *testing.F) {
 		if err := Check(cmp, spans); err != nil {
 			t.Fatal(err)
 		}
+		var extended *List // one tombstone at a time: in levels
+		for i := range in {
+			extended = extended.Extend(cmp, in[:i+1])
+		}
 		for name, l := range map[string]*List{
 			"Fragment":         NewList(cmp, spans),
 			"NewListOf":        NewListOf(cmp, in),
+			"Extend":           extended,
 			"FragmentFor(100)": NewList(cmp, FragmentFor(cmp, in, []base.SeqNum{100})),
 		} {
 			for k := 0; k < 256; k += 7 {
