@@ -7,7 +7,7 @@ DURATION ?= 30m
 BENCH    ?= .
 COUNT    ?= 6
 
-.PHONY: test race short lint fuzz bench compare crash soak
+.PHONY: test race short lint fuzz bench compare compare-1m compare-300k compare-10m crash soak
 
 test: ## vet, then every test under the race detector (what CI runs)
 	$(GO) vet ./... && $(GO) test -race -tags invariants ./... && scripts/fuzz-all.sh 3s -race -tags invariants && cd bench && $(GO) vet ./... && $(GO) test ./...
@@ -29,8 +29,19 @@ bench: ## benchmarks, COUNT runs each, for benchstat (bench.txt)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -count $(COUNT) . | tee bench.txt
 	$(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da bench.txt
 
-compare: ## dkv against Pebble, goleveldb, Badger and RocksDB (about 7 minutes)
-	cd bench && $(GO) run . -out results
+compare: ## dkv against Pebble, goleveldb, Badger and RocksDB: the standard set, one run after the other, even under make -j (bench/README.md)
+	$(MAKE) compare-1m
+	$(MAKE) compare-300k
+	$(MAKE) compare-10m
+
+compare-1m: ## every workload, every engine, 1M keys: bench/results
+	cd bench && $(GO) run . -preset 1m
+
+compare-300k: ## 300k keys in the memtables, readwhilewriting's writer at 20k/s: bench/results/300k
+	cd bench && $(GO) run . -preset 300k
+
+compare-10m: ## 10M keys by fillrandom, then 1M reads, without Badger: bench/results/10m
+	cd bench && $(GO) run . -preset 10m
 
 crash: ## a long run of the crash-recovery model tests alone
 	DKV_CRASH_SEEDS=2000 DKV_CRASH_POINTS=100000 $(GO) test -tags invariants -run '^TestCrash' -count=1 -timeout 60m .

@@ -23,12 +23,13 @@ import (
 
 // message is one line of the child's protocol.
 type message struct {
-	Type     string    `json:"type"` // "settings", "progress" or "result"
+	Type     string    `json:"type"` // "settings", "progress", "settle" or "result"
 	Workload string    `json:"workload,omitempty"`
 	Done     int64     `json:"done,omitempty"`
 	Total    int64     `json:"total,omitempty"`
 	Synced   bool      `json:"synced,omitempty"` // settings of a database opened with every write synced
 	Settings []Setting `json:"settings,omitempty"`
+	Settle   *Settle   `json:"settle,omitempty"` // a wait before Workload
 	Result   *Result   `json:"result,omitempty"`
 }
 
@@ -91,10 +92,17 @@ func runChild(o *options, stdout io.Writer) error {
 				return fmt.Errorf("%s: open: %w", engine, err)
 			}
 		}
+		var waited *Settle
+		if o.Settle && st.w.reads {
+			s := settle(r.eng, newSettleRule(o, r.eng.Quiet()))
+			waited = &s
+			r.emit(message{Type: "settle", Workload: st.w.name, Settle: waited})
+		}
 		res, err := r.measured(st.w)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", engine, st.w.name, err)
 		}
+		res.Settle = waited
 		if st.report {
 			r.emit(message{Type: "result", Result: res})
 		}

@@ -12,7 +12,11 @@
 // per workload through clear_refs, the database directory's size — and
 // prints JSON lines (message) that the parent turns into db_bench-like
 // lines, a progress bar, the summary tables, results.json, bench.txt (go
-// test -bench format) and two SVG charts.
+// test -bench format) and two SVG charts. Before each workload that reads,
+// a child waits until its engine has no flush or compaction pending
+// (settle.go, -settle); readwhilewriting's writer may be paced
+// (pacer.go, -writes_per_sec). The standard runs are presets of the flags
+// (presets.go, -preset).
 //
 // # Engines
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Engine is what every workload runs against: one open database of one
@@ -31,6 +32,13 @@ type Engine interface {
 	// WriteAmp is the engine's own write amplification since Open, as it
 	// reports it; ok is false when it reports none.
 	WriteAmp() (amp float64, ok bool)
+	// Activity reports the engine's background work now, as far as the
+	// engine tells (settle.go waits on it).
+	Activity() Activity
+	// Quiet is how long Activity's Progress must stay the same before the
+	// settle wait believes the engine idle: short where Running and Needed
+	// are exact, longer where the counters are all the engine tells.
+	Quiet() time.Duration
 	// Close closes the database.
 	Close() error
 }
@@ -63,6 +71,9 @@ type Config struct {
 	CacheSize int64 // block cache bytes
 	BloomBits int   // bloom filter bits per key
 	MemTable  int64 // memtable (write buffer) bytes; 0: the engine's default
+	// Settle: the runner waits for background work before each workload
+	// that reads; the adapter lists how it tells, with its settings.
+	Settle bool
 }
 
 // Setting is one option an adapter set or relies on, printed with the

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	badgeropts "github.com/dgraph-io/badger/v4/options"
@@ -41,6 +43,10 @@ func openBadger(dir string, cfg Config) (Engine, []Setting, error) {
 		{"block size", fmt.Sprintf("%d KiB", opts.BlockSize>>10)},
 		{"value log", fmt.Sprintf("values below ValueThreshold=%d B stay in the LSM", opts.ValueThreshold)},
 		{"compactions", fmt.Sprintf("NumCompactors=%d (default)", opts.NumCompactors)},
+	}
+	if cfg.Settle {
+		settings = append(settings, Setting{"settle", "a quiet period: the levels' tables and sizes (DB.Levels) and the process's bytes written still; " +
+			"L0 score ≥ 1 or an adjusted score ≥ 1 (what its compactors run) counts as needed work; Badger reports no running flush or compaction"})
 	}
 	return &badgerEngine{db: db}, settings, nil
 }
@@ -98,6 +104,28 @@ func (e *badgerEngine) Get(key, dst []byte) ([]byte, bool, error) {
 
 // WriteAmp: Badger reports no write amplification of its own.
 func (e *badgerEngine) WriteAmp() (float64, bool) { return 0, false }
+
+// Activity: Badger reports neither its memtable flushes nor its running
+// compactions, only its levels (DB.Levels): their tables and sizes are the
+// progress, and a level its compactors would pick is needed work —
+// compactor 0 runs L0 whenever its score reaches 1, any compactor a level
+// whose adjusted score does.
+func (e *badgerEngine) Activity() Activity {
+	var a Activity
+	var b strings.Builder
+	for _, l := range e.db.Levels() {
+		fmt.Fprintf(&b, "%d:%d:%d ", l.Level, l.NumTables, l.Size)
+		if (l.Level == 0 && l.Score >= 1) || l.Adjusted >= 1 {
+			a.Needed = append(a.Needed, fmt.Sprintf("L%d score %.2f (adjusted %.2f)", l.Level, l.Score, l.Adjusted))
+		}
+	}
+	a.Progress = b.String()
+	return a
+}
+
+// Quiet is the longest: the counters are all Badger tells, and its
+// compactors look for work every 50 ms.
+func (e *badgerEngine) Quiet() time.Duration { return time.Second }
 
 func (e *badgerEngine) NewBatch() Batch { return &badgerBatch{db: e.db} }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/distributedkv/dkv"
 )
@@ -36,6 +37,10 @@ func openDKV(dir string, cfg Config) (Engine, []Setting, error) {
 		{"block size", fmt.Sprintf("%d KiB", eff.Levels[0].BlockSize>>10)},
 		{"compactions", fmt.Sprintf("%d concurrent (default)", eff.MaxConcurrentCompactions)},
 	}
+	if cfg.Settle {
+		settings = append(settings, Setting{"settle", "Metrics: no memtable waiting for its flush (MemTable.Immutable), " +
+			"no compaction running (Compaction.Running), no level score ≥ 1; flush, compaction and log counters still for the quiet period"})
+	}
 	return &dkvEngine{db: db}, settings, nil
 }
 
@@ -55,6 +60,27 @@ func (e *dkvEngine) Get(key, dst []byte) ([]byte, bool, error) {
 }
 
 func (e *dkvEngine) WriteAmp() (float64, bool) { return e.db.Metrics().WriteAmp, true }
+
+// Activity reads dkv's Metrics: a memtable waiting for its flush stays in
+// MemTable.Immutable until the flush is installed, and a level with a
+// score of 1 or more is one the picker compacts. The snapshot is not
+// atomic (the levels are read before Compaction.Running), but every
+// mismatch errs towards waiting: nothing but user writes creates work.
+func (e *dkvEngine) Activity() Activity {
+	m := e.db.Metrics()
+	a := Activity{Running: m.MemTable.Immutable + m.Compaction.Running}
+	for level, l := range m.Levels {
+		if l.Score >= 1 {
+			a.Needed = append(a.Needed, fmt.Sprintf("L%d score %.2f", level, l.Score))
+		}
+	}
+	a.Progress = fmt.Sprint(m.Flush.Count, m.Flush.Errors, m.Compaction.Count, m.Compaction.BytesWritten,
+		m.Compaction.Errors, m.WAL.Bytes)
+	return a
+}
+
+// Quiet is short: Running and Needed say all that is pending.
+func (e *dkvEngine) Quiet() time.Duration { return 200 * time.Millisecond }
 
 func (e *dkvEngine) NewBatch() Batch { return &dkvBatch{db: e.db, b: e.db.NewBatch()} }
 

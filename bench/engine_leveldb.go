@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
@@ -17,6 +18,7 @@ import (
 // adapter appends it to dst like the others.
 type levelDBEngine struct {
 	db        *leveldb.DB
+	o         *opt.Options
 	wo        *opt.WriteOptions
 	userBytes atomic.Int64 // keys and values written since Open, for WriteAmp
 }
@@ -41,7 +43,11 @@ func openLevelDB(dir string, cfg Config) (Engine, []Setting, error) {
 		{"compression", "default: " + compressionName(o.GetCompression())},
 		{"block size", fmt.Sprintf("%d KiB", o.GetBlockSize()>>10)},
 	}
-	return &levelDBEngine{db: db, wo: wo}, settings, nil
+	if cfg.Settle {
+		settings = append(settings, Setting{"settle", "no level score ≥ 1 (computed as goleveldb does from leveldb.stats: L0 tables / CompactionL0Trigger, " +
+			"deeper levels' size / GetCompactionTotalSize), leveldb.stats and leveldb.iostats still for the quiet period (its memtable flushes are not reported)"})
+	}
+	return &levelDBEngine{db: db, o: o, wo: wo}, settings, nil
 }
 
 func compressionName(c opt.Compression) string {
@@ -94,6 +100,62 @@ func (e *levelDBEngine) WriteAmp() (float64, bool) {
 		return 0, false
 	}
 	return mb * (1 << 20) / float64(user), true
+}
+
+// Activity: goleveldb reports no running flush or compaction, so it
+// computes each level's compaction score the way goleveldb's
+// version.computeCompaction does, from the tables and sizes of
+// "leveldb.stats"; the per-level compaction counters of the same
+// property and the storage byte counts of "leveldb.iostats" are the
+// progress, which a memtable flush moves too.
+func (e *levelDBEngine) Activity() Activity {
+	stats, err := e.db.GetProperty("leveldb.stats")
+	if err != nil {
+		return Activity{Progress: err.Error()}
+	}
+	iostats, _ := e.db.GetProperty("leveldb.iostats")
+	a := Activity{Progress: stats + iostats}
+	for _, l := range parseLevelDBStats(stats) {
+		score := l.sizeMB * (1 << 20) / float64(e.o.GetCompactionTotalSize(l.level))
+		if l.level == 0 {
+			score = float64(l.tables) / float64(e.o.GetCompactionL0Trigger())
+		}
+		if score >= 1 {
+			a.Needed = append(a.Needed, fmt.Sprintf("L%d score %.2f", l.level, score))
+		}
+	}
+	return a
+}
+
+// Quiet is longer than for engines that report their running work: a
+// memtable flush shows only as moving counters.
+func (e *levelDBEngine) Quiet() time.Duration { return 500 * time.Millisecond }
+
+// levelDBLevel is one row of goleveldb's "leveldb.stats".
+type levelDBLevel struct {
+	level, tables int
+	sizeMB        float64
+}
+
+// parseLevelDBStats reads the rows of "leveldb.stats":
+//
+//	" Level |   Tables   |    Size(MB)   |    Time(sec)  |    Read(MB)   |   Write(MB)"
+//	"   0   |          3 |       1.50000 | ..."
+func parseLevelDBStats(s string) []levelDBLevel {
+	var out []levelDBLevel
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Split(line, "|")
+		if len(f) < 3 {
+			continue
+		}
+		level, err1 := strconv.Atoi(strings.TrimSpace(f[0]))
+		tables, err2 := strconv.Atoi(strings.TrimSpace(f[1]))
+		size, err3 := strconv.ParseFloat(strings.TrimSpace(f[2]), 64)
+		if err1 == nil && err2 == nil && err3 == nil {
+			out = append(out, levelDBLevel{level, tables, size})
+		}
+	}
+	return out
 }
 
 func (e *levelDBEngine) NewBatch() Batch { return &levelDBBatch{e: e} }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -54,6 +55,10 @@ func openPebble(dir string, cfg Config) (Engine, []Setting, error) {
 		{"format", fmt.Sprintf("FormatMajorVersion %d (default: the oldest supported)", db.FormatMajorVersion())},
 		{"compactions", "default concurrency"},
 	}
+	if cfg.Settle {
+		settings = append(settings, Setting{"settle", "Metrics: no flush or compaction in progress (Flush.NumInProgress, Compact.NumInProgress), " +
+			"no level L0-L5 with a score > 0 (Pebble's own: it needs a compaction), no table marked for one; flush and compaction counters still for the quiet period"})
+	}
 	return &pebbleEngine{db: db, wo: wo}, settings, nil
 }
 
@@ -79,6 +84,31 @@ func (e *pebbleEngine) WriteAmp() (float64, bool) {
 	t := e.db.Metrics().Total()
 	return t.WriteAmp(), true
 }
+
+// Activity reads Pebble's Metrics, a snapshot taken under its mutex. Its
+// queued immutable memtables are not work in themselves: Pebble flushes
+// them only once they add up to half a memtable (its memtables grow from
+// 256 KiB), and when they do the flush is in progress at once.
+func (e *pebbleEngine) Activity() Activity {
+	m := e.db.Metrics()
+	a := Activity{Running: int(m.Flush.NumInProgress + m.Compact.NumInProgress)}
+	var written uint64
+	for level, l := range m.Levels {
+		// L6 has a score but Pebble never picks it: it has nowhere to go.
+		if level < len(m.Levels)-1 && l.Score > 0 {
+			a.Needed = append(a.Needed, fmt.Sprintf("L%d score %.2f", level, l.Score))
+		}
+		written += l.TableBytesFlushed + l.TableBytesCompacted
+	}
+	if m.Compact.MarkedFiles > 0 {
+		a.Needed = append(a.Needed, fmt.Sprintf("%d tables marked for compaction", m.Compact.MarkedFiles))
+	}
+	a.Progress = fmt.Sprint(m.Flush.Count, m.Compact.Count, m.Compact.CancelledCount, m.Compact.FailedCount, written)
+	return a
+}
+
+// Quiet is short: Running and Needed say all that is pending.
+func (e *pebbleEngine) Quiet() time.Duration { return 200 * time.Millisecond }
 
 func (e *pebbleEngine) NewBatch() Batch { return &pebbleBatch{e: e, b: e.db.NewBatch()} }
 

@@ -5,34 +5,40 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // options are the command's flags. The parent passes its own arguments on
 // to every child, so both see the same options.
 type options struct {
-	Num              int64   `json:"num"`
-	Reads            int64   `json:"reads"`
-	ValueSize        int     `json:"value_size"`
-	CompressionRatio float64 `json:"compression_ratio"`
-	Benchmarks       string  `json:"benchmarks"`
-	Engines          string  `json:"engines"`
-	Sync             bool    `json:"sync"`
-	Threads          int     `json:"threads"`
-	Seed             uint64  `json:"seed"`
-	CacheSize        int64   `json:"cache_size"`
-	BloomBits        int     `json:"bloom_bits"`
-	WriteBufferSize  int64   `json:"write_buffer_size"`
-	SeekNexts        int     `json:"seek_nexts"`
-	BatchSize        int     `json:"batch_size"`
-	SyncOps          int64   `json:"sync_ops"`
-	YCSBOps          int64   `json:"ycsb_ops"`
-	DB               string  `json:"-"`
-	Out              string  `json:"-"`
-	GoBench          bool    `json:"-"`
-	DBBench          string  `json:"-"`
-	Keep             bool    `json:"-"`
-	Progress         string  `json:"-"`
-	CPUProfile       string  `json:"-"`
+	Num              int64         `json:"num"`
+	Reads            int64         `json:"reads"`
+	ValueSize        int           `json:"value_size"`
+	CompressionRatio float64       `json:"compression_ratio"`
+	Benchmarks       string        `json:"benchmarks"`
+	Engines          string        `json:"engines"`
+	Sync             bool          `json:"sync"`
+	Threads          int           `json:"threads"`
+	Seed             uint64        `json:"seed"`
+	CacheSize        int64         `json:"cache_size"`
+	BloomBits        int           `json:"bloom_bits"`
+	WriteBufferSize  int64         `json:"write_buffer_size"`
+	SeekNexts        int           `json:"seek_nexts"`
+	BatchSize        int           `json:"batch_size"`
+	SyncOps          int64         `json:"sync_ops"`
+	YCSBOps          int64         `json:"ycsb_ops"`
+	WritesPerSec     int64         `json:"writes_per_sec"`
+	Settle           bool          `json:"settle"`
+	SettleTimeout    time.Duration `json:"settle_timeout_ns"`
+	SettleQuiet      time.Duration `json:"settle_quiet_ns,omitempty"`
+	Preset           string        `json:"preset,omitempty"`
+	DB               string        `json:"-"`
+	Out              string        `json:"-"`
+	GoBench          bool          `json:"-"`
+	DBBench          string        `json:"-"`
+	Keep             bool          `json:"-"`
+	Progress         string        `json:"-"`
+	CPUProfile       string        `json:"-"`
 
 	child string // hidden: "engine/group" in a child process
 }
@@ -59,6 +65,11 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.BatchSize, "batch_size", 1000, "writes per batch of fillbatch")
 	fs.Int64Var(&o.SyncOps, "sync_ops", 0, "writes of each fillsync row; 0: num/100, at least 100")
 	fs.Int64Var(&o.YCSBOps, "ycsb_ops", 0, "operations of each YCSB workload; 0: num/2")
+	fs.Int64Var(&o.WritesPerSec, "writes_per_sec", 0, "rate of readwhilewriting's writer, every engine (RocksDB: --benchmark_write_rate_limit); 0: unlimited")
+	fs.BoolVar(&o.Settle, "settle", true, "before each workload that reads, wait until the engine has no flush or compaction running or needed")
+	fs.DurationVar(&o.SettleTimeout, "settle_timeout", 10*time.Minute, "longest wait of -settle (not RocksDB's: db_bench's waitforcompaction has none)")
+	fs.DurationVar(&o.SettleQuiet, "settle_quiet", 0, "how long an engine's counters must stay still for -settle; 0: each engine's own (200 ms to 1 s)")
+	fs.StringVar(&o.Preset, "preset", "", "a standard run: "+presetNames()+"; flags given too override it")
 	fs.StringVar(&o.DB, "db", "", "directory for the databases; default: a temporary directory")
 	fs.StringVar(&o.Out, "out", "results", "directory for results.json, summary.txt, bench.txt and the SVG charts; empty: none")
 	fs.BoolVar(&o.GoBench, "gobench", false, "print the summary in go test -bench format (for benchstat) instead of tables")
@@ -81,8 +92,10 @@ stdout, and results.json, summary.txt, bench.txt and SVG charts in -out.
 
 Workloads: %s
 
+Presets (-preset; the standard set, make compare):
+%s
 Flags:
-`, strings.Join(workloadNames(), " "))
+`, strings.Join(workloadNames(), " "), presetUsage())
 	shown := flag.NewFlagSet("", flag.ContinueOnError)
 	shown.SetOutput(w)
 	fs.VisitAll(func(f *flag.Flag) {
@@ -120,6 +133,12 @@ func (o *options) check() error {
 	if o.YCSBOps <= 0 {
 		o.YCSBOps = max(o.Num/2, 1)
 	}
+	if o.WritesPerSec < 0 {
+		return fmt.Errorf("-writes_per_sec %d: want 0 (unlimited) or a rate", o.WritesPerSec)
+	}
+	if o.SettleTimeout <= 0 || o.SettleQuiet < 0 {
+		return fmt.Errorf("-settle_timeout %s, -settle_quiet %s: want positive durations", o.SettleTimeout, o.SettleQuiet)
+	}
 	switch o.Progress {
 	case "auto", "on", "off":
 	default:
@@ -130,5 +149,5 @@ func (o *options) check() error {
 
 // config is the aligned engine configuration.
 func (o *options) config() Config {
-	return Config{Sync: o.Sync, CacheSize: o.CacheSize, BloomBits: o.BloomBits, MemTable: o.WriteBufferSize}
+	return Config{Sync: o.Sync, CacheSize: o.CacheSize, BloomBits: o.BloomBits, MemTable: o.WriteBufferSize, Settle: o.Settle}
 }

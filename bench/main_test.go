@@ -30,7 +30,10 @@ func TestEveryWorkloadEveryEngine(t *testing.T) {
 	const num = 2000
 	out, dbDir := t.TempDir(), t.TempDir()
 	var stdout, stderr bytes.Buffer
-	args := []string{"-num", "2000", "-engines", "dkv,pebble,goleveldb,badger", "-out", out, "-db", dbDir, "-progress", "off"}
+	// Settling is on (the default), with a short quiet period: each
+	// engine's own would add seconds.
+	args := []string{"-num", "2000", "-engines", "dkv,pebble,goleveldb,badger", "-out", out, "-db", dbDir, "-progress", "off",
+		"-settle_quiet", "10ms"}
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit status %d\nstderr:\n%s", code, stderr.String())
 	}
@@ -64,6 +67,7 @@ func TestEveryWorkloadEveryEngine(t *testing.T) {
 				continue
 			}
 			checkResult(t, r, w, num)
+			checkSettle(t, r, w)
 		}
 	}
 	if len(rep.Engines) != 4 {
@@ -91,6 +95,30 @@ func TestEveryWorkloadEveryEngine(t *testing.T) {
 	}
 	if got := strings.Count(stderr.String(), " micros/op "); got != len(rep.Results) {
 		t.Errorf("stderr has %d result lines, want %d", got, len(rep.Results))
+	}
+	settled := 0
+	for _, r := range rep.Results {
+		if r.Settle != nil {
+			settled++
+		}
+	}
+	if got := strings.Count(stderr.String(), " settled before "); got != settled || settled == 0 {
+		t.Errorf("stderr has %d settle lines, want one per settled result: %d", got, settled)
+	}
+}
+
+// checkSettle checks that a workload that reads, and only such a one,
+// waited for background work first, and that the wait ended idle: at
+// 2,000 keys nothing is flushed, so nothing can be pending long.
+func checkSettle(t *testing.T, r *Result, w *workload) {
+	t.Helper()
+	switch {
+	case w.reads && r.Settle == nil:
+		t.Errorf("%s %s: no settle before a workload that reads", r.Engine, r.Workload)
+	case !w.reads && r.Settle != nil:
+		t.Errorf("%s %s: settled before a workload that only writes", r.Engine, r.Workload)
+	case r.Settle != nil && (r.Settle.Outcome != "idle" || r.Settle.Seconds < 0.01 || r.Settle.Seconds > 5):
+		t.Errorf("%s %s: settle %+v", r.Engine, r.Workload, r.Settle)
 	}
 }
 
@@ -179,7 +207,8 @@ func TestHelpListsFlags(t *testing.T) {
 	if code := run([]string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("-h: exit status %d", code)
 	}
-	for _, want := range []string{"-num", "-benchmarks", "-engines", "-sync", "-threads", "-value_size", "-gobench", "readwhilewriting", "ycsb-e"} {
+	for _, want := range []string{"-num", "-benchmarks", "-engines", "-sync", "-threads", "-value_size", "-gobench", "readwhilewriting", "ycsb-e",
+		"-preset", "-settle", "-settle_timeout", "-settle_quiet", "-writes_per_sec", "300k", "10m", "-writes_per_sec=20000"} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
@@ -200,5 +229,32 @@ func TestBadFlags(t *testing.T) {
 		if code := run(append(args, "-out", ""), &stdout, &stderr); code == 0 {
 			t.Errorf("%v: exit status 0", args)
 		}
+	}
+}
+
+// With -writes_per_sec, readwhilewriting's writer is paced, and its row
+// says so. (The rate it reaches depends on the machine: the pacer's
+// schedule is tested on a fake clock in pacer_test.go.)
+func TestPacedReadWhileWriting(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	args := []string{"-num", "2000", "-reads", "20000", "-engines", "dkv", "-benchmarks", "readwhilewriting", "-writes_per_sec", "20000",
+		"-settle_quiet", "10ms", "-out", out, "-db", t.TempDir(), "-progress", "off"}
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit status %d\nstderr:\n%s", code, stderr.String())
+	}
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || !strings.Contains(rep.Results[0].Note, "paced at 20000/s") || rep.Results[0].UserBytes == 0 {
+		t.Errorf("results: %+v", rep.Results)
+	}
+	if rep.Options.WritesPerSec != 20000 || !strings.Contains(stdout.String(), "readwhilewriting's writer 20000/s") {
+		t.Errorf("the report does not show the writer's rate:\n%s", stdout.String())
 	}
 }

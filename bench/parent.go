@@ -45,8 +45,8 @@ func runParent(o *options, args []string, stdout, stderr io.Writer) error {
 		Version: 1, Command: strings.TrimSpace("go run . " + strings.Join(args, " ")),
 		Started: time.Now(), Host: hostInfo(), Options: *o,
 	}
-	u.linef("bench: %d keys, %d-byte keys, %d-byte values (compressible to %.0f%%), sync=%v, threads=%d, engines %s, db %s",
-		o.Num, KeySize, o.ValueSize, 100*o.CompressionRatio, o.Sync, o.Threads, strings.Join(engs, ","), root)
+	u.linef("bench: %s%d keys, %d-byte keys, %d-byte values (compressible to %.0f%%), sync=%v, threads=%d, settle=%v, writer %s, engines %s, db %s",
+		presetLabel(o), o.Num, KeySize, o.ValueSize, 100*o.CompressionRatio, o.Sync, o.Threads, o.Settle, writerRate(o), strings.Join(engs, ","), root)
 	for _, e := range engs {
 		info := EngineInfo{Name: e, Version: engineVersion(e)}
 		if e == rocksdbName {
@@ -120,6 +120,10 @@ func runGoChild(exe string, args []string, root, engine, group string, u *ui) ([
 			}
 		case "progress":
 			u.progress(engine, m.Workload, m.Done, m.Total)
+		case "settle":
+			if m.Settle != nil {
+				u.linef("%s", settleLine(engine, m.Workload, m.Settle))
+			}
 		case "result":
 			if m.Result != nil {
 				results = append(results, *m.Result)

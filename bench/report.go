@@ -50,19 +50,26 @@ func caveats(o *options, rep *Report) []string {
 		"Each engine runs with its default compression (see settings): dkv Snappy on L0-L5 and Zstd on L6; Pebble, goleveldb, Badger and RocksDB Snappy.",
 		"Badger keeps values below ValueThreshold (1 MiB by default) in its LSM tree, so with these values its value log is unused; its memtable log is mmapped.",
 		"Pebble charges its memtables (the live one and one kept for recycling) to its block cache, so its CacheSize is the aligned cache + 2 × MemTableSize, leaving the aligned size for blocks.",
-		"Pebble grows memtables from 256 KiB up to MemTableSize and flushes when the queued ones add up to it, so at small key counts its reads search several memtables; its default table format is its oldest (row-oriented).",
+		"Pebble grows memtables from 256 KiB up to MemTableSize and flushes when the queued ones add up to half of it, so at small key counts its reads search several memtables; its default table format is its oldest (row-oriented).",
 		"Write-ahead logs are on everywhere; writes are not synced unless -sync (fillsync always syncs). Unsynced writes survive a process crash, not a power loss.",
 		"The engines define their own write amplification differently (dkv and goleveldb divide by user bytes, Pebble by WAL bytes, RocksDB by ingest; RocksDB's leaves out nothing, Pebble's counts the WAL); the kernel's bytes written per user byte is the same measurement for all.",
-		"Measurements are taken when a workload returns: flushes and compactions it left pending are charged to the workloads after it, and the on-disk size may still shrink.",
+		"Measurements are taken when a workload returns: flushes and compactions it left pending are charged to the workloads after it (with -settle, only to writing ones), and the on-disk size may still shrink.",
 		"Bytes written come from the kernel's write_bytes (pages the process dirtied): a page dirtied twice before writeback counts once.",
 		"The data fits in the OS page cache: reads past the block cache come from memory, not the disk.",
 		"Latencies include one time.Now pair per operation (tens of ns), as db_bench --histogram; it weighs on readseq and readreverse.",
 		"Peak RSS of the Go engines includes the heap the Go runtime keeps; each child runs a GC and returns free memory before each workload.",
 		"Pebble allocates its memtables and block cache outside the Go heap (C malloc through cgo, which this build has), so they are not doubled by the garbage collector's headroom (GOGC=100); dkv, goleveldb and Badger keep theirs on the Go heap.",
-		"On 2 cores, readwhilewriting's unthrottled writer, the readers and the engine's background work compete for the CPUs.",
+	}
+	if o.Settle {
+		c = append(c, "With -settle, each workload that reads starts once its engine has no flush or compaction running or needed (each adapter's rule is in its settings); the wait and the bytes written meanwhile are in the settle table and results.json, not in the workload's figures.")
+	}
+	if o.WritesPerSec > 0 {
+		c = append(c, fmt.Sprintf("readwhilewriting's writer is paced at %d writes/s on every engine (RocksDB: --benchmark_write_rate_limit, in bytes/s), so the readers compete with the same write load; each row's note has the rate reached.", o.WritesPerSec))
+	} else {
+		c = append(c, "On 2 cores, readwhilewriting's unthrottled writer, the readers and the engine's background work compete for the CPUs, and a faster-writing engine's readers compete with more writes (each row's note has the writer's rate).")
 	}
 	if o.Threads > 1 {
-		c = append(c, "With -threads > 1, db_bench's threads each do -reads/threads reads, and RocksDB's group is split into invocations where the thread count changes: later ones reopen the database (--use_existing_db).")
+		c = append(c, "With -threads > 1, db_bench's threads each do -reads/threads reads, and RocksDB's group is split into invocations where the thread count changes: later ones reopen the database (--use_existing_db --avoid_flush_during_recovery, --seed plus 1000 per reopening).")
 	}
 	for _, e := range rep.Engines {
 		if e.Name != rocksdbName || e.Skipped != "" {
@@ -73,6 +80,12 @@ func caveats(o *options, rep *Report) []string {
 			"RocksDB's write amplification is computed from db_bench's stats lines ((WAL + compaction output incl. flushes) / ingest), which print GB with two decimals.",
 			"db_bench's 16-thread fillsync spins in RocksDB's write thread, which costs much on 2 cores.",
 			"db_bench has no YCSB workloads: RocksDB has no YCSB rows. Its fillsync rows are fillrandom --sync with -sync_ops writes.")
+		if o.Settle {
+			c = append(c, "RocksDB settles with db_bench's waitforcompaction, which pauses 5 s first and polls every 10 s: its settle times are that coarse.")
+		}
+		if o.WritesPerSec > 0 {
+			c = append(c, "db_bench's write rate limit applies to every writing workload of an invocation, so RocksDB's readwhilewriting runs in a db_bench of its own that reopens the database (--use_existing_db, --avoid_flush_during_recovery: the memtable is rebuilt from the log, the block cache starts cold; --seed plus 1000, so that its threads do not replay the first db_bench's key sequences).")
+		}
 		for _, s := range e.Settings {
 			if s.Name == "build" {
 				c = append(c, "RocksDB: "+s.Value+"; RocksDB's figures are pessimistic.")
@@ -114,9 +127,9 @@ func reportedEngines(rep *Report) []string {
 func writeTables(w io.Writer, rep *Report, order []string) {
 	engs := reportedEngines(rep)
 	idx := resultIndex(rep)
-	fmt.Fprintf(w, "dkv bench: %d keys, %d B keys, %d B values, sync=%v, threads=%d; %s, %d CPUs, %s; %.0f s\n\n",
-		rep.Options.Num, KeySize, rep.Options.ValueSize, rep.Options.Sync, rep.Options.Threads,
-		rep.Host.CPU, rep.Host.NumCPU, rep.Host.GoVersion, rep.Seconds)
+	fmt.Fprintf(w, "dkv bench: %s%d keys, %d B keys, %d B values, sync=%v, threads=%d, settle=%v, readwhilewriting's writer %s; %s, %d CPUs, %s; %.0f s\n\n",
+		presetLabel(&rep.Options), rep.Options.Num, KeySize, rep.Options.ValueSize, rep.Options.Sync, rep.Options.Threads,
+		rep.Options.Settle, writerRate(&rep.Options), rep.Host.CPU, rep.Host.NumCPU, rep.Host.GoVersion, rep.Seconds)
 	fmt.Fprintln(w, "Settings (aligned: WAL on, sync as above, block cache, bloom filter bits/key, memtable size; compression: each engine's default)")
 	for _, e := range rep.Engines {
 		if e.Skipped != "" {
@@ -150,6 +163,18 @@ func writeTables(w io.Writer, rep *Report, order []string) {
 		return fmt.Sprintf("%.2f", *r.EngineWriteAmp)
 	})
 	table(w, "Peak RSS of the engine's process during the workload", engs, order, idx, false, func(r *Result) string { return fmtBytes(r.PeakRSS) })
+	if hasSettle(rep) {
+		table(w, "Wait for background work before the workload (-settle): seconds / bytes written meanwhile; (!): it ended before the engine was idle, results.json says why", engs, order, idx, false, func(r *Result) string {
+			if r.Settle == nil {
+				return "-"
+			}
+			cell := fmt.Sprintf("%.2f s / %s", r.Settle.Seconds, fmtBytes(r.Settle.WriteBytes))
+			if r.Settle.Outcome != "idle" && !strings.HasPrefix(r.Settle.Outcome, "waitforcompaction") {
+				cell += " (!)"
+			}
+			return cell
+		})
+	}
 	fmt.Fprintln(w, "Caveats:")
 	for _, c := range rep.Caveats {
 		fmt.Fprintf(w, "  - %s\n", c)
@@ -198,6 +223,16 @@ func table(w io.Writer, title string, engs, order []string, idx map[string]map[s
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// hasSettle reports whether any result waited for background work.
+func hasSettle(rep *Report) bool {
+	for _, r := range rep.Results {
+		if r.Settle != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // bestOther returns the result with the most ops/s among the engines other
@@ -276,6 +311,9 @@ func writeGoBench(w io.Writer, rep *Report) {
 		}
 		if r.EngineWriteAmp != nil {
 			fmt.Fprintf(w, "\t%.3f engine-w-amp", *r.EngineWriteAmp)
+		}
+		if r.Settle != nil {
+			fmt.Fprintf(w, "\t%.3f settle-s", r.Settle.Seconds)
 		}
 		fmt.Fprintf(w, "\t%d disk-B\t%d peak-rss-B\n", r.DiskSize, r.PeakRSS)
 	}

@@ -46,6 +46,9 @@ type Result struct {
 	// EngineWriteAmp is the write amplification the engine itself reports,
 	// cumulative since its database was opened (nil: it reports none).
 	EngineWriteAmp *float64 `json:"engine_write_amp,omitempty"`
+	// Settle is the wait for background work before the workload (-settle;
+	// nil: none). The figures above leave it out.
+	Settle *Settle `json:"settle,omitempty"`
 
 	Note string `json:"note,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,24 +23,52 @@ import (
 const rocksdbInstall = "apt-get install rocksdb-tools (Debian/Ubuntu: installs /usr/bin/db_bench)"
 
 // dbBenchSegment is one db_bench invocation: consecutive workloads of a
-// group with the same thread count and sync mode. A group is one
-// invocation unless -threads > 1 changes the count inside it; later
-// invocations reopen the database (--use_existing_db).
+// group with the same thread count, sync mode and write rate limit. A
+// group is one invocation unless -threads > 1 changes the count inside it,
+// or -writes_per_sec limits readwhilewriting's writer: db_bench's
+// --benchmark_write_rate_limit applies to every writing workload of an
+// invocation, so readwhilewriting gets one of its own. Later invocations
+// reopen the database (--use_existing_db) without flushing the memtable
+// they recover from the log (--avoid_flush_during_recovery), so that it
+// holds what the Go engines' memtables hold at that point, and with
+// another --seed: db_bench seeds its threads with --seed plus a count of
+// the threads it started before, so a new db_bench with the same seed
+// would read exactly the keys the first one's fill wrote, in the same
+// order (all of them found).
 type dbBenchSegment struct {
-	group    string
-	steps    []step
-	threads  int
-	synced   bool
-	existing bool
+	group     string
+	steps     []step
+	threads   int
+	synced    bool
+	existing  bool
+	reopens   int   // invocations on the same database before this one
+	writeRate int64 // --benchmark_write_rate_limit, bytes/s; 0: none
+}
+
+// dbBenchSeedStride separates the seeds of invocations on one database:
+// more threads than this in one invocation would reuse a seed.
+const dbBenchSeedStride = 1000
+
+// dbBenchWriteRate is the --benchmark_write_rate_limit of w: db_bench
+// limits bytes of keys and values per second.
+func dbBenchWriteRate(o *options, w *workload) int64 {
+	if w.name != "readwhilewriting" || o.WritesPerSec <= 0 {
+		return 0
+	}
+	return o.WritesPerSec * int64(KeySize+o.ValueSize)
 }
 
 func dbBenchSegments(o *options, group string, plan []step) []dbBenchSegment {
 	var segs []dbBenchSegment
 	for _, st := range plan {
-		threads := st.w.threadsFor(o)
+		threads, rate := st.w.threadsFor(o), dbBenchWriteRate(o, st.w)
 		n := len(segs)
-		if n == 0 || st.w.fresh || segs[n-1].threads != threads || segs[n-1].synced != st.w.syncAll {
-			segs = append(segs, dbBenchSegment{group: group, threads: threads, synced: st.w.syncAll, existing: !st.w.fresh})
+		if n == 0 || st.w.fresh || segs[n-1].threads != threads || segs[n-1].synced != st.w.syncAll || segs[n-1].writeRate != rate {
+			seg := dbBenchSegment{group: group, threads: threads, synced: st.w.syncAll, existing: !st.w.fresh, writeRate: rate}
+			if seg.existing && n > 0 {
+				seg.reopens = segs[n-1].reopens + 1
+			}
+			segs = append(segs, seg)
 			n++
 		}
 		segs[n-1].steps = append(segs[n-1].steps, st)
@@ -47,11 +76,15 @@ func dbBenchSegments(o *options, group string, plan []step) []dbBenchSegment {
 	return segs
 }
 
-// dbBenchArgs are the flags of one invocation: the aligned settings, and a
-// "stats" after each workload (for RocksDB's own write amplification).
+// dbBenchArgs are the flags of one invocation: the aligned settings, a
+// "stats" after each workload (for RocksDB's own write amplification) and,
+// with -settle, a "waitforcompaction" before each workload that reads.
 func dbBenchArgs(o *options, dir string, seg dbBenchSegment) []string {
 	var names []string
 	for _, st := range seg.steps {
+		if o.Settle && st.w.reads {
+			names = append(names, "waitforcompaction")
+		}
 		names = append(names, st.w.dbBench, "stats")
 	}
 	args := []string{
@@ -67,7 +100,7 @@ func dbBenchArgs(o *options, dir string, seg dbBenchSegment) []string {
 		"--cache_size=" + strconv.FormatInt(o.CacheSize, 10),
 		"--bloom_bits=" + strconv.Itoa(o.BloomBits),
 		"--seek_nexts=" + strconv.Itoa(o.SeekNexts),
-		"--seed=" + strconv.FormatUint(o.Seed, 10),
+		"--seed=" + strconv.FormatUint(o.Seed+uint64(seg.reopens*dbBenchSeedStride), 10),
 		"--sync=" + strconv.FormatBool(o.Sync || seg.synced),
 		"--disable_wal=false",
 		"--histogram=true",
@@ -78,6 +111,12 @@ func dbBenchArgs(o *options, dir string, seg dbBenchSegment) []string {
 	}
 	if seg.synced { // fillsync rows: -sync_ops writes in all, shared by the threads
 		args = append(args, "--writes="+strconv.FormatInt(max(o.SyncOps/int64(seg.threads), 1), 10))
+	}
+	if seg.existing {
+		args = append(args, "--avoid_flush_during_recovery=true")
+	}
+	if seg.writeRate > 0 {
+		args = append(args, "--benchmark_write_rate_limit="+strconv.FormatInt(seg.writeRate, 10))
 	}
 	return args
 }
@@ -154,7 +193,7 @@ func runDBBench(o *options, bin, dir string, seg dbBenchSegment, u *ui) ([]*Resu
 	}
 	pw.Close()
 	defer pr.Close()
-	p := &dbBenchParser{o: o, seg: seg, pid: strconv.Itoa(cmd.Process.Pid), dir: dir, ui: u}
+	p := &dbBenchParser{o: o, seg: seg, pid: strconv.Itoa(cmd.Process.Pid), dir: dir, ui: u, lastResult: time.Now()}
 	stop := p.showProgress(u)
 	sc := bufio.NewScanner(pr)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -184,6 +223,8 @@ var (
 	reDBBenchComp   = regexp.MustCompile(`^Cumulative compaction: ([\d.]+) GB write`)
 	reDBBenchVer    = regexp.MustCompile(`^RocksDB:\s+version (\S+)`)
 	reDBBenchComprs = regexp.MustCompile(`^Compression: (\S+)`)
+	reDBBenchWait   = regexp.MustCompile(`^waitforcompaction\(.*\): (started|finished|active\((\S+)\))`)
+	reDBBenchWrites = regexp.MustCompile(`^Interval writes: (\d+)([KMG]?) writes`)
 )
 
 // dbBenchParser turns db_bench's output into Results.
@@ -196,6 +237,17 @@ type dbBenchParser struct {
 	idx     int       // steps with a result line so far
 	prevIO  ioCounters
 	cum     struct{ ingest, wal, comp float64 } // GB, from the last stats
+
+	// A waitforcompaction before the next result (-settle): from the
+	// previous result line (or the start) to its last "finished" line.
+	now        func() time.Time // time.Now, or a test's clock
+	lastResult time.Time        // when the previous result line (or the start) came
+	wait       struct {
+		on         bool
+		start, end time.Time
+		writeBytes int64
+		active     []string // the properties it waited on
+	}
 
 	ui          *ui
 	printed     int        // results shown on the ui so far
@@ -219,6 +271,10 @@ func (p *dbBenchParser) line(s string) {
 	}
 	if m := reDBBenchResult.FindStringSubmatch(s); m != nil && p.idx < len(p.seg.steps) {
 		p.result(m)
+		return
+	}
+	if m := reDBBenchWait.FindStringSubmatch(s); m != nil {
+		p.waitLine(m[1], m[2])
 		return
 	}
 	if m := reDBBenchVer.FindStringSubmatch(s); m != nil {
@@ -249,6 +305,17 @@ func (p *dbBenchParser) line(s string) {
 			// db_bench does not count the writer's operations; the
 			// interval since the previous stats is this workload.
 			last.UserBytes = int64(v * (1 << 30))
+			if w := reDBBenchWrites.FindStringSubmatch(s); w != nil && last.Seconds > 0 {
+				n, _ := strconv.ParseInt(w[1], 10, 64)
+				n *= map[string]int64{"": 1, "K": 1e3, "M": 1e6, "G": 1e9}[w[2]]
+				if last.Note != "" {
+					last.Note += "; "
+				}
+				last.Note += fmt.Sprintf("writer: about %d writes (%.0f/s), from db_bench's interval stats", n, float64(n)/last.Seconds)
+				if rate := dbBenchWriteRate(p.o, workloadByName(last.Workload)); rate > 0 {
+					last.Note += fmt.Sprintf(", limited to %d B/s", rate)
+				}
+			}
 		}
 	} else if m := reDBBenchWAL.FindStringSubmatch(s); m != nil {
 		p.cum.wal = gigabytes(m[1], m[2])
@@ -271,6 +338,49 @@ func gigabytes(num, unit string) float64 {
 		v /= 1 << 20
 	}
 	return v
+}
+
+func (p *dbBenchParser) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
+}
+
+// waitLine handles a line of waitforcompaction: it prints "started" and
+// "finished" twice (it checks twice, after a 5 s pause), and "active(P)"
+// each time it sleeps 10 s because property P is not 0. At each
+// "finished" the process measurements restart, so that the next workload's
+// leave the wait out.
+func (p *dbBenchParser) waitLine(event, property string) {
+	now := p.clock()
+	if !p.wait.on {
+		p.wait.on, p.wait.start, p.wait.end, p.wait.writeBytes, p.wait.active = true, p.lastResult, now, 0, nil
+	}
+	switch {
+	case event == "finished":
+		p.wait.end = now
+		if io, err := readIO(p.pid); err == nil {
+			p.wait.writeBytes += io.WriteBytes - p.prevIO.WriteBytes
+			p.prevIO = io
+		}
+		_ = resetPeakRSS(p.pid)
+	case property != "" && !slices.Contains(p.wait.active, property):
+		p.wait.active = append(p.wait.active, property)
+	}
+}
+
+// takeSettle returns the wait before the current result, if any.
+func (p *dbBenchParser) takeSettle() *Settle {
+	if !p.wait.on {
+		return nil
+	}
+	p.wait.on = false
+	outcome := "waitforcompaction: no flush or compaction pending or running"
+	if len(p.wait.active) > 0 {
+		outcome += " (after waiting on " + strings.Join(p.wait.active, ", ") + ")"
+	}
+	return &Settle{Seconds: p.wait.end.Sub(p.wait.start).Seconds(), WriteBytes: p.wait.writeBytes, Outcome: outcome}
 }
 
 // result handles a result line: the workload just finished, so the process
@@ -310,8 +420,13 @@ func (p *dbBenchParser) result(m []string) {
 	if p.seg.existing {
 		r.Note = strings.TrimSpace(r.Note + " reopened database (--use_existing_db)")
 	}
+	r.Settle = p.takeSettle()
+	p.lastResult = p.clock()
 	// The previous workload's lines (latencies, stats) are all in now.
 	p.flush(len(p.results))
+	if r.Settle != nil && p.ui != nil {
+		p.ui.linef("%s", settleLine(rocksdbName, r.Workload, r.Settle))
+	}
 	p.results = append(p.results, r)
 	p.mu.Lock()
 	p.idx++
@@ -388,6 +503,13 @@ func (p *dbBenchParser) settings(o *options, seg dbBenchSegment) []Setting {
 		{"compression", "default: " + p.compression},
 		{"block size", "4 KiB (default)"},
 		{"compactions", "default background jobs"},
+	}
+	if o.Settle {
+		s = append(s, Setting{"settle", "waitforcompaction before each workload that reads: a 5 s pause, then RocksDB's rocksdb.* properties " +
+			"(memtable flush pending, flushes and compactions running or pending) polled every 10 s until all are 0, the whole check twice; no timeout"})
+	}
+	if rate := dbBenchWriteRate(o, workloadByName("readwhilewriting")); rate > 0 {
+		s = append(s, Setting{"write rate", fmt.Sprintf("readwhilewriting in an invocation of its own with --benchmark_write_rate_limit=%d (-writes_per_sec × %d B)", rate, KeySize+o.ValueSize)})
 	}
 	if p.assertions {
 		s = append(s, Setting{"build", "Debian's db_bench has assertions enabled (it warns: benchmarks unnecessarily slow)"})

@@ -4,6 +4,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // dbBenchSample is db_bench 7.8.3's output for
@@ -112,25 +113,115 @@ func TestDBBenchSegments(t *testing.T) {
 	}
 }
 
+// With -writes_per_sec, readwhilewriting gets a db_bench of its own (the
+// rate limit applies to every write of an invocation), which reopens the
+// database without flushing the memtable it recovers; with -settle, a
+// waitforcompaction precedes each workload that reads.
+func TestDBBenchSegmentsRateAndSettle(t *testing.T) {
+	o := &options{Num: 1000, Reads: 1000, Threads: 1, ValueSize: 100, WritesPerSec: 20000, Settle: true, Seed: 1}
+	sel, err := selectWorkloads("fillrandom,overwrite,readrandom,readwhilewriting,deleterandom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, plans := groupPlans(sel)
+	var got []string
+	for _, seg := range dbBenchSegments(o, "random", plans["random"]) {
+		var keep []string
+		for _, a := range dbBenchArgs(o, "/db", seg) {
+			for _, prefix := range []string{"--benchmarks=", "--use_existing_db=", "--seed=", "--avoid_flush_during_recovery=", "--benchmark_write_rate_limit="} {
+				if strings.HasPrefix(a, prefix) {
+					keep = append(keep, a)
+				}
+			}
+		}
+		got = append(got, strings.Join(keep, " "))
+	}
+	// Each reopening db_bench has its own seeds: with the first one's, its
+	// readers would read the keys the fill wrote, in the same order.
+	want := []string{
+		"--benchmarks=fillrandom,stats,overwrite,stats,waitforcompaction,readrandom,stats --use_existing_db=false --seed=1",
+		"--benchmarks=waitforcompaction,readwhilewriting,stats --use_existing_db=true --seed=1001 --avoid_flush_during_recovery=true --benchmark_write_rate_limit=2320000",
+		"--benchmarks=deleterandom,stats --use_existing_db=true --seed=2001 --avoid_flush_during_recovery=true",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("invocations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The parser times a waitforcompaction from the result line before it to
+// its last "finished" line, and gives the wait to the next result.
+func TestDBBenchParserSettle(t *testing.T) {
+	o := &options{Num: 20000, ValueSize: 100, Settle: true, WritesPerSec: 20000}
+	seg := dbBenchSegment{group: "random", threads: 1, steps: []step{
+		{w: workloadByName("fillrandom"), report: true},
+		{w: workloadByName("readwhilewriting"), report: true},
+	}}
+	start := time.Unix(1000, 0)
+	var clock time.Duration
+	p := &dbBenchParser{o: o, seg: seg, pid: "0", dir: t.TempDir(), lastResult: start, now: func() time.Time { return start.Add(clock) }}
+	for _, l := range []struct {
+		at   time.Duration
+		line string
+	}{
+		{time.Second, "fillrandom   :       4.367 micros/op 228940 ops/sec 0.087 seconds 20000 operations;   25.3 MB/s"},
+		{6 * time.Second, "waitforcompaction(/db): started"},
+		{6 * time.Second, "waitforcompaction(/db): active(rocksdb.compaction-pending). Sleep 10 seconds"},
+		{16 * time.Second, "waitforcompaction(/db): finished"},
+		{16 * time.Second, "waitforcompaction(/db): started"},
+		{16500 * time.Millisecond, "waitforcompaction(/db): finished"},
+		{18 * time.Second, "readwhilewriting :       2.000 micros/op 500000 ops/sec 2.000 seconds 1000000 operations;   25.3 MB/s (860000 of 1000000 found)"},
+		{18 * time.Second, "Interval writes: 40K writes, 40K keys, 40K commit groups, 1.0 writes per commit group, ingest: 4.42 MB, 2.21 MB/s"},
+	} {
+		clock = l.at
+		p.line(l.line)
+	}
+	rs := p.reported()
+	if len(rs) != 2 {
+		t.Fatalf("%d results", len(rs))
+	}
+	if rs[0].Settle != nil {
+		t.Errorf("fillrandom: settle %+v", rs[0].Settle)
+	}
+	s := rs[1].Settle
+	if s == nil || s.Seconds != 15.5 || !strings.Contains(s.Outcome, "rocksdb.compaction-pending") {
+		t.Errorf("readwhilewriting: settle %+v, want 15.5 s after waiting on rocksdb.compaction-pending", s)
+	}
+	if note := rs[1].Note; !strings.Contains(note, "about 40000 writes (20000/s)") || !strings.Contains(note, "limited to 2320000 B/s") {
+		t.Errorf("readwhilewriting note %q", note)
+	}
+}
+
 // When db_bench is installed, the RocksDB row runs at a tiny size.
 func TestRocksDBRow(t *testing.T) {
 	if _, err := exec.LookPath("db_bench"); err != nil {
 		t.Skip("db_bench not installed (" + rocksdbInstall + ")")
 	}
 	var stdout, stderr strings.Builder
-	args := []string{"-num", "2000", "-engines", "rocksdb", "-benchmarks", "fillseq,readrandom,fillsync/1", "-out", "", "-db", t.TempDir(), "-progress", "off"}
+	// One workload that reads, so one waitforcompaction (5 s at least),
+	// with the writer paced: readwhilewriting runs in a db_bench of its own.
+	args := []string{"-num", "2000", "-engines", "rocksdb", "-benchmarks", "fillseq,fillrandom,overwrite,readwhilewriting,fillsync/1", "-writes_per_sec", "20000",
+		"-out", "", "-db", t.TempDir(), "-progress", "off"}
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit status %d\n%s", code, stderr.String())
 	}
-	lines := map[string]bool{}
+	lines := map[string]string{}
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		if f := strings.Fields(line); len(f) > 3 && f[0] == "rocksdb" && strings.Contains(line, " micros/op ") {
-			lines[f[1]] = true
+			lines[strings.TrimSuffix(f[1], ":")] = line
 		}
 	}
-	for _, w := range []string{"fillseq", "readrandom", "fillsync/1"} {
-		if !lines[w] {
+	for _, w := range []string{"fillseq", "fillrandom", "readwhilewriting", "fillsync/1"} {
+		if lines[w] == "" {
 			t.Errorf("no rocksdb %s line in:\n%s", w, stderr.String())
 		}
+	}
+	// fillrandom and overwrite leave about 86% of the keys; a reopened
+	// db_bench with the first one's seeds would read overwrite's keys
+	// (its reader thread's seed is overwrite's) and find them all.
+	if line := lines["readwhilewriting"]; !strings.Contains(line, "reopened") || strings.Contains(line, " 2000 found") {
+		t.Errorf("readwhilewriting: %s", line)
+	}
+	if !strings.Contains(stderr.String(), "rocksdb   settled before readwhilewriting in ") {
+		t.Errorf("no settle line for rocksdb in:\n%s", stderr.String())
 	}
 }

@@ -23,8 +23,11 @@ type workload struct {
 	parallel bool // runs in -threads goroutines
 	threads  int  // a fixed number of goroutines (fillsync), else 0
 	batch    bool // latencies are of batches, not operations
-	dbBench  string
-	run      func(r *runner, w *workload) (*Result, error)
+	// reads: the workload reads the database, so -settle waits for the
+	// engine's background work before it.
+	reads   bool
+	dbBench string
+	run     func(r *runner, w *workload) (*Result, error)
 }
 
 // threadsFor returns how many goroutines w runs in.
@@ -51,18 +54,18 @@ var workloads = []*workload{
 		desc: "write num keys drawn uniformly from [0, num), with repeats (about 63% distinct)"},
 	{name: "overwrite", group: "random", dbBench: "overwrite", run: fillRandom,
 		desc: "write num more random keys over fillrandom's"},
-	{name: "readrandom", group: "random", parallel: true, dbBench: "readrandom", run: readRandom,
+	{name: "readrandom", group: "random", reads: true, parallel: true, dbBench: "readrandom", run: readRandom,
 		desc: "get -reads random keys of [0, num) (about 86% exist after fillrandom+overwrite)"},
-	{name: "readmissing", group: "random", parallel: true, dbBench: "readmissing", run: readMissing,
+	{name: "readmissing", group: "random", reads: true, parallel: true, dbBench: "readmissing", run: readMissing,
 		desc: "get -reads keys that do not exist (a 17th byte), between existing ones"},
-	{name: "readseq", group: "random", dbBench: "readseq", run: readSeq,
+	{name: "readseq", group: "random", reads: true, dbBench: "readseq", run: readSeq,
 		desc: "one iterator from the first key forward, up to -reads keys"},
-	{name: "readreverse", group: "random", dbBench: "readreverse", run: readReverse,
+	{name: "readreverse", group: "random", reads: true, dbBench: "readreverse", run: readReverse,
 		desc: "one iterator from the last key backward, up to -reads keys"},
-	{name: "seekrandom", group: "random", parallel: true, dbBench: "seekrandom", run: seekRandom,
+	{name: "seekrandom", group: "random", reads: true, parallel: true, dbBench: "seekrandom", run: seekRandom,
 		desc: "-reads times: a new iterator, seek to a random key, -seek_nexts (10) Next"},
-	{name: "readwhilewriting", group: "random", parallel: true, dbBench: "readwhilewriting", run: readWhileWriting,
-		desc: "readrandom while one more goroutine overwrites random keys non-stop; the readers are reported"},
+	{name: "readwhilewriting", group: "random", reads: true, parallel: true, dbBench: "readwhilewriting", run: readWhileWriting,
+		desc: "readrandom while one more goroutine overwrites random keys, non-stop or at -writes_per_sec; the readers are reported"},
 	{name: "deleterandom", group: "random", dbBench: "deleterandom", run: deleteRandom,
 		desc: "delete num random keys of [0, num)"},
 	{name: "fillsync/1", group: "fillsync", fresh: true, syncAll: true, threads: 1, dbBench: "fillrandom", run: fillSync,
@@ -71,12 +74,12 @@ var workloads = []*workload{
 		desc: "-sync_ops synced writes of random keys from 16 goroutines (group commit), on a new database"},
 	{name: "ycsb-load", group: "ycsb", fresh: true, setup: true, run: ycsbLoad,
 		desc: "insert num records in YCSB's hashed order (each key once)"},
-	{name: "ycsb-a", group: "ycsb", parallel: true, run: ycsbRun, desc: "50% read, 50% update; zipfian"},
-	{name: "ycsb-b", group: "ycsb", parallel: true, run: ycsbRun, desc: "95% read, 5% update; zipfian"},
-	{name: "ycsb-c", group: "ycsb", parallel: true, run: ycsbRun, desc: "100% read; zipfian"},
-	{name: "ycsb-f", group: "ycsb", parallel: true, run: ycsbRun, desc: "50% read, 50% read-modify-write; zipfian"},
-	{name: "ycsb-d", group: "ycsb", parallel: true, run: ycsbRun, desc: "95% read, 5% insert; the latest records are the most popular"},
-	{name: "ycsb-e", group: "ycsb", parallel: true, run: ycsbRun, desc: "95% scan (1-100 records from a zipfian key), 5% insert"},
+	{name: "ycsb-a", group: "ycsb", reads: true, parallel: true, run: ycsbRun, desc: "50% read, 50% update; zipfian"},
+	{name: "ycsb-b", group: "ycsb", reads: true, parallel: true, run: ycsbRun, desc: "95% read, 5% update; zipfian"},
+	{name: "ycsb-c", group: "ycsb", reads: true, parallel: true, run: ycsbRun, desc: "100% read; zipfian"},
+	{name: "ycsb-f", group: "ycsb", reads: true, parallel: true, run: ycsbRun, desc: "50% read, 50% read-modify-write; zipfian"},
+	{name: "ycsb-d", group: "ycsb", reads: true, parallel: true, run: ycsbRun, desc: "95% read, 5% insert; the latest records are the most popular"},
+	{name: "ycsb-e", group: "ycsb", reads: true, parallel: true, run: ycsbRun, desc: "95% scan (1-100 records from a zipfian key), 5% insert"},
 }
 
 func workloadNames() []string {
@@ -336,13 +339,18 @@ func seekRandom(r *runner, w *workload) (*Result, error) {
 }
 
 func readWhileWriting(r *runner, w *workload) (*Result, error) {
-	// The writer runs until the readers are done; its writes count as the
-	// workload's user bytes, its latencies are not reported.
+	// The writer runs until the readers are done, non-stop or paced at
+	// -writes_per_sec; its writes count as the workload's user bytes, its
+	// latencies are not reported.
 	writer := r.newThread(w, 1<<20)
 	stop := make(chan struct{})
 	var werr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		if r.o.WritesPerSec > 0 {
+			werr = r.pacedPuts(writer, newPacer(r.o.WritesPerSec), stop)
+			return
+		}
 		for {
 			select {
 			case <-stop:
@@ -363,8 +371,24 @@ func readWhileWriting(r *runner, w *workload) (*Result, error) {
 	if res != nil {
 		res.UserBytes += writer.userBytes
 		res.Note = fmt.Sprintf("writer: %d writes (%.0f/s)", writer.hist.n, float64(writer.hist.n)/res.Seconds)
+		if r.o.WritesPerSec > 0 {
+			res.Note += fmt.Sprintf(", paced at %d/s", r.o.WritesPerSec)
+		}
 	}
 	return res, err
+}
+
+// pacedPuts writes random keys one at a time as p schedules them, until
+// stop is closed.
+func (r *runner) pacedPuts(s *threadState, p *pacer, stop <-chan struct{}) error {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	for p.wait(t, stop) {
+		if _, err := r.randomPuts(s, 1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func deleteRandom(r *runner, w *workload) (*Result, error) {
