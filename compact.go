@@ -429,12 +429,16 @@ func (db *DB) Compact(ctx context.Context, start, end []byte) error {
 		}
 		for {
 			// Close marks the DB closed before it cancels ctx: a canceled
-			// ctx with the DB closed is Close's doing.
+			// ctx with the DB closed is Close's doing. (In this order: the
+			// DB may close between the two loads.)
+			if err := ctx.Err(); err != nil {
+				if db.closed.Load() {
+					return ErrClosed
+				}
+				return err
+			}
 			if db.closed.Load() {
 				return ErrClosed
-			}
-			if err := ctx.Err(); err != nil {
-				return err
 			}
 			if err := db.stopErrLocked(); err != nil {
 				return err

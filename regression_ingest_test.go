@@ -101,6 +101,7 @@ func TestRegressionIngestRacingCompactionStopsWrites(t *testing.T) {
 // flushed L0 table is compacted beside it.
 func TestRegressionIngestInstallBeforePublish(t *testing.T) {
 	var holdRotate, watchTables atomic.Bool
+	var tablesCreated atomic.Int32
 	rotating, release := make(chan struct{}), make(chan struct{})
 	compactionWriting := make(chan struct{}, 1)
 	mem := vfs.NewMem()
@@ -109,11 +110,11 @@ func TestRegressionIngestInstallBeforePublish(t *testing.T) {
 			close(rotating)
 			<-release
 		}
-		if op == vfs.OpCreate && kind == vfs.FileTable && watchTables.Load() {
-			select {
-			case compactionWriting <- struct{}{}:
-			default:
-			}
+		// The first table the Ingest creates is its own rewrite; the
+		// second is the compaction's output, which it writes after it
+		// listed the snapshots to keep versions for.
+		if op == vfs.OpCreate && kind == vfs.FileTable && watchTables.Load() && tablesCreated.Add(1) == 2 {
+			compactionWriting <- struct{}{}
 		}
 		return nil
 	}))
@@ -129,10 +130,10 @@ func TestRegressionIngestInstallBeforePublish(t *testing.T) {
 	writeExternal(t, mem, "/ext/k.sst", extOp{key: k, value: "ingested"})
 
 	holdRotate.Store(true)
+	watchTables.Store(true)
 	ingested := make(chan error, 1)
 	go func() { ingested <- db.Ingest([]string{"/ext/k.sst"}) }()
-	<-rotating // the edit is durable and installed; the rotation is held
-	watchTables.Store(true)
+	<-rotating          // the edit is durable and installed; the rotation is held
 	<-compactionWriting // L0 (the flushed table and the ingested one) is compacting
 	snap := db.NewSnapshot()
 	defer snap.Close()
