@@ -208,11 +208,15 @@ func Open(dir string, opts *Options) (*DB, error) {
 
 // abandon releases what a failed Open had acquired.
 func (db *DB) abandon() {
+	db.releaseMemory()
 	if l := db.commit.log; l != nil {
 		_ = l.w.Close()
 	}
 	_ = db.versions.close()
 	db.tableCache.close()
+	if db.blockCache != nil {
+		db.blockCache.Close()
+	}
 	_ = db.lock.Close()
 }
 
@@ -337,8 +341,12 @@ func (db *DB) Close() error {
 	db.obs.Lock()
 	db.obs.closed = true // the iterators left open delete nothing later
 	db.obs.Unlock()
+	db.releaseMemory()
 	db.waitDeletions()
 	db.tableCache.close()
+	if db.blockCache != nil {
+		db.blockCache.Close()
+	}
 	if lerr := db.lock.Close(); err == nil && lerr != nil {
 		err = fmt.Errorf("dkv: release lock: %w", lerr)
 	}

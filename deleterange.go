@@ -84,6 +84,9 @@ func keyAbove(start, largest []byte) []byte {
 // tombstone's end: larger is fine), or nil when it holds none.
 func (db *DB) largestKey() []byte {
 	rs := db.loadReadState()
+	if rs == nil {
+		return nil // closed: the write that asked fails before it is logged
+	}
 	defer rs.unref()
 	var largest []byte
 	consider := func(k []byte) {

@@ -47,6 +47,9 @@ func (db *DB) EstimateDiskUsage(start, end []byte) (uint64, error) {
 		return 0, err
 	}
 	rs := db.loadReadState()
+	if rs == nil {
+		return 0, ErrClosed
+	}
 	defer rs.unref()
 	return db.estimateDiskUsage(rs.version.Version, start, end)
 }
@@ -77,6 +80,9 @@ func (db *DB) EstimateSplitKey(start, end []byte) ([]byte, error) {
 		return nil, err
 	}
 	rs := db.loadReadState()
+	if rs == nil {
+		return nil, ErrClosed
+	}
 	defer rs.unref()
 	v := rs.version.Version
 	total, err := db.estimateDiskUsage(v, start, end)

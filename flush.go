@@ -45,6 +45,10 @@ func (db *DB) publishReadStateLocked() {
 	rs := &readState{mem: db.mu.mem, imm: imm, version: db.mu.version}
 	rs.refs.Store(1) // the DB's
 	rs.version.ref()
+	rs.mem.Ref()
+	for _, m := range imm {
+		m.Ref()
+	}
 	if old := db.readState.Swap(rs); old != nil {
 		old.unref()
 	}
@@ -133,7 +137,7 @@ func (db *DB) rotateMemTable() error {
 		return db.stopWrites(err)
 	}
 	killpoint.Hit(killpoint.RotateLogCreated)
-	full := c.mem
+	full := c.mem // the DB's reference goes with it to db.mu.imm
 	c.mem = memtable.New(db.comparer, db.opts.MemTableSize)
 
 	db.mu.Lock()
@@ -264,6 +268,7 @@ func (db *DB) flush(f *flushable) error {
 		db.stats.flushBytes.Add(int64(meta.Size))
 		db.stats.flushNanos.Add(int64(time.Since(start)))
 		db.publishReadStateLocked()
+		f.mem.Unref() // the DB's: readers of older read states hold their own
 		db.mu.cond.Broadcast()
 		db.maybeScheduleCompactionLocked()
 		db.mu.Unlock()

@@ -31,7 +31,9 @@ type IterOptions struct {
 // copy what you keep. When a positioning method returns false, Error tells
 // the end of the range (nil) from a failure (for instance ErrCorruption).
 //
-// An Iterator pins the tables of its view until Close: close it when done.
+// An Iterator pins the tables and memtables of its view until Close, and the
+// blocks it is positioned in, whose memory is outside the Go heap: close it
+// when done, or that memory is never freed.
 // It is not safe for concurrent use. Once it is closed, or its DB is, the
 // positioning methods return false and Error returns an error matching
 // ErrClosed: a closed iterator never reads as an empty range.
@@ -78,6 +80,9 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 		return nil, fmt.Errorf("%w: iterator lower bound %q is above its upper bound %q", ErrInvalidArgument, lower, upper)
 	}
 	rs := db.loadReadState()
+	if rs == nil {
+		return nil, ErrClosed
+	}
 	seq := db.readSeq(snapshot)
 	var children []base.InternalIterator
 	fail := func(err error) (*Iterator, error) {

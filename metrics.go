@@ -134,21 +134,28 @@ func (db *DB) Metrics() *Metrics {
 	db.wal.Unlock()
 	m.WAL.Records, m.WAL.Bytes, m.WAL.Writes, m.WAL.Syncs = s.Records, s.Bytes, s.Writes, s.Syncs
 
-	rs := db.loadReadState()
-	defer rs.unref()
-	m.MemTable.Size = rs.mem.ApproximateSize()
-	m.MemTable.Entries = rs.mem.Len()
-	m.MemTable.Immutable = len(rs.imm)
-	for _, mem := range rs.imm {
-		m.MemTable.ImmutableSize += mem.ApproximateSize()
-		m.MemTable.ImmutableCount += mem.Len()
+	var v *manifest.Version
+	if rs := db.loadReadState(); rs != nil {
+		defer rs.unref()
+		m.MemTable.Size = rs.mem.ApproximateSize()
+		m.MemTable.Entries = rs.mem.Len()
+		m.MemTable.Immutable = len(rs.imm)
+		for _, mem := range rs.imm {
+			m.MemTable.ImmutableSize += mem.ApproximateSize()
+			m.MemTable.ImmutableCount += mem.Len()
+		}
+		v = rs.version.Version
+	} else { // closed: the memtables are gone, the tables are as Close left them
+		db.mu.Lock()
+		v = db.mu.version.Version
+		db.mu.Unlock()
 	}
 	copts := db.opts.compactionOptions()
-	scores := compaction.Scores(rs.version.Version, copts, compaction.Busy{})
-	m.ReadAmp = 1 + len(rs.imm)
+	scores := compaction.Scores(v, copts, compaction.Busy{})
+	m.ReadAmp = 1 + m.MemTable.Immutable
 	for level := range m.Levels {
 		l := &m.Levels[level]
-		l.Files, l.Size, l.Score = len(rs.version.Levels[level]), rs.version.LevelSize(level), scores[level]
+		l.Files, l.Size, l.Score = len(v.Levels[level]), v.LevelSize(level), scores[level]
 		if level > 0 && level < manifest.NumLevels-1 {
 			l.Target = uint64(copts.LevelTarget(level))
 		}

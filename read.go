@@ -73,6 +73,9 @@ func (db *DB) get(key []byte, snapshot *base.SeqNum) ([]byte, error) {
 // ReadOptions.Trace).
 func (db *DB) getTraced(key []byte, snapshot *base.SeqNum, tr func(TraceEvent)) ([]byte, error) {
 	rs := db.loadReadState()
+	if rs == nil {
+		return nil, ErrClosed
+	}
 	defer rs.unref()
 	seq := db.readSeq(snapshot)
 	if v, ok := getFromMem(rs.mem, key, seq, 0, tr); ok {
@@ -268,9 +271,7 @@ func (db *DB) getFromTable(f *manifest.FileMetadata, level int, key []byte, seq 
 	default:
 		return nil, 0, false, searched, base.CorruptionErrorf(f.FileNum.String()+".sst", 0, "dkv: %q#%d has kind %s in a data block", key, tr.SeqNum(), tr.Kind())
 	}
-	out := make([]byte, len(v))
-	copy(out, v)
-	return out, base.KindSet, true, searched, nil
+	return v, base.KindSet, true, searched, nil // Lookup's copy: the caller's
 }
 
 // lookupTraced is Reader.Lookup for a traced read: it reports the table's

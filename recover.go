@@ -110,12 +110,15 @@ func (db *DB) recover() error {
 
 	lastSeq := vs.state.LastSeqNum
 	logs := make([]recoveredLog, 0, len(logNums))
+	// Whatever happens next, a replayed memtable the DB did not take is
+	// freed.
+	defer func() { db.releaseUnowned(logs) }()
 	for i, num := range logNums {
 		l, err := db.replayLog(num, &lastSeq, i == len(logNums)-1)
+		logs = append(logs, l)
 		if err != nil {
 			return err
 		}
-		logs = append(logs, l)
 	}
 
 	c := &db.commit
@@ -217,6 +220,22 @@ func (db *DB) logHasRecords(name string) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// releaseUnowned drops the reference of each replayed memtable that the DB
+// did not take as its mutable or a queued one.
+func (db *DB) releaseUnowned(logs []recoveredLog) {
+	db.mu.Lock()
+	owned := map[*memtable.MemTable]bool{db.commit.mem: true}
+	for _, f := range db.mu.imm {
+		owned[f.mem] = true
+	}
+	db.mu.Unlock()
+	for _, l := range logs {
+		if l.mem != nil && !owned[l.mem] {
+			l.mem.Unref()
+		}
+	}
 }
 
 // recoverReadOnly installs the replayed logs' memtables for reads: the

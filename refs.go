@@ -56,7 +56,10 @@ func (v *version) unref() {
 
 // readState is an immutable view for reads: the memtables, newest first,
 // and the version of the tables. The DB holds one reference to the current
-// readState; each read holds one while it runs.
+// readState; each read holds one while it runs. A readState holds a
+// reference to each of its memtables (their memory is manual, see
+// memtable.MemTable.Unref) and to its version, and drops them when its own
+// last reference goes.
 type readState struct {
 	mem     *memtable.MemTable   // the mutable memtable
 	imm     []*memtable.MemTable // full memtables, newest first
@@ -80,17 +83,45 @@ func (rs *readState) tryRef() bool {
 func (rs *readState) unref() {
 	if rs.refs.Add(-1) == 0 {
 		rs.version.unref()
+		rs.mem.Unref()
+		for _, m := range rs.imm {
+			m.Unref()
+		}
 	}
 }
 
 // loadReadState returns the current readState with a reference the caller
-// releases with unref.
+// releases with unref, or nil once the DB is closed (Close drops the
+// last one, freeing the memtables' memory): the caller then returns
+// ErrClosed.
 func (db *DB) loadReadState() *readState {
 	for {
-		if rs := db.readState.Load(); rs.tryRef() {
+		rs := db.readState.Load()
+		if rs == nil {
+			return nil
+		}
+		if rs.tryRef() {
 			return rs
 		}
 	}
+}
+
+// releaseMemory drops the DB's own references to its read state and its
+// memtables, at Close or when Open fails: their memory is freed once the
+// readers still holding them (iterators left open) are done.
+func (db *DB) releaseMemory() {
+	if rs := db.readState.Swap(nil); rs != nil {
+		rs.unref()
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.commit.mem != nil {
+		db.commit.mem.Unref()
+	}
+	for _, f := range db.mu.imm {
+		f.mem.Unref()
+	}
+	db.commit.mem, db.mu.mem, db.mu.imm = nil, nil, nil
 }
 
 // obsolete tracks live versions and the tables waiting for deletion.

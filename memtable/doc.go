@@ -21,8 +21,11 @@
 // numbers the table's readers can tell apart, in O(n log n).
 //
 // Keys and values are copied into an arena of large chunks owned by the
-// MemTable; slices returned by Get point into it and stay valid, unchanged,
-// for as long as the caller holds them.
+// MemTable, outside the Go heap (internal/manual). The MemTable is
+// reference-counted: New returns it with one reference, Ref adds one, and
+// the last Unref frees the arena. Slices returned by Get, by iterators and
+// by RangeDels point into it: they stay valid, unchanged, while the caller
+// holds a reference, and not a moment longer.
 //
 // Concurrency: one writer, many readers. Add must be called by one goroutine
 // at a time (the DB's commit path); Get, Len and ApproximateSize may be called

@@ -10,6 +10,7 @@ import (
 	"github.com/google/btree"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/manual"
 	"github.com/distributedkv/dkv/internal/rangedel"
 )
 
@@ -59,6 +60,10 @@ type MemTable struct {
 	mu    sync.RWMutex // guards tree
 	tree  *btree.BTreeG[entry]
 	arena arena // writer only
+
+	// refs counts the owners of the arena's memory: New's caller, then
+	// whoever it shares the MemTable with (Ref); the last Unref frees it.
+	refs atomic.Int32
 
 	size   atomic.Int64
 	count  atomic.Int64
@@ -110,7 +115,31 @@ func New(c *base.Comparer, capacity int64) *MemTable {
 	}
 	m := &MemTable{cmp: cmp, less: less, tree: btree.NewG(degree, less), filter: newFilter(capacity)}
 	m.fragments.Store(rangedel.NewListOf(m.cmp, nil)) // none yet
+	m.refs.Store(1)
 	return m
+}
+
+// Ref adds an owner of the MemTable, which must call Unref when done.
+func (m *MemTable) Ref() {
+	if m.refs.Add(1) <= 1 {
+		panic("memtable: Ref of a released MemTable")
+	}
+}
+
+// Unref ends one owner's use of the MemTable (New's caller is the first
+// owner). The last Unref frees the arena: from then on nothing may touch
+// the MemTable or a key, value or range tombstone it returned — the
+// memory is unmapped or reused.
+func (m *MemTable) Unref() {
+	switch n := m.refs.Add(-1); {
+	case n == 0:
+		m.mu.Lock()
+		m.tree = nil // a use after the last Unref fails loudly
+		m.arena.free()
+		m.mu.Unlock()
+	case n < 0:
+		panic("memtable: Unref of a released MemTable")
+	}
 }
 
 // Add inserts a version of key. The MemTable copies key and value. The
@@ -317,26 +346,43 @@ func (m *MemTable) Len() int { return int(m.count.Load()) }
 // Empty reports whether the MemTable has no entries.
 func (m *MemTable) Empty() bool { return m.count.Load() == 0 }
 
-// arenaChunk is the size of the arena's chunks. Larger allocations get
-// their own slice.
-const arenaChunk = 256 << 10
+// arenaChunk is the size of the arena's chunks: the largest buffer the
+// manual allocator recycles (a freed chunk goes to the next memtable with
+// its pages already faulted in; a fresh mapping would cost a page fault
+// every 4 KiB of writes). A key and value larger than a quarter of it get a
+// buffer of their own.
+const arenaChunk = manual.MaxSmall
 
 // arena hands out byte slices carved from large chunks, so that a memtable of
 // millions of small entries costs a few hundred allocations, not millions.
-// Chunks are never freed individually: the garbage collector reclaims them
-// with the MemTable.
+// The chunks live outside the Go heap (internal/manual): the collector
+// neither scans them nor counts them twice in its headroom. They are
+// freed together, by free, when the MemTable's last reference goes.
 type arena struct {
-	cur []byte
+	cur    []byte
+	chunks [][]byte // every buffer handed out, for free
 }
 
 func (a *arena) alloc(n int) []byte {
 	if n > arenaChunk/4 {
-		return make([]byte, n)
+		b := manual.New(n)
+		a.chunks = append(a.chunks, b)
+		return b[:n:n]
 	}
 	if cap(a.cur)-len(a.cur) < n {
-		a.cur = make([]byte, 0, arenaChunk)
+		a.cur = manual.New(arenaChunk)[:0]
+		a.chunks = append(a.chunks, a.cur)
 	}
 	start := len(a.cur)
 	a.cur = a.cur[:start+n]
 	return a.cur[start : start+n : start+n]
+}
+
+// free gives every chunk back. Nothing may read the arena afterwards.
+func (a *arena) free() {
+	for i, c := range a.chunks {
+		manual.Free(c)
+		a.chunks[i] = nil
+	}
+	a.chunks, a.cur = nil, nil
 }

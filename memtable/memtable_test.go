@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/distributedkv/dkv/internal/base"
+	"github.com/distributedkv/dkv/internal/manual"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected output in testdata")
@@ -280,4 +281,26 @@ func TestInserterReleasesLockForLargeValues(t *testing.T) {
 	v, _, ok := m.Get([]byte("c"), 3)
 	require.True(t, ok)
 	require.Len(t, v, insertGroupBytes)
+}
+
+// The arena lives outside the Go heap and goes back when the last owner
+// lets go: each Ref needs an Unref, and the last one frees the memory.
+func TestRefUnrefFreesArena(t *testing.T) {
+	before := manual.ReadStats().InUse
+	m := New(base.DefaultComparer, 1<<20)
+	for i := range 1000 {
+		m.Add(base.SeqNum(i+1), base.KindSet, []byte(fmt.Sprintf("k%04d", i)), bytes.Repeat([]byte("v"), 300))
+	}
+	m.Add(1001, base.KindSet, []byte("big"), make([]byte, arenaChunk)) // a buffer of its own
+	held := manual.ReadStats().InUse - before
+	require.Greater(t, held, int64(1000*300))
+	m.Ref() // a reader
+	m.Unref()
+	v, _, ok := m.Get([]byte("k0500"), 2000)
+	require.True(t, ok, "still held by its creator")
+	require.Len(t, v, 300)
+	m.Unref()
+	require.Equal(t, before, manual.ReadStats().InUse, "the last Unref freed the arena")
+	require.Panics(t, func() { m.Unref() })
+	require.Panics(t, func() { m.Ref() })
 }

@@ -196,6 +196,14 @@ func (it *blockIter) initTrusted(block []byte, order keyOrder) {
 	}
 }
 
+// clear drops every reference into the block (whose memory is about to
+// be freed), keeping the iterator's own buffers; the iterator is
+// unpositioned until the next init.
+func (it *blockIter) clear() {
+	clear(it.prevCache[:cap(it.prevCache)]) // their values point into the block
+	*it = blockIter{order: it.order, key: it.key[:0], offset: -1, prevCache: it.prevCache[:0], prevKeys: it.prevKeys[:0]}
+}
+
 func (it *blockIter) restartAt(i int) uint32 {
 	return binary.LittleEndian.Uint32(it.restarts[4*i:])
 }

@@ -21,8 +21,12 @@ import (
 // never holds more than its capacity, though it may evict a little before
 // it is full when blocks spread unevenly over the shards.
 //
-// Each block is charged len(block) plus a fixed per-entry overhead
-// (entryOverhead) for the cache's own bookkeeping.
+// Each block is charged the memory it takes (its length rounded up to the
+// allocator's size class) plus a fixed per-entry overhead (entryOverhead)
+// for the cache's own bookkeeping. Blocks live outside the Go heap and are
+// reference-counted (blockBuf): the cache holds a reference to each block
+// it keeps, and a reader holds one to each block it uses, so a block
+// evicted while a reader uses it is freed when that reader lets go.
 //
 // All methods are safe for concurrent use. A Cache must be made with
 // NewCache. It holds no resources besides memory and needs no closing.
@@ -102,22 +106,22 @@ func newCache(capacity int64, shards int) *Cache {
 // its blocks with it.
 func (c *Cache) NewID() uint64 { return c.nextID.Add(1) }
 
-// Get returns the block cached under (id, file, offset), and whether there
-// was one, counting a hit or a miss. The block is the slice passed to Set,
-// shared with the cache and with other readers: the caller must not modify
-// it, but may keep it as long as it likes, also after it is evicted.
-func (c *Cache) Get(id uint64, file FileNum, offset uint64) ([]byte, bool) {
+// get returns the block cached under (id, file, offset) with a reference
+// for the caller, who must release it, or nil; it counts a hit or a miss.
+// The block is shared with the cache and other readers: nobody modifies
+// it.
+func (c *Cache) get(id uint64, file FileNum, offset uint64) *blockBuf {
 	k := cacheKey{id: id, file: file, offset: offset}
 	return c.shard(k).get(k)
 }
 
-// Set caches block under (id, file, offset), replacing any block cached
-// under that name, and evicts least recently used blocks of its shard as
-// needed to stay within the shard's capacity. A block whose charge exceeds a
+// set caches block under (id, file, offset), taking a reference of its
+// own (the caller keeps its own), replacing any block cached under that
+// name, and evicts least recently used blocks of its shard as needed to
+// stay within the shard's capacity. A block whose charge exceeds a
 // shard's capacity is not cached (and the name's old block, if any, is
-// dropped). The cache keeps block itself, not a copy: after Set the caller
-// must not modify it.
-func (c *Cache) Set(id uint64, file FileNum, offset uint64, block []byte) {
+// dropped). Nobody may modify block after set.
+func (c *Cache) set(id uint64, file FileNum, offset uint64, block *blockBuf) {
 	k := cacheKey{id: id, file: file, offset: offset}
 	c.shard(k).set(k, block)
 }
@@ -130,6 +134,25 @@ func (c *Cache) EvictFile(id uint64, file FileNum) {
 	fk := fileKey{id: id, file: file}
 	for i := range c.shards {
 		c.shards[i].evictFile(fk)
+	}
+}
+
+// Close drops every block (each is freed once the readers still using it
+// let go). The owner of a cache calls it when done with it: the blocks'
+// memory is outside the Go heap, and a cache dropped without Close keeps
+// it. The cache stays usable, empty.
+func (c *Cache) Close() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		var dropped []*blockBuf
+		s.mu.Lock()
+		for e := s.lru.next; e != &s.lru; e = s.lru.next {
+			dropped = append(dropped, s.remove(e))
+		}
+		s.mu.Unlock()
+		for _, b := range dropped {
+			b.release()
+		}
 	}
 }
 
@@ -186,8 +209,8 @@ type fileKey struct {
 // block set in its shard.
 type cacheEntry struct {
 	key          cacheKey
-	block        []byte
-	charge       int64 // len(block) + entryOverhead
+	block        *blockBuf // the cache's reference
+	charge       int64     // block.charge()
 	prev, next   *cacheEntry
 	fprev, fnext *cacheEntry
 }
@@ -208,14 +231,14 @@ type cacheShard struct {
 }
 
 // get looks k up, counts a hit or a miss and, on a hit, marks the block most
-// recently used.
-func (s *cacheShard) get(k cacheKey) ([]byte, bool) {
+// recently used and returns it with a reference for the caller.
+func (s *cacheShard) get(k cacheKey) *blockBuf {
 	s.mu.Lock()
 	e := s.blocks[k]
 	if e == nil {
 		s.misses++
 		s.mu.Unlock()
-		return nil, false
+		return nil
 	}
 	s.hits++
 	if s.lru.next != e {
@@ -223,49 +246,58 @@ func (s *cacheShard) get(k cacheKey) ([]byte, bool) {
 		s.pushFront(e)
 	}
 	block := e.block
+	block.ref()
 	s.mu.Unlock()
-	return block, true
+	return block
 }
 
 // set caches block under k as the most recently used block, evicting from
 // the back of the LRU list to make room. Oversized blocks are not cached.
-func (s *cacheShard) set(k cacheKey, block []byte) {
-	charge := int64(len(block)) + entryOverhead
+// The blocks it drops are released after the shard's lock is let go.
+func (s *cacheShard) set(k cacheKey, block *blockBuf) {
+	charge := block.charge()
+	var dropped []*blockBuf
 	s.mu.Lock()
 	var spare *cacheEntry
 	if e := s.blocks[k]; e != nil {
-		s.remove(e)
+		dropped = append(dropped, s.remove(e))
 		spare = e
 	}
-	if charge > s.capacity {
-		s.mu.Unlock()
-		return
+	if charge <= s.capacity {
+		for s.size+charge > s.capacity {
+			e := s.lru.prev
+			dropped = append(dropped, s.remove(e))
+			spare = e
+		}
+		e := spare
+		if e == nil {
+			e = new(cacheEntry)
+		}
+		block.ref()
+		*e = cacheEntry{key: k, block: block, charge: charge}
+		s.insert(e)
 	}
-	for s.size+charge > s.capacity {
-		e := s.lru.prev
-		s.remove(e)
-		spare = e
-	}
-	e := spare
-	if e == nil {
-		e = new(cacheEntry)
-	}
-	*e = cacheEntry{key: k, block: block, charge: charge}
-	s.insert(e)
 	s.mu.Unlock()
+	for _, b := range dropped {
+		b.release()
+	}
 }
 
 // evictFile removes every entry of file fk.
 func (s *cacheShard) evictFile(fk fileKey) {
+	var dropped []*blockBuf
 	s.mu.Lock()
 	for {
 		e := s.files[fk]
 		if e == nil {
 			break
 		}
-		s.remove(e)
+		dropped = append(dropped, s.remove(e))
 	}
 	s.mu.Unlock()
+	for _, b := range dropped {
+		b.release()
+	}
 }
 
 // insert adds e, which is on no list, as the most recently used entry. The
@@ -285,9 +317,10 @@ func (s *cacheShard) insert(e *cacheEntry) {
 	s.size += e.charge
 }
 
-// remove takes e off both lists and out of the maps, and drops its reference
-// to its block. The caller holds s.mu.
-func (s *cacheShard) remove(e *cacheEntry) {
+// remove takes e off both lists and out of the maps, and returns its block,
+// whose reference the caller must release (after letting go of s.mu).
+// The caller holds s.mu.
+func (s *cacheShard) remove(e *cacheEntry) *blockBuf {
 	delete(s.blocks, e.key)
 	e.unlinkLRU()
 	fk := fileKey{id: e.key.id, file: e.key.file}
@@ -301,8 +334,10 @@ func (s *cacheShard) remove(e *cacheEntry) {
 		}
 	}
 	e.fprev, e.fnext = nil, nil
+	b := e.block
 	e.block = nil
 	s.size -= e.charge
+	return b
 }
 
 // pushFront links e, which is on no LRU list, at the front of s's. The

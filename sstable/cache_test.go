@@ -24,6 +24,27 @@ func testBlock(id uint64, file base.FileNum, offset uint64, n int) []byte {
 	return b
 }
 
+// setBlock caches a heap copy of data: the cache's accounting and LRU are
+// tested on blocks of exact sizes.
+func setBlock(c *Cache, id uint64, file base.FileNum, offset uint64, data []byte) {
+	b := &blockBuf{data: data, mem: len(data)}
+	b.refs.Store(1)
+	c.set(id, file, offset, b)
+	b.release()
+}
+
+// getBlock returns the data of the block cached under the name, releasing
+// it (a heap block stays valid).
+func getBlock(c *Cache, id uint64, file base.FileNum, offset uint64) ([]byte, bool) {
+	b := c.get(id, file, offset)
+	if b == nil {
+		return nil, false
+	}
+	data := b.data
+	b.release()
+	return data, true
+}
+
 // blockNamed reports whether b was made by testBlock for the name.
 func blockNamed(b []byte, id uint64, file base.FileNum, offset uint64) bool {
 	return len(b) >= 24 &&
@@ -47,7 +68,7 @@ func checkCache(t testing.TB, c *Cache) {
 			require.Same(t, e, e.next.prev, "shard %d: broken LRU list", i)
 			require.Same(t, e, s.blocks[e.key], "shard %d: listed entry not mapped", i)
 			require.Same(t, s, c.shard(e.key), "shard %d holds another shard's key", i)
-			require.Equal(t, int64(len(e.block))+entryOverhead, e.charge)
+			require.Equal(t, int64(len(e.block.data))+entryOverhead, e.charge)
 			size += e.charge
 			n++
 		}
@@ -94,17 +115,17 @@ func TestCacheLRU(t *testing.T) {
 		require.Equal(t, offs, got)
 	}
 	for off := uint64(1); off <= 3; off++ {
-		c.Set(1, 1, off, testBlock(1, 1, off, n))
+		setBlock(c, 1, 1, off, testBlock(1, 1, off, n))
 	}
 	has(1, 2, 3)
-	_, ok := c.Get(1, 1, 1)
+	_, ok := getBlock(c, 1, 1, 1)
 	require.True(t, ok)
-	c.Set(1, 1, 4, testBlock(1, 1, 4, n)) // evicts 2, the least recently used
+	setBlock(c, 1, 1, 4, testBlock(1, 1, 4, n)) // evicts 2, the least recently used
 	has(1, 3, 4)
-	c.Set(1, 1, 3, testBlock(1, 1, 3, n)) // replacing is a use: order is 1, 4, 3
-	c.Set(1, 1, 5, testBlock(1, 1, 5, n))
+	setBlock(c, 1, 1, 3, testBlock(1, 1, 3, n)) // replacing is a use: order is 1, 4, 3
+	setBlock(c, 1, 1, 5, testBlock(1, 1, 5, n))
 	has(3, 4, 5)
-	c.Set(1, 1, 6, testBlock(1, 1, 6, 2*n)) // needs two slots: evicts 4 and 3
+	setBlock(c, 1, 1, 6, testBlock(1, 1, 6, 2*n)) // needs two slots: evicts 4 and 3
 	has(5, 6)
 	checkCache(t, c)
 }
@@ -126,10 +147,10 @@ func TestCacheRandom(t *testing.T) {
 					if r.IntN(50) == 0 {
 						size = 100 << 10 // larger than a shard of 4
 					}
-					c.Set(k.id, k.file, k.offset, testBlock(k.id, k.file, k.offset, size))
+					setBlock(c, k.id, k.file, k.offset, testBlock(k.id, k.file, k.offset, size))
 					model[k] = size
 				case op < 99:
-					b, ok := c.Get(k.id, k.file, k.offset)
+					b, ok := getBlock(c, k.id, k.file, k.offset)
 					if ok {
 						require.True(t, blockNamed(b, k.id, k.file, k.offset), "wrong block")
 						require.Len(t, b, model[k], "Get returned an older block")
@@ -154,21 +175,21 @@ func TestCacheRandom(t *testing.T) {
 // Replacing a block charges the new size, not both.
 func TestCacheReplace(t *testing.T) {
 	c := newCache(10_000, 1)
-	c.Set(1, 1, 0, testBlock(1, 1, 0, 100))
-	c.Set(1, 1, 0, testBlock(1, 1, 0, 300))
+	setBlock(c, 1, 1, 0, testBlock(1, 1, 0, 100))
+	setBlock(c, 1, 1, 0, testBlock(1, 1, 0, 300))
 	m := c.Metrics()
 	require.Equal(t, int64(1), m.Count)
 	require.Equal(t, int64(300+entryOverhead), m.Size)
-	b, ok := c.Get(1, 1, 0)
+	b, ok := getBlock(c, 1, 1, 0)
 	require.True(t, ok)
 	require.Len(t, b, 300)
-	c.Set(1, 1, 0, testBlock(1, 1, 0, 50))
+	setBlock(c, 1, 1, 0, testBlock(1, 1, 0, 50))
 	require.Equal(t, int64(50+entryOverhead), c.Metrics().Size)
 
 	// A block too large for the shard is not cached, and the name's old
 	// block goes too: Get never returns a block older than the last Set.
-	c.Set(1, 1, 0, make([]byte, 10_000))
-	_, ok = c.Get(1, 1, 0)
+	setBlock(c, 1, 1, 0, make([]byte, 10_000))
+	_, ok = getBlock(c, 1, 1, 0)
 	require.False(t, ok)
 	require.Equal(t, CacheMetrics{Hits: 1, Misses: 1, Capacity: 10_000}, c.Metrics())
 	checkCache(t, c)
@@ -178,11 +199,11 @@ func TestCacheReplace(t *testing.T) {
 // an equal share of the capacity.
 func TestCacheOversize(t *testing.T) {
 	c := newCache(4*1000, 4)
-	c.Set(1, 1, 0, make([]byte, 1000-entryOverhead))
-	c.Set(1, 1, 1, make([]byte, 1000-entryOverhead+1))
-	_, ok := c.Get(1, 1, 0)
+	setBlock(c, 1, 1, 0, make([]byte, 1000-entryOverhead))
+	setBlock(c, 1, 1, 1, make([]byte, 1000-entryOverhead+1))
+	_, ok := getBlock(c, 1, 1, 0)
 	require.True(t, ok)
-	_, ok = c.Get(1, 1, 1)
+	_, ok = getBlock(c, 1, 1, 1)
 	require.False(t, ok)
 	require.Equal(t, int64(1), c.Metrics().Count)
 }
@@ -193,7 +214,7 @@ func TestCacheExactFit(t *testing.T) {
 	for capacity, count := range map[int64]int64{2 * charge: 2, 2*charge - 1: 1, 2*charge + 1: 2} {
 		c := newCache(capacity, 1)
 		for off := range uint64(3) {
-			c.Set(1, 1, off, make([]byte, 100))
+			setBlock(c, 1, 1, off, make([]byte, 100))
 		}
 		require.Equal(t, count, c.Metrics().Count, "capacity %d", capacity)
 		require.Equal(t, count*charge, c.Metrics().Size)
@@ -207,7 +228,7 @@ func TestCacheEvictFile(t *testing.T) {
 	for id := uint64(1); id <= 2; id++ {
 		for file := base.FileNum(1); file <= 3; file++ {
 			for off := range uint64(20) {
-				c.Set(id, file, off, testBlock(id, file, off, 100))
+				setBlock(c, id, file, off, testBlock(id, file, off, 100))
 			}
 		}
 	}
@@ -219,7 +240,7 @@ func TestCacheEvictFile(t *testing.T) {
 	for id := uint64(1); id <= 2; id++ {
 		for file := base.FileNum(1); file <= 3; file++ {
 			for off := range uint64(20) {
-				b, ok := c.Get(id, file, off)
+				b, ok := getBlock(c, id, file, off)
 				require.Equal(t, id != 1 || file != 2, ok, "id %d file %d offset %d", id, file, off)
 				if ok {
 					require.True(t, blockNamed(b, id, file, off), "wrong block")
@@ -228,8 +249,8 @@ func TestCacheEvictFile(t *testing.T) {
 		}
 	}
 	// The file's blocks can be cached again.
-	c.Set(1, 2, 0, testBlock(1, 2, 0, 100))
-	_, ok := c.Get(1, 2, 0)
+	setBlock(c, 1, 2, 0, testBlock(1, 2, 0, 100))
+	_, ok := getBlock(c, 1, 2, 0)
 	require.True(t, ok)
 	checkCache(t, c)
 }
@@ -237,15 +258,15 @@ func TestCacheEvictFile(t *testing.T) {
 // Every Get counts one hit or one miss.
 func TestCacheHitsMisses(t *testing.T) {
 	c := newCache(1<<20, 2)
-	_, ok := c.Get(1, 1, 0)
+	_, ok := getBlock(c, 1, 1, 0)
 	require.False(t, ok)
-	c.Set(1, 1, 0, []byte("block"))
+	setBlock(c, 1, 1, 0, []byte("block"))
 	for range 3 {
-		b, ok := c.Get(1, 1, 0)
+		b, ok := getBlock(c, 1, 1, 0)
 		require.True(t, ok)
 		require.Equal(t, "block", string(b))
 	}
-	_, ok = c.Get(2, 1, 0) // another namespace
+	_, ok = getBlock(c, 2, 1, 0) // another namespace
 	require.False(t, ok)
 	m := c.Metrics()
 	require.Equal(t, int64(3), m.Hits)
@@ -260,11 +281,11 @@ func TestCacheZeroCapacity(t *testing.T) {
 	for _, capacity := range []int64{0, -1} {
 		c := NewCache(capacity)
 		require.Len(t, c.shards, 1)
-		c.Set(1, 1, 0, []byte("x"))
-		c.Set(1, 1, 1, nil)
-		_, ok := c.Get(1, 1, 0)
+		setBlock(c, 1, 1, 0, []byte("x"))
+		setBlock(c, 1, 1, 1, nil)
+		_, ok := getBlock(c, 1, 1, 0)
 		require.False(t, ok)
-		_, ok = c.Get(1, 1, 1)
+		_, ok = getBlock(c, 1, 1, 1)
 		require.False(t, ok)
 		c.EvictFile(1, 1)
 		require.Equal(t, CacheMetrics{Misses: 2}, c.Metrics())
@@ -332,10 +353,10 @@ func TestCacheConcurrent(t *testing.T) {
 				id, file, off := 1+r.Uint64N(2), base.FileNum(r.IntN(4)), r.Uint64N(32)
 				switch op := r.IntN(100); {
 				case op < 40:
-					c.Set(id, file, off, testBlock(id, file, off, 24+r.IntN(8<<10)))
+					setBlock(c, id, file, off, testBlock(id, file, off, 24+r.IntN(8<<10)))
 				case op < 97:
 					gets.Add(1)
-					if b, ok := c.Get(id, file, off); ok {
+					if b, ok := getBlock(c, id, file, off); ok {
 						require.True(t, blockNamed(b, id, file, off), "wrong block")
 					}
 				case op < 99:
@@ -363,7 +384,7 @@ func BenchmarkCacheGetParallel(b *testing.B) {
 	c := NewCache(64 << 20)
 	id := c.NewID()
 	for i := range uint64(blocks) {
-		c.Set(id, base.FileNum(i%64), i*size, make([]byte, size))
+		setBlock(c, id, base.FileNum(i%64), i*size, make([]byte, size))
 	}
 	if got := c.Metrics().Count; got != blocks {
 		b.Fatalf("cached %d of %d blocks", got, blocks)
@@ -379,7 +400,7 @@ func BenchmarkCacheGetParallel(b *testing.B) {
 		mu.Unlock()
 		for pb.Next() {
 			i := r.Uint64N(blocks)
-			if _, ok := c.Get(id, base.FileNum(i%64), i*size); !ok {
+			if _, ok := getBlock(c, id, base.FileNum(i%64), i*size); !ok {
 				panic("miss")
 			}
 		}
@@ -395,7 +416,32 @@ func BenchmarkCacheSet(b *testing.B) {
 	b.ReportAllocs()
 	i := uint64(0)
 	for b.Loop() {
-		c.Set(id, base.FileNum(i%64), i*uint64(len(block)), block)
+		setBlock(c, id, base.FileNum(i%64), i*uint64(len(block)), block)
 		i++
 	}
+}
+
+// Close drops every block, and a block a reader holds outlives it until
+// released: manual memory goes back exactly once.
+func TestCacheCloseReleases(t *testing.T) {
+	c := newCache(1<<20, 2)
+	held := newBlockBuf(4000)
+	c.set(1, 1, 0, held)
+	for off := uint64(1); off < 10; off++ {
+		b := newBlockBuf(4000)
+		c.set(1, 1, off, b)
+		b.release()
+	}
+	c.Close()
+	require.Equal(t, int64(0), c.Metrics().Size)
+	require.Equal(t, int32(1), held.refs.Load(), "the reader's reference")
+	require.Len(t, held.data, 4000)
+	held.release()
+	require.Nil(t, held.data)
+	_, ok := getBlock(c, 1, 1, 1)
+	require.False(t, ok)
+	setBlock(c, 1, 1, 1, []byte("still usable"))
+	b, ok := getBlock(c, 1, 1, 1)
+	require.True(t, ok)
+	require.Equal(t, "still usable", string(b))
 }

@@ -47,13 +47,16 @@ func compressBlock(dst []byte, c Compression, raw []byte) ([]byte, Compression) 
 	return append(dst, out...), c
 }
 
-// decompressBlock returns the decompressed contents of a stored block. The
-// stored bytes have passed their checksum; the limits here guard against a
-// compressor's header that lies all the same.
-func decompressBlock(c Compression, stored []byte) ([]byte, error) {
+// decompressBlock returns the decompressed contents of a stored block, in
+// a buffer from alloc (the whole buffer alloc returned, resliced). The
+// stored bytes have passed their checksum; the limits here guard against
+// a compressor's header that lies all the same.
+func decompressBlock(c Compression, stored []byte, alloc func(n int) []byte) ([]byte, error) {
 	switch c {
 	case NoCompression:
-		return stored, nil
+		out := alloc(len(stored))
+		copy(out, stored)
+		return out, nil
 	case SnappyCompression:
 		n, err := s2.DecodedLen(stored)
 		if err != nil {
@@ -62,17 +65,36 @@ func decompressBlock(c Compression, stored []byte) ([]byte, error) {
 		if n > maxDecodedBlock {
 			return nil, fmt.Errorf("snappy block claims %d bytes", n)
 		}
-		out, err := s2.Decode(make([]byte, n), stored)
+		buf := alloc(n)
+		out, err := s2.Decode(buf, stored)
 		if err != nil {
 			return nil, fmt.Errorf("snappy: %v", err)
 		}
+		if len(out) != n || (n > 0 && &out[0] != &buf[0]) {
+			return nil, fmt.Errorf("snappy: decoded %d bytes of %d elsewhere", len(out), n)
+		}
 		return out, nil
 	case ZstdCompression:
+		var h zstd.Header
+		if err := h.Decode(stored); err == nil && h.HasFCS && h.FrameContentSize <= maxDecodedBlock {
+			// The frame says its size: decode straight into the buffer.
+			buf := alloc(int(h.FrameContentSize))
+			out, err := zstdDecoder().DecodeAll(stored, buf[:0])
+			if err != nil {
+				return nil, fmt.Errorf("zstd: %v", err)
+			}
+			if len(out) != len(buf) || (len(out) > 0 && &out[0] != &buf[0]) {
+				return nil, fmt.Errorf("zstd: the frame holds %d bytes, its header says %d", len(out), len(buf))
+			}
+			return out, nil
+		}
 		out, err := zstdDecoder().DecodeAll(stored, nil)
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %v", err)
 		}
-		return out, nil
+		buf := alloc(len(out))
+		copy(buf, out)
+		return buf, nil
 	}
 	return nil, fmt.Errorf("unknown compression type %d", uint8(c))
 }

@@ -14,13 +14,16 @@ func appendTrailer(dst []byte, t base.Trailer) []byte {
 
 // Iterator walks a table's entries in internal-key order, in both
 // directions. It reads data blocks through the Reader (and its cache) as it
-// crosses them. Key is valid until the next move; Value stays valid (it
-// points into an immutable block). An Iterator is not safe for concurrent
-// use.
+// crosses them, holding the block it is in. Key and Value are valid until
+// the next move or Close (the block may be freed once the iterator leaves
+// it). Close releases the block: an Iterator must be closed, or its block's
+// memory, which is outside the Go heap, is never reused. An Iterator is not
+// safe for concurrent use.
 type Iterator struct {
 	r      *Reader
 	index  blockIter
 	data   blockIter
+	block  *blockBuf   // the data block loaded in data, referenced; nil when none
 	handle BlockHandle // of the data block loaded in data
 	loaded bool
 	noFill bool // blocks read from the file stay out of the cache
@@ -61,14 +64,30 @@ func (it *Iterator) loadBlock() bool {
 		it.err = it.r.corrupt(int64(it.r.footer.index.Offset), "bad block handle in the index")
 		return false
 	}
+	if it.block != nil && it.handle == h {
+		it.data.initTrusted(it.block.data, it.r.order) // still held: no lookup
+		it.loaded = true
+		return true
+	}
 	block, _, err := it.r.dataBlock(h, !it.noFill, &it.ra)
 	if err != nil {
 		it.err = err
 		return false
 	}
-	it.data.initTrusted(block, it.r.order)
+	it.releaseBlock()
+	it.block = block
+	it.data.initTrusted(block.data, it.r.order)
 	it.handle, it.loaded = h, true
 	return true
+}
+
+// releaseBlock lets go of the data block held, if any.
+func (it *Iterator) releaseBlock() {
+	if it.block != nil {
+		it.data.clear()
+		it.block.release()
+		it.block = nil
+	}
 }
 
 // settle checks the data iterator after a move and records its error.
@@ -214,9 +233,11 @@ func (it *Iterator) Value() []byte { return it.data.val }
 // Error implements the engine's internal iterator interface.
 func (it *Iterator) Error() error { return it.err }
 
-// Close implements the engine's internal iterator interface. It does not close the Reader.
+// Close implements the engine's internal iterator interface. It releases
+// the block held; it does not close the Reader.
 func (it *Iterator) Close() error {
 	err := it.err
+	it.releaseBlock()
 	*it = Iterator{}
 	return err
 }

@@ -44,9 +44,9 @@ type ReaderOptions struct {
 // dkv.ErrCorruption) naming the file and the block's offset, never
 // returned as data.
 //
-// A Reader is safe for concurrent use. Values returned by Get and by
-// iterators point into immutable blocks and stay valid for as long as the
-// caller holds them.
+// A Reader is safe for concurrent use. A value Get returns is the caller's
+// own copy; an iterator's keys and values point into the block it holds,
+// valid until it moves on (see Iterator).
 type Reader struct {
 	f      ReadableFile
 	name   string
@@ -194,13 +194,17 @@ var errVersion = errors.New("unsupported format version")
 
 // readBlock reads, checks and decompresses the block at h.
 func (r *Reader) readBlock(h BlockHandle, what string) ([]byte, error) {
-	return r.readBlockFrom(h, what, nil)
+	return r.readBlockFrom(h, what, nil, heapAlloc)
 }
+
+// heapAlloc allocates a block that the garbage collector frees: the
+// blocks a Reader keeps for its lifetime (index, filter, properties).
+func heapAlloc(n int) []byte { return make([]byte, n) }
 
 // readBlockFrom is readBlock, taking the stored bytes from ra's buffer
 // when it holds them (or can read them ahead), and from the file
-// otherwise.
-func (r *Reader) readBlockFrom(h BlockHandle, what string, ra *readahead) ([]byte, error) {
+// otherwise, and decoding them into a buffer from alloc.
+func (r *Reader) readBlockFrom(h BlockHandle, what string, ra *readahead, alloc func(n int) []byte) ([]byte, error) {
 	dataEnd := uint64(r.size - FooterSize)
 	if h.Offset > dataEnd || h.Length > dataEnd-h.Offset || blockTrailerSize > dataEnd-h.Offset-h.Length {
 		return nil, r.corrupt(int64(min(h.Offset, uint64(r.size))), "%s block handle (offset %d, length %d) runs past the data", what, h.Offset, h.Length)
@@ -225,10 +229,7 @@ func (r *Reader) readBlockFrom(h BlockHandle, what string, ra *readahead) ([]byt
 	if binary.LittleEndian.Uint32(trailer[1:]) != base.MaskedCRC(stored, trailer[:1]) {
 		return nil, r.corrupt(int64(h.Offset), "%s block checksum mismatch", what)
 	}
-	if Compression(trailer[0]) == NoCompression {
-		return bytes.Clone(stored), nil // the buffer is reused
-	}
-	block, err := decompressBlock(Compression(trailer[0]), stored)
+	block, err := decompressBlock(Compression(trailer[0]), stored, alloc) // a copy: buf is reused
 	if err != nil {
 		return nil, r.corrupt(int64(h.Offset), "%s block: %v", what, err)
 	}
@@ -311,48 +312,61 @@ func readBuffer(n int) ([]byte, func()) {
 	return (*bp)[:n], func() { readBufPool.Put(bp) }
 }
 
-// readChecked reads a block and checks its structure (restart array);
-// internal says its keys are internal keys.
+// readChecked reads a block into the Go heap (a block the Reader keeps)
+// and checks its structure (restart array); internal says its keys are
+// internal keys.
 func (r *Reader) readChecked(h BlockHandle, what string, internal bool) ([]byte, error) {
-	return r.readCheckedFrom(h, what, internal, nil)
-}
-
-// readCheckedFrom is readChecked, reading through ra when it is not nil.
-func (r *Reader) readCheckedFrom(h BlockHandle, what string, internal bool, ra *readahead) ([]byte, error) {
-	block, err := r.readBlockFrom(h, what, ra)
+	block, err := r.readBlockFrom(h, what, nil, heapAlloc)
 	if err != nil {
 		return nil, err
 	}
+	return block, r.checkStructure(h, what, block, internal)
+}
+
+// checkStructure checks a block's restart array and entries' framing.
+func (r *Reader) checkStructure(h BlockHandle, what string, block []byte, internal bool) error {
 	var it blockIter
 	order := keyOrder{}
 	if internal {
 		order = r.order
 	}
 	if err := it.init(block, order); err != nil {
-		return nil, r.corrupt(int64(h.Offset), "%s block: %v", what, err)
+		return r.corrupt(int64(h.Offset), "%s block: %v", what, err)
 	}
-	return block, nil
+	return nil
 }
 
-// dataBlock returns the checked data block at h, from the cache if there
-// (cached says so); a block read from the file joins the cache when fill
-// is set. A miss reads through ra, if not nil (an iterator's readahead).
-func (r *Reader) dataBlock(h BlockHandle, fill bool, ra *readahead) (block []byte, cached bool, err error) {
+// dataBlock returns the checked data block at h with a reference the
+// caller must release, from the cache if there (cached says so); a block
+// read from the file joins the cache when fill is set. A miss reads
+// through ra, if not nil (an iterator's readahead).
+func (r *Reader) dataBlock(h BlockHandle, fill bool, ra *readahead) (block *blockBuf, cached bool, err error) {
 	if ra != nil {
 		ra.observe(h.Offset, h.Length+blockTrailerSize)
 	}
 	c := r.opts.Cache
 	if c != nil {
-		if b, ok := c.Get(r.opts.CacheID, r.opts.FileNum, h.Offset); ok {
+		if b := c.get(r.opts.CacheID, r.opts.FileNum, h.Offset); b != nil {
 			return b, true, nil
 		}
 	}
-	b, err := r.readCheckedFrom(h, "data", true, ra)
+	var b *blockBuf
+	data, err := r.readBlockFrom(h, "data", ra, func(n int) []byte {
+		b = newBlockBuf(n)
+		return b.data
+	})
+	if err == nil {
+		b.data = data // the same memory, resliced
+		err = r.checkStructure(h, "data", data, true)
+	}
 	if err != nil {
+		if b != nil {
+			b.release()
+		}
 		return nil, false, err
 	}
 	if c != nil && fill {
-		c.Set(r.opts.CacheID, r.opts.FileNum, h.Offset, b)
+		c.set(r.opts.CacheID, r.opts.FileNum, h.Offset, b)
 	}
 	return b, false, nil
 }
@@ -384,8 +398,8 @@ func (r *Reader) MayContain(userKey []byte) bool {
 }
 
 // Get returns the newest version of userKey with a sequence number at or
-// below seq: its value and trailer. found is false when the table holds no
-// such version.
+// below seq: its value (the caller's own copy) and trailer. found is false
+// when the table holds no such version.
 func (r *Reader) Get(userKey []byte, seq SeqNum) (value []byte, trailer Trailer, found bool, err error) {
 	value, trailer, found, _, err = r.get(userKey, seq, nil)
 	return value, trailer, found, err
@@ -469,16 +483,27 @@ func (r *Reader) get(userKey []byte, seq base.SeqNum, t *GetTrace) (value []byte
 			k.UserKey = bytes.Clone(k.UserKey)
 			t.Blocks = append(t.Blocks, BlockRead{IndexKey: k, Handle: h, Cached: cached})
 		}
-		bi.initTrusted(block, r.order)
+		bi.initTrusted(block.data, r.order)
 		if bi.seekGE(search) {
 			k := decodeKey(bi.key)
 			if !bytes.Equal(k.UserKey, userKey) {
+				bi.clear()
+				block.release()
 				return nil, 0, false, true, nil
 			}
-			return bi.val, k.Trailer, true, true, nil
+			value = bytes.Clone(bi.val) // the caller's: the block goes back
+			if value == nil {
+				value = []byte{}
+			}
+			bi.clear()
+			block.release()
+			return value, k.Trailer, true, true, nil
 		}
-		if bi.err != nil {
-			return nil, 0, false, true, r.corrupt(int64(h.Offset), "data block: %v", bi.err)
+		err = bi.err
+		bi.clear()
+		block.release()
+		if err != nil {
+			return nil, 0, false, true, r.corrupt(int64(h.Offset), "data block: %v", err)
 		}
 		// Every key of this block is below the search key; the separator
 		// was above it: the answer, if any, starts the next block.

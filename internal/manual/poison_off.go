@@ -1,0 +1,5 @@
+//go:build !invariants
+
+package manual
+
+const poisonFreed = false
