@@ -19,10 +19,10 @@ func TestPresets(t *testing.T) {
 		{[]string{"-preset", "300k"}, "num=300000 reads=300000 benchmarks=fillbatch,fillrandom,overwrite,readrandom,readseq,seekrandom,readwhilewriting,deleterandom " +
 			"engines=dkv,pebble,goleveldb,badger,rocksdb writes_per_sec=20000 settle=true out=results/300k"},
 		{[]string{"-preset=10m"}, "num=10000000 reads=1000000 benchmarks=fillrandom,readrandom,readseq,seekrandom,readwhilewriting " +
-			"engines=dkv,pebble,goleveldb,rocksdb writes_per_sec=0 settle=true out=results/10m"},
+			"engines=dkv,pebble,goleveldb,rocksdb writes_per_sec=20000 settle=true out=results/10m"},
 		// Flags given beside a preset win, before or after it.
 		{[]string{"-engines", "dkv", "-preset", "10m", "-num", "20000", "-out", ""}, "num=20000 reads=1000000 benchmarks=fillrandom,readrandom,readseq,seekrandom,readwhilewriting " +
-			"engines=dkv writes_per_sec=0 settle=true out="},
+			"engines=dkv writes_per_sec=20000 settle=true out="},
 		{[]string{"-preset", "300k", "-settle=false", "-writes_per_sec", "500"}, "num=300000 reads=300000 benchmarks=fillbatch,fillrandom,overwrite,readrandom,readseq,seekrandom,readwhilewriting,deleterandom " +
 			"engines=dkv,pebble,goleveldb,badger,rocksdb writes_per_sec=500 settle=false out=results/300k"},
 	} {

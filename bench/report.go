@@ -58,7 +58,7 @@ func caveats(o *options, rep *Report) []string {
 		"The data fits in the OS page cache: reads past the block cache come from memory, not the disk.",
 		"Latencies include one time.Now pair per operation (tens of ns), as db_bench --histogram; it weighs on readseq and readreverse.",
 		"Peak RSS of the Go engines includes the heap the Go runtime keeps; each child runs a GC and returns free memory before each workload.",
-		"Pebble allocates its memtables and block cache outside the Go heap (C malloc through cgo, which this build has), so they are not doubled by the garbage collector's headroom (GOGC=100); dkv, goleveldb and Badger keep theirs on the Go heap.",
+		"Pebble (C malloc through cgo, which this build has) and dkv (anonymous mappings, internal/manual) allocate their memtables and block cache outside the Go heap, so they are not doubled by the garbage collector's headroom (GOGC=100); goleveldb and Badger keep theirs on the Go heap.",
 	}
 	if o.Settle {
 		c = append(c, "With -settle, each workload that reads starts once its engine has no flush or compaction running or needed (each adapter's rule is in its settings); the wait and the bytes written meanwhile are in the settle table and results.json, not in the workload's figures.")
