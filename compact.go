@@ -334,11 +334,11 @@ func (db *DB) newCompactionIter(p *compaction.Plan) (base.InternalIterator, erro
 // newCompactionTableIter reads a compaction input without filling the
 // block cache.
 func (db *DB) newCompactionTableIter(f *manifest.FileMetadata) (base.InternalIterator, error) {
-	r, release, err := db.tableCache.get(f)
+	e, err := db.tableCache.acquire(f)
 	if err != nil {
 		return nil, err
 	}
-	return &tableIter{Iterator: r.NewCompactionIter(), release: release}, nil
+	return &tableIter{Iterator: e.reader.NewCompactionIter(), cache: db.tableCache, entry: e}, nil
 }
 
 // newLevelIter concatenates the sorted, non-overlapping tables of level
@@ -350,27 +350,29 @@ func (db *DB) newLevelIter(v *version, level int) base.InternalIterator {
 	})
 }
 
-// tableIter is a table's iterator that releases the table when closed.
+// tableIter is a table's iterator that gives the table back to the table
+// cache when closed.
 type tableIter struct {
 	*sstable.Iterator
-	release func()
+	cache *tableCache
+	entry *tableEntry
 }
 
 func (t *tableIter) Close() error {
 	err := t.Iterator.Close()
-	if t.release != nil {
-		t.release()
-		t.release = nil
+	if t.entry != nil {
+		t.cache.release(t.entry)
+		t.entry = nil
 	}
 	return err
 }
 
 func (db *DB) newTableIter(f *manifest.FileMetadata) (base.InternalIterator, error) {
-	r, release, err := db.tableCache.get(f)
+	e, err := db.tableCache.acquire(f)
 	if err != nil {
 		return nil, err
 	}
-	return &tableIter{Iterator: r.NewIter(), release: release}, nil
+	return &tableIter{Iterator: e.reader.NewIter(), cache: db.tableCache, entry: e}, nil
 }
 
 // Compact compacts every table holding keys in [start, end) (nil: unbounded)

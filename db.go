@@ -37,6 +37,7 @@ type DB struct {
 	// readState is what a read consults: the memtables, newest first, and
 	// the version of the tables. It is replaced, never modified (under
 	// db.mu), when the memtable rotates or a flush installs a table.
+	iterators atomic.Int64 // open iterators
 	readState atomic.Pointer[readState]
 
 	// commit serializes the write path: sequence numbers, log appends and
@@ -81,7 +82,6 @@ type DB struct {
 
 		compactions compactionState // compact.go
 		snapshots   snapshotList    // snapshot.go
-		iterators   int             // open iterators
 		checkpoints int             // Checkpoint calls under way: Close waits for them
 	}
 	flushDone chan struct{} // closed when the flush goroutine exits
@@ -307,7 +307,7 @@ func (db *DB) Close() error {
 	db.mu.Lock()
 	db.mu.closing = true
 	var leaked error
-	if n, m := db.mu.iterators, db.mu.snapshots.len(); n > 0 || m > 0 {
+	if n, m := db.iterators.Load(), db.mu.snapshots.len(); n > 0 || m > 0 {
 		leaked = fmt.Errorf("%w: %d iterators and %d snapshots", ErrLeaked, n, m)
 	}
 	db.mu.cond.Broadcast() // stalled writers, Flush callers, the flush loop

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/distributedkv/dkv/internal/base"
 	"github.com/distributedkv/dkv/internal/iterator"
@@ -41,6 +42,7 @@ type Iterator struct {
 	db     *DB
 	rs     *readState
 	vis    *iterator.VisibleIter
+	parts  *iterParts // vis and what it reads from; nil once closed
 	err    error
 	closed bool
 	// sampleIn counts down the work (bytes) left before the iterator's
@@ -84,11 +86,13 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 		return nil, ErrClosed
 	}
 	seq := db.readSeq(snapshot)
-	var children []base.InternalIterator
+	parts := iterPartsPool.Get().(*iterParts)
+	children := parts.children[:0]
 	fail := func(err error) (*Iterator, error) {
 		for _, c := range children {
 			_ = c.Close()
 		}
+		parts.release(children)
 		rs.unref()
 		return nil, err
 	}
@@ -116,18 +120,41 @@ func (db *DB) newIter(o *IterOptions, snapshot *base.SeqNum) (*Iterator, error) 
 	if err != nil {
 		return fail(err)
 	}
-	merged := iterator.NewMerging(db.comparer.Compare, children...)
-	vis := iterator.NewVisible(db.comparer.Compare, merged, seq, lower, upper)
-	vis.SetRangeDels(rangeDels)
-	it := &Iterator{db: db, rs: rs, vis: vis, hasL0: len(v.Levels[0]) > 0}
+	parts.children = children
+	parts.merging.Init(db.comparer.Compare, children...)
+	parts.vis.Init(db.comparer.Compare, &parts.merging, seq, lower, upper)
+	parts.vis.SetRangeDels(rangeDels)
+	it := &Iterator{db: db, rs: rs, vis: &parts.vis, parts: parts, hasL0: len(v.Levels[0]) > 0}
 	if it.hasL0 {
 		it.sampleIn = rand.IntN(readSamplePeriod) // short iterators sample in proportion too
 	}
-	db.mu.Lock()
-	db.mu.iterators++
-	db.mu.Unlock()
+	db.iterators.Add(1)
 	return it, nil
 }
+
+// iterParts are the iterators an Iterator is built of, recycled together:
+// a short-lived Iterator (a seek and a few steps) would otherwise allocate
+// them, and the children's slice, each time. The Iterator handle itself is
+// not recycled, so that a second Close of a handle cannot close an
+// iterator someone else got from the pool.
+type iterParts struct {
+	vis      iterator.VisibleIter
+	merging  iterator.MergingIter
+	children []base.InternalIterator
+}
+
+var iterPartsPool = sync.Pool{New: func() any { return new(iterParts) }}
+
+// release gives the parts back, once children (the slice in use, closed)
+// are dropped.
+func (p *iterParts) release(children []base.InternalIterator) {
+	clear(children)
+	p.children = children[:0]
+	iterPartsPool.Put(p)
+}
+
+// closedVis is what a closed Iterator's Key and Value read: nothing.
+var closedVis iterator.VisibleIter
 
 // viewRangeDels gathers the range tombstone lists of a view that can
 // matter within [lower, upper): those of the memtables and of the tables
@@ -319,10 +346,10 @@ func (it *Iterator) Close() error {
 	if cerr := it.vis.Close(); err == nil {
 		err = cerr
 	}
+	it.parts.release(it.parts.children)
+	it.vis, it.parts = &closedVis, nil
 	it.rs.unref()
-	it.db.mu.Lock()
-	it.db.mu.iterators--
-	it.db.mu.Unlock()
+	it.db.iterators.Add(-1)
 	return err
 }
 

@@ -198,7 +198,7 @@ func (db *DB) Metrics() *Metrics {
 	if db.mu.snapshots.l != nil {
 		m.Snapshots = db.mu.snapshots.l.Len()
 	}
-	m.Iterators = db.mu.iterators
+	m.Iterators = int(db.iterators.Load())
 	m.Compaction.Running = db.mu.compactions.running
 	db.mu.Unlock()
 	m.SeqNum = db.visible.Load()

@@ -47,11 +47,21 @@ func newTableCache(fs vfs.FS, dir string, capacity int, opts sstable.ReaderOptio
 // get returns the open table f and a release function the caller must call
 // when done with it (and with every value it returned).
 func (c *tableCache) get(f *manifest.FileMetadata) (*sstable.Reader, func(), error) {
+	e, err := c.acquire(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.reader, func() { c.release(e) }, nil
+}
+
+// acquire is get without the closure: the caller gives the entry back with
+// c.release(e).
+func (c *tableCache) acquire(f *manifest.FileMetadata) (*tableEntry, error) {
 	num := f.FileNum
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil, nil, ErrClosed
+		return nil, ErrClosed
 	}
 	e, ok := c.byNum[num]
 	if ok {
@@ -75,9 +85,9 @@ func (c *tableCache) get(f *manifest.FileMetadata) (*sstable.Reader, func(), err
 		c.dropLocked(e) // a failed open is not cached: the next get retries
 		c.mu.Unlock()
 		c.release(e)
-		return nil, nil, e.err
+		return nil, e.err
 	}
-	return e.reader, func() { c.release(e) }, nil
+	return e, nil
 }
 
 // open opens table m and checks it is the table the MANIFEST describes:

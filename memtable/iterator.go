@@ -35,6 +35,8 @@ type Iterator struct {
 	size  int // entries the next refill copies
 	// touched is what touch read, kept so that its loads are not dropped.
 	touched byte
+	// win is the pooled window buf came from, given back by Close.
+	win *[]entry
 }
 
 var _ base.InternalIterator = (*Iterator)(nil)
@@ -46,7 +48,7 @@ var windowPool = sync.Pool{New: func() any { w := make([]entry, 0, minWindow); r
 // NewIter returns an unpositioned Iterator.
 func (m *MemTable) NewIter() *Iterator {
 	w := windowPool.Get().(*[]entry)
-	return &Iterator{m: m, buf: (*w)[:0]}
+	return &Iterator{m: m, buf: (*w)[:0], win: w}
 }
 
 // fillFrom loads the window with the entries >= pivot (or > pivot when
@@ -194,11 +196,12 @@ func (it *Iterator) Error() error { return nil }
 
 // Close implements base.InternalIterator.
 func (it *Iterator) Close() error {
-	if it.buf != nil {
-		w := it.buf[:0]
+	if it.win != nil {
+		w := it.buf[:0]   // a grown window replaces the pooled one
 		clear(w[:cap(w)]) // the entries point into the arena: do not pin it
-		windowPool.Put(&w)
+		*it.win = w
+		windowPool.Put(it.win)
 	}
-	it.valid, it.buf = false, nil
+	it.valid, it.buf, it.win = false, nil, nil
 	return nil
 }

@@ -2,6 +2,7 @@ package sstable
 
 import (
 	"encoding/binary"
+	"sync"
 
 	"github.com/distributedkv/dkv/internal/base"
 )
@@ -20,6 +21,16 @@ func appendTrailer(dst []byte, t base.Trailer) []byte {
 // memory, which is outside the Go heap, is never reused. An Iterator is not
 // safe for concurrent use.
 type Iterator struct {
+	// The state is pooled, the handle is not: a second Close, or a stale
+	// one, finds no state and does nothing, instead of closing an iterator
+	// someone else got from the pool.
+	*iterState
+}
+
+// iterState is an Iterator's state, recycled with its buffers (keys, the
+// search key, the backward cache): a short-lived iterator — a seek and a
+// few steps — would otherwise allocate them again each time.
+type iterState struct {
 	r      *Reader
 	index  blockIter
 	data   blockIter
@@ -34,9 +45,12 @@ type Iterator struct {
 
 var _ base.InternalIterator = (*Iterator)(nil)
 
+var iterPool = sync.Pool{New: func() any { return new(iterState) }}
+
 // NewIter returns an unpositioned iterator over the table.
 func (r *Reader) NewIter() *Iterator {
-	it := &Iterator{r: r}
+	it := &Iterator{iterPool.Get().(*iterState)}
+	it.r = r
 	it.index.initTrusted(r.index, r.order)
 	return it
 }
@@ -82,7 +96,7 @@ func (it *Iterator) loadBlock() bool {
 }
 
 // releaseBlock lets go of the data block held, if any.
-func (it *Iterator) releaseBlock() {
+func (it *iterState) releaseBlock() {
 	if it.block != nil {
 		it.data.clear()
 		it.block.release()
@@ -133,6 +147,9 @@ func (it *Iterator) reset() {
 
 // First implements the engine's internal iterator interface.
 func (it *Iterator) First() bool {
+	if it.iterState == nil {
+		return false // closed
+	}
 	it.reset()
 	if !it.index.first() || !it.loadBlock() {
 		return it.settle(false)
@@ -145,6 +162,9 @@ func (it *Iterator) First() bool {
 
 // Last implements the engine's internal iterator interface.
 func (it *Iterator) Last() bool {
+	if it.iterState == nil {
+		return false // closed
+	}
 	it.reset()
 	if !it.index.last() || !it.loadBlock() {
 		return it.settle(false)
@@ -157,6 +177,9 @@ func (it *Iterator) Last() bool {
 
 // SeekGE implements the engine's internal iterator interface.
 func (it *Iterator) SeekGE(key InternalKey) bool {
+	if it.iterState == nil {
+		return false // closed
+	}
 	it.reset()
 	it.search = appendTrailer(append(it.search[:0], key.UserKey...), key.Trailer)
 	if !it.index.seekGE(it.search) || !it.loadBlock() {
@@ -173,6 +196,9 @@ func (it *Iterator) SeekGE(key InternalKey) bool {
 
 // SeekLT implements the engine's internal iterator interface.
 func (it *Iterator) SeekLT(key InternalKey) bool {
+	if it.iterState == nil {
+		return false // closed
+	}
 	it.reset()
 	it.search = appendTrailer(append(it.search[:0], key.UserKey...), key.Trailer)
 	// The block that may hold the last key < search is the first block
@@ -222,7 +248,9 @@ func (it *Iterator) Prev() bool {
 }
 
 // Valid implements the engine's internal iterator interface.
-func (it *Iterator) Valid() bool { return it.err == nil && it.loaded && it.data.valid() }
+func (it *Iterator) Valid() bool {
+	return it.iterState != nil && it.err == nil && it.loaded && it.data.valid()
+}
 
 // Key implements the engine's internal iterator interface.
 func (it *Iterator) Key() InternalKey { return decodeKey(it.data.key) }
@@ -231,13 +259,25 @@ func (it *Iterator) Key() InternalKey { return decodeKey(it.data.key) }
 func (it *Iterator) Value() []byte { return it.data.val }
 
 // Error implements the engine's internal iterator interface.
-func (it *Iterator) Error() error { return it.err }
+func (it *Iterator) Error() error {
+	if it.iterState == nil {
+		return nil
+	}
+	return it.err
+}
 
 // Close implements the engine's internal iterator interface. It releases
 // the block held; it does not close the Reader.
 func (it *Iterator) Close() error {
-	err := it.err
-	it.releaseBlock()
-	*it = Iterator{}
+	s := it.iterState
+	if s == nil {
+		return nil // closed already
+	}
+	it.iterState = nil
+	err := s.err
+	s.releaseBlock()
+	s.index.clear()
+	*s = iterState{index: s.index, data: s.data, search: s.search[:0]}
+	iterPool.Put(s)
 	return err
 }

@@ -36,15 +36,20 @@ var _ base.InternalIterator = (*MergingIter)(nil)
 // NewMerging returns an unpositioned iterator over the union of children.
 // The MergingIter owns the children: its Close closes them.
 func NewMerging(cmp base.Compare, children ...base.InternalIterator) *MergingIter {
-	return &MergingIter{
-		cmp:      cmp,
-		children: children,
-		heap: mergeHeap{
-			cmp:   cmp,
-			items: make([]mergeItem, 0, len(children)),
-			dir:   forward,
-		},
+	m := new(MergingIter)
+	m.Init(cmp, children...)
+	return m
+}
+
+// Init makes m an unpositioned iterator over the union of children, as
+// NewMerging does, reusing m's memory (a closed MergingIter's, or a zero
+// one).
+func (m *MergingIter) Init(cmp base.Compare, children ...base.InternalIterator) {
+	items := m.heap.items[:0]
+	if cap(items) < len(children) {
+		items = make([]mergeItem, 0, len(children))
 	}
+	*m = MergingIter{cmp: cmp, children: children, heap: mergeHeap{cmp: cmp, items: items, dir: forward}}
 }
 
 // mergeItem is a positioned child and a cached copy of its current key
@@ -324,6 +329,7 @@ func (m *MergingIter) Close() error {
 			err = cerr
 		}
 	}
+	clear(m.heap.items[:cap(m.heap.items)]) // their keys point into the children's memory
 	m.heap.items = m.heap.items[:0]
 	m.children = nil
 	return err

@@ -50,7 +50,15 @@ type VisibleIter struct {
 // The VisibleIter owns it (Close closes it) and keeps references to lower
 // and upper, which the caller must not change.
 func NewVisible(cmp base.Compare, it base.InternalIterator, seq base.SeqNum, lower, upper []byte) *VisibleIter {
-	return &VisibleIter{cmp: cmp, inner: it, seq: seq, lower: lower, upper: upper}
+	v := new(VisibleIter)
+	v.Init(cmp, it, seq, lower, upper)
+	return v
+}
+
+// Init makes v what NewVisible returns, reusing v's buffers (a closed
+// VisibleIter's, or a zero one).
+func (v *VisibleIter) Init(cmp base.Compare, it base.InternalIterator, seq base.SeqNum, lower, upper []byte) {
+	*v = VisibleIter{cmp: cmp, inner: it, seq: seq, lower: lower, upper: upper, keyBuf: v.keyBuf[:0], valBuf: v.valBuf[:0]}
 }
 
 // SetRangeDels makes the iterator hide every version a range tombstone of
@@ -309,9 +317,11 @@ func (v *VisibleIter) Error() error { return v.err }
 // Close closes the inner iterator and returns the first error met.
 func (v *VisibleIter) Close() error {
 	err := v.inner.Close()
-	v.valid = false
 	if v.err != nil {
-		return v.err
+		err = v.err
 	}
+	// Drop every reference into the view (its memory may be freed); keep
+	// the buffers for Init.
+	*v = VisibleIter{keyBuf: v.keyBuf[:0], valBuf: v.valBuf[:0]}
 	return err
 }
