@@ -2,6 +2,7 @@ package sstable
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/s2"
@@ -31,18 +32,31 @@ var (
 // shrink by at least an eighth is stored raw: decompressing it would cost
 // more than the bytes it saves. It returns the stored bytes and the
 // compression actually used.
+//
+// dst's spare capacity is grown to the most the compressor may write, so
+// that it compresses in place: a Writer passes the same scratch buffer for
+// every block and allocates it once.
 func compressBlock(dst []byte, c Compression, raw []byte) ([]byte, Compression) {
 	var out []byte
 	switch c {
 	case SnappyCompression:
-		out = s2.EncodeSnappy(dst[len(dst):cap(dst)], raw)
+		n := s2.MaxEncodedLen(len(raw))
+		if n < 0 {
+			return append(dst, raw...), NoCompression // too large for snappy
+		}
+		dst = slices.Grow(dst, n)
+		out = s2.EncodeSnappy(dst[len(dst):len(dst)+n], raw)
 	case ZstdCompression:
-		out = zstdEncoder().EncodeAll(raw, dst[len(dst):])
+		dst = slices.Grow(dst, len(raw)+len(raw)/8+64)
+		out = zstdEncoder().EncodeAll(raw, dst[len(dst):len(dst)])
 	default:
 		return append(dst, raw...), NoCompression
 	}
 	if len(out) >= len(raw)-len(raw)/8 {
 		return append(dst, raw...), NoCompression
+	}
+	if len(out) > 0 && &out[0] == &dst[len(dst):cap(dst)][0] {
+		return dst[:len(dst)+len(out)], c // compressed in place
 	}
 	return append(dst, out...), c
 }
