@@ -23,6 +23,7 @@ func BenchmarkAdd(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				if i%perTable == 0 {
+					m.Unref()
 					m = New(base.DefaultComparer, 64<<20)
 				}
 				k := uint64(i)
