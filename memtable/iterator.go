@@ -3,6 +3,7 @@ package memtable
 import (
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/distributedkv/dkv/internal/base"
 )
@@ -84,9 +85,8 @@ func (it *Iterator) fillAfter(pivot entry, all, exclusive bool) {
 func touch(w []entry) byte {
 	var x byte
 	for i := range w {
-		kv := w[i].kv
-		if len(kv) > 0 {
-			x ^= kv[0] ^ kv[len(kv)-1]
+		if n := w[i].keyLen + w[i].valLen; n > 0 {
+			x ^= *(*byte)(w[i].ptr) ^ *(*byte)(unsafe.Add(w[i].ptr, n-1))
 		}
 	}
 	return x

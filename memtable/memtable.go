@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/google/btree"
 
@@ -15,26 +16,31 @@ import (
 )
 
 // EntryOverhead is the memory one entry costs beyond its key and value: the
-// entry struct in a B-tree node (48 bytes) plus the slack of nodes that are
-// not full.
-const EntryOverhead = 70
+// entry struct in a B-tree node (32 bytes) plus the slack of nodes that are
+// not full (random inserts leave them about 70% full).
+const EntryOverhead = 48
 
 // degree is the B-tree's minimum degree: nodes hold 31 to 63 entries.
 const degree = 32
 
-// entry is one version of a key: kv holds the key followed by the value,
-// in the arena. One slice instead of two keeps entries small, which is what
-// B-tree inserts spend their time moving.
+// entry is one version of a key: ptr points to the key followed by the
+// value, in the arena (or, for a search key, to the caller's bytes). A
+// pointer and two lengths instead of a slice keep entries at 32 bytes,
+// which is what B-tree inserts spend their time moving and what the tree's
+// nodes hold on the Go heap.
 type entry struct {
-	kv      []byte
+	ptr     unsafe.Pointer
 	prefix  uint64 // the key's first 8 bytes, big-endian, zero-padded
-	keyLen  uint32
 	trailer base.Trailer
+	keyLen  uint32
+	valLen  uint32
 }
 
-// makeEntry returns the entry for key (whose bytes start kv) and trailer.
+// makeEntry returns the entry for the key kv[:keyLen], followed by its
+// value kv[keyLen:], with trailer.
 func makeEntry(kv []byte, keyLen int, trailer base.Trailer) entry {
-	return entry{kv: kv, prefix: keyPrefix(kv[:keyLen]), keyLen: uint32(keyLen), trailer: trailer}
+	return entry{ptr: unsafe.Pointer(unsafe.SliceData(kv)), prefix: keyPrefix(kv[:keyLen]),
+		keyLen: uint32(keyLen), valLen: uint32(len(kv) - keyLen), trailer: trailer}
 }
 
 // keyPrefix packs a key's first 8 bytes into an integer whose order is the
@@ -49,8 +55,17 @@ func keyPrefix(key []byte) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-func (e *entry) key() []byte   { return e.kv[:e.keyLen:e.keyLen] }
-func (e *entry) value() []byte { return e.kv[e.keyLen:] }
+func (e *entry) key() []byte { return unsafe.Slice((*byte)(e.ptr), e.keyLen) }
+
+// value returns the entry's value; an empty value is empty, not nil.
+func (e *entry) value() []byte {
+	if e.valLen == 0 {
+		return emptyValue
+	}
+	return unsafe.Slice((*byte)(unsafe.Add(e.ptr, e.keyLen)), e.valLen)
+}
+
+var emptyValue = []byte{}
 
 // MemTable is an in-memory sorted set of key versions. See the package doc
 // for the concurrency contract.
