@@ -20,9 +20,10 @@
 // passing by luck.
 //
 // Buffers up to MaxSmall bytes come from slabs of one size class each
-// (multiples of 512 bytes), carved from 1 MiB mappings and recycled
-// through a free list per class, never unmapped; larger ones get a mapping
-// of their own, unmapped by Free.
+// (multiples of 512 bytes), carved from 2 MiB mappings aligned for a
+// transparent huge page on Linux (one page fault fills a slab, not 512)
+// and recycled through a free list per class, never unmapped; larger ones
+// get a mapping of their own, unmapped by Free.
 // Contents are not zeroed. Where the operating system offers no anonymous
 // mappings (anything but Linux and the BSDs here), New falls back to the Go
 // heap and Free does nothing.

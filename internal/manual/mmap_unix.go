@@ -2,7 +2,10 @@
 
 package manual
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 const supported = true
 
@@ -24,3 +27,6 @@ func munmap(b []byte) {
 }
 
 var pageSize = syscall.Getpagesize()
+
+// uintptrOf returns the address of b's first byte.
+func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
