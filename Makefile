@@ -7,7 +7,7 @@ DURATION ?= 30m
 BENCH    ?= .
 COUNT    ?= 6
 
-.PHONY: test race short lint fuzz bench compare compare-1m compare-300k compare-10m crash soak
+.PHONY: test race short lint fuzz bench compare compare-1m compare-300k compare-10m crash soak proto
 
 test: ## vet, then every test under the race detector (what CI runs)
 	$(GO) vet ./... && $(GO) test -race -tags invariants ./... && scripts/fuzz-all.sh 3s -race -tags invariants && cd bench && $(GO) vet ./... && $(GO) test ./...
@@ -48,3 +48,9 @@ crash: ## a long run of the crash-recovery model tests alone
 
 soak: ## every randomized reliability suite, new seeds each round, for DURATION (scripts/soak.sh)
 	scripts/soak.sh $(DURATION)
+
+proto: ## regenerate cluster/kvpb from its .proto (needs protoc: apt-get install protobuf-compiler)
+	GOBIN=$(CURDIR)/.bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	GOBIN=$(CURDIR)/.bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
+	PATH=$(CURDIR)/.bin:$$PATH protoc --proto_path=cluster/kvpb --go_out=cluster/kvpb --go_opt=paths=source_relative \
+		--go-grpc_out=cluster/kvpb --go-grpc_opt=paths=source_relative cluster/kvpb/kv.proto
