@@ -94,7 +94,9 @@ func RangeSystem(rangeID uint64, name string) []byte {
 
 // RangeReplicatedPrefix and RangeReplicatedEnd bound a range's replicated
 // range-ID keys: what a snapshot carries besides user keys.
-func RangeReplicatedPrefix(rangeID uint64) []byte { return rangeIDKey(rangeID, []byte{replicatedInfix}) }
+func RangeReplicatedPrefix(rangeID uint64) []byte {
+	return rangeIDKey(rangeID, []byte{replicatedInfix})
+}
 
 // RangeReplicatedEnd is the key just past a range's replicated range-ID keys.
 func RangeReplicatedEnd(rangeID uint64) []byte {
