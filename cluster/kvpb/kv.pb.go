@@ -2471,7 +2471,7 @@ func (x *ChangeReplicasRequest) GetChanges() []*ReplicaChange {
 type ChangeReplicasResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        *ResponseHeader        `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
-	Descriptor_   *RangeDescriptor       `protobuf:"bytes,2,opt,name=descriptor,proto3" json:"descriptor,omitempty"` // after the change
+	Range         *RangeDescriptor       `protobuf:"bytes,2,opt,name=range,proto3" json:"range,omitempty"` // after the change
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2513,9 +2513,9 @@ func (x *ChangeReplicasResponse) GetHeader() *ResponseHeader {
 	return nil
 }
 
-func (x *ChangeReplicasResponse) GetDescriptor_() *RangeDescriptor {
+func (x *ChangeReplicasResponse) GetRange() *RangeDescriptor {
 	if x != nil {
-		return x.Descriptor_
+		return x.Range
 	}
 	return nil
 }
@@ -2738,7 +2738,7 @@ func (x *ReplicaStatus) GetRaftState() string {
 
 type RangeStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Descriptor_   *RangeDescriptor       `protobuf:"bytes,1,opt,name=descriptor,proto3" json:"descriptor,omitempty"`
+	Range         *RangeDescriptor       `protobuf:"bytes,1,opt,name=range,proto3" json:"range,omitempty"`
 	LeaderNodeId  uint64                 `protobuf:"varint,2,opt,name=leader_node_id,json=leaderNodeId,proto3" json:"leader_node_id,omitempty"`
 	ApproxBytes   int64                  `protobuf:"varint,3,opt,name=approx_bytes,json=approxBytes,proto3" json:"approx_bytes,omitempty"`
 	Keys          int64                  `protobuf:"varint,4,opt,name=keys,proto3" json:"keys,omitempty"`
@@ -2777,9 +2777,9 @@ func (*RangeStatus) Descriptor() ([]byte, []int) {
 	return file_kv_proto_rawDescGZIP(), []int{43}
 }
 
-func (x *RangeStatus) GetDescriptor_() *RangeDescriptor {
+func (x *RangeStatus) GetRange() *RangeDescriptor {
 	if x != nil {
-		return x.Descriptor_
+		return x.Range
 	}
 	return nil
 }
@@ -3067,7 +3067,7 @@ type SnapshotHeader struct {
 	ClusterId     uint64                 `protobuf:"varint,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	FromNodeId    uint64                 `protobuf:"varint,2,opt,name=from_node_id,json=fromNodeId,proto3" json:"from_node_id,omitempty"`
 	Message       *RaftMessage           `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"` // the MsgSnap, its metadata matching the data
-	Descriptor_   *RangeDescriptor       `protobuf:"bytes,4,opt,name=descriptor,proto3" json:"descriptor,omitempty"`
+	Range         *RangeDescriptor       `protobuf:"bytes,4,opt,name=range,proto3" json:"range,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3123,9 +3123,9 @@ func (x *SnapshotHeader) GetMessage() *RaftMessage {
 	return nil
 }
 
-func (x *SnapshotHeader) GetDescriptor_() *RangeDescriptor {
+func (x *SnapshotHeader) GetRange() *RangeDescriptor {
 	if x != nil {
-		return x.Descriptor_
+		return x.Range
 	}
 	return nil
 }
@@ -3404,12 +3404,10 @@ const file_kv_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"{\n" +
 	"\x15ChangeReplicasRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.dkv.kvpb.RequestHeaderR\x06header\x121\n" +
-	"\achanges\x18\x02 \x03(\v2\x17.dkv.kvpb.ReplicaChangeR\achanges\"\x85\x01\n" +
+	"\achanges\x18\x02 \x03(\v2\x17.dkv.kvpb.ReplicaChangeR\achanges\"{\n" +
 	"\x16ChangeReplicasResponse\x120\n" +
-	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x129\n" +
-	"\n" +
-	"descriptor\x18\x02 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\n" +
-	"descriptor\"a\n" +
+	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12/\n" +
+	"\x05range\x18\x02 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05range\"a\n" +
 	"\x15TransferLeaderRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.dkv.kvpb.RequestHeaderR\x06header\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"J\n" +
@@ -3424,11 +3422,9 @@ const file_kv_proto_rawDesc = "" +
 	"\aapplied\x18\x04 \x01(\x04R\aapplied\x12&\n" +
 	"\x0flead_replica_id\x18\x05 \x01(\x04R\rleadReplicaId\x12\x1d\n" +
 	"\n" +
-	"raft_state\x18\x06 \x01(\tR\traftState\"\xd4\x01\n" +
-	"\vRangeStatus\x129\n" +
-	"\n" +
-	"descriptor\x18\x01 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\n" +
-	"descriptor\x12$\n" +
+	"raft_state\x18\x06 \x01(\tR\traftState\"\xca\x01\n" +
+	"\vRangeStatus\x12/\n" +
+	"\x05range\x18\x01 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05range\x12$\n" +
 	"\x0eleader_node_id\x18\x02 \x01(\x04R\fleaderNodeId\x12!\n" +
 	"\fapprox_bytes\x18\x03 \x01(\x03R\vapproxBytes\x12\x12\n" +
 	"\x04keys\x18\x04 \x01(\x03R\x04keys\x12-\n" +
@@ -3453,16 +3449,14 @@ const file_kv_proto_rawDesc = "" +
 	"to_node_id\x18\x03 \x01(\x04R\btoNodeId\x12\x1b\n" +
 	"\tfrom_addr\x18\x04 \x01(\tR\bfromAddr\x121\n" +
 	"\bmessages\x18\x05 \x03(\v2\x15.dkv.kvpb.RaftMessageR\bmessages\"\x0f\n" +
-	"\rRaftStreamEnd\"\xbd\x01\n" +
+	"\rRaftStreamEnd\"\xb3\x01\n" +
 	"\x0eSnapshotHeader\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\x04R\tclusterId\x12 \n" +
 	"\ffrom_node_id\x18\x02 \x01(\x04R\n" +
 	"fromNodeId\x12/\n" +
-	"\amessage\x18\x03 \x01(\v2\x15.dkv.kvpb.RaftMessageR\amessage\x129\n" +
-	"\n" +
-	"descriptor\x18\x04 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\n" +
-	"descriptor\"}\n" +
+	"\amessage\x18\x03 \x01(\v2\x15.dkv.kvpb.RaftMessageR\amessage\x12/\n" +
+	"\x05range\x18\x04 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05range\"}\n" +
 	"\rSnapshotChunk\x120\n" +
 	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.SnapshotHeaderR\x06header\x12$\n" +
 	"\x03kvs\x18\x02 \x03(\v2\x12.dkv.kvpb.KeyValueR\x03kvs\x12\x14\n" +
@@ -3608,10 +3602,10 @@ var file_kv_proto_depIdxs = []int32{
 	24, // 35: dkv.kvpb.ChangeReplicasRequest.header:type_name -> dkv.kvpb.RequestHeader
 	39, // 36: dkv.kvpb.ChangeReplicasRequest.changes:type_name -> dkv.kvpb.ReplicaChange
 	25, // 37: dkv.kvpb.ChangeReplicasResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 38: dkv.kvpb.ChangeReplicasResponse.descriptor:type_name -> dkv.kvpb.RangeDescriptor
+	5,  // 38: dkv.kvpb.ChangeReplicasResponse.range:type_name -> dkv.kvpb.RangeDescriptor
 	24, // 39: dkv.kvpb.TransferLeaderRequest.header:type_name -> dkv.kvpb.RequestHeader
 	25, // 40: dkv.kvpb.TransferLeaderResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 41: dkv.kvpb.RangeStatus.descriptor:type_name -> dkv.kvpb.RangeDescriptor
+	5,  // 41: dkv.kvpb.RangeStatus.range:type_name -> dkv.kvpb.RangeDescriptor
 	45, // 42: dkv.kvpb.RangeStatus.local:type_name -> dkv.kvpb.ReplicaStatus
 	10, // 43: dkv.kvpb.ClusterStatusResponse.nodes:type_name -> dkv.kvpb.NodeRecord
 	46, // 44: dkv.kvpb.ClusterStatusResponse.ranges:type_name -> dkv.kvpb.RangeStatus
@@ -3619,7 +3613,7 @@ var file_kv_proto_depIdxs = []int32{
 	4,  // 46: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
 	48, // 47: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
 	48, // 48: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
-	5,  // 49: dkv.kvpb.SnapshotHeader.descriptor:type_name -> dkv.kvpb.RangeDescriptor
+	5,  // 49: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
 	51, // 50: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
 	26, // 51: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
 	27, // 52: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
