@@ -53,6 +53,7 @@ var (
 	systemSuffix    = []byte("rs") // + name: system records (range 1 only)
 	hardStateSuffix = []byte("uh") // raftpb.HardState
 	logSuffix       = []byte("ul") // + 8-byte index: raftpb.Entry
+	replicaIDSuffix = []byte("ui") // 8-byte replica ID of this node's replica
 	truncSuffix     = []byte("ut") // kvpb.TruncatedState
 )
 
@@ -105,6 +106,11 @@ func RangeReplicatedEnd(rangeID uint64) []byte {
 
 // RaftHardState is the key of a replica's raftpb.HardState.
 func RaftHardState(rangeID uint64) []byte { return rangeIDKey(rangeID, hardStateSuffix) }
+
+// RaftReplicaID is the key of the ID of this node's replica of rangeID,
+// written when the replica is created (so that an uninitialized replica,
+// which has a vote but no descriptor yet, keeps its ID across a restart).
+func RaftReplicaID(rangeID uint64) []byte { return rangeIDKey(rangeID, replicaIDSuffix) }
 
 // RaftTruncatedState is the key of a replica's kvpb.TruncatedState.
 func RaftTruncatedState(rangeID uint64) []byte { return rangeIDKey(rangeID, truncSuffix) }

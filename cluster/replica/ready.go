@@ -1,0 +1,206 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/cluster/kvpb"
+)
+
+// Process runs the replica's loop once: it steps what was queued into the
+// RawNode and handles every Ready that results. The Store calls it from
+// one worker at a time. An error is fatal for the Store (the engine failed
+// a write); the replica has already reported it through Config.Fatal.
+func (r *Replica) Process() error {
+	r.raftMu.Lock()
+	defer r.raftMu.Unlock()
+	r.mu.Lock()
+	if r.mu.destroyed {
+		r.mu.Unlock()
+		return nil
+	}
+	inbox, ticks, reports := r.mu.inbox, r.mu.ticks, r.mu.reports
+	r.mu.inbox, r.mu.ticks, r.mu.reports = nil, 0, nil
+	r.mu.Unlock()
+	if err := r.cfg.Stopped(); err != nil {
+		r.failAll(stoppedError(err))
+		return nil
+	}
+
+	for range ticks {
+		r.rn.Tick()
+	}
+	for _, m := range inbox {
+		r.step(m)
+	}
+	for _, rep := range reports {
+		switch {
+		case rep.unreachable:
+			r.rn.ReportUnreachable(rep.to)
+		case rep.snapDone:
+			r.rn.ReportSnapshot(rep.to, raft.SnapshotFinish)
+		case rep.snapFailed:
+			r.rn.ReportSnapshot(rep.to, raft.SnapshotFailure)
+		}
+	}
+	r.proposeQueued()
+	r.requestReads()
+
+	for r.rn.HasReady() {
+		if err := r.handleReady(); err != nil {
+			r.cfg.Fatal(err)
+			r.failAll(stoppedError(err))
+			return err
+		}
+		r.mu.Lock()
+		destroyed := r.mu.destroyed
+		r.mu.Unlock()
+		if destroyed {
+			break
+		}
+	}
+	r.publishStatus()
+	return nil
+}
+
+// step hands one message to raft. A MsgSnap whose data was staged by
+// ReceiveSnapshot is stepped like any other; raft answers it in a Ready.
+func (r *Replica) step(m *raftpb.Message) {
+	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
+		r.cfg.Logger.Debug("replica: step", "range", r.cfg.RangeID, "type", m.GetType().String(), "err", err)
+	}
+}
+
+// handleReady persists, sends and applies one Ready. raftMu is held.
+func (r *Replica) handleReady() error {
+	rd := r.rn.Ready()
+
+	if rd.SoftState != nil {
+		isLead := rd.SoftState.RaftState == raft.StateLeader
+		if r.wasLead && !isLead {
+			r.failInflight()
+			r.failUnconfirmedReads(rd.SoftState.Lead)
+		}
+		r.wasLead = isLead
+	}
+
+	// 1. A snapshot goes in first, with one ingest (snapshot.go).
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := r.installSnapshot(rd.Snapshot, rd.HardState); err != nil {
+			return err
+		}
+	}
+
+	// 2. The entries and the HardState: one synced batch, before any
+	// message leaves.
+	if len(rd.Entries) > 0 || !raft.IsEmptyHardState(rd.HardState) {
+		b := r.cfg.DB.NewBatch()
+		pending, err := r.storage.Append(b, rd.HardState, rd.Entries)
+		if err == nil {
+			err = r.cfg.DB.Write(b, &dkv.WriteOptions{Sync: rd.MustSync})
+		}
+		b.Close()
+		if err != nil {
+			return fmt.Errorf("replica: range %d: persist ready: %w", r.cfg.RangeID, err)
+		}
+		r.storage.Applied(pending)
+		r.lastLog += uint64(len(rd.Entries))
+	}
+
+	// 3. The messages.
+	r.send(rd.Messages)
+
+	// 4. The committed entries, then the reads and proposals they answer.
+	if len(rd.CommittedEntries) > 0 {
+		if err := r.applyEntries(rd.CommittedEntries); err != nil {
+			return err
+		}
+	}
+	r.readStatesReady(rd.ReadStates)
+	r.finishReads()
+
+	r.rn.Advance(rd)
+
+	// 5. Truncate the log behind the applied index, keeping a tail.
+	return r.maybeTruncate()
+}
+
+// send routes a Ready's messages to their nodes, marshalled here (raft's
+// messages must not be used after Advance). MsgSnap goes to the snapshot
+// sender instead.
+func (r *Replica) send(msgs []*raftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	from := &kvpb.ReplicaDescriptor{NodeId: r.cfg.NodeID, ReplicaId: r.cfg.ReplicaID}
+	byNode := make(map[uint64][]*kvpb.RaftMessage)
+	var order []uint64
+	for _, m := range msgs {
+		node := r.nodeOf(m.GetTo())
+		if node == 0 {
+			continue // a replica we cannot route to yet
+		}
+		if m.GetType() == raftpb.MsgSnap {
+			r.sendSnapshot(m, node)
+			continue
+		}
+		data, err := proto.Marshal(m)
+		if err != nil {
+			panic(fmt.Sprintf("replica: marshal raft message: %v", err))
+		}
+		if _, ok := byNode[node]; !ok {
+			order = append(order, node)
+		}
+		byNode[node] = append(byNode[node], &kvpb.RaftMessage{
+			RangeId: r.cfg.RangeID,
+			From:    from,
+			To:      &kvpb.ReplicaDescriptor{NodeId: node, ReplicaId: m.GetTo()},
+			Message: data,
+		})
+	}
+	for _, node := range order {
+		if !r.cfg.Sender.Send(node, byNode[node]) {
+			r.mu.Lock()
+			for _, rd := range r.sm.desc.GetReplicas() {
+				if rd.GetNodeId() == node {
+					r.mu.reports = append(r.mu.reports, report{to: rd.GetReplicaId(), unreachable: true})
+				}
+			}
+			r.mu.Unlock()
+		}
+	}
+}
+
+// maybeTruncate deletes log entries far enough behind the applied index.
+// The batch is synced: the applied state it relies on was written before
+// it, and the engine's log makes a synced write durable with everything
+// written before it. raftMu is held.
+func (r *Replica) maybeTruncate() error {
+	tail := r.cfg.LogTailEntries
+	if r.lastLog < tail/2 {
+		return nil
+	}
+	applied := r.sm.appliedIndex()
+	first, _ := r.storage.FirstIndex()
+	if applied < first || applied-first+1 <= tail {
+		return nil
+	}
+	r.lastLog = 0
+	upTo := applied - tail/2
+	b := r.cfg.DB.NewBatch()
+	defer b.Close()
+	pending, err := r.storage.Truncate(b, upTo)
+	if err != nil {
+		return fmt.Errorf("replica: range %d: truncate log to %d: %w", r.cfg.RangeID, upTo, err)
+	}
+	if err := r.cfg.DB.Write(b, &dkv.WriteOptions{Sync: true}); err != nil {
+		return fmt.Errorf("replica: range %d: truncate log: %w", r.cfg.RangeID, err)
+	}
+	r.storage.Applied(pending)
+	return nil
+}

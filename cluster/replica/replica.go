@@ -1,0 +1,356 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/cluster/keys"
+	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/raftlog"
+	"github.com/distributedkv/dkv/cluster/transport"
+	"github.com/distributedkv/dkv/vfs"
+)
+
+// Sender is how a replica's messages leave the node: transport.Transport
+// in a real node, a simulated network in tests.
+type Sender interface {
+	// Send queues msgs for node to; false means they were dropped.
+	Send(to uint64, msgs []*kvpb.RaftMessage) bool
+	// SendSnapshot streams a snapshot to node to and returns once it was
+	// accepted or failed.
+	SendSnapshot(ctx context.Context, to uint64, header *kvpb.SnapshotHeader, src transport.SnapshotSource) error
+}
+
+// Config is what a Replica needs from its Store.
+type Config struct {
+	NodeID    uint64
+	ClusterID uint64
+	RangeID   uint64
+	ReplicaID uint64
+
+	DB     *dkv.DB
+	FS     vfs.FS // the engine's filesystem (for snapshot tables)
+	AuxDir string // a directory of FS for incoming snapshot tables
+
+	Sender Sender
+
+	// Schedule asks the Store to call Process soon. It must not block.
+	Schedule func()
+	// Fatal stops the Store: an engine write failed (sticky).
+	Fatal func(error)
+	// Stopped returns the Store's sticky error, or nil while it runs.
+	Stopped func() error
+	// Go runs f in a new goroutine the Store tracks (snapshot sending).
+	Go func(f func())
+
+	// OnApply, if set, sees every committed entry as it is applied, in
+	// order (tests check that replicas apply the same sequence).
+	OnApply func(e *raftpb.Entry)
+
+	ElectionTick   int    // default 10
+	HeartbeatTick  int    // default 1
+	LogTailEntries uint64 // entries kept behind the applied index; default 10,000
+	Logger         *slog.Logger
+}
+
+func (c *Config) ensureDefaults() {
+	if c.ElectionTick == 0 {
+		c.ElectionTick = 10
+	}
+	if c.HeartbeatTick == 0 {
+		c.HeartbeatTick = 1
+	}
+	if c.LogTailEntries == 0 {
+		c.LogTailEntries = 10000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Go == nil {
+		c.Go = func(f func()) { go f() }
+	}
+}
+
+// Replica is this node's member of one range's Raft group. See the package
+// documentation for its loop and its concurrency rules.
+type Replica struct {
+	cfg Config
+
+	// raftMu is held by Process: it guards the RawNode, the storage's
+	// writes and the state machine below.
+	raftMu  sync.Mutex
+	rn      *raft.RawNode
+	storage *raftlog.Storage
+	sm      stateMachine // applied state, descriptor (under raftMu)
+	wasLead bool
+	lastLog uint64 // log entries since the last truncation check
+
+	mu struct {
+		sync.Mutex
+		inbox     []*raftpb.Message
+		ticks     int
+		queued    []*proposal           // not yet handed to raft
+		inflight  map[uint64]*proposal  // proposed, waiting for apply, by ID
+		reads     []*readRequest        // not yet handed to raft
+		readsByID map[string][]*readRequest
+		waiting   []*readRequest // have a read index, wait for apply
+		reports   []report
+		snap      *incomingSnapshot // received, stepped, not yet installed
+		sending   map[uint64]bool   // replica IDs a snapshot is being sent to
+		peers     map[uint64]uint64 // replica ID → node ID, learned from messages
+		status    Status
+		destroyed bool
+		nextRead  uint64
+	}
+}
+
+// Status is a replica's published state, updated after every Ready.
+type Status struct {
+	RangeID    uint64
+	ReplicaID  uint64
+	Term       uint64
+	Commit     uint64
+	Applied    uint64
+	Lead       uint64 // replica ID of the leader, 0 if unknown
+	LeadNode   uint64 // node of the leader, 0 if unknown
+	RaftState  string
+	Descriptor *kvpb.RangeDescriptor // nil until initialized
+	LiveBytes  int64
+	LiveKeys   int64
+	FirstIndex uint64
+	LastIndex  uint64
+}
+
+type report struct {
+	to          uint64
+	unreachable bool
+	snapFailed  bool
+	snapDone    bool
+}
+
+// New opens the replica of cfg.RangeID on this node from the engine: an
+// initialized replica (with a descriptor) or an uninitialized one (a vote
+// and perhaps a HardState, waiting for a snapshot).
+func New(cfg Config) (*Replica, error) {
+	cfg.ensureDefaults()
+	r := &Replica{cfg: cfg}
+	r.mu.inflight = make(map[uint64]*proposal)
+	r.mu.readsByID = make(map[string][]*readRequest)
+	r.mu.sending = make(map[uint64]bool)
+	r.mu.peers = make(map[uint64]uint64)
+	st, err := raftlog.Open(cfg.DB, cfg.RangeID)
+	if err != nil {
+		return nil, err
+	}
+	r.storage = st
+	if err := r.sm.load(cfg.DB, cfg.RangeID); err != nil {
+		return nil, err
+	}
+	if r.sm.applied != nil {
+		r.storage.SetApplied(r.sm.applied.GetIndex(), r.sm.applied.GetTerm(), r.sm.confState)
+	}
+	rc := &raft.Config{
+		ID:                        cfg.ReplicaID,
+		ElectionTick:              cfg.ElectionTick,
+		HeartbeatTick:             cfg.HeartbeatTick,
+		Storage:                   st,
+		Applied:                   r.sm.appliedIndex(),
+		MaxSizePerMsg:             1 << 20,
+		MaxCommittedSizePerReady:  16 << 20,
+		MaxUncommittedEntriesSize: 64 << 20,
+		MaxInflightMsgs:           256,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		DisableProposalForwarding: true,
+		StepDownOnRemoval:         true,
+		Logger:                    raftLogger{l: cfg.Logger.With("range", cfg.RangeID, "replica", cfg.ReplicaID)},
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, fmt.Errorf("replica: range %d: %w", cfg.RangeID, err)
+	}
+	r.rn = rn
+	r.publishStatus()
+	return r, nil
+}
+
+// RangeID returns the range this replica belongs to.
+func (r *Replica) RangeID() uint64 { return r.cfg.RangeID }
+
+// ReplicaID returns this replica's Raft ID.
+func (r *Replica) ReplicaID() uint64 { return r.cfg.ReplicaID }
+
+// Status returns the replica's state as of its last Ready.
+func (r *Replica) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.mu.status
+	if s.Descriptor != nil {
+		s.Descriptor = proto.Clone(s.Descriptor).(*kvpb.RangeDescriptor)
+	}
+	return s
+}
+
+// Descriptor returns a copy of the range's descriptor, or nil while the
+// replica is uninitialized.
+func (r *Replica) Descriptor() *kvpb.RangeDescriptor { return r.Status().Descriptor }
+
+// Destroyed reports whether the replica was removed from its range.
+func (r *Replica) Destroyed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.destroyed
+}
+
+// Tick queues one tick of the replica's logical clock.
+func (r *Replica) Tick() {
+	r.mu.Lock()
+	r.mu.ticks++
+	r.mu.Unlock()
+	r.cfg.Schedule()
+}
+
+// Step queues a message from a peer. from is the sender's descriptor (its
+// node, so that replies can be routed before the descriptor names it).
+func (r *Replica) Step(from *kvpb.ReplicaDescriptor, m *raftpb.Message) {
+	r.mu.Lock()
+	if from != nil && from.GetReplicaId() != 0 {
+		r.mu.peers[from.GetReplicaId()] = from.GetNodeId()
+	}
+	r.mu.inbox = append(r.mu.inbox, m)
+	r.mu.Unlock()
+	r.cfg.Schedule()
+}
+
+// ReportUnreachable queues the news that node's transport failed: every
+// replica on that node is reported to raft.
+func (r *Replica) ReportUnreachable(node uint64) {
+	r.mu.Lock()
+	var ids []uint64
+	if d := r.mu.status.Descriptor; d != nil {
+		for _, rd := range d.GetReplicas() {
+			if rd.GetNodeId() == node && rd.GetReplicaId() != r.cfg.ReplicaID {
+				ids = append(ids, rd.GetReplicaId())
+			}
+		}
+	}
+	for _, id := range ids {
+		r.mu.reports = append(r.mu.reports, report{to: id, unreachable: true})
+	}
+	r.mu.Unlock()
+	if len(ids) > 0 {
+		r.cfg.Schedule()
+	}
+}
+
+// nodeOf returns the node of a replica ID of this range.
+func (r *Replica) nodeOf(replicaID uint64) uint64 {
+	for _, rd := range r.sm.desc.GetReplicas() {
+		if rd.GetReplicaId() == replicaID {
+			return rd.GetNodeId()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.peers[replicaID]
+}
+
+// publishStatus copies the RawNode's state where status readers see it.
+// raftMu is held (or the replica is being built).
+func (r *Replica) publishStatus() {
+	bs := r.rn.BasicStatus()
+	s := Status{
+		RangeID:   r.cfg.RangeID,
+		ReplicaID: r.cfg.ReplicaID,
+		Term:      bs.HardState.GetTerm(),
+		Commit:    bs.HardState.GetCommit(),
+		Applied:   r.sm.appliedIndex(),
+		Lead:      bs.Lead,
+		RaftState: bs.RaftState.String(),
+		LiveBytes: r.sm.applied.GetLiveBytes(),
+		LiveKeys:  r.sm.applied.GetLiveKeys(),
+	}
+	if bs.Lead != 0 {
+		s.LeadNode = r.nodeOf(bs.Lead)
+	}
+	if r.sm.desc != nil {
+		s.Descriptor = proto.Clone(r.sm.desc).(*kvpb.RangeDescriptor)
+	}
+	s.FirstIndex, _ = r.storage.FirstIndex()
+	s.LastIndex, _ = r.storage.LastIndex()
+	r.mu.Lock()
+	r.mu.status = s
+	r.mu.Unlock()
+}
+
+// stop fails every waiting request; the Store is closing or stopped.
+func (r *Replica) failAll(err *Error) {
+	r.mu.Lock()
+	queued, inflight := r.mu.queued, r.mu.inflight
+	reads, waiting, byID := r.mu.reads, r.mu.waiting, r.mu.readsByID
+	r.mu.queued, r.mu.reads, r.mu.waiting = nil, nil, nil
+	r.mu.inflight = make(map[uint64]*proposal)
+	r.mu.readsByID = make(map[string][]*readRequest)
+	r.mu.Unlock()
+	for _, p := range queued {
+		p.finish(Result{}, err)
+	}
+	for _, p := range inflight {
+		p.finish(Result{}, ambiguousError("%s", err.Detail.GetMessage()))
+	}
+	for _, rr := range reads {
+		rr.finish(err)
+	}
+	for _, rr := range waiting {
+		rr.finish(err)
+	}
+	for _, rs := range byID {
+		for _, rr := range rs {
+			rr.finish(err)
+		}
+	}
+}
+
+// Close fails the replica's waiting requests: the Store is stopping.
+func (r *Replica) Close(cause error) {
+	r.failAll(stoppedError(cause))
+}
+
+// userSpan returns the engine span of the range's user keys.
+func userSpan(desc *kvpb.RangeDescriptor) (lo, hi []byte) {
+	return keys.UserSpan(desc.GetStartKey(), desc.GetEndKey())
+}
+
+// containsKey reports whether the range holds user key k.
+func containsKey(desc *kvpb.RangeDescriptor, k []byte) bool {
+	if string(k) < string(desc.GetStartKey()) {
+		return false
+	}
+	return len(desc.GetEndKey()) == 0 || string(k) < string(desc.GetEndKey())
+}
+
+// raftLogger sends raft's warnings and errors to slog and drops the rest.
+type raftLogger struct{ l *slog.Logger }
+
+func (g raftLogger) Debug(v ...any)                 {}
+func (g raftLogger) Debugf(format string, v ...any) {}
+func (g raftLogger) Info(v ...any)                  {}
+func (g raftLogger) Infof(format string, v ...any)  {}
+func (g raftLogger) Warning(v ...any)               { g.l.Warn(fmt.Sprint(v...)) }
+func (g raftLogger) Warningf(format string, v ...any) {
+	g.l.Warn(fmt.Sprintf(format, v...))
+}
+func (g raftLogger) Error(v ...any)                 { g.l.Error(fmt.Sprint(v...)) }
+func (g raftLogger) Errorf(format string, v ...any) { g.l.Error(fmt.Sprintf(format, v...)) }
+func (g raftLogger) Fatal(v ...any)                 { panic(fmt.Sprint(v...)) }
+func (g raftLogger) Fatalf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }
+func (g raftLogger) Panic(v ...any)                 { panic(fmt.Sprint(v...)) }
+func (g raftLogger) Panicf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }

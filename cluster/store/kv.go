@@ -1,0 +1,109 @@
+package store
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/cluster/keys"
+	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/replica"
+)
+
+// Put writes key = value through the key's range's Raft group.
+func (s *Store) Put(ctx context.Context, key, value []byte) error {
+	_, err := s.propose(ctx, key, &kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.PutOp{Key: key, Value: value}}})
+	return err
+}
+
+// Delete deletes key through the key's range's Raft group.
+func (s *Store) Delete(ctx context.Context, key []byte) error {
+	_, err := s.propose(ctx, key, &kvpb.Command{Op: &kvpb.Command_Delete{Delete: &kvpb.DeleteOp{Key: key}}})
+	return err
+}
+
+// CompareAndSwap sets key to new (nil: deletes it) if its value is old
+// (nil: absent), decided when the command applies.
+func (s *Store) CompareAndSwap(ctx context.Context, key, old, new []byte) (bool, error) {
+	res, err := s.propose(ctx, key, &kvpb.Command{Op: &kvpb.Command_Cas{Cas: &kvpb.CompareAndSwapOp{Key: key, Old: old, New: new}}})
+	return res.Swapped, err
+}
+
+func (s *Store) propose(ctx context.Context, key []byte, cmd *kvpb.Command) (replica.Result, error) {
+	r, err := s.ReplicaForKey(key)
+	if err != nil {
+		return replica.Result{}, err
+	}
+	return r.Propose(ctx, cmd)
+}
+
+// Get reads key linearizably: a ReadIndex barrier, then the engine.
+func (s *Store) Get(ctx context.Context, key []byte) (value []byte, found bool, err error) {
+	r, err := s.ReplicaForKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := r.ReadBarrier(ctx); err != nil {
+		return nil, false, err
+	}
+	v, err := s.db.Get(keys.User(key))
+	if err == dkv.ErrNotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return v, true, nil
+}
+
+// Scan reads the keys of [start, end) that lie in start's range, at most
+// limit (<= 0: all), linearizably. rangeEnd is that range's end (empty:
+// the end of the key space): a scan that goes past it continues there.
+func (s *Store) Scan(ctx context.Context, start, end []byte, limit int) (kvs []*kvpb.KeyValue, rangeEnd []byte, err error) {
+	r, err := s.ReplicaForKey(start)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.ReadBarrier(ctx); err != nil {
+		return nil, nil, err
+	}
+	desc := r.Descriptor()
+	lo, hi := keys.UserSpan(start, end)
+	_, rhi := keys.UserSpan(desc.GetStartKey(), desc.GetEndKey())
+	if bytes.Compare(rhi, hi) < 0 {
+		hi = rhi
+	}
+	it, err := s.db.NewIter(&dkv.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok && (limit <= 0 || len(kvs) < limit); ok = it.Next() {
+		kvs = append(kvs, &kvpb.KeyValue{Key: bytes.Clone(it.Key()[1:]), Value: bytes.Clone(it.Value())})
+	}
+	if err := it.Error(); err != nil {
+		return nil, nil, err
+	}
+	return kvs, desc.GetEndKey(), nil
+}
+
+// ChangeReplicas proposes a membership change of rangeID.
+func (s *Store) ChangeReplicas(ctx context.Context, rangeID, confVer uint64, changes []*kvpb.ReplicaChange) (*kvpb.RangeDescriptor, error) {
+	r := s.Replica(rangeID)
+	if r == nil {
+		return nil, &replica.Error{Detail: &kvpb.Error{Message: "range not on this node",
+			Detail: &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: rangeID}}}}
+	}
+	return r.ChangeReplicas(ctx, confVer, changes)
+}
+
+// JoinNode allocates an ID for a new node and records it (range 1).
+func (s *Store) JoinNode(ctx context.Context, addr, httpAddr string) (uint64, error) {
+	r := s.Replica(1)
+	if r == nil {
+		return 0, &replica.Error{Detail: &kvpb.Error{Message: "range 1 not on this node",
+			Detail: &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: 1}}}}
+	}
+	res, err := r.Propose(ctx, &kvpb.Command{Op: &kvpb.Command_JoinNode{JoinNode: &kvpb.JoinNodeOp{Addr: addr, HttpAddr: httpAddr}}})
+	return res.NodeID, err
+}

@@ -1,0 +1,219 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/cluster/keys"
+	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/replica"
+)
+
+// addReplicaLocked creates the Replica of rangeID with replicaID from what
+// the engine holds (s.mu is held, or the Store is being opened).
+func (s *Store) addReplicaLocked(rangeID, replicaID uint64) (*replica.Replica, error) {
+	r, err := replica.New(replica.Config{
+		NodeID:         s.mu.ident.GetNodeId(),
+		ClusterID:      s.mu.ident.GetClusterId(),
+		RangeID:        rangeID,
+		ReplicaID:      replicaID,
+		DB:             s.db,
+		FS:             s.fs,
+		AuxDir:         s.fs.PathJoin(s.cfg.Dir, "aux"),
+		Sender:         senderFunc{s},
+		Schedule:       func() { s.sched.add(rangeID) },
+		Fatal:          s.fatal,
+		Stopped:        s.Err,
+		Go:             s.goFunc(),
+		OnApply:        s.onApply(rangeID),
+		ElectionTick:   s.cfg.ElectionTick,
+		HeartbeatTick:  s.cfg.HeartbeatTick,
+		LogTailEntries: s.cfg.LogTailEntries,
+		Logger:         s.logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.mu.replicas[rangeID] = r
+	return r, nil
+}
+
+func (s *Store) onApply(rangeID uint64) func(*raftpb.Entry) {
+	if s.cfg.OnApply == nil {
+		return nil
+	}
+	return func(e *raftpb.Entry) { s.cfg.OnApply(rangeID, e) }
+}
+
+// Replica returns the replica of rangeID on this node, or nil.
+func (s *Store) Replica(rangeID uint64) *replica.Replica {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.mu.replicas[rangeID]
+}
+
+// Replicas returns the node's replicas in range-ID order.
+func (s *Store) Replicas() []*replica.Replica {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*replica.Replica, 0, len(s.mu.replicas))
+	for _, r := range s.mu.replicas {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *replica.Replica) int { return cmpUint(a.RangeID(), b.RangeID()) })
+	return out
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// ReplicaForKey returns the initialized replica whose range holds the
+// user key.
+func (s *Store) ReplicaForKey(key []byte) (*replica.Replica, error) {
+	for _, r := range s.Replicas() {
+		d := r.Descriptor()
+		if d == nil {
+			continue
+		}
+		if string(key) >= string(d.GetStartKey()) && (len(d.GetEndKey()) == 0 || string(key) < string(d.GetEndKey())) {
+			return r, nil
+		}
+	}
+	return nil, &replica.Error{Detail: &kvpb.Error{
+		Message: fmt.Sprintf("no range holding key %q on node %d", key, s.NodeID()),
+		Detail:  &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{}},
+	}}
+}
+
+// tombstone returns the next replica ID this node may host for rangeID
+// (0 if no replica of it was ever removed here).
+func (s *Store) tombstone(rangeID uint64) (uint64, error) {
+	v, err := s.db.Get(keys.ReplicaTombstone(rangeID))
+	if errors.Is(err, dkv.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	t := &kvpb.ReplicaTombstone{}
+	if err := proto.Unmarshal(v, t); err != nil {
+		return 0, fmt.Errorf("%w: key %q: replica tombstone: %v", dkv.ErrCorruption, keys.ReplicaTombstone(rangeID), err)
+	}
+	return t.GetNextReplicaId(), nil
+}
+
+// replicaForMessage returns the replica a message to (rangeID, to) is for,
+// creating an uninitialized one when this node has none and the replica
+// ID is not below its tombstone. It returns nil for a message to a
+// replica that no longer exists here (an older ID, or a removed one).
+func (s *Store) replicaForMessage(rangeID, to uint64) (*replica.Replica, error) {
+	s.mu.RLock()
+	r := s.mu.replicas[rangeID]
+	s.mu.RUnlock()
+	if r != nil {
+		if r.ReplicaID() == to && !r.Destroyed() {
+			return r, nil
+		}
+		if to < r.ReplicaID() || (r.ReplicaID() == to && r.Destroyed()) {
+			return nil, nil
+		}
+		// A newer replica of the range on this node: the old one was
+		// removed without hearing of it. Make room.
+		if err := s.removeReplica(r); err != nil {
+			return nil, err
+		}
+	}
+	next, err := s.tombstone(rangeID)
+	if err != nil {
+		return nil, err
+	}
+	if to < next || s.Ident() == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.mu.replicas[rangeID]; r != nil {
+		if r.ReplicaID() == to {
+			return r, nil
+		}
+		return nil, nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.Put(keys.RaftReplicaID(rangeID), binary.BigEndian.AppendUint64(nil, to)); err != nil {
+		return nil, err
+	}
+	if err := s.db.Write(b, &dkv.WriteOptions{Sync: true}); err != nil {
+		s.fatal(err)
+		return nil, err
+	}
+	return s.addReplicaLocked(rangeID, to)
+}
+
+// removeReplica deletes a replica that left its range: a tombstone keeps
+// its ID (and older ones) from coming back, and its Raft state, replicated
+// state and user keys are deleted, in one synced batch.
+func (s *Store) removeReplica(r *replica.Replica) error {
+	rangeID := r.RangeID()
+	desc := r.Descriptor()
+	r.Close(errors.New("replica removed"))
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := putProto(b, keys.ReplicaTombstone(rangeID), &kvpb.ReplicaTombstone{NextReplicaId: r.ReplicaID() + 1}); err != nil {
+		return err
+	}
+	if err := b.DeleteRange(keys.RangeIDPrefix(rangeID), keys.RangeIDPrefixEnd(rangeID)); err != nil {
+		return err
+	}
+	if desc != nil {
+		lo, hi := keys.UserSpan(desc.GetStartKey(), desc.GetEndKey())
+		if err := b.DeleteRange(lo, hi); err != nil {
+			return err
+		}
+	}
+	if err := s.db.Write(b, &dkv.WriteOptions{Sync: true}); err != nil {
+		s.fatal(err)
+		return err
+	}
+	s.mu.Lock()
+	if s.mu.replicas[rangeID] == r {
+		delete(s.mu.replicas, rangeID)
+	}
+	s.mu.Unlock()
+	s.logger.Info("store: replica removed", "range", rangeID, "replica", r.ReplicaID())
+	return nil
+}
+
+// HandleRaftBatch delivers a batch of messages from a peer to its replicas
+// (transport.Handler).
+func (s *Store) HandleRaftBatch(b *kvpb.RaftMessageBatch) {
+	s.LearnAddr(b.GetFromNodeId(), b.GetFromAddr())
+	for _, rm := range b.GetMessages() {
+		m := &raftpb.Message{}
+		if err := proto.Unmarshal(rm.GetMessage(), m); err != nil {
+			s.logger.Warn("store: undecodable raft message dropped", "from", b.GetFromNodeId(), "err", err)
+			continue
+		}
+		if m.GetTo() != rm.GetTo().GetReplicaId() || m.GetTo() == 0 {
+			continue
+		}
+		r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo())
+		if err != nil || r == nil {
+			continue
+		}
+		r.Step(rm.GetFrom(), m)
+	}
+}

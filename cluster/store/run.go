@@ -1,0 +1,298 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/replica"
+	"github.com/distributedkv/dkv/cluster/transport"
+)
+
+// scheduler is the set of replicas with pending work. A replica is
+// processed by one worker at a time; work that arrives while it runs
+// queues it again.
+type scheduler struct {
+	mu         sync.Mutex
+	cond       *sync.Cond
+	queue      []uint64
+	queued     map[uint64]bool
+	processing map[uint64]bool
+	again      map[uint64]bool
+	closed     bool
+}
+
+func (q *scheduler) init() {
+	q.cond = sync.NewCond(&q.mu)
+	q.queued = make(map[uint64]bool)
+	q.processing = make(map[uint64]bool)
+	q.again = make(map[uint64]bool)
+}
+
+func (q *scheduler) add(id uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.processing[id] {
+		q.again[id] = true
+		return
+	}
+	if !q.queued[id] {
+		q.queued[id] = true
+		q.queue = append(q.queue, id)
+		q.cond.Signal()
+	}
+}
+
+// next blocks for a replica to process; false once closed.
+func (q *scheduler) next() (uint64, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.queue) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if q.closed {
+		return 0, false
+	}
+	id := q.queue[0]
+	q.queue = q.queue[1:]
+	delete(q.queued, id)
+	q.processing[id] = true
+	return id, true
+}
+
+func (q *scheduler) finish(id uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.processing, id)
+	if q.again[id] {
+		delete(q.again, id)
+		if !q.queued[id] {
+			q.queued[id] = true
+			q.queue = append(q.queue, id)
+			q.cond.Signal()
+		}
+	}
+}
+
+// takeAll returns every queued replica in ID order (manual mode).
+func (q *scheduler) takeAll() []uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ids := q.queue
+	q.queue = nil
+	for _, id := range ids {
+		delete(q.queued, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (q *scheduler) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// senderFunc sends through the Store's Sender once Start set it.
+type senderFunc struct{ s *Store }
+
+func (f senderFunc) Send(to uint64, msgs []*kvpb.RaftMessage) bool {
+	if f.s.sender == nil {
+		return false
+	}
+	return f.s.sender.Send(to, msgs)
+}
+
+func (f senderFunc) SendSnapshot(ctx context.Context, to uint64, h *kvpb.SnapshotHeader, src transport.SnapshotSource) error {
+	if f.s.sender == nil {
+		return errors.New("store: not started")
+	}
+	return f.s.sender.SendSnapshot(ctx, to, h, src)
+}
+
+// Start begins ticking and processing (when configured) with sender as
+// the way out. It is called once, after Bootstrap or Join for a new node.
+func (s *Store) Start(sender replica.Sender) {
+	s.sender = sender
+	for range s.cfg.Workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for {
+				id, ok := s.sched.next()
+				if !ok {
+					return
+				}
+				s.process(id)
+				s.sched.finish(id)
+			}
+		}()
+	}
+	if s.cfg.TickInterval > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			t := time.NewTicker(s.cfg.TickInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-s.stopper:
+					return
+				case <-t.C:
+					s.Tick()
+				}
+			}
+		}()
+	}
+	// Wake every replica once: a restarted node has work (campaigns,
+	// entries to apply).
+	for _, r := range s.Replicas() {
+		s.sched.add(r.RangeID())
+	}
+}
+
+// process runs one replica's loop and removes it if it left its range.
+func (s *Store) process(rangeID uint64) {
+	r := s.Replica(rangeID)
+	if r == nil {
+		return
+	}
+	if err := r.Process(); err != nil {
+		return
+	}
+	if r.Destroyed() {
+		if err := s.removeReplica(r); err != nil {
+			s.logger.Error("store: remove replica", "range", rangeID, "err", err)
+		}
+	}
+	if rangeID == 1 {
+		_ = s.refreshAddrs()
+	}
+}
+
+// Tick advances every replica's logical clock by one tick.
+func (s *Store) Tick() {
+	for _, r := range s.Replicas() {
+		r.Tick()
+	}
+}
+
+// ProcessPending runs every replica with pending work, in range-ID order,
+// until none is left or rounds run out (manual mode, for tests). It
+// returns whether work remains.
+func (s *Store) ProcessPending(rounds int) bool {
+	for range rounds {
+		ids := s.sched.takeAll()
+		if len(ids) == 0 {
+			return false
+		}
+		for _, id := range ids {
+			s.process(id)
+		}
+	}
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	return len(s.sched.queue) > 0
+}
+
+func (s *Store) goFunc() func(func()) {
+	if s.cfg.Go != nil {
+		return s.cfg.Go
+	}
+	return s.goTracked
+}
+
+// goTracked runs f in a goroutine Close waits for.
+func (s *Store) goTracked(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
+
+// fatal stops the Store for good: an engine write failed.
+func (s *Store) fatal(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.err = fmt.Errorf("store: stopped: %w", err)
+	s.logger.Error("store: stopped by an engine error; no further write is acknowledged", "err", err)
+	if !s.stopped {
+		s.stopped = true
+		close(s.done)
+	}
+}
+
+// Err returns the sticky error that stopped the Store, or nil.
+func (s *Store) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// Done is closed when the Store stops (an engine error, or Close).
+func (s *Store) Done() <-chan struct{} { return s.done }
+
+// Close stops the workers and the ticker, fails waiting requests, and
+// closes the engine.
+func (s *Store) Close() error {
+	s.errMu.Lock()
+	if !s.stopped {
+		s.stopped = true
+		close(s.done)
+	}
+	s.errMu.Unlock()
+	select {
+	case <-s.stopper:
+		return nil // closed already
+	default:
+	}
+	close(s.stopper)
+	s.sched.close()
+	for _, r := range s.Replicas() {
+		r.Close(errors.New("node shutting down"))
+	}
+	s.wg.Wait()
+	return s.db.Close()
+}
+
+// ReportUnreachable tells every replica with a member on node that the
+// transport could not reach it.
+func (s *Store) ReportUnreachable(node uint64) {
+	for _, r := range s.Replicas() {
+		r.ReportUnreachable(node)
+	}
+}
+
+// HandleSnapshot receives a snapshot stream for one of this node's
+// replicas (transport.Handler).
+func (s *Store) HandleSnapshot(ctx context.Context, header *kvpb.SnapshotHeader, next func() (*kvpb.SnapshotChunk, error)) error {
+	if err := s.Err(); err != nil {
+		return err
+	}
+	rm := header.GetMessage()
+	m := &raftpb.Message{}
+	if err := proto.Unmarshal(rm.GetMessage(), m); err != nil {
+		return fmt.Errorf("store: snapshot message: %w", err)
+	}
+	r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo())
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return fmt.Errorf("store: node %d holds no replica %d of range %d", s.NodeID(), m.GetTo(), rm.GetRangeId())
+	}
+	s.LearnAddr(header.GetFromNodeId(), "")
+	return r.ReceiveSnapshot(header, next)
+}

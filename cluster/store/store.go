@@ -1,0 +1,382 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/cluster/keys"
+	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/replica"
+	"github.com/distributedkv/dkv/vfs"
+)
+
+// Config configures a Store.
+type Config struct {
+	Dir string
+	FS  vfs.FS // default: the operating system's
+	// DBOptions are the engine's options (FS is taken from Config.FS). nil:
+	// the defaults.
+	DBOptions *dkv.Options
+
+	// TickInterval is the Raft tick. 0: no ticker (tests call Tick).
+	TickInterval time.Duration
+	// Workers process replicas with pending work. 0: none (tests call
+	// ProcessPending).
+	Workers int
+
+	// Go runs background work of the replicas (snapshot sending). nil: a
+	// goroutine Close waits for. Deterministic tests collect the work and
+	// run it in their own order.
+	Go func(f func())
+	// OnApply, if set, sees every entry a replica applies (tests).
+	OnApply func(rangeID uint64, e *raftpb.Entry)
+
+	ElectionTick   int
+	HeartbeatTick  int
+	LogTailEntries uint64
+	Logger         *slog.Logger
+}
+
+// Store is one node's replicas over one engine DB.
+type Store struct {
+	cfg    Config
+	fs     vfs.FS
+	db     *dkv.DB
+	logger *slog.Logger
+	sender replica.Sender
+
+	mu struct {
+		sync.RWMutex
+		ident    *kvpb.StoreIdent
+		replicas map[uint64]*replica.Replica
+		addrs    map[uint64]string // node ID → advertised address, learned
+	}
+	sched scheduler
+
+	errMu   sync.Mutex
+	err     error
+	done    chan struct{} // closed by fatal or Close
+	stopped bool
+
+	wg      sync.WaitGroup // workers, ticker, snapshot senders
+	stopper chan struct{}
+}
+
+// ErrNotBootstrapped is returned by operations that need an identity on a
+// store that has none yet.
+var ErrNotBootstrapped = errors.New("store: directory has no cluster identity (bootstrap or join first)")
+
+// Open opens the node's engine in cfg.Dir and loads its identity and
+// replicas. The Store does nothing until Start.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	fs := cfg.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	var opts dkv.Options
+	if cfg.DBOptions != nil {
+		opts = *cfg.DBOptions
+	}
+	opts.FS = fs
+	db, err := dkv.Open(fs.PathJoin(cfg.Dir, "engine"), &opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, fs: fs, db: db, logger: cfg.Logger, done: make(chan struct{}), stopper: make(chan struct{})}
+	s.mu.replicas = make(map[uint64]*replica.Replica)
+	s.mu.addrs = make(map[uint64]string)
+	s.sched.init()
+	if err := s.load(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads the identity and creates a Replica for every range the
+// engine holds range-ID keys of.
+func (s *Store) load() error {
+	v, err := s.db.Get(keys.StoreIdent)
+	if errors.Is(err, dkv.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ident := &kvpb.StoreIdent{}
+	if err := proto.Unmarshal(v, ident); err != nil || ident.GetNodeId() == 0 {
+		return fmt.Errorf("%w: key %q: store identity does not decode", dkv.ErrCorruption, keys.StoreIdent)
+	}
+	s.mu.ident = ident
+	it, err := s.db.NewIter(&dkv.IterOptions{LowerBound: []byte{0x02}, UpperBound: []byte{0x03}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 9 {
+			return fmt.Errorf("%w: key %q: short range-ID key", dkv.ErrCorruption, k)
+		}
+		rangeID := binary.BigEndian.Uint64(k[1:9])
+		rid, err := s.db.Get(keys.RaftReplicaID(rangeID))
+		if err == nil && len(rid) == 8 {
+			if _, err := s.addReplicaLocked(rangeID, binary.BigEndian.Uint64(rid)); err != nil {
+				return err
+			}
+		} else if err != nil && !errors.Is(err, dkv.ErrNotFound) {
+			return err
+		}
+		ok = it.SeekGE(keys.RangeIDPrefixEnd(rangeID))
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	return s.refreshAddrs()
+}
+
+// ClusterIDFor derives a cluster's ID from its bootstrap members, so that
+// every member computes the same one without talking.
+func ClusterIDFor(members []*kvpb.NodeRecord) uint64 {
+	ms := slices.Clone(members)
+	sort.Slice(ms, func(i, j int) bool { return ms[i].GetNodeId() < ms[j].GetNodeId() })
+	h := fnv.New64a()
+	for _, m := range ms {
+		fmt.Fprintf(h, "%d=%s;", m.GetNodeId(), m.GetAddr())
+	}
+	if id := h.Sum64(); id != 0 {
+		return id
+	}
+	return 1
+}
+
+// Ident returns the node's identity, or nil before Bootstrap or Join.
+func (s *Store) Ident() *kvpb.StoreIdent {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.ident == nil {
+		return nil
+	}
+	return proto.Clone(s.mu.ident).(*kvpb.StoreIdent)
+}
+
+// NodeID returns the node's ID (0 before Bootstrap or Join).
+func (s *Store) NodeID() uint64 { return s.Ident().GetNodeId() }
+
+// DB returns the node's engine.
+func (s *Store) DB() *dkv.DB { return s.db }
+
+// Bootstrap writes the first state of a new cluster's range 1 — the whole
+// key space, replicated on every member — and this node's identity, in one
+// synced batch. Every member runs it with the same members and so writes
+// the same range state.
+func (s *Store) Bootstrap(self *kvpb.StoreIdent, members []*kvpb.NodeRecord) error {
+	if s.Ident() != nil {
+		return fmt.Errorf("store: %s already belongs to cluster %x as node %d", s.cfg.Dir, s.Ident().GetClusterId(), s.NodeID())
+	}
+	const rangeID, index, term = 1, 10, 5
+	desc := &kvpb.RangeDescriptor{RangeId: rangeID, Epoch: &kvpb.RangeEpoch{ConfVer: 1, Version: 1}}
+	cs := &raftpb.ConfState{}
+	var maxID uint64
+	member := false
+	for _, m := range members {
+		desc.Replicas = append(desc.Replicas, &kvpb.ReplicaDescriptor{NodeId: m.GetNodeId(), ReplicaId: m.GetNodeId()})
+		cs.Voters = append(cs.Voters, m.GetNodeId())
+		maxID = max(maxID, m.GetNodeId())
+		member = member || m.GetNodeId() == self.GetNodeId()
+	}
+	if !member {
+		return fmt.Errorf("store: node %d is not among the bootstrap members", self.GetNodeId())
+	}
+	desc.NextReplicaId = maxID + 1
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := writeInitialRange(b, desc, cs, index, term); err != nil {
+		return err
+	}
+	put := func(name string, v []byte) error { return b.Put(keys.RangeSystem(rangeID, name), v) }
+	u64 := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+	if err := b.Put(keys.RaftReplicaID(rangeID), u64(self.GetNodeId())); err != nil {
+		return err
+	}
+	if err := put(replica.SystemNextNode, u64(maxID+1)); err != nil {
+		return err
+	}
+	if err := put(replica.SystemNextRange, u64(rangeID+1)); err != nil {
+		return err
+	}
+	if err := put(replica.SystemCluster, u64(self.GetClusterId())); err != nil {
+		return err
+	}
+	for _, m := range members {
+		v, err := proto.Marshal(m)
+		if err != nil {
+			return err
+		}
+		if err := put(replica.NodeRecordName(m.GetNodeId()), v); err != nil {
+			return err
+		}
+	}
+	if err := putProto(b, keys.StoreIdent, self); err != nil {
+		return err
+	}
+	if err := s.db.Write(b, &dkv.WriteOptions{Sync: true}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.mu.ident = proto.Clone(self).(*kvpb.StoreIdent)
+	_, err := s.addReplicaLocked(rangeID, self.GetNodeId())
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.refreshAddrs()
+}
+
+// InitJoined gives a new directory the identity a running cluster
+// allocated to it (Admin.Join); the node starts with no replicas.
+func (s *Store) InitJoined(self *kvpb.StoreIdent, nodes []*kvpb.NodeRecord) error {
+	if s.Ident() != nil {
+		return fmt.Errorf("store: %s already belongs to cluster %x as node %d", s.cfg.Dir, s.Ident().GetClusterId(), s.NodeID())
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := putProto(b, keys.StoreIdent, self); err != nil {
+		return err
+	}
+	if err := s.db.Write(b, &dkv.WriteOptions{Sync: true}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.mu.ident = proto.Clone(self).(*kvpb.StoreIdent)
+	for _, n := range nodes {
+		s.mu.addrs[n.GetNodeId()] = n.GetAddr()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// UpdateIdent rewrites the node's identity (its addresses; never its IDs).
+func (s *Store) UpdateIdent(self *kvpb.StoreIdent) error {
+	cur := s.Ident()
+	if cur == nil || cur.GetNodeId() != self.GetNodeId() || cur.GetClusterId() != self.GetClusterId() {
+		return fmt.Errorf("store: cannot change the node's or cluster's ID")
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := putProto(b, keys.StoreIdent, self); err != nil {
+		return err
+	}
+	if err := s.db.Write(b, &dkv.WriteOptions{Sync: true}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.mu.ident = proto.Clone(self).(*kvpb.StoreIdent)
+	s.mu.Unlock()
+	return nil
+}
+
+func writeInitialRange(b *dkv.Batch, desc *kvpb.RangeDescriptor, cs *raftpb.ConfState, index, term uint64) error {
+	rangeID := desc.GetRangeId()
+	csb, err := proto.Marshal(cs)
+	if err != nil {
+		return err
+	}
+	if err := putProto(b, keys.RangeAppliedState(rangeID), &kvpb.AppliedState{Index: index, Term: term, ConfState: csb}); err != nil {
+		return err
+	}
+	if err := putProto(b, keys.RangeDescriptor(rangeID), desc); err != nil {
+		return err
+	}
+	hs := &raftpb.HardState{Term: proto.Uint64(term), Commit: proto.Uint64(index)}
+	if err := putProto(b, keys.RaftHardState(rangeID), hs); err != nil {
+		return err
+	}
+	if err := putProto(b, keys.RaftTruncatedState(rangeID), &kvpb.TruncatedState{Index: index, Term: term}); err != nil {
+		return err
+	}
+	return nil
+}
+
+func putProto(b *dkv.Batch, k []byte, m proto.Message) error {
+	v, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, v)
+}
+
+// Nodes returns the node records this node holds (range 1's system
+// records), in ID order.
+func (s *Store) Nodes() ([]*kvpb.NodeRecord, error) {
+	lo := keys.RangeSystem(1, replica.NodeRecordName(0)[:len("node/")])
+	hi := append(bytes.Clone(lo[:len(lo)-1]), '/'+1)
+	it, err := s.db.NewIter(&dkv.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []*kvpb.NodeRecord
+	for ok := it.First(); ok; ok = it.Next() {
+		n := &kvpb.NodeRecord{}
+		if err := proto.Unmarshal(it.Value(), n); err != nil {
+			return nil, fmt.Errorf("%w: key %q: node record: %v", dkv.ErrCorruption, it.Key(), err)
+		}
+		out = append(out, n)
+	}
+	return out, it.Error()
+}
+
+// refreshAddrs reloads the node addresses from the system records.
+func (s *Store) refreshAddrs() error {
+	nodes, err := s.Nodes()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for _, n := range nodes {
+		s.mu.addrs[n.GetNodeId()] = n.GetAddr()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Resolve returns the advertised address of a node.
+func (s *Store) Resolve(nodeID uint64) (string, bool) {
+	s.mu.RLock()
+	a, ok := s.mu.addrs[nodeID]
+	s.mu.RUnlock()
+	if ok {
+		return a, true
+	}
+	_ = s.refreshAddrs()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok = s.mu.addrs[nodeID]
+	return a, ok
+}
+
+// LearnAddr records a node's address (from a message it sent).
+func (s *Store) LearnAddr(nodeID uint64, addr string) {
+	if nodeID == 0 || addr == "" {
+		return
+	}
+	s.mu.Lock()
+	s.mu.addrs[nodeID] = addr
+	s.mu.Unlock()
+}
