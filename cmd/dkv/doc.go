@@ -1,5 +1,6 @@
 // Command dkv reads and writes a dkv database from the shell, one operation
-// per run, and inspects the files of a database.
+// per run, and inspects the files of a database. Its data commands (get,
+// put, del, cas, scan) also work on a cluster (see "Cluster").
 //
 // # Usage
 //
@@ -7,6 +8,9 @@
 //	                                set KEY to VALUE
 //	dkv [FLAGS] get [--explain] KEY print the value of KEY and a newline
 //	dkv [FLAGS] del [--explain] KEY delete KEY (a missing key is fine)
+//	dkv [FLAGS] cas [--absent] [--delete] KEY [OLD] [NEW]
+//	                                set KEY to NEW (--delete: delete it) if its
+//	                                value is OLD (--absent: it has none)
 //	dkv [FLAGS] delete-range START END
 //	                                delete the keys in [START, END)
 //	dkv [FLAGS] scan [--prefix P | --start S --end E] [--limit N] [--keys-only]
@@ -35,6 +39,9 @@
 //     object (see "Output").
 //   - --hex: keys and values are given, and printed, in hex (see "Hex").
 //
+// The data commands get, put, del, cas and scan also take the flags of
+// "Cluster": --endpoints, --timeout, --certs-dir and --user.
+//
 // # Opening the database
 //
 // put, del, delete-range, flush, compact and checkpoint open the database in
@@ -57,6 +64,16 @@
 //
 // # Writing, scanning and estimating
 //
+//   - cas KEY OLD NEW compares and swaps: if the value of KEY is OLD, it
+//     sets it to NEW, atomically; otherwise it changes nothing. --absent
+//     takes the place of OLD and means "KEY has no value"; --delete takes
+//     the place of NEW and deletes KEY; each removes its argument (cas
+//     --absent KEY NEW, cas --delete KEY OLD). An empty argument ("") is
+//     the empty value, not "no value". cas prints "swapped" and exits 0,
+//     or prints "not swapped" and exits 4, so that a script can test it
+//     (dkv cas --absent lock me && ...). With -o json it prints {"key",
+//     "old", "new", "swapped"}, "old" or "new" null for no value. On --dir
+//     it holds the database open from the read to the synced write.
 //   - delete-range START END deletes the keys in [START, END) with one
 //     range tombstone, whatever their number; an empty START or END ("")
 //     is no bound. START equal to END deletes nothing; START above END is
@@ -91,6 +108,34 @@
 //     the number of tables, how many are links to the database's files and
 //     how many copies, and the size of DEST's files. DEST opens as a
 //     database of its own. An interrupt stops it, leaving no DEST, exit 1.
+//
+// # Cluster
+//
+// With --endpoints H:P[,H:P...], or without that flag the environment
+// variable DKV_ENDPOINTS, get, put, del, cas and scan talk to a cluster
+// (nodes started with dkv start) through the Go client package
+// (github.com/distributedkv/dkv/client) instead of opening --dir; --dir
+// with either is a usage error (exit 2). Any one node that answers is
+// enough: the client follows the nodes to each key's leader. Their
+// output, -o json and --hex are as on --dir, and so are the exit codes
+// (get of a missing key exits 3, cas that did not swap 4); --explain
+// does not go with --endpoints.
+//
+//   - --timeout D bounds the whole command (10s by default); a node that
+//     is down or not the leader is skipped, and when no node answers in
+//     time the command exits 1.
+//   - --certs-dir DIR connects with TLS as --user USER (root by default):
+//     it presents DIR/client.USER.crt and DIR/client.USER.key and checks
+//     the nodes against DIR/ca.crt.
+//   - get reads from the leader of the key's range, after every write
+//     acknowledged before it started; scan reads range after range, each
+//     key once and in order.
+//   - put, del and cas return once a quorum of the key's replicas hold
+//     the write durably. A write whose answer is lost (a deadline, a node
+//     that failed with the write in flight) exits 1 with a message saying
+//     it may or may not have been applied; it is never retried blindly.
+//   - A cluster takes keys of at most 4 KiB and values of at most 1 MiB;
+//     a longer one is a usage error (exit 2), refused before it is sent.
 //
 // # Inspecting a database
 //
@@ -216,17 +261,20 @@
 //
 // # Exit status
 //
-//	0  success (del of a missing key included)
+//	0  success (del of a missing key included; cas that swapped)
 //	1  error: I/O, corruption, locked database, no database in --dir
-//	   (get, scan, space), interrupted compact or checkpoint, ...
+//	   (get, scan, space), interrupted compact or checkpoint, no node
+//	   of --endpoints answering before --timeout, a write to a cluster
+//	   that may or may not have been applied, ...
 //	2  usage error: no command, wrong number of arguments, unknown
 //	   command or flag, a bad flag value or combination (scan --prefix
 //	   with --start, -o yaml, -o json without --hex on keys or values
-//	   that are not UTF-8 text), or an argument the command refuses (an
-//	   empty or oversized key, a start above the end, bad hex under
-//	   --hex, a checkpoint DEST that exists, a wal FILE not named
-//	   NNNNNN.log without --lognum)
+//	   that are not UTF-8 text, --dir with --endpoints or DKV_ENDPOINTS),
+//	   or an argument the command refuses (an empty or oversized key, a
+//	   start above the end, bad hex under --hex, a checkpoint DEST that
+//	   exists, a wal FILE not named NNNNNN.log without --lognum)
 //	3  key not found (get only)
+//	4  not swapped: the value was not OLD, nothing changed (cas only)
 //
 // # Example
 //
@@ -268,4 +316,15 @@
 //	key         value
 //	7573657232  626f62
 //	1 key
+//	$ dkv --dir /tmp/demo cas user2 bob robert
+//	swapped
+//	$ dkv --dir /tmp/demo cas --absent user2 carol
+//	not swapped
+//	dkv: key "user2" has a value
+//	$ echo $?
+//	4
+//	$ export DKV_ENDPOINTS=127.0.0.1:7001,127.0.0.1:7002
+//	$ dkv put greeting hello
+//	$ dkv get greeting
+//	hello
 package main

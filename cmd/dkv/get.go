@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -9,10 +10,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/client"
 )
 
 func newGetCmd(g *globals) *cobra.Command {
-	var explain bool
+	var (
+		explain bool
+		r       *remote
+	)
 	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print the value of KEY",
@@ -24,12 +29,23 @@ only the steps; with -o json, {"key", "value": null, "explain"}).
 
 get opens the database read-only: it writes nothing to the directory,
 which must hold a database ("no database in DIR" otherwise, exit 1).` +
+			fmt.Sprintf(remoteHelp, "get", `On a cluster, get reads the value from the leader of KEY's range, after
+every write acknowledged before it started (a linearizable read), and
+prints it as above; --explain does not go with --endpoints.`) +
 			fmt.Sprintf(explainHelp, "get", "the read path: each memtable, each\ntable consulted, what its bloom filter said, the blocks read and whether\nthey came from the block cache, and what decided the answer"),
 		Args: exactArgs("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			eps, err := r.list(cmd)
+			if err != nil {
+				return err
+			}
 			key, err := g.arg("KEY", args[0])
 			if err != nil {
 				return err
+			}
+			notFound := &codeError{code: exitNotFound, err: fmt.Errorf("key %q not found", args[0])}
+			if eps != nil {
+				return getRemote(cmd, g, r, eps, key, explain, notFound)
 			}
 			var value []byte
 			ex := explainer{g: g}
@@ -53,7 +69,6 @@ which must hold a database ("no database in DIR" otherwise, exit 1).` +
 					return perr
 				}
 			}
-			notFound := &codeError{code: exitNotFound, err: fmt.Errorf("key %q not found", args[0])}
 			switch {
 			case missing && !explain:
 				return notFound
@@ -70,7 +85,32 @@ which must hold a database ("no database in DIR" otherwise, exit 1).` +
 		},
 	}
 	cmd.Flags().BoolVar(&explain, "explain", false, "print each step of the read path")
+	r = addRemoteFlags(cmd)
 	return cmd
+}
+
+// getRemote is get on a cluster: it prints key's value as get on --dir
+// does, and returns notFound when key has none.
+func getRemote(cmd *cobra.Command, g *globals, r *remote, eps []string, key []byte, explain bool, notFound error) error {
+	if err := noExplain(explain); err != nil {
+		return err
+	}
+	if err := checkRemote(key); err != nil {
+		return err
+	}
+	var value []byte
+	err := r.run(cmd, eps, func(ctx context.Context, c *client.Client) error {
+		var err error
+		value, err = c.Get(ctx, key)
+		return err
+	})
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		return notFound
+	case err != nil:
+		return err
+	}
+	return printGet(cmd.OutOrStdout(), g, key, value, true, &explainer{g: g})
 }
 
 // printGet prints the steps ex collected, then the value of key when it

@@ -27,17 +27,20 @@ const (
 // exitCodesHelp ends the long help text. doc.go repeats it word for word
 // (TestDocListsExitCodes checks).
 const exitCodesHelp = `Exit status:
-  0  success (del of a missing key included)
+  0  success (del of a missing key included; cas that swapped)
   1  error: I/O, corruption, locked database, no database in --dir
-     (get, scan, space), interrupted compact or checkpoint, ...
+     (get, scan, space), interrupted compact or checkpoint, no node
+     of --endpoints answering before --timeout, a write to a cluster
+     that may or may not have been applied, ...
   2  usage error: no command, wrong number of arguments, unknown
      command or flag, a bad flag value or combination (scan --prefix
      with --start, -o yaml, -o json without --hex on keys or values
-     that are not UTF-8 text), or an argument the command refuses (an
-     empty or oversized key, a start above the end, bad hex under
-     --hex, a checkpoint DEST that exists, a wal FILE not named
-     NNNNNN.log without --lognum)
-  3  key not found (get only)`
+     that are not UTF-8 text, --dir with --endpoints or DKV_ENDPOINTS),
+     or an argument the command refuses (an empty or oversized key, a
+     start above the end, bad hex under --hex, a checkpoint DEST that
+     exists, a wal FILE not named NNNNNN.log without --lognum)
+  3  key not found (get only)
+  4  not swapped: the value was not OLD, nothing changed (cas only)`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -120,6 +123,13 @@ memtables to an L0 table; compact compacts a range of keys down to the
 bottom level and prints the shape of the LSM tree before and after;
 checkpoint writes a copy of the database to a new directory.
 
+cas compares and swaps: it sets a key to a new value (or deletes it) only
+if its value is the one given (or it has none).
+
+get, put, del, cas and scan also work on a cluster: with --endpoints
+H:P[,H:P...] (or DKV_ENDPOINTS in the environment) they talk to the nodes
+at those addresses instead of opening --dir, and print the same output.
+
 get, put, del and compact take --explain: they print each step of the
 read or write path (or the picker's view and each compaction's reason) as
 it happened; lsm --svg draws the tree. docs/tour.md follows one key
@@ -182,7 +192,7 @@ Errors, logs and progress go to standard error; errors are prefixed
 	flags.StringVar(&g.dir, "dir", "./data", "database directory")
 	flags.VarP(&g.output, "output", "o", "output `FORMAT`: text (aligned tables) or json (one object)")
 	flags.BoolVar(&g.hex, "hex", false, "take and print keys and values in hex")
-	root.AddCommand(newPutCmd(g), newGetCmd(g), newDelCmd(g), newDeleteRangeCmd(g),
+	root.AddCommand(newPutCmd(g), newGetCmd(g), newDelCmd(g), newCASCmd(g), newDeleteRangeCmd(g),
 		newScanCmd(g), newSpaceCmd(g), newFlushCmd(g), newCompactCmd(g), newCheckpointCmd(g),
 		newSSTableCmd(g), newWALCmd(g), newManifestCmd(g), newLSMCmd(g), newCheckCmd(g))
 	return root, st

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/client"
+	"github.com/distributedkv/dkv/cluster/keys"
 )
 
 func newScanCmd(g *globals) *cobra.Command {
@@ -15,6 +18,7 @@ func newScanCmd(g *globals) *cobra.Command {
 		prefix, start, end string
 		limit              int
 		keysOnly           bool
+		r                  *remote
 	)
 	cmd := &cobra.Command{
 		Use:   "scan [--prefix P | --start S --end E] [--limit N] [--keys-only]",
@@ -38,9 +42,15 @@ scan opens the database read-only, so it writes nothing to the directory,
 which must hold a database; it reads the database as of when it starts,
 the writes not yet flushed from the logs included. A table that fails a
 check makes scan print the keys read before the damage, then exit 1 with
-the corruption.`,
+the corruption.` + fmt.Sprintf(remoteHelp, "scan", `On a cluster, scan reads the keys from the cluster's ranges in turn,
+each range's part as of some moment during the scan, each key once and
+in order, and prints them as above.`),
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			eps, err := r.list(cmd)
+			if err != nil {
+				return err
+			}
 			flags := cmd.Flags()
 			if flags.Changed("prefix") && (flags.Changed("start") || flags.Changed("end")) {
 				return usageError("--prefix does not go with --start or --end")
@@ -56,7 +66,6 @@ the corruption.`,
 				}
 				o.LowerBound, o.UpperBound = dkv.PrefixBounds(p)
 			}
-			var err error
 			if o.LowerBound, err = rangeFlag(g, flags.Changed("start"), "--start", start, o.LowerBound); err != nil {
 				return err
 			}
@@ -66,8 +75,15 @@ the corruption.`,
 			if flags.Changed("start") && flags.Changed("end") && bytes.Compare(o.LowerBound, o.UpperBound) > 0 {
 				return usageError("--start %q is above --end %q", start, end)
 			}
+			if eps != nil {
+				return scanRemote(cmd, g, r, eps, &o, limit, keysOnly)
+			}
 			return withReadOnly(cmd, g.dir, func(db *dkv.DB) error {
-				return printScan(cmd.OutOrStdout(), g, db, &o, limit, keysOnly)
+				it, err := db.NewIter(&o)
+				if err != nil {
+					return err
+				}
+				return printScan(cmd.OutOrStdout(), g, it, limit, keysOnly)
 			})
 		},
 	}
@@ -76,8 +92,55 @@ the corruption.`,
 	cmd.Flags().StringVar(&end, "end", "", "scan up to key `E` (excluded)")
 	cmd.Flags().IntVar(&limit, "limit", 1000, "print at most `N` keys (0: all)")
 	cmd.Flags().BoolVar(&keysOnly, "keys-only", false, "print the keys without their values")
+	r = addRemoteFlags(cmd)
 	return cmd
 }
+
+// scanRemote is scan on a cluster: it reads the keys within o's bounds,
+// one more than limit to tell whether the limit was reached, and prints
+// them as scan on --dir does.
+func scanRemote(cmd *cobra.Command, g *globals, r *remote, eps []string, o *dkv.IterOptions, limit int, keysOnly bool) error {
+	for _, b := range [][]byte{o.LowerBound, o.UpperBound} {
+		if len(b) > keys.MaxKeySize {
+			return usageError("invalid argument: a bound of %d bytes exceeds the key limit of %d", len(b), keys.MaxKeySize)
+		}
+	}
+	var kvs []client.KeyValue
+	err := r.run(cmd, eps, func(ctx context.Context, c *client.Client) error {
+		ask := 0
+		if limit > 0 {
+			ask = limit + 1
+		}
+		var err error
+		kvs, err = c.Scan(ctx, o.LowerBound, o.UpperBound, ask)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return printScan(cmd.OutOrStdout(), g, &kvRows{kvs: kvs}, limit, keysOnly)
+}
+
+// scanRows is what printScan reads: a *dkv.Iterator, or kvRows.
+type scanRows interface {
+	First() bool
+	Next() bool
+	Key() []byte
+	Value() []byte
+	Close() error
+}
+
+// kvRows are the keys a cluster returned, as scanRows.
+type kvRows struct {
+	kvs []client.KeyValue
+	i   int
+}
+
+func (r *kvRows) First() bool   { r.i = 0; return r.i < len(r.kvs) }
+func (r *kvRows) Next() bool    { r.i++; return r.i < len(r.kvs) }
+func (r *kvRows) Key() []byte   { return r.kvs[r.i].Key }
+func (r *kvRows) Value() []byte { return r.kvs[r.i].Value }
+func (r *kvRows) Close() error  { return nil }
 
 // rangeFlag returns the bound a key flag (name, given as s) sets: its
 // bytes when the flag was set, otherwise dflt.
@@ -101,15 +164,11 @@ type scanRow struct {
 	Value *string `json:"value,omitempty"` // nil with --keys-only
 }
 
-// printScan prints the keys of db within o's bounds, at most limit of them
-// (0: all), then how many it printed. The rows read before an error are
-// printed; the count is printed only when the scan ends without one (in
-// JSON, the error is).
-func printScan(w io.Writer, g *globals, db *dkv.DB, o *dkv.IterOptions, limit int, keysOnly bool) error {
-	it, err := db.NewIter(o)
-	if err != nil {
-		return err
-	}
+// printScan prints the keys it reads, at most limit of them (0: all),
+// then how many it printed, and closes it. The rows read before an error
+// are printed; the count is printed only when the scan ends without one
+// (in JSON, the error is).
+func printScan(w io.Writer, g *globals, it scanRows, limit int, keysOnly bool) error {
 	tw := newTable(w)
 	doc := scanDoc{Keys: []scanRow{}}
 	shown, more := 0, false
