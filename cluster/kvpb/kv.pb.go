@@ -2812,19 +2812,73 @@ func (x *RangeStatus) GetLocal() *ReplicaStatus {
 	return nil
 }
 
+// NodeLiveness is how recently the answering node heard from a node.
+type NodeLiveness struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	HeardAgoMs    int64                  `protobuf:"varint,2,opt,name=heard_ago_ms,json=heardAgoMs,proto3" json:"heard_ago_ms,omitempty"` // -1: never since it started
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeLiveness) Reset() {
+	*x = NodeLiveness{}
+	mi := &file_kv_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeLiveness) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeLiveness) ProtoMessage() {}
+
+func (x *NodeLiveness) ProtoReflect() protoreflect.Message {
+	mi := &file_kv_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeLiveness.ProtoReflect.Descriptor instead.
+func (*NodeLiveness) Descriptor() ([]byte, []int) {
+	return file_kv_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *NodeLiveness) GetNodeId() uint64 {
+	if x != nil {
+		return x.NodeId
+	}
+	return 0
+}
+
+func (x *NodeLiveness) GetHeardAgoMs() int64 {
+	if x != nil {
+		return x.HeardAgoMs
+	}
+	return 0
+}
+
 type ClusterStatusResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ClusterId     uint64                 `protobuf:"varint,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	NodeId        uint64                 `protobuf:"varint,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"` // the node that answered
 	Nodes         []*NodeRecord          `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	Ranges        []*RangeStatus         `protobuf:"bytes,4,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	Liveness      []*NodeLiveness        `protobuf:"bytes,5,rep,name=liveness,proto3" json:"liveness,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_kv_proto_msgTypes[44]
+	mi := &file_kv_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2836,7 +2890,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[44]
+	mi := &file_kv_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2849,7 +2903,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{44}
+	return file_kv_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ClusterStatusResponse) GetClusterId() uint64 {
@@ -2880,6 +2934,13 @@ func (x *ClusterStatusResponse) GetRanges() []*RangeStatus {
 	return nil
 }
 
+func (x *ClusterStatusResponse) GetLiveness() []*NodeLiveness {
+	if x != nil {
+		return x.Liveness
+	}
+	return nil
+}
+
 type RaftMessage struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RangeId       uint64                 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
@@ -2892,7 +2953,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_kv_proto_msgTypes[45]
+	mi := &file_kv_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2904,7 +2965,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[45]
+	mi := &file_kv_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2917,7 +2978,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{45}
+	return file_kv_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RaftMessage) GetRangeId() uint64 {
@@ -2963,7 +3024,7 @@ type RaftMessageBatch struct {
 
 func (x *RaftMessageBatch) Reset() {
 	*x = RaftMessageBatch{}
-	mi := &file_kv_proto_msgTypes[46]
+	mi := &file_kv_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2975,7 +3036,7 @@ func (x *RaftMessageBatch) String() string {
 func (*RaftMessageBatch) ProtoMessage() {}
 
 func (x *RaftMessageBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[46]
+	mi := &file_kv_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2988,7 +3049,7 @@ func (x *RaftMessageBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessageBatch.ProtoReflect.Descriptor instead.
 func (*RaftMessageBatch) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{46}
+	return file_kv_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RaftMessageBatch) GetClusterId() uint64 {
@@ -3034,7 +3095,7 @@ type RaftStreamEnd struct {
 
 func (x *RaftStreamEnd) Reset() {
 	*x = RaftStreamEnd{}
-	mi := &file_kv_proto_msgTypes[47]
+	mi := &file_kv_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3107,7 @@ func (x *RaftStreamEnd) String() string {
 func (*RaftStreamEnd) ProtoMessage() {}
 
 func (x *RaftStreamEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[47]
+	mi := &file_kv_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3120,7 @@ func (x *RaftStreamEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftStreamEnd.ProtoReflect.Descriptor instead.
 func (*RaftStreamEnd) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{47}
+	return file_kv_proto_rawDescGZIP(), []int{48}
 }
 
 type SnapshotHeader struct {
@@ -3074,7 +3135,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_kv_proto_msgTypes[48]
+	mi := &file_kv_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3147,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[48]
+	mi := &file_kv_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3160,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{48}
+	return file_kv_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *SnapshotHeader) GetClusterId() uint64 {
@@ -3143,7 +3204,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_kv_proto_msgTypes[49]
+	mi := &file_kv_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3155,7 +3216,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[49]
+	mi := &file_kv_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3168,7 +3229,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{49}
+	return file_kv_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *SnapshotChunk) GetHeader() *SnapshotHeader {
@@ -3202,7 +3263,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_kv_proto_msgTypes[50]
+	mi := &file_kv_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3275,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kv_proto_msgTypes[50]
+	mi := &file_kv_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3288,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_kv_proto_rawDescGZIP(), []int{50}
+	return file_kv_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SnapshotResponse) GetAccepted() bool {
@@ -3428,13 +3489,18 @@ const file_kv_proto_rawDesc = "" +
 	"\x0eleader_node_id\x18\x02 \x01(\x04R\fleaderNodeId\x12!\n" +
 	"\fapprox_bytes\x18\x03 \x01(\x03R\vapproxBytes\x12\x12\n" +
 	"\x04keys\x18\x04 \x01(\x03R\x04keys\x12-\n" +
-	"\x05local\x18\x05 \x01(\v2\x17.dkv.kvpb.ReplicaStatusR\x05local\"\xaa\x01\n" +
+	"\x05local\x18\x05 \x01(\v2\x17.dkv.kvpb.ReplicaStatusR\x05local\"I\n" +
+	"\fNodeLiveness\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12 \n" +
+	"\fheard_ago_ms\x18\x02 \x01(\x03R\n" +
+	"heardAgoMs\"\xde\x01\n" +
 	"\x15ClusterStatusResponse\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\x04R\tclusterId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\x12*\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x14.dkv.kvpb.NodeRecordR\x05nodes\x12-\n" +
-	"\x06ranges\x18\x04 \x03(\v2\x15.dkv.kvpb.RangeStatusR\x06ranges\"\xa0\x01\n" +
+	"\x06ranges\x18\x04 \x03(\v2\x15.dkv.kvpb.RangeStatusR\x06ranges\x122\n" +
+	"\bliveness\x18\x05 \x03(\v2\x16.dkv.kvpb.NodeLivenessR\bliveness\"\xa0\x01\n" +
 	"\vRaftMessage\x12\x19\n" +
 	"\brange_id\x18\x01 \x01(\x04R\arangeId\x12/\n" +
 	"\x04from\x18\x02 \x01(\v2\x1b.dkv.kvpb.ReplicaDescriptorR\x04from\x12+\n" +
@@ -3506,7 +3572,7 @@ func file_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_kv_proto_goTypes = []any{
 	(ReplicaRole)(0),               // 0: dkv.kvpb.ReplicaRole
 	(NodeState)(0),                 // 1: dkv.kvpb.NodeState
@@ -3555,13 +3621,14 @@ var file_kv_proto_goTypes = []any{
 	(*ClusterStatusRequest)(nil),   // 44: dkv.kvpb.ClusterStatusRequest
 	(*ReplicaStatus)(nil),          // 45: dkv.kvpb.ReplicaStatus
 	(*RangeStatus)(nil),            // 46: dkv.kvpb.RangeStatus
-	(*ClusterStatusResponse)(nil),  // 47: dkv.kvpb.ClusterStatusResponse
-	(*RaftMessage)(nil),            // 48: dkv.kvpb.RaftMessage
-	(*RaftMessageBatch)(nil),       // 49: dkv.kvpb.RaftMessageBatch
-	(*RaftStreamEnd)(nil),          // 50: dkv.kvpb.RaftStreamEnd
-	(*SnapshotHeader)(nil),         // 51: dkv.kvpb.SnapshotHeader
-	(*SnapshotChunk)(nil),          // 52: dkv.kvpb.SnapshotChunk
-	(*SnapshotResponse)(nil),       // 53: dkv.kvpb.SnapshotResponse
+	(*NodeLiveness)(nil),           // 47: dkv.kvpb.NodeLiveness
+	(*ClusterStatusResponse)(nil),  // 48: dkv.kvpb.ClusterStatusResponse
+	(*RaftMessage)(nil),            // 49: dkv.kvpb.RaftMessage
+	(*RaftMessageBatch)(nil),       // 50: dkv.kvpb.RaftMessageBatch
+	(*RaftStreamEnd)(nil),          // 51: dkv.kvpb.RaftStreamEnd
+	(*SnapshotHeader)(nil),         // 52: dkv.kvpb.SnapshotHeader
+	(*SnapshotChunk)(nil),          // 53: dkv.kvpb.SnapshotChunk
+	(*SnapshotResponse)(nil),       // 54: dkv.kvpb.SnapshotResponse
 }
 var file_kv_proto_depIdxs = []int32{
 	0,  // 0: dkv.kvpb.ReplicaDescriptor.role:type_name -> dkv.kvpb.ReplicaRole
@@ -3609,40 +3676,41 @@ var file_kv_proto_depIdxs = []int32{
 	45, // 42: dkv.kvpb.RangeStatus.local:type_name -> dkv.kvpb.ReplicaStatus
 	10, // 43: dkv.kvpb.ClusterStatusResponse.nodes:type_name -> dkv.kvpb.NodeRecord
 	46, // 44: dkv.kvpb.ClusterStatusResponse.ranges:type_name -> dkv.kvpb.RangeStatus
-	4,  // 45: dkv.kvpb.RaftMessage.from:type_name -> dkv.kvpb.ReplicaDescriptor
-	4,  // 46: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
-	48, // 47: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
-	48, // 48: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
-	5,  // 49: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
-	51, // 50: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
-	26, // 51: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
-	27, // 52: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
-	29, // 53: dkv.kvpb.KV.Put:input_type -> dkv.kvpb.PutRequest
-	31, // 54: dkv.kvpb.KV.Delete:input_type -> dkv.kvpb.DeleteRequest
-	33, // 55: dkv.kvpb.KV.CompareAndSwap:input_type -> dkv.kvpb.CompareAndSwapRequest
-	35, // 56: dkv.kvpb.KV.Scan:input_type -> dkv.kvpb.ScanRequest
-	37, // 57: dkv.kvpb.Admin.Join:input_type -> dkv.kvpb.JoinRequest
-	40, // 58: dkv.kvpb.Admin.ChangeReplicas:input_type -> dkv.kvpb.ChangeReplicasRequest
-	42, // 59: dkv.kvpb.Admin.TransferLeader:input_type -> dkv.kvpb.TransferLeaderRequest
-	44, // 60: dkv.kvpb.Admin.ClusterStatus:input_type -> dkv.kvpb.ClusterStatusRequest
-	49, // 61: dkv.kvpb.Raft.RaftMessages:input_type -> dkv.kvpb.RaftMessageBatch
-	52, // 62: dkv.kvpb.Raft.Snapshot:input_type -> dkv.kvpb.SnapshotChunk
-	28, // 63: dkv.kvpb.KV.Get:output_type -> dkv.kvpb.GetResponse
-	30, // 64: dkv.kvpb.KV.Put:output_type -> dkv.kvpb.PutResponse
-	32, // 65: dkv.kvpb.KV.Delete:output_type -> dkv.kvpb.DeleteResponse
-	34, // 66: dkv.kvpb.KV.CompareAndSwap:output_type -> dkv.kvpb.CompareAndSwapResponse
-	36, // 67: dkv.kvpb.KV.Scan:output_type -> dkv.kvpb.ScanResponse
-	38, // 68: dkv.kvpb.Admin.Join:output_type -> dkv.kvpb.JoinResponse
-	41, // 69: dkv.kvpb.Admin.ChangeReplicas:output_type -> dkv.kvpb.ChangeReplicasResponse
-	43, // 70: dkv.kvpb.Admin.TransferLeader:output_type -> dkv.kvpb.TransferLeaderResponse
-	47, // 71: dkv.kvpb.Admin.ClusterStatus:output_type -> dkv.kvpb.ClusterStatusResponse
-	50, // 72: dkv.kvpb.Raft.RaftMessages:output_type -> dkv.kvpb.RaftStreamEnd
-	53, // 73: dkv.kvpb.Raft.Snapshot:output_type -> dkv.kvpb.SnapshotResponse
-	63, // [63:74] is the sub-list for method output_type
-	52, // [52:63] is the sub-list for method input_type
-	52, // [52:52] is the sub-list for extension type_name
-	52, // [52:52] is the sub-list for extension extendee
-	0,  // [0:52] is the sub-list for field type_name
+	47, // 45: dkv.kvpb.ClusterStatusResponse.liveness:type_name -> dkv.kvpb.NodeLiveness
+	4,  // 46: dkv.kvpb.RaftMessage.from:type_name -> dkv.kvpb.ReplicaDescriptor
+	4,  // 47: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
+	49, // 48: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
+	49, // 49: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
+	5,  // 50: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
+	52, // 51: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
+	26, // 52: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
+	27, // 53: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
+	29, // 54: dkv.kvpb.KV.Put:input_type -> dkv.kvpb.PutRequest
+	31, // 55: dkv.kvpb.KV.Delete:input_type -> dkv.kvpb.DeleteRequest
+	33, // 56: dkv.kvpb.KV.CompareAndSwap:input_type -> dkv.kvpb.CompareAndSwapRequest
+	35, // 57: dkv.kvpb.KV.Scan:input_type -> dkv.kvpb.ScanRequest
+	37, // 58: dkv.kvpb.Admin.Join:input_type -> dkv.kvpb.JoinRequest
+	40, // 59: dkv.kvpb.Admin.ChangeReplicas:input_type -> dkv.kvpb.ChangeReplicasRequest
+	42, // 60: dkv.kvpb.Admin.TransferLeader:input_type -> dkv.kvpb.TransferLeaderRequest
+	44, // 61: dkv.kvpb.Admin.ClusterStatus:input_type -> dkv.kvpb.ClusterStatusRequest
+	50, // 62: dkv.kvpb.Raft.RaftMessages:input_type -> dkv.kvpb.RaftMessageBatch
+	53, // 63: dkv.kvpb.Raft.Snapshot:input_type -> dkv.kvpb.SnapshotChunk
+	28, // 64: dkv.kvpb.KV.Get:output_type -> dkv.kvpb.GetResponse
+	30, // 65: dkv.kvpb.KV.Put:output_type -> dkv.kvpb.PutResponse
+	32, // 66: dkv.kvpb.KV.Delete:output_type -> dkv.kvpb.DeleteResponse
+	34, // 67: dkv.kvpb.KV.CompareAndSwap:output_type -> dkv.kvpb.CompareAndSwapResponse
+	36, // 68: dkv.kvpb.KV.Scan:output_type -> dkv.kvpb.ScanResponse
+	38, // 69: dkv.kvpb.Admin.Join:output_type -> dkv.kvpb.JoinResponse
+	41, // 70: dkv.kvpb.Admin.ChangeReplicas:output_type -> dkv.kvpb.ChangeReplicasResponse
+	43, // 71: dkv.kvpb.Admin.TransferLeader:output_type -> dkv.kvpb.TransferLeaderResponse
+	48, // 72: dkv.kvpb.Admin.ClusterStatus:output_type -> dkv.kvpb.ClusterStatusResponse
+	51, // 73: dkv.kvpb.Raft.RaftMessages:output_type -> dkv.kvpb.RaftStreamEnd
+	54, // 74: dkv.kvpb.Raft.Snapshot:output_type -> dkv.kvpb.SnapshotResponse
+	64, // [64:75] is the sub-list for method output_type
+	53, // [53:64] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_kv_proto_init() }
@@ -3672,7 +3740,7 @@ func file_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kv_proto_rawDesc), len(file_kv_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   51,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

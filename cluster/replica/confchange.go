@@ -239,3 +239,30 @@ func (r *Replica) markDestroyed() {
 	r.mu.Unlock()
 	r.failAll(rangeNotFoundError(r.cfg.RangeID))
 }
+
+// TransferLeader asks the leader to hand leadership to the voter on node
+// (raft first brings it up to date). It returns once the request is
+// queued; leadership moves, or not, within an election timeout.
+func (r *Replica) TransferLeader(ctx context.Context, node uint64) error {
+	desc := r.Descriptor()
+	if desc == nil {
+		return rangeNotFoundError(r.cfg.RangeID)
+	}
+	st := r.Status()
+	if st.RaftState != "StateLeader" {
+		return notLeaderError(r.cfg.RangeID, st.LeadNode)
+	}
+	for _, rd := range desc.GetReplicas() {
+		if rd.GetNodeId() == node {
+			if rd.GetRole() != kvpb.ReplicaRole_VOTER {
+				return &Error{Detail: &kvpb.Error{Message: fmt.Sprintf("replica on node %d is not a voter", node)}}
+			}
+			r.mu.Lock()
+			r.mu.transfer = rd.GetReplicaId()
+			r.mu.Unlock()
+			r.cfg.Schedule()
+			return ctx.Err()
+		}
+	}
+	return &Error{Detail: &kvpb.Error{Message: fmt.Sprintf("range %d has no replica on node %d", r.cfg.RangeID, node)}}
+}

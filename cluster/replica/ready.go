@@ -24,8 +24,8 @@ func (r *Replica) Process() error {
 		r.mu.Unlock()
 		return nil
 	}
-	inbox, ticks, reports := r.mu.inbox, r.mu.ticks, r.mu.reports
-	r.mu.inbox, r.mu.ticks, r.mu.reports = nil, 0, nil
+	inbox, ticks, reports, transfer := r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer
+	r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer = nil, 0, nil, 0
 	r.mu.Unlock()
 	if err := r.cfg.Stopped(); err != nil {
 		r.failAll(stoppedError(err))
@@ -47,6 +47,9 @@ func (r *Replica) Process() error {
 		case rep.snapFailed:
 			r.rn.ReportSnapshot(rep.to, raft.SnapshotFailure)
 		}
+	}
+	if transfer != 0 {
+		r.rn.TransferLeader(transfer)
 	}
 	r.proposeQueued()
 	r.requestReads()

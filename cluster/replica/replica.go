@@ -96,12 +96,13 @@ type Replica struct {
 		sync.Mutex
 		inbox     []*raftpb.Message
 		ticks     int
-		queued    []*proposal           // not yet handed to raft
-		inflight  map[uint64]*proposal  // proposed, waiting for apply, by ID
-		reads     []*readRequest        // not yet handed to raft
+		queued    []*proposal          // not yet handed to raft
+		inflight  map[uint64]*proposal // proposed, waiting for apply, by ID
+		reads     []*readRequest       // not yet handed to raft
 		readsByID map[string][]*readRequest
 		waiting   []*readRequest // have a read index, wait for apply
 		reports   []report
+		transfer  uint64            // replica ID to hand leadership to
 		snap      *incomingSnapshot // received, stepped, not yet installed
 		sending   map[uint64]bool   // replica IDs a snapshot is being sent to
 		peers     map[uint64]uint64 // replica ID → node ID, learned from messages

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -201,6 +202,9 @@ func (s *Store) removeReplica(r *replica.Replica) error {
 // (transport.Handler).
 func (s *Store) HandleRaftBatch(b *kvpb.RaftMessageBatch) {
 	s.LearnAddr(b.GetFromNodeId(), b.GetFromAddr())
+	s.mu.Lock()
+	s.mu.heard[b.GetFromNodeId()] = time.Now()
+	s.mu.Unlock()
 	for _, rm := range b.GetMessages() {
 		m := &raftpb.Message{}
 		if err := proto.Unmarshal(rm.GetMessage(), m); err != nil {

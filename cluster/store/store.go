@@ -61,7 +61,8 @@ type Store struct {
 		sync.RWMutex
 		ident    *kvpb.StoreIdent
 		replicas map[uint64]*replica.Replica
-		addrs    map[uint64]string // node ID → advertised address, learned
+		addrs    map[uint64]string    // node ID → advertised address, learned
+		heard    map[uint64]time.Time // node ID → when a message from it last arrived
 	}
 	sched scheduler
 
@@ -100,6 +101,7 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, fs: fs, db: db, logger: cfg.Logger, done: make(chan struct{}), stopper: make(chan struct{})}
 	s.mu.replicas = make(map[uint64]*replica.Replica)
 	s.mu.addrs = make(map[uint64]string)
+	s.mu.heard = make(map[uint64]time.Time)
 	s.sched.init()
 	if err := s.load(); err != nil {
 		_ = db.Close()
@@ -369,6 +371,14 @@ func (s *Store) Resolve(nodeID uint64) (string, bool) {
 	defer s.mu.RUnlock()
 	a, ok = s.mu.addrs[nodeID]
 	return a, ok
+}
+
+// LastHeard returns when a message from node last arrived (zero: never
+// since this Store opened).
+func (s *Store) LastHeard(node uint64) time.Time {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.mu.heard[node]
 }
 
 // LearnAddr records a node's address (from a message it sent).

@@ -1,0 +1,216 @@
+package clustertest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/client"
+	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/server"
+	"github.com/distributedkv/dkv/cluster/transport"
+	"github.com/distributedkv/dkv/vfs"
+)
+
+// ClusterConfig configures an in-process cluster.
+type ClusterConfig struct {
+	Nodes          int    // default 3
+	Seed           int64  // for the fault interposer
+	LogTailEntries uint64 // 0: the default
+	TickInterval   time.Duration
+}
+
+// Cluster is real nodes in one process: gRPC on 127.0.0.1, the fault
+// interposer between them, and in-memory filesystems that can crash.
+type Cluster struct {
+	t      testing.TB
+	cfg    ClusterConfig
+	Faults *transport.Faults
+	mu     sync.Mutex
+	nodes  []*clusterNode
+}
+
+type clusterNode struct {
+	id       uint64
+	addr     string
+	httpAddr string
+	fs       *vfs.MemFS
+	node     *server.Node // nil while down
+}
+
+// NewCluster bootstraps and starts a cluster; Close (registered with
+// t.Cleanup) stops it.
+func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
+	t.Helper()
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 3
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = 20 * time.Millisecond
+	}
+	c := &Cluster{t: t, cfg: cfg, Faults: transport.NewFaults(cfg.Seed)}
+	var members []*kvpb.NodeRecord
+	lis := make([]net.Listener, cfg.Nodes)
+	hlis := make([]net.Listener, cfg.Nodes)
+	for i := range cfg.Nodes {
+		var err error
+		if lis[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if hlis[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		n := &clusterNode{id: uint64(i + 1), addr: lis[i].Addr().String(), httpAddr: hlis[i].Addr().String(), fs: vfs.NewMem()}
+		c.nodes = append(c.nodes, n)
+		members = append(members, &kvpb.NodeRecord{NodeId: n.id, Addr: n.addr, HttpAddr: n.httpAddr})
+	}
+	t.Cleanup(c.Close)
+	for i, n := range c.nodes {
+		nd, err := server.Start(context.Background(), c.nodeConfig(n, members, lis[i], hlis[i]))
+		if err != nil {
+			t.Fatalf("start node %d: %v", n.id, err)
+		}
+		n.node = nd
+	}
+	return c
+}
+
+func (c *Cluster) nodeConfig(n *clusterNode, members []*kvpb.NodeRecord, l, hl net.Listener) server.Config {
+	return server.Config{
+		NodeID:         n.id,
+		Dir:            "/node",
+		FS:             n.fs,
+		Cluster:        members,
+		Listener:       l,
+		HTTPListener:   hl,
+		TickInterval:   c.cfg.TickInterval,
+		LogTailEntries: c.cfg.LogTailEntries,
+		Faults:         c.Faults,
+		DBOptions:      &dkv.Options{MemTableSize: 1 << 20},
+	}
+}
+
+// Endpoints returns every node's gRPC address.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, n := range c.nodes {
+		out = append(out, n.addr)
+	}
+	return out
+}
+
+// Node returns the running node with id, or nil while it is down.
+func (c *Cluster) Node(id uint64) *server.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id-1].node
+}
+
+// HTTPAddr returns node id's HTTP address.
+func (c *Cluster) HTTPAddr(id uint64) string { return c.nodes[id-1].httpAddr }
+
+// Client returns a client of the cluster, closed at cleanup.
+func (c *Cluster) Client(timeout time.Duration) *client.Client {
+	cl, err := client.New(client.Config{Endpoints: c.Endpoints(), RequestTimeout: timeout, DialTimeout: 2 * time.Second})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+// Leader returns the node leading range 1, waiting up to timeout.
+func (c *Cluster) Leader(timeout time.Duration) (uint64, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for _, n := range c.nodes {
+			nd := c.Node(n.id)
+			if nd == nil {
+				continue
+			}
+			if r := nd.Store().Replica(1); r != nil && r.Status().RaftState == "StateLeader" {
+				return n.id, nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("no leader within %v", timeout)
+}
+
+// Crash stops node id as a power loss would: its filesystem keeps only
+// what was synced.
+func (c *Cluster) Crash(id uint64) {
+	c.mu.Lock()
+	n := c.nodes[id-1]
+	nd := n.node
+	n.node = nil
+	if nd != nil {
+		n.fs = n.fs.CrashClone(vfs.CrashOptions{})
+	}
+	c.mu.Unlock()
+	if nd != nil {
+		_ = nd.Stop() // writes to the discarded filesystem
+	}
+}
+
+// Restart brings node id back from its directory, on its old addresses.
+func (c *Cluster) Restart(id uint64) error {
+	c.mu.Lock()
+	n := c.nodes[id-1]
+	if n.node != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	var l, hl net.Listener
+	var err error
+	for range 50 { // the port may linger a moment
+		if l, err = net.Listen("tcp", n.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	if hl, err = net.Listen("tcp", n.httpAddr); err != nil {
+		_ = l.Close()
+		return err
+	}
+	cfg := c.nodeConfig(n, nil, l, hl)
+	cfg.Cluster, cfg.NodeID = nil, 0
+	nd, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	n.node = nd
+	c.mu.Unlock()
+	return nil
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	c.mu.Lock()
+	nodes := c.nodes
+	c.mu.Unlock()
+	for _, n := range nodes {
+		c.mu.Lock()
+		nd := n.node
+		n.node = nil
+		c.mu.Unlock()
+		if nd != nil {
+			_ = nd.Stop()
+		}
+	}
+}
+
+// ReportDir is where failing tests write their histories.
+func ReportDir(t testing.TB) string {
+	return filepath.Join(t.TempDir(), "report")
+}

@@ -1,0 +1,403 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/store"
+	"github.com/distributedkv/dkv/cluster/transport"
+	"github.com/distributedkv/dkv/vfs"
+)
+
+// Config configures a node. Zero fields take defaults.
+type Config struct {
+	NodeID        uint64 // --id: required with Cluster; checked against Dir otherwise
+	Dir           string
+	Addr          string // --addr: gRPC listen address
+	AdvertiseAddr string // default Addr
+	HTTPAddr      string // --http; empty: no HTTP listener
+
+	Cluster []*kvpb.NodeRecord // --cluster: bootstrap members (a new directory)
+	Join    string             // --join: an address of a running member (a new directory)
+
+	// Listener and HTTPListener, when set, are used instead of listening
+	// on Addr and HTTPAddr (tests pass listeners on 127.0.0.1:0).
+	Listener     net.Listener
+	HTTPListener net.Listener
+
+	TickInterval   time.Duration // default 100ms
+	ElectionTick   int
+	HeartbeatTick  int
+	Workers        int // default 4
+	LogTailEntries uint64
+	DownAfter      time.Duration // default 5m
+	RequestTimeout time.Duration // server-side bound for requests without a deadline; default 30s
+
+	FS        vfs.FS
+	DBOptions *dkv.Options
+	Faults    *transport.Faults // tests: the fault interposer
+	Logger    *slog.Logger
+}
+
+// Node is a running dkv node.
+type Node struct {
+	cfg       Config
+	logger    *slog.Logger
+	store     *store.Store
+	transport *transport.Transport
+	grpc      *grpc.Server
+	lis       net.Listener
+	http      *http.Server
+	httpLis   net.Listener
+	started   time.Time
+
+	// Requests in flight, so that Stop can drain them before closing the
+	// gRPC server (whose peer streams never end by themselves).
+	reqs     sync.WaitGroup
+	draining atomic.Bool
+
+	stopOnce sync.Once
+	stopErr  error
+	serving  chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Start opens and starts a node.
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 4
+	}
+	if cfg.DownAfter == 0 {
+		cfg.DownAfter = 5 * time.Minute
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("server: no data directory")
+	}
+	if cfg.Cluster != nil && cfg.Join != "" {
+		return nil, errors.New("server: --cluster and --join exclude each other")
+	}
+	n = &Node{cfg: cfg, logger: cfg.Logger, serving: make(chan struct{}), started: time.Now()}
+	st, err := store.Open(store.Config{
+		Dir:            cfg.Dir,
+		FS:             cfg.FS,
+		DBOptions:      cfg.DBOptions,
+		TickInterval:   cfg.TickInterval,
+		Workers:        cfg.Workers,
+		ElectionTick:   cfg.ElectionTick,
+		HeartbeatTick:  cfg.HeartbeatTick,
+		LogTailEntries: cfg.LogTailEntries,
+		Logger:         cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.store = st
+	defer func() {
+		if err != nil {
+			n.closeListeners()
+			_ = st.Close()
+		}
+	}()
+	if err := n.resolveIdentity(ctx); err != nil {
+		return nil, err
+	}
+	if err := n.listen(); err != nil {
+		return nil, err
+	}
+	ident := st.Ident()
+	if ident == nil {
+		// A joining node: ask the cluster for an ID now that it listens.
+		if err := n.join(ctx); err != nil {
+			return nil, err
+		}
+		ident = st.Ident()
+	}
+	n.transport = transport.New(transport.Config{
+		NodeID:        ident.GetNodeId(),
+		ClusterID:     ident.GetClusterId(),
+		AdvertiseAddr: ident.GetAdvertiseAddr(),
+		LocalHost:     hostOf(ident.GetAddr()),
+		Resolve:       st.Resolve,
+		Handler:       st,
+		Unreachable:   st.ReportUnreachable,
+		Faults:        cfg.Faults,
+	})
+	n.grpc = grpc.NewServer(transport.ServerOptions()...)
+	kvpb.RegisterKVServer(n.grpc, &kvServer{n: n})
+	kvpb.RegisterAdminServer(n.grpc, &adminServer{n: n})
+	n.transport.Register(n.grpc)
+	st.Start(n.transport)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		_ = n.grpc.Serve(n.lis)
+	}()
+	if n.httpLis != nil {
+		n.http = &http.Server{Handler: n.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			_ = n.http.Serve(n.httpLis)
+		}()
+	}
+	close(n.serving)
+	n.logger.Info("node started", "node", ident.GetNodeId(), "cluster", fmt.Sprintf("%x", ident.GetClusterId()),
+		"addr", n.Addr(), "http", n.HTTPAddr())
+	return n, nil
+}
+
+// resolveIdentity bootstraps a new directory, or checks the flags of a
+// restart against the identity the directory holds.
+func (n *Node) resolveIdentity(ctx context.Context) error {
+	cfg := &n.cfg
+	ident := n.store.Ident()
+	if ident != nil {
+		if cfg.NodeID != 0 && cfg.NodeID != ident.GetNodeId() {
+			return fmt.Errorf("server: --id %d contradicts %s, which holds node %d", cfg.NodeID, cfg.Dir, ident.GetNodeId())
+		}
+		if cfg.Join != "" {
+			return fmt.Errorf("server: --join given, but %s already belongs to a cluster (node %d)", cfg.Dir, ident.GetNodeId())
+		}
+		if cfg.Cluster != nil {
+			if store.ClusterIDFor(cfg.Cluster) != ident.GetClusterId() {
+				return fmt.Errorf("server: --cluster names another cluster than the one %s belongs to", cfg.Dir)
+			}
+		}
+		if cfg.Addr != "" && cfg.Listener == nil && cfg.Addr != ident.GetAddr() {
+			return fmt.Errorf("server: --addr %s contradicts %s, which listens on %s", cfg.Addr, cfg.Dir, ident.GetAddr())
+		}
+		if cfg.AdvertiseAddr != "" && cfg.AdvertiseAddr != ident.GetAdvertiseAddr() {
+			return fmt.Errorf("server: --advertise-addr %s contradicts %s, which advertises %s", cfg.AdvertiseAddr, cfg.Dir, ident.GetAdvertiseAddr())
+		}
+		if cfg.HTTPAddr != "" && cfg.HTTPListener == nil && cfg.HTTPAddr != ident.GetHttpAddr() {
+			return fmt.Errorf("server: --http %s contradicts %s, which serves HTTP on %s", cfg.HTTPAddr, cfg.Dir, ident.GetHttpAddr())
+		}
+		if cfg.Addr == "" {
+			cfg.Addr = ident.GetAddr()
+		}
+		if cfg.HTTPAddr == "" {
+			cfg.HTTPAddr = ident.GetHttpAddr()
+		}
+		return nil
+	}
+	if cfg.Addr == "" && cfg.Listener == nil {
+		return errors.New("server: a new node needs --addr")
+	}
+	if cfg.Listener != nil {
+		cfg.Addr = cfg.Listener.Addr().String()
+	}
+	if cfg.HTTPListener != nil {
+		cfg.HTTPAddr = cfg.HTTPListener.Addr().String()
+	}
+	if cfg.AdvertiseAddr == "" {
+		cfg.AdvertiseAddr = cfg.Addr
+	}
+	switch {
+	case cfg.Cluster != nil:
+		if cfg.NodeID == 0 {
+			return errors.New("server: bootstrapping (--cluster) needs --id")
+		}
+		var self *kvpb.NodeRecord
+		for _, m := range cfg.Cluster {
+			if m.GetNodeId() == cfg.NodeID {
+				self = m
+			}
+		}
+		if self == nil {
+			return fmt.Errorf("server: --id %d is not among the --cluster members", cfg.NodeID)
+		}
+		if self.GetAddr() != cfg.AdvertiseAddr {
+			return fmt.Errorf("server: --cluster lists node %d at %s, but it advertises %s", cfg.NodeID, self.GetAddr(), cfg.AdvertiseAddr)
+		}
+		if self.GetHttpAddr() == "" {
+			self.HttpAddr = cfg.HTTPAddr
+		}
+		return n.store.Bootstrap(&kvpb.StoreIdent{
+			ClusterId: store.ClusterIDFor(cfg.Cluster), NodeId: cfg.NodeID,
+			Addr: cfg.Addr, AdvertiseAddr: cfg.AdvertiseAddr, HttpAddr: cfg.HTTPAddr,
+		}, cfg.Cluster)
+	case cfg.Join != "":
+		if cfg.NodeID != 0 {
+			return errors.New("server: a joining node gets its ID from the cluster: drop --id")
+		}
+		return nil // after listening (join)
+	default:
+		return fmt.Errorf("server: %s holds no node: give --cluster to bootstrap a new cluster or --join to join one", cfg.Dir)
+	}
+}
+
+func (n *Node) listen() error {
+	var err error
+	n.lis = n.cfg.Listener
+	if n.lis == nil {
+		if n.lis, err = net.Listen("tcp", n.cfg.Addr); err != nil {
+			return fmt.Errorf("server: listen on --addr: %w", err)
+		}
+	}
+	n.httpLis = n.cfg.HTTPListener
+	if n.httpLis == nil && n.cfg.HTTPAddr != "" {
+		if n.httpLis, err = net.Listen("tcp", n.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("server: listen on --http: %w", err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) closeListeners() {
+	if n.lis != nil {
+		_ = n.lis.Close()
+	}
+	if n.httpLis != nil {
+		_ = n.httpLis.Close()
+	}
+}
+
+// join asks a running member for a node ID (following leader hints) and
+// records the identity it gets.
+func (n *Node) join(ctx context.Context) error {
+	target := n.cfg.Join
+	deadline := time.Now().Add(time.Minute)
+	var lastErr error
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		resp, err := n.joinOnce(ctx, target)
+		if err == nil {
+			if e := resp.GetHeader().GetError(); e != nil {
+				if nl := e.GetNotLeader(); nl != nil && nl.GetLeaderAddr() != "" {
+					target = nl.GetLeaderAddr()
+					continue
+				}
+				lastErr = errors.New(e.GetMessage())
+			} else {
+				return n.store.InitJoined(&kvpb.StoreIdent{
+					ClusterId: resp.GetClusterId(), NodeId: resp.GetNodeId(),
+					Addr: n.cfg.Addr, AdvertiseAddr: n.cfg.AdvertiseAddr, HttpAddr: n.cfg.HTTPAddr,
+				}, resp.GetNodes())
+			}
+		} else {
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(100*(attempt+1)) * time.Millisecond):
+		}
+		target = n.cfg.Join
+	}
+	return fmt.Errorf("server: join %s: %w", n.cfg.Join, lastErr)
+}
+
+func (n *Node) joinOnce(ctx context.Context, target string) (*kvpb.JoinResponse, error) {
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return kvpb.NewAdminClient(conn).Join(cctx, &kvpb.JoinRequest{Addr: n.cfg.AdvertiseAddr, HttpAddr: n.cfg.HTTPAddr})
+}
+
+// enter admits a client or admin request, or refuses it while the node
+// drains; the caller must call leave when admitted.
+func (n *Node) enter() bool {
+	n.reqs.Add(1)
+	if n.draining.Load() {
+		n.reqs.Done()
+		return false
+	}
+	return true
+}
+
+func (n *Node) leave() { n.reqs.Done() }
+
+// drainingHeader is the answer to a request that arrives while the node
+// drains: refused before anything was proposed.
+func drainingHeader() *kvpb.ResponseHeader {
+	return &kvpb.ResponseHeader{Error: &kvpb.Error{
+		Message: "node is shutting down",
+		Detail:  &kvpb.Error_StoreStopped{StoreStopped: &kvpb.StoreStopped{}},
+	}}
+}
+
+// Store returns the node's Store.
+func (n *Node) Store() *store.Store { return n.store }
+
+// Transport returns the node's transport.
+func (n *Node) Transport() *transport.Transport { return n.transport }
+
+// Addr returns the address the gRPC listener is bound to.
+func (n *Node) Addr() string { return n.lis.Addr().String() }
+
+// HTTPAddr returns the address of the HTTP listener, or "".
+func (n *Node) HTTPAddr() string {
+	if n.httpLis == nil {
+		return ""
+	}
+	return n.httpLis.Addr().String()
+}
+
+// Done is closed when the node's Store stopped (an engine error or Stop).
+func (n *Node) Done() <-chan struct{} { return n.store.Done() }
+
+// Err returns the engine error that stopped the node, or nil.
+func (n *Node) Err() error { return n.store.Err() }
+
+// Stop drains the node: it stops accepting requests, lets in-flight ones
+// finish (up to a bound), then stops the Store, the transport and the
+// listeners.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() {
+		n.draining.Store(true)
+		done := make(chan struct{})
+		go func() {
+			n.reqs.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+		}
+		n.grpc.Stop()
+		if n.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = n.http.Shutdown(ctx)
+			cancel()
+		}
+		err := n.transport.Close()
+		if serr := n.store.Close(); err == nil {
+			err = serr
+		}
+		n.wg.Wait()
+		n.stopErr = err
+	})
+	return n.stopErr
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return h
+}
