@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -229,6 +230,29 @@ func TestDeadlines(t *testing.T) {
 	}
 }
 
+// TestHungNodeLeftBehind: a read gives a node that hangs part of its
+// time, then asks another within the same call; after a write that hung
+// (ambiguous, sent once), the next write goes to another node.
+func TestHungNodeLeftBehind(t *testing.T) {
+	data := newFakeData()
+	data.m["k"] = []byte("v")
+	hung := startNode(t, hang, nil)
+	ld := startNode(t, leader, data)
+	c := newClient(t, Config{Endpoints: []string{hung.addr, ld.addr}})
+
+	v, err := c.Get(testContext(t, 2*minReadAttempt+generous), []byte("k"))
+	require.NoError(t, err)
+	require.Equal(t, "v", string(v))
+	require.Equal(t, 1, hung.count("Get"))
+
+	c2 := newClient(t, Config{Endpoints: []string{hung.addr, ld.addr}})
+	err = c2.Put(testContext(t, 300*time.Millisecond), []byte("k"), []byte("w"))
+	require.ErrorIs(t, err, ErrAmbiguous)
+	require.NoError(t, c2.Put(testContext(t, 10*time.Second), []byte("k"), []byte("w")))
+	require.Equal(t, 1, hung.count("Put"))
+	require.Equal(t, 1, ld.count("Put"))
+}
+
 // TestCompareAndSwapNilEmpty: nil old and new travel as unset fields and
 // empty ones as set and empty, and mean "absent" and "delete" as opposed
 // to the empty value.
@@ -388,6 +412,21 @@ func TestScanNoProgress(t *testing.T) {
 
 	_, err = scanStep([]byte("c"), nil, 10, &kvpb.ScanResponse{RangeEnd: []byte("b")})
 	require.ErrorContains(t, err, "does not move the scan on")
+}
+
+// TestSuccessor: the key a full page continues at is the smallest
+// storable key above the last one.
+func TestSuccessor(t *testing.T) {
+	long := func(tail ...byte) []byte {
+		k := bytes.Repeat([]byte("k"), keys.MaxKeySize-len(tail))
+		return append(k, tail...)
+	}
+	require.Equal(t, []byte("a\x00"), successor([]byte("a")))
+	require.Equal(t, []byte("\x00"), successor(nil))
+	require.Equal(t, append(long()[:keys.MaxKeySize-1], 'l'), successor(long()))
+	require.Equal(t, append(long()[:keys.MaxKeySize-3], 'l'), successor(long(0xff, 0xff)))
+	require.Equal(t, append(long(1, 0xff)[:keys.MaxKeySize-2:keys.MaxKeySize-2], 2), successor(long(1, 0xff)))
+	require.Nil(t, successor(bytes.Repeat([]byte{0xff}, keys.MaxKeySize)))
 }
 
 // TestValidation: keys and values the cluster cannot store are refused

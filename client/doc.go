@@ -21,7 +21,8 @@
 //
 //   - Reads (Get, Scan) change nothing and are retried on any failure:
 //     another node, a broken connection, a node that is not the leader or
-//     has stopped.
+//     has stopped. One attempt gets half the time left (at least a
+//     second), so that a node that hangs leaves time to ask another.
 //   - Writes (Put, Delete, CompareAndSwap) are sent again only when the
 //     previous attempt is known not to have been applied: the node
 //     answered NotLeader, RangeNotFound, KeyNotInRange, EpochNotMatch or
@@ -33,6 +34,8 @@
 //     answer) returns an error matching ErrAmbiguous, at once, never
 //     retried: it may or may not have been applied. errors.Is also
 //     matches context.DeadlineExceeded when the deadline was the cause.
+//     The client then forgets that node as the leader, so that the next
+//     call does not wait on it again.
 //   - A deadline that passes before a write was sent returns an error
 //     matching the context's error, and not ErrAmbiguous: the write was
 //     not applied.
@@ -54,8 +57,7 @@
 // client continues at range_end (or, when the answer holds limit keys,
 // just after its last key), so a node that returns fewer keys for another
 // reason (a cap on the answer's size) sets range_end to the key after the
-// last one it returned. A continuation start may be one byte longer than
-// keys.MaxKeySize. A node keeps a Scan answer under 16 MiB.
+// last one it returned. A node keeps a Scan answer under 16 MiB.
 //
 // # Concurrency and ownership
 //

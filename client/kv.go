@@ -190,10 +190,10 @@ func scanStep(from, end []byte, ask int, resp *kvpb.ScanResponse) ([]byte, error
 	kvs := resp.GetKvs()
 	var next []byte
 	if len(kvs) >= ask && len(kvs) > 0 {
-		// The page is full: the range may hold more. The smallest key
-		// above the last one is the last one and a zero byte.
-		last := kvs[len(kvs)-1].GetKey()
-		next = append(append(make([]byte, 0, len(last)+1), last...), 0)
+		// The page is full: the range may hold more.
+		if next = successor(kvs[len(kvs)-1].GetKey()); next == nil {
+			return nil, nil
+		}
 	} else {
 		next = resp.GetRangeEnd()
 		if len(next) == 0 {
@@ -208,6 +208,24 @@ func scanStep(from, end []byte, ask int, resp *kvpb.ScanResponse) ([]byte, error
 			showKey(from), showKey(next))
 	}
 	return next, nil
+}
+
+// successor returns the smallest key a cluster can store that sorts after
+// k, or nil when there is none: k and a zero byte, or for a key of the
+// longest length (which no stored key extends), k cut after its last byte
+// below 0xff, that byte incremented.
+func successor(k []byte) []byte {
+	if len(k) < keys.MaxKeySize {
+		return append(append(make([]byte, 0, len(k)+1), k...), 0)
+	}
+	for i := len(k) - 1; i >= 0; i-- {
+		if k[i] != 0xff {
+			next := append([]byte{}, k[:i+1]...)
+			next[i]++
+			return next
+		}
+	}
+	return nil
 }
 
 // checkKey refuses a key the cluster cannot store, before anything is

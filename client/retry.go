@@ -44,6 +44,10 @@ const (
 	backoffMax  = 500 * time.Millisecond
 )
 
+// minReadAttempt is the least time a read gives one node before asking
+// another; a read's attempt gets half the time left, at least this.
+const minReadAttempt = time.Second
+
 // do sends r until it succeeds, fails for good, or ctx ends (ctx carries
 // the call's deadline: see Client.context). It follows leader hints, and
 // tries the endpoints in turn when it knows no leader. A write is sent
@@ -58,6 +62,9 @@ func (c *Client) do(ctx context.Context, r request) error {
 		n         = uint64(len(c.endpoints))
 		cursor    = c.cursor.Load()
 	)
+	// The next call starts where this one found an answer, or past the
+	// nodes that failed it.
+	defer func() { c.cursor.Store(cursor) }()
 	for {
 		if err := ctx.Err(); err != nil {
 			if last == nil {
@@ -72,16 +79,18 @@ func (c *Client) do(ctx context.Context, r request) error {
 		v, err := c.attempt(ctx, addr, r)
 		if v == done {
 			c.ranges.setLeader(r.key, addr)
-			c.cursor.Store(cursor)
 			return nil
 		}
 		if v == fail {
+			if errors.Is(err, ErrAmbiguous) && c.endpoints[cursor%n] == addr {
+				cursor++ // it may hang: the next call asks another first
+			}
 			return err
 		}
-		last = fmt.Errorf("%s: %w", addr, err)
 		if c.endpoints[cursor%n] == addr {
 			cursor++ // the next node to ask, when no leader is known
 		}
+		last = fmt.Errorf("%s: %w", addr, err)
 		if v == redirected && redirects < 2*len(c.endpoints) {
 			redirects++
 			continue
@@ -106,7 +115,21 @@ func (c *Client) attempt(ctx context.Context, addr string, r request) (verdict, 
 		c.ranges.clearLeader(r.key, addr)
 		return elsewhere, err
 	}
-	hdr, err := r.send(ctx, kvpb.NewKVClient(cc))
+	sendCtx := ctx
+	if !r.write {
+		// A read may be tried again: give one node part of the time, so
+		// that a node that hangs (paused, cut off while it believes it
+		// leads) leaves time to ask another.
+		if dl, ok := ctx.Deadline(); ok {
+			left := time.Until(dl)
+			if d := max(left/2, minReadAttempt); d < left {
+				var cancel context.CancelFunc
+				sendCtx, cancel = context.WithTimeout(ctx, d)
+				defer cancel()
+			}
+		}
+	}
+	hdr, err := r.send(sendCtx, kvpb.NewKVClient(cc))
 	if err != nil {
 		return c.rpcError(ctx, addr, r, err)
 	}
@@ -137,7 +160,9 @@ func (c *Client) attempt(ctx context.Context, addr string, r request) (verdict, 
 		return elsewhere, herr
 	}
 	// Ambiguous, or an error the client does not know: a write's fate is
-	// unknown. A read changed nothing and may go elsewhere.
+	// unknown. A read changed nothing and may go elsewhere. Either way
+	// the next request asks afresh who leads.
+	c.ranges.clearLeader(r.key, addr)
 	if r.write {
 		return fail, &ambiguousError{op: r.op, key: r.key, cause: herr}
 	}
@@ -157,6 +182,7 @@ func (c *Client) rpcError(ctx context.Context, addr string, r request, err error
 		// Refused before the request was handled.
 		return fail, fmt.Errorf("client: %s %s: %s: %w", r.op, showKey(r.key), addr, err)
 	}
+	c.ranges.clearLeader(r.key, addr)
 	if r.write {
 		cause := err
 		switch cerr := ctx.Err(); {
@@ -169,7 +195,6 @@ func (c *Client) rpcError(ctx context.Context, addr string, r request, err error
 		}
 		return fail, &ambiguousError{op: r.op, key: r.key, cause: fmt.Errorf("%s: %w", addr, cause)}
 	}
-	c.ranges.clearLeader(r.key, addr)
 	return elsewhere, err
 }
 
