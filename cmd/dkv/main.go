@@ -194,7 +194,8 @@ Errors, logs and progress go to standard error; errors are prefixed
 	flags.BoolVar(&g.hex, "hex", false, "take and print keys and values in hex")
 	root.AddCommand(newPutCmd(g), newGetCmd(g), newDelCmd(g), newCASCmd(g), newDeleteRangeCmd(g),
 		newScanCmd(g), newSpaceCmd(g), newFlushCmd(g), newCompactCmd(g), newCheckpointCmd(g),
-		newSSTableCmd(g), newWALCmd(g), newManifestCmd(g), newLSMCmd(g), newCheckCmd(g))
+		newSSTableCmd(g), newWALCmd(g), newManifestCmd(g), newLSMCmd(g), newCheckCmd(g),
+		newStartCmd(g), newDemoCmd(g))
 	return root, st
 }
 
