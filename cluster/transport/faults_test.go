@@ -133,7 +133,7 @@ func TestFaultsSeeded(t *testing.T) {
 		}
 		return string(trace)
 	}
-	if run(7) != run(7) {
+	if a, b := run(7), run(7); a != b {
 		t.Fatal("the same seed gave different choices")
 	}
 	if run(7) == run(8) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -44,6 +45,7 @@ type peer struct {
 // nothing.
 func (p *peer) run() {
 	defer p.t.wg.Done()
+	defer p.dropQueued()
 	ctx := p.ctx
 	backoff := minBackoff
 	for {
@@ -76,6 +78,23 @@ func (t *Transport) reportUnreachable(id uint64) {
 	t.stats.unreachable.Add(1)
 	if t.cfg.Unreachable != nil {
 		t.cfg.Unreachable(id)
+	}
+}
+
+// dropQueued counts what is left when the peer stops (a Send racing with
+// Close or RemovePeer may still add to the queue, uncounted).
+func (p *peer) dropQueued() {
+	if p.carry != nil {
+		p.carry = nil
+		p.t.stats.droppedUnreachable.Add(1)
+	}
+	for {
+		select {
+		case <-p.queue:
+			p.t.stats.droppedUnreachable.Add(1)
+		default:
+			return
+		}
 	}
 }
 
@@ -243,7 +262,7 @@ func (s *session) send(msgs []*kvpb.RaftMessage) error {
 		FromAddr:   s.t.cfg.AdvertiseAddr,
 		Messages:   msgs,
 	}
-	s.watchdog.Reset(sendTimeout)
+	s.watchdog.Reset(s.t.cfg.SendTimeout)
 	err := s.stream.Send(b)
 	s.watchdog.Stop()
 	if err != nil {
@@ -321,7 +340,10 @@ func (t *Transport) dial(ctx context.Context, addr string) (*grpc.ClientConn, er
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(dialer),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
-		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: t.cfg.DialTimeout}),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: minBackoff, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff},
+			MinConnectTimeout: t.cfg.DialTimeout,
+		}),
 	}, t.cfg.DialOptions...)
 	// passthrough: addr goes to the dialer as it is, without DNS.
 	conn, err := grpc.NewClient("passthrough:///"+addr, opts...)

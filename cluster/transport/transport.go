@@ -33,15 +33,14 @@ const (
 	DefaultQueueSize = 4096
 	// DefaultDialTimeout bounds a dial when Config.DialTimeout is 0.
 	DefaultDialTimeout = 5 * time.Second
+	// DefaultSendTimeout bounds one batch's write when Config.SendTimeout
+	// is 0.
+	DefaultSendTimeout = 10 * time.Second
 
 	// maxBatchBytes and maxBatchMessages bound one batch on the wire. A
 	// message larger than maxBatchBytes travels alone.
 	maxBatchBytes    = 1 << 20
 	maxBatchMessages = 1024
-	// sendTimeout bounds one stream Send: a peer that stops reading (a
-	// paused process, a black-holed link) fills the flow-control window
-	// and would otherwise block its sender forever.
-	sendTimeout = 10 * time.Second
 	// minBackoff and maxBackoff bound the wait between redials of a peer.
 	minBackoff = 50 * time.Millisecond
 	maxBackoff = time.Second
@@ -113,6 +112,11 @@ type Config struct {
 	QueueSize int
 	// DialTimeout bounds connecting to a peer; 0: DefaultDialTimeout.
 	DialTimeout time.Duration
+	// SendTimeout bounds writing one batch on a stream: a peer that stops
+	// reading (a paused process, a black-holed link) fills gRPC's
+	// flow-control window, and its stream is broken after this long
+	// instead of blocking its sender forever. 0: DefaultSendTimeout.
+	SendTimeout time.Duration
 	// DialOptions are added after the transport's own (insecure
 	// credentials, its dialer, message sizes), so they may replace the
 	// credentials with TLS.
@@ -169,6 +173,9 @@ func New(cfg Config) *Transport {
 	}
 	if t.cfg.DialTimeout <= 0 {
 		t.cfg.DialTimeout = DefaultDialTimeout
+	}
+	if t.cfg.SendTimeout <= 0 {
+		t.cfg.SendTimeout = DefaultSendTimeout
 	}
 	if h := cfg.LocalHost; h != "" {
 		if host, _, err := net.SplitHostPort(h); err == nil {

@@ -245,6 +245,10 @@ func TestQueueFull(t *testing.T) {
 	if unreachable != 0 {
 		t.Fatalf("Close reported the peer unreachable %d times", unreachable)
 	}
+	// What was queued when it closed is counted as dropped.
+	if s := tr.Stats(); s.MessagesDroppedUnreachable != 8 || s.MessagesSent != 0 {
+		t.Fatalf("after Close: %+v", s)
+	}
 }
 
 // Send refuses what it cannot send, and returns false for it, without
@@ -366,3 +370,31 @@ func TestLogf(t *testing.T) {
 		t.Fatalf("logged %q", lines)
 	}
 }
+
+// A peer that stops reading breaks the stream after SendTimeout, instead
+// of blocking the sender: it is reported unreachable, and Send still
+// returns.
+func TestStalledPeer(t *testing.T) {
+	checkLeaks(t)
+	c := newCluster(t)
+	stall := make(chan struct{})
+	c.start(3, func(cfg *Config) { cfg.Handler = &stallHandler{recorder: &recorder{}, stall: stall} })
+	defer close(stall) // before the nodes stop: Close waits for the handler
+	a := c.start(1, func(cfg *Config) { cfg.SendTimeout = 100 * time.Millisecond })
+	big := make([]byte, 512<<10)
+	eventually(t, "node 3 to be reported unreachable", func() bool {
+		m := msg(1, 3, 0)
+		m.Message = big
+		a.tr.Send(3, []*kvpb.RaftMessage{m})
+		time.Sleep(time.Millisecond)
+		return a.unreachableCount(3) > 0
+	})
+}
+
+// stallHandler blocks in HandleRaftBatch until stall is closed.
+type stallHandler struct {
+	*recorder
+	stall chan struct{}
+}
+
+func (h *stallHandler) HandleRaftBatch(b *kvpb.RaftMessageBatch) { <-h.stall }
