@@ -23,6 +23,9 @@ type ClusterConfig struct {
 	Seed           int64  // for the fault interposer
 	LogTailEntries uint64 // 0: the default
 	TickInterval   time.Duration
+	// WrapFS, if set, wraps each node's filesystem (an error-injecting
+	// one, say).
+	WrapFS func(id uint64, fs vfs.FS) vfs.FS
 }
 
 // Cluster is real nodes in one process: gRPC on 127.0.0.1, the fault
@@ -81,10 +84,14 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 }
 
 func (c *Cluster) nodeConfig(n *clusterNode, members []*kvpb.NodeRecord, l, hl net.Listener) server.Config {
+	var fs vfs.FS = n.fs
+	if c.cfg.WrapFS != nil {
+		fs = c.cfg.WrapFS(n.id, fs)
+	}
 	return server.Config{
 		NodeID:         n.id,
 		Dir:            "/node",
-		FS:             n.fs,
+		FS:             fs,
 		Cluster:        members,
 		Listener:       l,
 		HTTPListener:   hl,
@@ -130,7 +137,7 @@ func (c *Cluster) Leader(timeout time.Duration) (uint64, error) {
 	for time.Now().Before(deadline) {
 		for _, n := range c.nodes {
 			nd := c.Node(n.id)
-			if nd == nil {
+			if nd == nil || nd.Err() != nil {
 				continue
 			}
 			if r := nd.Store().Replica(1); r != nil && r.Status().RaftState == "StateLeader" {
