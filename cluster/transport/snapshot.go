@@ -92,49 +92,9 @@ func (t *Transport) sendSnapshot(ctx context.Context, to uint64, header *kvpb.Sn
 		Message:    header.Message,
 		Range:      header.Range,
 	}
-	send := func(kvs []*kvpb.KeyValue, size int, final bool) error {
-		c := &kvpb.SnapshotChunk{Header: h, Kvs: kvs, Final: final}
-		h = nil // only the first chunk carries it
-		if err := stream.Send(c); err != nil {
-			return err
-		}
-		t.stats.snapChunksSent.Add(1)
-		t.stats.snapBytesSent.Add(uint64(size))
-		return nil
-	}
-	err = func() error {
-		for {
-			kvs, err := src.Next()
-			if errors.Is(err, io.EOF) {
-				return send(nil, 0, true)
-			}
-			if err != nil {
-				// Returning cancels the stream: the receiver sees a broken
-				// snapshot and refuses it.
-				return fmt.Errorf("transport: snapshot source: %w", err)
-			}
-			for len(kvs) > 0 {
-				n, size := 0, 0
-				for ; n < len(kvs); n++ {
-					kv := kvs[n]
-					if kv == nil {
-						return errors.New("transport: snapshot source returned a nil key-value pair")
-					}
-					if n > 0 && size+len(kv.Key)+len(kv.Value) > SnapshotChunkBytes {
-						break
-					}
-					size += len(kv.Key) + len(kv.Value)
-				}
-				if err := send(kvs[:n], size, false); err != nil {
-					return err
-				}
-				kvs = kvs[n:]
-			}
-		}
-	}()
 	// io.EOF from Send: the receiver answered early; its answer (or
 	// status) is what CloseAndRecv returns.
-	if err != nil && !errors.Is(err, io.EOF) {
+	if err := t.sendChunks(stream, h, src); err != nil && !errors.Is(err, io.EOF) {
 		if ctx.Err() != nil {
 			return t.snapshotCtxErr(ctx)
 		}
@@ -151,6 +111,49 @@ func (t *Transport) sendSnapshot(ctx context.Context, to uint64, header *kvpb.Sn
 		return fmt.Errorf("%w by node %d: %s", ErrSnapshotRejected, to, resp.Message)
 	}
 	return nil
+}
+
+// sendChunks sends the header and the source's pairs in chunks of at most
+// SnapshotChunkBytes (a larger pair alone), then an empty final chunk. An
+// error from the source or a nil pair stops it; the caller's returning
+// then cancels the stream, which the receiver sees as a broken snapshot.
+func (t *Transport) sendChunks(stream kvpb.Raft_SnapshotClient, h *kvpb.SnapshotHeader, src SnapshotSource) error {
+	send := func(kvs []*kvpb.KeyValue, size int, final bool) error {
+		c := &kvpb.SnapshotChunk{Header: h, Kvs: kvs, Final: final}
+		h = nil // only the first chunk carries it
+		if err := stream.Send(c); err != nil {
+			return err
+		}
+		t.stats.snapChunksSent.Add(1)
+		t.stats.snapBytesSent.Add(uint64(size))
+		return nil
+	}
+	for {
+		kvs, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return send(nil, 0, true)
+		}
+		if err != nil {
+			return fmt.Errorf("transport: snapshot source: %w", err)
+		}
+		for len(kvs) > 0 {
+			n, size := 0, 0
+			for ; n < len(kvs); n++ {
+				kv := kvs[n]
+				if kv == nil {
+					return errors.New("transport: snapshot source returned a nil key-value pair")
+				}
+				if n > 0 && size+len(kv.Key)+len(kv.Value) > SnapshotChunkBytes {
+					break
+				}
+				size += len(kv.Key) + len(kv.Value)
+			}
+			if err := send(kvs[:n], size, false); err != nil {
+				return err
+			}
+			kvs = kvs[n:]
+		}
+	}
 }
 
 // snapshotCtxErr says why ctx, the caller's context merged with the
