@@ -221,3 +221,33 @@ func (c *Cluster) Close() {
 func ReportDir(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "report")
 }
+
+// Join starts a new node that joins the cluster through node via's
+// address, and returns its ID.
+func (c *Cluster) Join(via uint64) (uint64, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = l.Close()
+		return 0, err
+	}
+	n := &clusterNode{addr: l.Addr().String(), httpAddr: hl.Addr().String(), fs: vfs.NewMem()}
+	cfg := c.nodeConfig(n, nil, l, hl)
+	cfg.NodeID, cfg.Cluster, cfg.Join = 0, nil, c.nodes[via-1].addr
+	nd, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		return 0, err
+	}
+	n.id, n.node = nd.Store().NodeID(), nd
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if int(n.id) != len(c.nodes)+1 {
+		_ = nd.Stop()
+		return 0, fmt.Errorf("joined node got ID %d, want %d", n.id, len(c.nodes)+1)
+	}
+	c.nodes = append(c.nodes, n)
+	return n.id, nil
+}
