@@ -164,7 +164,7 @@ func (c *Client) attempt(ctx context.Context, addr string, r request) (verdict, 
 	// the next request asks afresh who leads.
 	c.ranges.clearLeader(r.key, addr)
 	if r.write {
-		return fail, &ambiguousError{op: r.op, key: r.key, cause: herr}
+		return fail, &ambiguousError{op: r.op, key: r.key, cause: fmt.Errorf("%s: %w", addr, herr)}
 	}
 	return elsewhere, herr
 }

@@ -29,6 +29,10 @@
 //	dkv [FLAGS] lsm [--svg FILE] DIR
 //	                                print (and draw) the LSM tree's levels and tables
 //	dkv [FLAGS] check DIR           verify every table and log of a database
+//	dkv [FLAGS] start [--id N] [--addr H:P] [--http H:P] [--cluster ID=H:P,... | --join H:P]
+//	                                run one node of a cluster on --dir
+//	dkv [FLAGS] demo [--duration D] [--quiet]
+//	                                run a three-node cluster on this machine
 //	dkv help [COMMAND]              print help, as does --help (dkv alone
 //	                                prints the usage on stderr, exit 2)
 //
