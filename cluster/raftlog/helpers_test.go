@@ -86,3 +86,15 @@ func truncateSync(t testing.TB, db *dkv.DB, s *Storage, index uint64) {
 func hardState(term, vote, commit uint64) *raftpb.HardState {
 	return &raftpb.HardState{Term: new(term), Vote: new(vote), Commit: new(commit)}
 }
+
+// setApplied writes the applied state (as the replica's apply batch does)
+// and tells s.
+func setApplied(t testing.TB, db *dkv.DB, s *Storage, index, term uint64) {
+	t.Helper()
+	write(t, db, false, func(b *dkv.Batch) {
+		as, err := NewAppliedState(index, term, &raftpb.ConfState{Voters: []uint64{1}}, 0, 0)
+		require.NoError(t, err)
+		require.NoError(t, WriteAppliedState(b, testRange, as))
+	})
+	s.SetApplied(index, term, nil)
+}

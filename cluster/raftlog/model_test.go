@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -68,6 +70,7 @@ func newModelHarness(t *testing.T, seed uint64, crash bool) *modelHarness {
 			require.NoError(t, ms.SetHardState(proto.CloneOf(h.hs)))
 		}
 	}
+	h.appliedAt = []uint64{h.applied}
 	h.reopen()
 	return h
 }
@@ -416,7 +419,7 @@ func compareLog(t *testing.T, rng *rand.Rand, s *Storage, ms *raft.MemoryStorage
 // random operations, reopening the Storage and the engine along the way,
 // and requires the same answer to every raft.Storage call.
 func TestModel(t *testing.T) {
-	seeds, steps := 16, 120
+	seeds, steps := envInt("DKV_RAFTLOG_SEEDS", 12), 120
 	if testing.Short() {
 		seeds = 4
 	}
@@ -436,7 +439,7 @@ func TestModel(t *testing.T) {
 // reopened. Every log write is synced, so the recovered log is the
 // model's; the applied state (written unsynced) is a recent one.
 func TestCrash(t *testing.T) {
-	seeds, steps := 6, 120
+	seeds, steps := envInt("DKV_RAFTLOG_SEEDS", 12)/2, 120
 	if testing.Short() {
 		seeds = 2
 	}
@@ -452,3 +455,11 @@ func TestCrash(t *testing.T) {
 	}
 }
 
+// envInt returns the integer in the environment variable name, or def:
+// DKV_RAFTLOG_SEEDS=500 runs the model and crash tests longer.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
