@@ -12,6 +12,9 @@
 //	\x02 R ul <index>    raftpb.Entry, for every index in (truncated index, last index]
 //	\x02 R ra            kvpb.AppliedState (written by the replica's apply, not here)
 //
+// and perhaps, below the truncated index, the entries the last truncation
+// gave up (see below), which nothing reads.
+//
 // A Storage is that state in memory: the HardState, the truncated state,
 // the last index, the applied index, term and ConfState, and a cache of the
 // newest entries (Options.CacheBytes, by default DefaultCacheBytes), which
@@ -26,11 +29,16 @@
 // batch the caller owns (so that a Ready's entries and HardState are one
 // synced write, shared by group commit with every other replica's) and
 // return a Pending. Until the caller has written the batch and called
-// Applied(p), the Storage keeps reporting what it reported before: raft
-// never sees an entry that is not durable. Each Pending is based on the
-// log as the outstanding ones will leave it, so several may share a batch
-// (an Append, then a Truncate); they must be Applied in the order they
-// were issued.
+// Applied(p), the Storage keeps reporting what it reported before — raft
+// never sees an entry that is not durable — even after the batch is
+// written: the entries an Append overwrites or deletes are held in the
+// cache (read from the engine first if need be, and pinned there) until
+// it is Applied, and a Truncate only deletes the entries that earlier
+// truncations gave up, so the entries it gives up stay in the engine
+// until the next one (Open ignores them). Each Pending is based on the log
+// as the outstanding ones will leave it, so several may share a batch (an
+// Append, then a Truncate); they must be Applied in the order they were
+// issued.
 //
 // A snapshot is the replica's business: it ingests the range's data, its
 // replicated keys, a new HardState, truncated state and applied state (all
@@ -50,6 +58,11 @@
 //  4. Truncate (into a synced batch written after the apply batches it
 //     relies on); Applied(p).
 //
+// The code: storage.go (Open and the raft.Storage reads), write.go
+// (Append, Truncate, Pending, Applied, ApplySnapshot), cache.go (the entry
+// cache), state.go (the values' encoders and decoders, Load* and Write*
+// helpers for the keys that are not the log, CorruptionError).
+//
 // # Errors
 //
 // A value under one of these keys that does not decode, or contradicts
@@ -58,21 +71,27 @@
 // from disk. Raft itself panics on any Storage error other than
 // raft.ErrCompacted and raft.ErrUnavailable. Misuse (Applied out of order,
 // ApplySnapshot with Pendings outstanding) is a programmer's error and
-// panics.
+// panics. A batch holding Pendings that is not written (its write failed:
+// the engine then refuses every write) leaves the Storage ahead of the
+// engine: open a new one once the engine is reopened.
 //
 // # Concurrency
 //
-// A Storage is safe for concurrent use. Its mutex guards only memory; it
-// is never held across an engine read, so LastIndex, FirstIndex,
-// HardState, TruncatedState, Snapshot and Metrics never wait for I/O.
+// A Storage is safe for concurrent use. Its mutex guards only memory and
+// is held across an engine read only by Append and Truncate (to read what
+// they overwrite, or a term the cache lacks). LastIndex, FirstIndex,
+// HardState, TruncatedState, AppliedIndex, InitialState, Snapshot and
+// Metrics never read the engine.
+//
 // Raft calls the Storage from the goroutine that also writes its batches
-// and calls Applied and ApplySnapshot, and for that goroutine every
-// answer is exactly the state of the batches Applied. Another goroutine
-// reading entries through Entries or Term may see the engine run ahead
-// of the Storage between a batch's write and its Applied: a truncation
-// or a shorter overwrite then shows as raft.ErrCompacted or
-// raft.ErrUnavailable, an overwritten entry as its new version, and a
-// snapshot being ingested as a missing entry (a *CorruptionError).
+// and calls Applied and ApplySnapshot; for that goroutine every answer is
+// exactly the state of the batches Applied. Another goroutine calling
+// Entries or Term reads the engine without the mutex, so it may race with
+// that goroutine's writes: an entry truncated meanwhile is reported as
+// raft.ErrCompacted, one deleted by a shorter overwrite as
+// raft.ErrUnavailable, one overwritten may come back in its new version,
+// and an entry read while a snapshot is being ingested (before
+// ApplySnapshot) may be reported missing, as a *CorruptionError.
 //
 // # Ownership
 //
