@@ -56,10 +56,16 @@ func (s *Store) Get(ctx context.Context, key []byte) (value []byte, found bool, 
 	return v, true, nil
 }
 
+// MaxScanBytes bounds the keys and values one Scan returns, well below
+// the gRPC message limit.
+const MaxScanBytes = 4 << 20
+
 // Scan reads the keys of [start, end) that lie in start's range, at most
-// limit (<= 0: all), linearizably. rangeEnd is that range's end (empty:
-// the end of the key space): a scan that goes past it continues there.
-func (s *Store) Scan(ctx context.Context, start, end []byte, limit int) (kvs []*kvpb.KeyValue, rangeEnd []byte, err error) {
+// limit (<= 0: all) and about MaxScanBytes, linearizably. resume is where
+// a scan continues: the range's end (empty: the end of the key space), or,
+// when the answer stopped early for its size, the key just after the last
+// one returned.
+func (s *Store) Scan(ctx context.Context, start, end []byte, limit int) (kvs []*kvpb.KeyValue, resume []byte, err error) {
 	r, err := s.ReplicaForKey(start)
 	if err != nil {
 		return nil, nil, err
@@ -78,8 +84,15 @@ func (s *Store) Scan(ctx context.Context, start, end []byte, limit int) (kvs []*
 		return nil, nil, err
 	}
 	defer it.Close()
+	size := 0
 	for ok := it.First(); ok && (limit <= 0 || len(kvs) < limit); ok = it.Next() {
-		kvs = append(kvs, &kvpb.KeyValue{Key: bytes.Clone(it.Key()[1:]), Value: bytes.Clone(it.Value())})
+		if size >= MaxScanBytes {
+			last := kvs[len(kvs)-1].Key
+			return kvs, append(bytes.Clone(last), 0), nil
+		}
+		kv := &kvpb.KeyValue{Key: bytes.Clone(it.Key()[1:]), Value: bytes.Clone(it.Value())}
+		size += len(kv.Key) + len(kv.Value)
+		kvs = append(kvs, kv)
 	}
 	if err := it.Error(); err != nil {
 		return nil, nil, err
