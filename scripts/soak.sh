@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A long soak of every randomized reliability suite: rounds of the crash,
-# kill-point, fault-injection, metamorphic and model tests, each round with
+# kill-point, fault-injection, metamorphic and model tests, and of the
+# cluster's simulation and nemesis runs, each round with
 # new seeds (DKV_SEED_BASE) and every other round under the race detector,
 # plus a slice of every fuzz target per round, until DURATION has passed.
 # The exhaustive corruption and fault sweeps run once, first. At the end it prints
@@ -39,12 +40,18 @@ export DKV_KILL_ROUNDS=${DKV_KILL_ROUNDS:-40}
 export DKV_METAMORPHIC_SEEDS=${DKV_METAMORPHIC_SEEDS:-16}
 export DKV_FAULT_SEEDS=${DKV_FAULT_SEEDS:-200}
 export DKV_MODEL_STEPS=${DKV_MODEL_STEPS:-20000}
+export DKV_SIM_SEEDS=${DKV_SIM_SEEDS:-300}
+export DKV_CLUSTER_SEEDS=${DKV_CLUSTER_SEEDS:-3}
+export DKV_CLUSTER_DURATION=${DKV_CLUSTER_DURATION:-15s}
 fuzztime=${SOAK_FUZZTIME:-5s}
 
 # The randomized suites, run every round with new seeds; the exhaustive
 # ones (corruption sweeps, the fault matrix) try the same cases every time
 # and run once, first.
 suites='^(TestCrashRecovery|TestCrashConcurrentWriters|TestCrashPoints|TestKillPoints|TestKillChildProcess|TestMetamorphic|TestRandomOpsModel|TestFaultRandomSweep)$'
+# The cluster's: the deterministic simulation and in-process clusters under
+# a nemesis, every failing history kept as porcupine HTML in $logdir.
+cluster_suites='^(TestSimFaults|TestClusterLinearizableUnderFaults)$'
 once='^(TestCorruptionSweep|TestCorruptionSweepLargeLog|TestFaultMatrix|TestFaultNewFiles|TestFaultOpenFlushesRecovered|TestFaultDiskFull|TestFaultTablesRetried)$'
 
 declare -A counts
@@ -80,6 +87,7 @@ while [ "$round" -eq 0 ] || [ "$(date +%s)" -lt "$deadline" ]; do
 		race=(-race)
 	fi
 	run "$logdir/round-$round.log" "${race[@]}" -tags invariants -count=1 -v -timeout 0 -run "$suites" .
+	DKV_REPORT_DIR=$logdir run "$logdir/cluster-$round.log" "${race[@]}" -count=1 -v -timeout 0 -run "$cluster_suites" ./cluster/clustertest/
 	if ! scripts/fuzz-all.sh "$fuzztime" >"$logdir/fuzz-$round.log" 2>&1; then
 		tail -n 60 "$logdir/fuzz-$round.log"
 		echo "soak: fuzzing FAILED in round $round; full output in $logdir/fuzz-$round.log"

@@ -32,8 +32,12 @@ func TestClusterLinearizableUnderFaults(t *testing.T) {
 		require.NoError(t, err)
 		dur = d
 	}
+	base := uint64(7)
+	if v := os.Getenv("DKV_SEED_BASE"); v != "" {
+		fmt.Sscan(v, &base)
+	}
 	for i := range seeds {
-		seed := uint64(7 + i)
+		seed := base + uint64(i)
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			runClusterFaults(t, seed, dur)
 		})
@@ -102,4 +106,7 @@ func runClusterFaults(t *testing.T, seed uint64, dur time.Duration) {
 	require.NoError(t, w.History.CheckLinearizable(time.Minute, viz), "faults: %v", log)
 	t.Logf("seed %d: faults %v; %d writes acknowledged, %d ambiguous, %d failed, %d reads", seed, log, w.Acked.Load(), w.Ambiguous.Load(), w.Failed.Load(), w.Reads.Load())
 	require.Greater(t, w.Acked.Load(), int64(20))
+	t.Logf("soak-count: cluster-runs=1")
+	t.Logf("soak-count: cluster-faults=%d", len(log))
+	t.Logf("soak-count: cluster-ops-checked=%d", len(w.History.Operations()))
 }

@@ -118,7 +118,7 @@ func simSeeds(t *testing.T, def int) int {
 func TestSimFaults(t *testing.T) {
 	seeds := simSeeds(t, 12)
 	base := uint64(1000)
-	if v := os.Getenv("DKV_SIM_SEED_BASE"); v != "" {
+	if v := os.Getenv("DKV_SEED_BASE"); v != "" {
 		b, err := strconv.ParseUint(v, 10, 64)
 		require.NoError(t, err)
 		base = b
@@ -182,4 +182,7 @@ func runSimFaults(t *testing.T, seed uint64, steps int) {
 	require.NoError(t, w.Check(viz))
 	t.Logf("seed %d: %d nodes, %d faults (%d crashes), %d terms, %d snapshots (%d refused), %d batches (%d dropped); %d writes acknowledged, %d ambiguous, %d refused, %d reads",
 		seed, nodes, faults, s.Stats.Crashes, len(s.leaders), s.Stats.SnapshotsSent, s.Stats.SnapshotsFailed, s.Stats.Batches, s.Stats.Dropped, w.Acked, w.Unknown, w.Refused, w.ReadsOK)
+	t.Logf("soak-count: sim-seeds=1")
+	t.Logf("soak-count: sim-faults=%d", faults)
+	t.Logf("soak-count: sim-ops-checked=%d", len(w.History.Operations()))
 }
