@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"os"
 	"path/filepath"
@@ -116,7 +117,7 @@ func simSeeds(t *testing.T, def int) int {
 // Every seed checks: one leader per term, every index applied identically
 // everywhere, convergence after healing, and a linearizable history.
 func TestSimFaults(t *testing.T) {
-	seeds := simSeeds(t, 12)
+	seeds := simSeeds(t, 16)
 	base := uint64(1000)
 	if v := os.Getenv("DKV_SEED_BASE"); v != "" {
 		b, err := strconv.ParseUint(v, 10, 64)
@@ -131,7 +132,20 @@ func TestSimFaults(t *testing.T) {
 	}
 }
 
-func runSimFaults(t *testing.T, seed uint64, steps int) {
+// TestSimIsDeterministic runs one seed twice: the same seed must replay
+// the same run (entries applied at every index, messages, faults), or a
+// failing seed could not be replayed.
+func TestSimIsDeterministic(t *testing.T) {
+	var fp [2]string
+	for i := range fp {
+		t.Run(fmt.Sprintf("run=%d", i), func(t *testing.T) {
+			fp[i] = runSimFaults(t, 4242, 800)
+		})
+	}
+	require.Equal(t, fp[0], fp[1])
+}
+
+func runSimFaults(t *testing.T, seed uint64, steps int) (fingerprint string) {
 	// raft draws election timeouts from crypto/rand: seed it too, so that
 	// a seed replays the same run.
 	cryptotest.SetGlobalRandom(t, seed)
@@ -182,7 +196,15 @@ func runSimFaults(t *testing.T, seed uint64, steps int) {
 	require.NoError(t, w.Check(viz))
 	t.Logf("seed %d: %d nodes, %d faults (%d crashes), %d terms, %d snapshots (%d refused), %d batches (%d dropped); %d writes acknowledged, %d ambiguous, %d refused, %d reads",
 		seed, nodes, faults, s.Stats.Crashes, len(s.leaders), s.Stats.SnapshotsSent, s.Stats.SnapshotsFailed, s.Stats.Batches, s.Stats.Dropped, w.Acked, w.Unknown, w.Refused, w.ReadsOK)
+	h := fnv.New64a()
+	for i := uint64(0); i < uint64(len(s.applied))+20; i++ {
+		if ae, ok := s.applied[i]; ok {
+			fmt.Fprintf(h, "%d:%d:%x;", i, ae.term, ae.hash)
+		}
+	}
+	fingerprint = fmt.Sprintf("%x %+v acked=%d unknown=%d refused=%d reads=%d", h.Sum64(), s.Stats, w.Acked, w.Unknown, w.Refused, w.ReadsOK)
 	t.Logf("soak-count: sim-seeds=1")
 	t.Logf("soak-count: sim-faults=%d", faults)
 	t.Logf("soak-count: sim-ops-checked=%d", len(w.History.Operations()))
+	return fingerprint
 }
