@@ -112,6 +112,14 @@ func planConfChange(desc *kvpb.RangeDescriptor, changes []*kvpb.ReplicaChange) (
 // changing anything: raft panics on a change its Changer refuses, so such
 // a change must never reach ApplyConfChange.
 func validateConfChange(cs *raftpb.ConfState, cc *raftpb.ConfChangeV2) error {
+	if _, ok := raftpb.ConfChangeTransition_name[int32(cc.GetTransition())]; !ok {
+		return fmt.Errorf("unknown transition %d", cc.GetTransition())
+	}
+	for _, c := range cc.GetChanges() {
+		if _, ok := raftpb.ConfChangeType_name[int32(c.GetType())]; !ok {
+			return fmt.Errorf("unknown change type %d", c.GetType())
+		}
+	}
 	chg := confchange.Changer{Tracker: tracker.MakeProgressTracker(1, 0), LastIndex: 1}
 	cfg, trk, err := confchange.Restore(chg, cs)
 	if err != nil {
@@ -154,7 +162,14 @@ func (r *Replica) applyConfChange(e *raftpb.Entry) (id uint64, res Result, rerr 
 	}
 	cctx := &kvpb.ConfChangeContext{}
 	leave := cc.LeaveJoint() && len(cc.GetContext()) == 0
-	if !leave {
+	if leave {
+		// raft proposes the leave only while joint; any other leave (one
+		// that could only come from a damaged log) must not reach raft,
+		// which panics on it.
+		if verr := validateConfChange(r.sm.confState, cc); verr != nil {
+			rerr = &Error{Detail: &kvpb.Error{Message: "invalid membership change: " + verr.Error()}}
+		}
+	} else {
 		if err := proto.Unmarshal(cc.GetContext(), cctx); err != nil {
 			rerr = &Error{Detail: &kvpb.Error{Message: "conf change with an unreadable context"}}
 		} else if cctx.GetEpoch().GetConfVer() != r.sm.desc.GetEpoch().GetConfVer() {
