@@ -157,6 +157,11 @@ func (r *Replica) proposeQueued() {
 			p.finish(Result{}, err)
 			continue
 		}
+		if p.cmd != nil && p.cmd.Epoch == nil {
+			// Checked again at apply: a command proposed under a
+			// descriptor that changed meanwhile (a split) is refused.
+			p.cmd.Epoch = proto.Clone(r.sm.desc.GetEpoch()).(*kvpb.RangeEpoch)
+		}
 		var err error
 		if p.cc != nil {
 			err = r.rn.ProposeConfChange(p.cc)

@@ -31,7 +31,7 @@ func (s *kvServer) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResp
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	v, found, err := s.n.store.Get(ctx, req.GetKey())
+	v, found, err := s.n.store.Get(ctx, req.GetHeader(), req.GetKey())
 	if h, err := s.n.header(err); err != nil || h != nil {
 		return &kvpb.GetResponse{Header: h}, err
 	}
@@ -51,7 +51,7 @@ func (s *kvServer) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResp
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	h, err := s.n.header(s.n.store.Put(ctx, req.GetKey(), req.GetValue()))
+	h, err := s.n.header(s.n.store.Put(ctx, req.GetHeader(), req.GetKey(), req.GetValue()))
 	return &kvpb.PutResponse{Header: h}, err
 }
 
@@ -65,7 +65,7 @@ func (s *kvServer) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.D
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	h, err := s.n.header(s.n.store.Delete(ctx, req.GetKey()))
+	h, err := s.n.header(s.n.store.Delete(ctx, req.GetHeader(), req.GetKey()))
 	return &kvpb.DeleteResponse{Header: h}, err
 }
 
@@ -82,7 +82,7 @@ func (s *kvServer) CompareAndSwap(ctx context.Context, req *kvpb.CompareAndSwapR
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	swapped, err := s.n.store.CompareAndSwap(ctx, req.GetKey(), req.Old, req.New)
+	swapped, err := s.n.store.CompareAndSwap(ctx, req.GetHeader(), req.GetKey(), req.Old, req.New)
 	h, err := s.n.header(err)
 	return &kvpb.CompareAndSwapResponse{Header: h, Swapped: swapped && h == nil}, err
 }
@@ -104,7 +104,7 @@ func (s *kvServer) Scan(ctx context.Context, req *kvpb.ScanRequest) (*kvpb.ScanR
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	kvs, rangeEnd, err := s.n.store.Scan(ctx, req.GetStart(), req.GetEnd(), limit)
+	kvs, rangeEnd, err := s.n.store.Scan(ctx, req.GetHeader(), req.GetStart(), req.GetEnd(), limit)
 	if h, err := s.n.header(err); err != nil || h != nil {
 		return &kvpb.ScanResponse{Header: h}, err
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	"github.com/distributedkv/dkv"
 	"github.com/distributedkv/dkv/cluster/keys"
@@ -10,40 +11,65 @@ import (
 	"github.com/distributedkv/dkv/cluster/replica"
 )
 
+// The KV methods take the request's header: nil, or a zero range ID,
+// routes by key; a range ID names the replica, which must hold the key;
+// an epoch is checked when the command is proposed and again when it
+// applies (a command without one carries the epoch of the descriptor it
+// was proposed under).
+
 // Put writes key = value through the key's range's Raft group.
-func (s *Store) Put(ctx context.Context, key, value []byte) error {
-	_, err := s.propose(ctx, key, &kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.PutOp{Key: key, Value: value}}})
+func (s *Store) Put(ctx context.Context, h *kvpb.RequestHeader, key, value []byte) error {
+	_, err := s.propose(ctx, h, key, &kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.PutOp{Key: key, Value: value}}})
 	return err
 }
 
 // Delete deletes key through the key's range's Raft group.
-func (s *Store) Delete(ctx context.Context, key []byte) error {
-	_, err := s.propose(ctx, key, &kvpb.Command{Op: &kvpb.Command_Delete{Delete: &kvpb.DeleteOp{Key: key}}})
+func (s *Store) Delete(ctx context.Context, h *kvpb.RequestHeader, key []byte) error {
+	_, err := s.propose(ctx, h, key, &kvpb.Command{Op: &kvpb.Command_Delete{Delete: &kvpb.DeleteOp{Key: key}}})
 	return err
 }
 
 // CompareAndSwap sets key to new (nil: deletes it) if its value is old
 // (nil: absent), decided when the command applies.
-func (s *Store) CompareAndSwap(ctx context.Context, key, old, new []byte) (bool, error) {
-	res, err := s.propose(ctx, key, &kvpb.Command{Op: &kvpb.Command_Cas{Cas: &kvpb.CompareAndSwapOp{Key: key, Old: old, New: new}}})
+func (s *Store) CompareAndSwap(ctx context.Context, h *kvpb.RequestHeader, key, old, new []byte) (bool, error) {
+	res, err := s.propose(ctx, h, key, &kvpb.Command{Op: &kvpb.Command_Cas{Cas: &kvpb.CompareAndSwapOp{Key: key, Old: old, New: new}}})
 	return res.Swapped, err
 }
 
-func (s *Store) propose(ctx context.Context, key []byte, cmd *kvpb.Command) (replica.Result, error) {
-	r, err := s.ReplicaForKey(key)
+func (s *Store) propose(ctx context.Context, h *kvpb.RequestHeader, key []byte, cmd *kvpb.Command) (replica.Result, error) {
+	r, err := s.route(h, key)
 	if err != nil {
 		return replica.Result{}, err
 	}
+	cmd.Epoch = h.GetEpoch()
 	return r.Propose(ctx, cmd)
 }
 
+// route finds the replica a request is for.
+func (s *Store) route(h *kvpb.RequestHeader, key []byte) (*replica.Replica, error) {
+	if h.GetRangeId() == 0 {
+		return s.ReplicaForKey(key)
+	}
+	r := s.Replica(h.GetRangeId())
+	if r == nil || r.Descriptor() == nil {
+		return nil, &replica.Error{Detail: &kvpb.Error{
+			Message: fmt.Sprintf("range %d is not on node %d", h.GetRangeId(), s.NodeID()),
+			Detail:  &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: h.GetRangeId()}},
+		}}
+	}
+	return r, nil
+}
+
 // Get reads key linearizably: a ReadIndex barrier, then the engine.
-func (s *Store) Get(ctx context.Context, key []byte) (value []byte, found bool, err error) {
-	r, err := s.ReplicaForKey(key)
+func (s *Store) Get(ctx context.Context, h *kvpb.RequestHeader, key []byte) (value []byte, found bool, err error) {
+	r, err := s.route(h, key)
 	if err != nil {
 		return nil, false, err
 	}
 	if err := r.ReadBarrier(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := checkRead(r, h, key); err != nil {
 		return nil, false, err
 	}
 	v, err := s.db.Get(keys.User(key))
@@ -65,12 +91,15 @@ const MaxScanBytes = 4 << 20
 // a scan continues: the range's end (empty: the end of the key space), or,
 // when the answer stopped early for its size, the key just after the last
 // one returned.
-func (s *Store) Scan(ctx context.Context, start, end []byte, limit int) (kvs []*kvpb.KeyValue, resume []byte, err error) {
-	r, err := s.ReplicaForKey(start)
+func (s *Store) Scan(ctx context.Context, h *kvpb.RequestHeader, start, end []byte, limit int) (kvs []*kvpb.KeyValue, resume []byte, err error) {
+	r, err := s.route(h, start)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := r.ReadBarrier(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := checkRead(r, h, start); err != nil {
 		return nil, nil, err
 	}
 	desc := r.Descriptor()
@@ -98,6 +127,25 @@ func (s *Store) Scan(ctx context.Context, start, end []byte, limit int) (kvs []*
 		return nil, nil, err
 	}
 	return kvs, desc.GetEndKey(), nil
+}
+
+// checkRead checks, after the read barrier, that the replica still holds
+// key under the epoch the request was routed with.
+func checkRead(r *replica.Replica, h *kvpb.RequestHeader, key []byte) error {
+	d := r.Descriptor()
+	if e := h.GetEpoch(); e != nil && e.GetVersion() != d.GetEpoch().GetVersion() {
+		return &replica.Error{Detail: &kvpb.Error{
+			Message: fmt.Sprintf("range %d: epoch mismatch", d.GetRangeId()),
+			Detail:  &kvpb.Error_EpochNotMatch{EpochNotMatch: &kvpb.EpochNotMatch{Current: []*kvpb.RangeDescriptor{d}}},
+		}}
+	}
+	if string(key) < string(d.GetStartKey()) || (len(d.GetEndKey()) > 0 && string(key) >= string(d.GetEndKey())) {
+		return &replica.Error{Detail: &kvpb.Error{
+			Message: fmt.Sprintf("key %q is not in range %d", key, d.GetRangeId()),
+			Detail:  &kvpb.Error_KeyNotInRange{KeyNotInRange: &kvpb.KeyNotInRange{Key: key, Range: d}},
+		}}
+	}
+	return nil
 }
 
 // ChangeReplicas proposes a membership change of rangeID.
