@@ -51,16 +51,19 @@ func runClusterFaults(t *testing.T, seed uint64, dur time.Duration) {
 	w := &RegisterWorkload{Client: c.Client(5 * time.Second), Clients: 6, Keys: 4, OpTimeout: 2 * time.Second, History: NewRealTimeHistory()}
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
+	set := &SetWorkload{Client: w.Client, Prefix: "set/", OpTimeout: 2 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		go set.Run(ctx)
 		w.Run(ctx, seed)
 	}()
 	rng := rand.New(rand.NewPCG(seed, 99))
 	var log []string
 	step := 0
 	for ctx.Err() == nil {
-		time.Sleep(400 * time.Millisecond)
+		// Each fault lasts from under one election timeout to several.
+		time.Sleep(300*time.Millisecond + time.Duration(rng.IntN(1200))*time.Millisecond)
 		step++
 		c.Faults.Heal()
 		switch rng.IntN(7) {
@@ -104,6 +107,12 @@ func runClusterFaults(t *testing.T, seed uint64, dur time.Duration) {
 	}
 	viz := filepath.Join(dir, fmt.Sprintf("cluster-seed-%d.html", seed))
 	require.NoError(t, w.History.CheckLinearizable(time.Minute, viz), "faults: %v", log)
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ccancel()
+	acked, missing, err := set.Check(cctx)
+	require.NoError(t, err)
+	require.Empty(t, missing, "acknowledged inserts lost (faults: %v)", log)
+	t.Logf("set: %d acknowledged inserts, all present; %d ambiguous", acked, set.ambiguous)
 	t.Logf("seed %d: faults %v; %d writes acknowledged, %d ambiguous, %d failed, %d reads", seed, log, w.Acked.Load(), w.Ambiguous.Load(), w.Failed.Load(), w.Reads.Load())
 	require.Greater(t, w.Acked.Load(), int64(20))
 	t.Logf("soak-count: cluster-runs=1")

@@ -95,3 +95,56 @@ func (w *RegisterWorkload) finishWrite(op *PendingOp, err error, out Output) {
 		w.Failed.Add(1)
 	}
 }
+
+// SetWorkload inserts unique keys under a prefix; at the end every
+// acknowledged insert must be present (ambiguous ones may or may not be).
+type SetWorkload struct {
+	Client    *client.Client
+	Prefix    string
+	OpTimeout time.Duration
+
+	mu        sync.Mutex
+	acked     []string
+	ambiguous int
+}
+
+// Run inserts until ctx ends.
+func (w *SetWorkload) Run(ctx context.Context) {
+	for i := 0; ctx.Err() == nil; i++ {
+		k := fmt.Sprintf("%s%08d", w.Prefix, i)
+		octx, cancel := context.WithTimeout(context.Background(), w.OpTimeout)
+		err := w.Client.Put(octx, []byte(k), []byte("x"))
+		cancel()
+		w.mu.Lock()
+		switch {
+		case err == nil:
+			w.acked = append(w.acked, k)
+		case errors.Is(err, client.ErrAmbiguous):
+			w.ambiguous++
+		}
+		w.mu.Unlock()
+	}
+}
+
+// Check reads the set back and returns the acknowledged inserts missing
+// from it.
+func (w *SetWorkload) Check(ctx context.Context) (acked int, missing []string, err error) {
+	end := []byte(w.Prefix)
+	end[len(end)-1]++
+	kvs, err := w.Client.Scan(ctx, []byte(w.Prefix), end, 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	have := make(map[string]bool, len(kvs))
+	for _, kv := range kvs {
+		have[string(kv.Key)] = true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, k := range w.acked {
+		if !have[k] {
+			missing = append(missing, k)
+		}
+	}
+	return len(w.acked), missing, nil
+}
