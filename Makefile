@@ -43,6 +43,9 @@ compare-300k: ## 300k keys in the memtables, readwhilewriting's writer at 20k/s:
 compare-10m: ## 10M keys by fillrandom, then 1M reads, without Badger: bench/results/10m
 	cd bench && $(GO) run . -preset 10m
 
+compare-cluster: ## three dkv nodes on 127.0.0.1, put/get/mix at 1, 16 and 64 clients through the Go client (about 3 minutes): bench/results/cluster
+	cd bench && $(GO) run ./cluster
+
 crash: ## a long run of the crash-recovery model tests alone
 	DKV_CRASH_SEEDS=2000 DKV_CRASH_POINTS=100000 $(GO) test -tags invariants -run '^TestCrash' -count=1 -timeout 60m .
 

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// workloadNames are the workloads, in the order cells run.
+var workloadNames = []string{"put", "get", "mix"}
+
+// config is the command line, checked.
+type config struct {
+	dkv        string        // the dkv binary; empty: build one from ../cmd/dkv
+	keys       int           // keys preloaded, and the range random keys come from
+	valueSize  int           // bytes per value
+	workloads  []string      // in workloadNames order
+	clients    []int         // goroutines per cell, ascending
+	duration   time.Duration // measured time of each cell
+	warmup     time.Duration // unmeasured time before each cell
+	loaders    int           // goroutines of the preload
+	perWorker  bool          // one client.Client per goroutine instead of one shared
+	timeout    time.Duration // client.Config.RequestTimeout
+	seed       uint64
+	out        string // output directory; empty: none
+	dir        string // parent of the nodes' data directories; empty: a temporary directory
+	keep       bool   // keep the data directories
+	logLevel   string // the nodes' --log-level
+	startAfter time.Duration
+}
+
+// parseFlags parses the command line into a config; usage and errors go
+// to stderr. flag.ErrHelp means -h.
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./cluster [flags]\n\n"+
+			"Starts three dkv nodes on 127.0.0.1, preloads -keys keys, and measures put,\n"+
+			"get and mix at each -clients count through the Go client. Flags:\n\n")
+		fs.PrintDefaults()
+	}
+	workloads := fs.String("workloads", strings.Join(workloadNames, ","), "comma-separated workloads: put, get (linearizable), mix (50% put, 50% get)")
+	clients := fs.String("clients", "1,16,64", "comma-separated counts of concurrent client goroutines, one cell each")
+	fs.StringVar(&c.dkv, "dkv", "", "the dkv `binary` to run (empty: go build ../cmd/dkv into the temporary directory)")
+	fs.IntVar(&c.keys, "keys", 100000, "keys preloaded; every operation picks one of them uniformly")
+	fs.IntVar(&c.valueSize, "value_size", 100, "value bytes; keys are 16 bytes")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time of each cell")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured time before each cell, same traffic")
+	fs.IntVar(&c.loaders, "load_clients", 64, "concurrent goroutines of the preload")
+	fs.BoolVar(&c.perWorker, "client_per_worker", false, "one client.Client per goroutine instead of one shared by all")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "each operation's deadline (client RequestTimeout)")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the keys, values and mix choices")
+	fs.StringVar(&c.out, "out", "results/cluster", "directory of summary.txt and results.json (empty: none)")
+	fs.StringVar(&c.dir, "dir", "", "where the nodes' data directories go (empty: a temporary directory)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the data directories and node logs afterwards")
+	fs.StringVar(&c.logLevel, "node_log_level", "warn", "the nodes' --log-level (their logs go to DIR/nN.log)")
+	fs.DurationVar(&c.startAfter, "start_timeout", time.Minute, "longest wait for the nodes' /healthz and a leader")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if c.workloads, err = parseWorkloads(*workloads); err != nil {
+		return c, err
+	}
+	if c.clients, err = parseCounts(*clients); err != nil {
+		return c, err
+	}
+	switch {
+	case c.keys < 1 || c.keys > 1e15:
+		return c, fmt.Errorf("-keys %d: want 1 to 10^15 (keys are 16 decimal digits)", c.keys)
+	case c.valueSize < 0:
+		return c, fmt.Errorf("-value_size %d: want ≥ 0", c.valueSize)
+	case c.duration <= 0:
+		return c, fmt.Errorf("-duration %v: want > 0", c.duration)
+	case c.warmup < 0:
+		return c, fmt.Errorf("-warmup %v: want ≥ 0", c.warmup)
+	case c.loaders < 1:
+		return c, fmt.Errorf("-load_clients %d: want ≥ 1", c.loaders)
+	case c.timeout <= 0:
+		return c, fmt.Errorf("-timeout %v: want > 0", c.timeout)
+	case c.startAfter <= 0:
+		return c, fmt.Errorf("-start_timeout %v: want > 0", c.startAfter)
+	}
+	return c, nil
+}
+
+// parseWorkloads parses -workloads, returning each named workload once,
+// in workloadNames order.
+func parseWorkloads(s string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, w := range strings.Split(s, ",") {
+		w = strings.TrimSpace(w)
+		if !slices.Contains(workloadNames, w) {
+			return nil, fmt.Errorf("-workloads: unknown workload %q (want %s)", w, strings.Join(workloadNames, ", "))
+		}
+		seen[w] = true
+	}
+	var out []string
+	for _, w := range workloadNames {
+		if seen[w] {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+// parseCounts parses -clients: positive integers, returned ascending and
+// without repeats.
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-clients: %q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}

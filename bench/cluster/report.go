@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Report is results.json.
+type Report struct {
+	Version   int       `json:"version"`
+	Command   string    `json:"command"`
+	Started   time.Time `json:"started"`
+	Seconds   float64   `json:"seconds"`
+	Host      Host      `json:"host"`
+	Settings  Settings  `json:"settings"`
+	Preload   Preload   `json:"preload"`
+	Cells     []Cell    `json:"cells"`
+	Nodes     []Node    `json:"nodes"`
+	Completed bool      `json:"completed"` // false: interrupted or failed after the cells listed
+}
+
+// Settings are what the cells ran with.
+type Settings struct {
+	DKV         string  `json:"dkv"` // the binary (built: in the temporary directory)
+	Nodes       int     `json:"nodes"`
+	Keys        int     `json:"keys"`
+	KeySize     int     `json:"key_size"`
+	ValueSize   int     `json:"value_size"`
+	Workloads   string  `json:"workloads"`
+	Clients     []int   `json:"clients"`
+	Duration    float64 `json:"duration_seconds"`
+	Warmup      float64 `json:"warmup_seconds"`
+	ClientMode  string  `json:"client_mode"` // "shared": one client.Client; "per-worker": one per goroutine
+	TimeoutSecs float64 `json:"timeout_seconds"`
+	Seed        uint64  `json:"seed"`
+	Sync        string  `json:"sync"`
+}
+
+// Preload is the load before the cells.
+type Preload struct {
+	Keys           int     `json:"keys"`
+	Loaders        int     `json:"loaders"`
+	Seconds        float64 `json:"seconds"`
+	OpsPerSec      float64 `json:"ops_per_sec"`
+	FailedAttempts int64   `json:"failed_attempts"` // puts that failed and were tried again
+	FirstError     string  `json:"first_error,omitempty"`
+}
+
+// Cell is one workload at one number of client goroutines.
+type Cell struct {
+	Workload string  `json:"workload"`
+	Clients  int     `json:"clients"`
+	Seconds  float64 `json:"seconds"` // the measured window
+
+	// Ops are the operations that started in the window and succeeded;
+	// OpsPerSec is Ops / Seconds.
+	Ops       int64   `json:"ops"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+
+	// Latencies in microseconds of every operation that started in the
+	// window, failed ones included.
+	MeanMicros float64 `json:"mean_us"`
+	P50        float64 `json:"p50_us"`
+	P99        float64 `json:"p99_us"`
+	P999       float64 `json:"p999_us"`
+	MaxMicros  float64 `json:"max_us"`
+
+	Ambiguous  int64  `json:"ambiguous"` // writes that may or may not have been applied
+	Failed     int64  `json:"failed"`    // other errors
+	NotFound   int64  `json:"not_found"` // gets of preloaded keys that found none
+	FirstError string `json:"first_error,omitempty"`
+
+	// NodeCPUSeconds is each node's user + system CPU time over the
+	// window; CPUMicrosPerOp is their sum per successful operation.
+	NodeCPUSeconds []float64 `json:"node_cpu_seconds"`
+	CPUMicrosPerOp float64   `json:"cpu_us_per_op"`
+	// The same for the benchmark process: the client and its goroutines.
+	BenchCPUSeconds     float64 `json:"bench_cpu_seconds"`
+	BenchCPUMicrosPerOp float64 `json:"bench_cpu_us_per_op"`
+}
+
+// errorsCol is the errors column: 0, or the count of each kind.
+func (c Cell) errorsCol() string {
+	var parts []string
+	for _, k := range []struct {
+		n    int64
+		name string
+	}{{c.Ambiguous, "ambiguous"}, {c.Failed, "failed"}, {c.NotFound, "not found"}} {
+		if k.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", k.n, k.name))
+		}
+	}
+	if len(parts) == 0 {
+		return "0"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Node is one node's identity and peak memory.
+type Node struct {
+	ID      int    `json:"id"`
+	Addr    string `json:"addr"`
+	HTTP    string `json:"http"`
+	PeakRSS int64  `json:"peak_rss_bytes"` // VmHWM at the end of the run (0: not read)
+}
+
+// summary returns the text of summary.txt: a heading, the table, the
+// nodes' peak RSS and the first error of each cell that had errors.
+func summary(r *Report) string {
+	var b strings.Builder
+	s := r.Settings
+	fmt.Fprintf(&b, "dkv cluster: %d nodes on 127.0.0.1, fsync on; %d keys of %d bytes, %d-byte values; %s cells after %s warmup; %s\n",
+		s.Nodes, s.Keys, s.KeySize, s.ValueSize, fmtSeconds(s.Duration), fmtSeconds(s.Warmup), map[string]string{"shared": "one shared client", "per-worker": "one client per goroutine"}[s.ClientMode])
+	if r.Preload.Seconds > 0 {
+		fmt.Fprintf(&b, "preload: %d keys from %d goroutines in %.1fs (%s puts/s), %d failed attempts\n",
+			r.Preload.Keys, r.Preload.Loaders, r.Preload.Seconds, fmtRate(r.Preload.OpsPerSec), r.Preload.FailedAttempts)
+	}
+	b.WriteString("\n")
+	b.WriteString(table(r.Cells))
+	if len(r.Nodes) > 0 {
+		b.WriteString("\npeak RSS (VmHWM):")
+		for i, n := range r.Nodes {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, " node %d %s", n.ID, fmtBytes(n.PeakRSS))
+		}
+		b.WriteString("\n")
+	}
+	for _, c := range r.Cells {
+		if c.FirstError != "" {
+			fmt.Fprintf(&b, "%s/%d first error: %s\n", c.Workload, c.Clients, c.FirstError)
+		}
+	}
+	if !r.Completed {
+		b.WriteString("(incomplete: the run stopped before every cell was measured)\n")
+	}
+	return b.String()
+}
+
+// table formats the cells, one row each. cpu/op is the three nodes' CPU
+// time per successful operation; bench cpu/op is this process's.
+func table(cells []Cell) string {
+	var b strings.Builder
+	row := func(cols ...string) {
+		fmt.Fprintf(&b, "%-8s %7s %9s %9s %9s %9s %9s %12s  %s\n", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8])
+	}
+	row("workload", "clients", "ops/s", "p50", "p99", "p99.9", "cpu/op", "bench cpu/op", "errors")
+	for _, c := range cells {
+		row(c.Workload, fmt.Sprint(c.Clients), fmtRate(c.OpsPerSec), fmtMicros(c.P50), fmtMicros(c.P99),
+			fmtMicros(c.P999), fmtMicros(c.CPUMicrosPerOp), fmtMicros(c.BenchCPUMicrosPerOp), c.errorsCol())
+	}
+	return b.String()
+}
+
+// fmtRate formats operations per second: 1.72M, 640k, 6.1k, 950.
+func fmtRate(v float64) string {
+	switch {
+	case v >= 10e6:
+		return fmt.Sprintf("%.1fM", v/1e6)
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 100e3:
+		return fmt.Sprintf("%.0fk", v/1e3)
+	case v >= 10e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	case v >= 1e3:
+		return fmt.Sprintf("%.2fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
+// fmtMicros formats a time in microseconds with its unit and three
+// significant digits (two above a second): 8.52µs, 85.2µs, 852µs, 1.23ms,
+// 12.3ms, 123ms, 1.23s; zero is "-".
+func fmtMicros(us float64) string {
+	switch {
+	case us <= 0:
+		return "-"
+	case us < 9.995:
+		return fmt.Sprintf("%.2fµs", us)
+	case us < 99.95:
+		return fmt.Sprintf("%.1fµs", us)
+	case us < 999.5:
+		return fmt.Sprintf("%.0fµs", us)
+	case us < 9995:
+		return fmt.Sprintf("%.2fms", us/1e3)
+	case us < 99950:
+		return fmt.Sprintf("%.1fms", us/1e3)
+	case us < 999500:
+		return fmt.Sprintf("%.0fms", us/1e3)
+	}
+	return fmt.Sprintf("%.2fs", us/1e6)
+}
+
+// fmtSeconds formats a duration in seconds as Go writes durations: 10s, 1.5s, 0s.
+func fmtSeconds(s float64) string {
+	return time.Duration(s * float64(time.Second)).String()
+}
+
+// fmtBytes formats a byte count in binary units.
+func fmtBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for x := n / unit; x >= unit; x /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// write writes summary.txt and results.json into dir.
+func write(dir string, r *Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(summary(r)), 0o644); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "results.json"), append(data, '\n'), 0o644)
+}
