@@ -7,7 +7,7 @@ DURATION ?= 30m
 BENCH    ?= .
 COUNT    ?= 6
 
-.PHONY: test race short lint fuzz bench compare compare-1m compare-300k compare-10m crash soak proto
+.PHONY: test race short lint fuzz bench compare compare-1m compare-300k compare-10m compare-cluster crash soak proto
 
 test: ## vet, then every test under the race detector (what CI runs)
 	$(GO) vet ./... && $(GO) test -race -tags invariants ./... && scripts/fuzz-all.sh 3s -race -tags invariants && cd bench && $(GO) vet ./... && $(GO) test ./...

@@ -100,7 +100,26 @@ func (r *Replica) handleReady() error {
 	}
 
 	// 2. The entries and the HardState: one synced batch, before any
-	// message leaves.
+	// message that depends on them leaves. A leader's appends and
+	// heartbeats do not: they go out first, so that the followers' writes
+	// overlap the leader's own (raft's thesis, 10.2.1). The leader counts
+	// its own entries toward a quorum only when a follower's answer is
+	// stepped, in a later Process, after this one has made them durable.
+	msgs := rd.Messages
+	if r.wasLead {
+		var later []*raftpb.Message
+		var early []*raftpb.Message
+		for _, m := range msgs {
+			switch m.GetType() {
+			case raftpb.MsgApp, raftpb.MsgHeartbeat:
+				early = append(early, m)
+			default:
+				later = append(later, m)
+			}
+		}
+		r.send(early)
+		msgs = later
+	}
 	if len(rd.Entries) > 0 || !raft.IsEmptyHardState(rd.HardState) {
 		b := r.cfg.DB.NewBatch()
 		pending, err := r.storage.Append(b, rd.HardState, rd.Entries)
@@ -116,7 +135,7 @@ func (r *Replica) handleReady() error {
 	}
 
 	// 3. The messages.
-	r.send(rd.Messages)
+	r.send(msgs)
 
 	// 4. The committed entries, then the reads and proposals they answer.
 	if len(rd.CommittedEntries) > 0 {
