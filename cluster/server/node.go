@@ -7,14 +7,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/distributedkv/dkv"
+	"github.com/distributedkv/dkv/cluster/keys"
 	"github.com/distributedkv/dkv/cluster/kvpb"
 	"github.com/distributedkv/dkv/cluster/store"
 	"github.com/distributedkv/dkv/cluster/transport"
@@ -75,7 +78,7 @@ type Node struct {
 }
 
 // Start opens and starts a node.
-func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -97,7 +100,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if cfg.Cluster != nil && cfg.Join != "" {
 		return nil, errors.New("server: --cluster and --join exclude each other")
 	}
-	n = &Node{cfg: cfg, logger: cfg.Logger, serving: make(chan struct{}), started: time.Now()}
+	if err := preflight(&cfg); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, logger: cfg.Logger, serving: make(chan struct{}), started: time.Now()}
 	st, err := store.Open(store.Config{
 		Dir:            cfg.Dir,
 		FS:             cfg.FS,
@@ -171,27 +177,9 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 // restart against the identity the directory holds.
 func (n *Node) resolveIdentity(ctx context.Context) error {
 	cfg := &n.cfg
-	ident := n.store.Ident()
-	if ident != nil {
-		if cfg.NodeID != 0 && cfg.NodeID != ident.GetNodeId() {
-			return fmt.Errorf("server: --id %d contradicts %s, which holds node %d", cfg.NodeID, cfg.Dir, ident.GetNodeId())
-		}
-		if cfg.Join != "" {
-			return fmt.Errorf("server: --join given, but %s already belongs to a cluster (node %d)", cfg.Dir, ident.GetNodeId())
-		}
-		if cfg.Cluster != nil {
-			if store.ClusterIDFor(cfg.Cluster) != ident.GetClusterId() {
-				return fmt.Errorf("server: --cluster names another cluster than the one %s belongs to", cfg.Dir)
-			}
-		}
-		if cfg.Addr != "" && cfg.Listener == nil && cfg.Addr != ident.GetAddr() {
-			return fmt.Errorf("server: --addr %s contradicts %s, which listens on %s", cfg.Addr, cfg.Dir, ident.GetAddr())
-		}
-		if cfg.AdvertiseAddr != "" && cfg.AdvertiseAddr != ident.GetAdvertiseAddr() {
-			return fmt.Errorf("server: --advertise-addr %s contradicts %s, which advertises %s", cfg.AdvertiseAddr, cfg.Dir, ident.GetAdvertiseAddr())
-		}
-		if cfg.HTTPAddr != "" && cfg.HTTPListener == nil && cfg.HTTPAddr != ident.GetHttpAddr() {
-			return fmt.Errorf("server: --http %s contradicts %s, which serves HTTP on %s", cfg.HTTPAddr, cfg.Dir, ident.GetHttpAddr())
+	if ident := n.store.Ident(); ident != nil {
+		if err := checkRestart(cfg, ident); err != nil {
+			return err
 		}
 		if cfg.Addr == "" {
 			cfg.Addr = ident.GetAddr()
@@ -201,8 +189,8 @@ func (n *Node) resolveIdentity(ctx context.Context) error {
 		}
 		return nil
 	}
-	if cfg.Addr == "" && cfg.Listener == nil {
-		return errors.New("server: a new node needs --addr")
+	if err := checkNew(cfg); err != nil {
+		return err
 	}
 	if cfg.Listener != nil {
 		cfg.Addr = cfg.Listener.Addr().String()
@@ -212,6 +200,100 @@ func (n *Node) resolveIdentity(ctx context.Context) error {
 	}
 	if cfg.AdvertiseAddr == "" {
 		cfg.AdvertiseAddr = cfg.Addr
+	}
+	if cfg.Cluster == nil {
+		return nil // a joining node: after listening (join)
+	}
+	for _, m := range cfg.Cluster {
+		if m.GetNodeId() == cfg.NodeID && m.GetHttpAddr() == "" {
+			m.HttpAddr = cfg.HTTPAddr
+		}
+	}
+	return n.store.Bootstrap(&kvpb.StoreIdent{
+		ClusterId: store.ClusterIDFor(cfg.Cluster), NodeId: cfg.NodeID,
+		Addr: cfg.Addr, AdvertiseAddr: cfg.AdvertiseAddr, HttpAddr: cfg.HTTPAddr,
+	}, cfg.Cluster)
+}
+
+// preflight refuses the flags that contradict the directory, or that
+// cannot start a new node, before the engine is opened for writing: a
+// read-write open changes the directory (it starts a new log), and a
+// refused start must change nothing. An existing directory is read
+// through a read-only open, and only when a flag could contradict it.
+func preflight(cfg *Config) error {
+	fs := cfg.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	engine := fs.PathJoin(cfg.Dir, "engine")
+	if _, err := fs.Stat(engine); errors.Is(err, os.ErrNotExist) {
+		return checkNew(cfg)
+	}
+	if cfg.NodeID == 0 && cfg.Cluster == nil && cfg.Join == "" && cfg.Addr == "" && cfg.AdvertiseAddr == "" && cfg.HTTPAddr == "" {
+		return nil // a restart with --dir only: nothing to contradict
+	}
+	var opts dkv.Options
+	if cfg.DBOptions != nil {
+		opts = *cfg.DBOptions
+	}
+	opts.FS, opts.ReadOnly, opts.Logger = fs, true, slog.New(slog.DiscardHandler)
+	db, err := dkv.Open(engine, &opts)
+	if errors.Is(err, os.ErrNotExist) {
+		return checkNew(cfg) // an engine directory that holds no database yet
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	v, err := db.Get(keys.StoreIdent)
+	if errors.Is(err, dkv.ErrNotFound) {
+		return checkNew(cfg)
+	}
+	if err != nil {
+		return err
+	}
+	ident := &kvpb.StoreIdent{}
+	if err := proto.Unmarshal(v, ident); err != nil {
+		return nil // store.Open reports the corruption
+	}
+	return checkRestart(cfg, ident)
+}
+
+// checkRestart refuses the flags of a restart that contradict the
+// identity the directory holds.
+func checkRestart(cfg *Config, ident *kvpb.StoreIdent) error {
+	if cfg.NodeID != 0 && cfg.NodeID != ident.GetNodeId() {
+		return fmt.Errorf("server: --id %d contradicts %s, which holds node %d", cfg.NodeID, cfg.Dir, ident.GetNodeId())
+	}
+	if cfg.Join != "" {
+		return fmt.Errorf("server: --join given, but %s already belongs to a cluster (node %d)", cfg.Dir, ident.GetNodeId())
+	}
+	if cfg.Cluster != nil && store.ClusterIDFor(cfg.Cluster) != ident.GetClusterId() {
+		return fmt.Errorf("server: --cluster names another cluster than the one %s belongs to", cfg.Dir)
+	}
+	if cfg.Addr != "" && cfg.Listener == nil && cfg.Addr != ident.GetAddr() {
+		return fmt.Errorf("server: --addr %s contradicts %s, which listens on %s", cfg.Addr, cfg.Dir, ident.GetAddr())
+	}
+	if cfg.AdvertiseAddr != "" && cfg.AdvertiseAddr != ident.GetAdvertiseAddr() {
+		return fmt.Errorf("server: --advertise-addr %s contradicts %s, which advertises %s", cfg.AdvertiseAddr, cfg.Dir, ident.GetAdvertiseAddr())
+	}
+	if cfg.HTTPAddr != "" && cfg.HTTPListener == nil && cfg.HTTPAddr != ident.GetHttpAddr() {
+		return fmt.Errorf("server: --http %s contradicts %s, which serves HTTP on %s", cfg.HTTPAddr, cfg.Dir, ident.GetHttpAddr())
+	}
+	return nil
+}
+
+// checkNew refuses the flags that cannot start a node in a new directory.
+func checkNew(cfg *Config) error {
+	addr, advertise := cfg.Addr, cfg.AdvertiseAddr
+	if cfg.Listener != nil {
+		addr = cfg.Listener.Addr().String()
+	}
+	if addr == "" {
+		return errors.New("server: a new node needs --addr")
+	}
+	if advertise == "" {
+		advertise = addr
 	}
 	switch {
 	case cfg.Cluster != nil:
@@ -227,21 +309,15 @@ func (n *Node) resolveIdentity(ctx context.Context) error {
 		if self == nil {
 			return fmt.Errorf("server: --id %d is not among the --cluster members", cfg.NodeID)
 		}
-		if self.GetAddr() != cfg.AdvertiseAddr {
-			return fmt.Errorf("server: --cluster lists node %d at %s, but it advertises %s", cfg.NodeID, self.GetAddr(), cfg.AdvertiseAddr)
+		if self.GetAddr() != advertise {
+			return fmt.Errorf("server: --cluster lists node %d at %s, but it advertises %s", cfg.NodeID, self.GetAddr(), advertise)
 		}
-		if self.GetHttpAddr() == "" {
-			self.HttpAddr = cfg.HTTPAddr
-		}
-		return n.store.Bootstrap(&kvpb.StoreIdent{
-			ClusterId: store.ClusterIDFor(cfg.Cluster), NodeId: cfg.NodeID,
-			Addr: cfg.Addr, AdvertiseAddr: cfg.AdvertiseAddr, HttpAddr: cfg.HTTPAddr,
-		}, cfg.Cluster)
+		return nil
 	case cfg.Join != "":
 		if cfg.NodeID != 0 {
 			return errors.New("server: a joining node gets its ID from the cluster: drop --id")
 		}
-		return nil // after listening (join)
+		return nil
 	default:
 		return fmt.Errorf("server: %s holds no node: give --cluster to bootstrap a new cluster or --join to join one", cfg.Dir)
 	}

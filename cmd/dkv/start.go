@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -125,6 +126,12 @@ func (f *startFlags) config(dir string) (server.Config, error) {
 		members, err := parseMembers(f.cluster)
 		if err != nil {
 			return cfg, err
+		}
+		if f.id == 0 {
+			return cfg, usageError("--cluster needs --id: this node's entry in the list")
+		}
+		if !slices.ContainsFunc(members, func(m *kvpb.NodeRecord) bool { return m.GetNodeId() == f.id }) {
+			return cfg, usageError("--id %d is not among the --cluster members", f.id)
 		}
 		cfg.Cluster = members
 	}
