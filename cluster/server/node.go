@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -68,8 +67,12 @@ type Node struct {
 
 	// Requests in flight, so that Stop can drain them before closing the
 	// gRPC server (whose peer streams never end by themselves).
-	reqs     sync.WaitGroup
-	draining atomic.Bool
+	reqs struct {
+		sync.Mutex
+		n        int
+		draining bool
+		idle     chan struct{} // closed when draining and n reaches 0
+	}
 
 	stopOnce sync.Once
 	stopErr  error
@@ -397,15 +400,23 @@ func (n *Node) joinOnce(ctx context.Context, target string) (*kvpb.JoinResponse,
 // enter admits a client or admin request, or refuses it while the node
 // drains; the caller must call leave when admitted.
 func (n *Node) enter() bool {
-	n.reqs.Add(1)
-	if n.draining.Load() {
-		n.reqs.Done()
+	n.reqs.Lock()
+	defer n.reqs.Unlock()
+	if n.reqs.draining {
 		return false
 	}
+	n.reqs.n++
 	return true
 }
 
-func (n *Node) leave() { n.reqs.Done() }
+func (n *Node) leave() {
+	n.reqs.Lock()
+	defer n.reqs.Unlock()
+	n.reqs.n--
+	if n.reqs.draining && n.reqs.n == 0 {
+		close(n.reqs.idle)
+	}
+}
 
 // drainingHeader is the answer to a request that arrives while the node
 // drains: refused before anything was proposed.
@@ -444,14 +455,16 @@ func (n *Node) Err() error { return n.store.Err() }
 // listeners.
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() {
-		n.draining.Store(true)
-		done := make(chan struct{})
-		go func() {
-			n.reqs.Wait()
-			close(done)
-		}()
+		n.reqs.Lock()
+		n.reqs.draining = true
+		n.reqs.idle = make(chan struct{})
+		if n.reqs.n == 0 {
+			close(n.reqs.idle)
+		}
+		idle := n.reqs.idle
+		n.reqs.Unlock()
 		select {
-		case <-done:
+		case <-idle:
 		case <-time.After(10 * time.Second):
 		}
 		n.grpc.Stop()
