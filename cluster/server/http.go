@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/distributedkv/dkv/cluster/kvpb"
@@ -16,6 +17,11 @@ func (n *Node) httpHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", n.serveHealth)
 	mux.HandleFunc("GET /api/v1/nodes", n.serveNodes)
 	mux.HandleFunc("GET /api/v1/ranges", n.serveRanges)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
