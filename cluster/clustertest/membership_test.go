@@ -82,8 +82,9 @@ func userData(t *testing.T, db *dkv.DB) map[string]string {
 // next node ID), is added as a learner and catches up by snapshot (the log
 // was truncated past its start), is promoted through a joint
 // configuration that raft leaves by itself, and then an original voter is
-// removed; its replica is deleted and a tombstone keeps it out. Writes
-// succeed throughout, and every member ends with the same data.
+// removed; its replica is deleted and a tombstone keeps it out. Another
+// voter is demoted to a learner, then removed. Writes succeed throughout,
+// and every member ends with the same data.
 func TestMembershipJoinLearnerPromoteRemove(t *testing.T) {
 	c := NewCluster(t, ClusterConfig{LogTailEntries: 20})
 	cl := c.Client(10 * time.Second)
@@ -155,4 +156,21 @@ func TestMembershipJoinLearnerPromoteRemove(t *testing.T) {
 	tomb, err := c.Node(1).Store().DB().Get(keys.ReplicaTombstone(1))
 	require.NoError(t, err, "a tombstone keeps the removed replica out")
 	require.NotEmpty(t, tomb)
+
+	// Demote a voter to a learner (through a joint configuration), then
+	// remove the learner (a simple change): two voters remain, and take
+	// writes.
+	changeReplicas(t, c, &kvpb.ReplicaChange{Type: kvpb.ReplicaChangeType_DEMOTE_VOTER, NodeId: 2})
+	waitDescriptor(t, c, func(d *kvpb.RangeDescriptor) bool {
+		r, _ := roleOf(d, 2)
+		return r == kvpb.ReplicaRole_LEARNER
+	})
+	changeReplicas(t, c, &kvpb.ReplicaChange{Type: kvpb.ReplicaChangeType_REMOVE_REPLICA, NodeId: 2})
+	d = waitDescriptor(t, c, func(d *kvpb.RangeDescriptor) bool { return len(d.GetReplicas()) == 2 })
+	for _, r := range d.GetReplicas() {
+		require.Equal(t, kvpb.ReplicaRole_VOTER, r.GetRole())
+		require.Contains(t, []uint64{3, 4}, r.GetNodeId())
+	}
+	require.NoError(t, cl.Put(ctx, []byte("two-voters"), []byte("v")))
+	require.Eventually(t, func() bool { return c.Node(2).Store().Replica(1) == nil }, 30*time.Second, 20*time.Millisecond)
 }

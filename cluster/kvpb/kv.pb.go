@@ -995,9 +995,12 @@ func (x *CompareAndSwapOp) GetNew() []byte {
 }
 
 type JoinNodeOp struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
-	HttpAddr      string                 `protobuf:"bytes,2,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Addr     string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	HttpAddr string                 `protobuf:"bytes,2,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	// join_token names one joining node's attempts: a retried join with the
+	// same token gets the ID the first attempt allocated, never a second.
+	JoinToken     uint64 `protobuf:"varint,3,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1044,6 +1047,13 @@ func (x *JoinNodeOp) GetHttpAddr() string {
 		return x.HttpAddr
 	}
 	return ""
+}
+
+func (x *JoinNodeOp) GetJoinToken() uint64 {
+	if x != nil {
+		return x.JoinToken
+	}
+	return 0
 }
 
 // ConfChangeContext is the context of a ConfChangeV2 entry that dkv
@@ -2248,6 +2258,7 @@ type JoinRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"` // the joining node's advertised address
 	HttpAddr      string                 `protobuf:"bytes,2,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	JoinToken     uint64                 `protobuf:"varint,3,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"` // random, the same for every attempt of one start
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2294,6 +2305,13 @@ func (x *JoinRequest) GetHttpAddr() string {
 		return x.HttpAddr
 	}
 	return ""
+}
+
+func (x *JoinRequest) GetJoinToken() uint64 {
+	if x != nil {
+		return x.JoinToken
+	}
+	return 0
 }
 
 type JoinResponse struct {
@@ -3371,11 +3389,13 @@ const file_kv_proto_rawDesc = "" +
 	"\x03old\x18\x02 \x01(\fH\x00R\x03old\x88\x01\x01\x12\x15\n" +
 	"\x03new\x18\x03 \x01(\fH\x01R\x03new\x88\x01\x01B\x06\n" +
 	"\x04_oldB\x06\n" +
-	"\x04_new\"=\n" +
+	"\x04_new\"\\\n" +
 	"\n" +
 	"JoinNodeOp\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1b\n" +
-	"\thttp_addr\x18\x02 \x01(\tR\bhttpAddr\"\x88\x01\n" +
+	"\thttp_addr\x18\x02 \x01(\tR\bhttpAddr\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x03 \x01(\x04R\tjoinToken\"\x88\x01\n" +
 	"\x11ConfChangeContext\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12*\n" +
 	"\x05epoch\x18\x02 \x01(\v2\x14.dkv.kvpb.RangeEpochR\x05epoch\x127\n" +
@@ -3450,10 +3470,12 @@ const file_kv_proto_rawDesc = "" +
 	"\fScanResponse\x120\n" +
 	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12$\n" +
 	"\x03kvs\x18\x02 \x03(\v2\x12.dkv.kvpb.KeyValueR\x03kvs\x12\x1b\n" +
-	"\trange_end\x18\x03 \x01(\fR\brangeEnd\">\n" +
+	"\trange_end\x18\x03 \x01(\fR\brangeEnd\"]\n" +
 	"\vJoinRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x1b\n" +
-	"\thttp_addr\x18\x02 \x01(\tR\bhttpAddr\"\xa4\x01\n" +
+	"\thttp_addr\x18\x02 \x01(\tR\bhttpAddr\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x03 \x01(\x04R\tjoinToken\"\xa4\x01\n" +
 	"\fJoinResponse\x120\n" +
 	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12\x1d\n" +
 	"\n" +

@@ -217,6 +217,9 @@ func (r *Replica) applyCommand(b *dkv.Batch, ov *overlay, cmd *kvpb.Command) (re
 		}
 	case *kvpb.Command_JoinNode:
 		res.NodeID, err = r.applyJoin(b, ov, op.JoinNode)
+		r.mu.Lock()
+		r.mu.sysChanged = true
+		r.mu.Unlock()
 	default:
 		return Result{}, &Error{Detail: &kvpb.Error{Message: "unknown command"}}, nil
 	}
@@ -249,6 +252,18 @@ func (r *Replica) write(b *dkv.Batch, ov *overlay, key, value []byte, set bool) 
 
 // applyJoin records a new node and allocates its ID.
 func (r *Replica) applyJoin(b *dkv.Batch, ov *overlay, op *kvpb.JoinNodeOp) (uint64, error) {
+	var tk []byte
+	if op.GetJoinToken() != 0 {
+		// A retried join (its answer was lost) gets the same ID.
+		tk = keys.RangeSystem(r.cfg.RangeID, systemJoinPfx+string(uint64Bytes(op.GetJoinToken())))
+		v, found, err := ov.get(tk)
+		if err != nil {
+			return 0, err
+		}
+		if found && len(v) == 8 {
+			return binary.BigEndian.Uint64(v), nil
+		}
+	}
 	nk := keys.RangeSystem(r.cfg.RangeID, SystemNextNode)
 	v, found, err := ov.get(nk)
 	if err != nil {
@@ -265,6 +280,11 @@ func (r *Replica) applyJoin(b *dkv.Batch, ov *overlay, op *kvpb.JoinNodeOp) (uin
 	if err := ov.put(b, keys.RangeSystem(r.cfg.RangeID, NodeRecordName(id)), rec); err != nil {
 		return 0, err
 	}
+	if tk != nil {
+		if err := ov.put(b, tk, uint64Bytes(id)); err != nil {
+			return 0, err
+		}
+	}
 	return id, ov.put(b, nk, binary.BigEndian.AppendUint64(nil, id+1))
 }
 
@@ -274,6 +294,7 @@ const (
 	SystemNextRange = "nextrange"
 	SystemCluster   = "cluster"
 	systemNodePfx   = "node/"
+	systemJoinPfx   = "jointoken/"
 )
 
 // NodeRecordName is the system record name of node id.

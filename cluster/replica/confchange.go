@@ -61,10 +61,15 @@ func planConfChange(desc *kvpb.RangeDescriptor, changes []*kvpb.ReplicaChange) (
 		return nil
 	}
 	joint := len(changes) > 1
+	seen := map[uint64]bool{}
 	for _, ch := range changes {
 		if ch.GetNodeId() == 0 {
 			return nil, nil, &Error{Detail: &kvpb.Error{Message: "replica change without a node ID"}}
 		}
+		if seen[ch.GetNodeId()] {
+			return nil, nil, &Error{Detail: &kvpb.Error{Message: fmt.Sprintf("node %d named twice in one membership change", ch.GetNodeId())}}
+		}
+		seen[ch.GetNodeId()] = true
 		cur := onNode(ch.GetNodeId())
 		var typ raftpb.ConfChangeType
 		var id uint64
@@ -179,7 +184,13 @@ func (r *Replica) applyConfChange(e *raftpb.Entry) (id uint64, res Result, rerr 
 		}
 	}
 	if rerr != nil {
-		r.sm.confState = r.rn.ApplyConfChange(noopConfChange())
+		// raft offers no no-op change inside a joint configuration (a
+		// simple change is refused there, and raft panics); raft itself
+		// refuses every proposal but the leave while joint, so a refused
+		// entry is only ever met outside one.
+		if len(r.sm.confState.GetVotersOutgoing()) == 0 {
+			r.sm.confState = r.rn.ApplyConfChange(noopConfChange())
+		}
 		return cctx.GetId(), Result{}, rerr, false, nil
 	}
 	r.sm.confState = r.rn.ApplyConfChange(cc)

@@ -174,7 +174,14 @@ func (r *Replica) proposeQueued() {
 		}
 		if err != nil {
 			if errors.Is(err, raft.ErrProposalDropped) {
-				p.finish(Result{}, notLeaderError(r.cfg.RangeID, r.nodeOf(r.rn.BasicStatus().Lead)))
+				// Not proposed (a leadership transfer, the uncommitted
+				// limit): NotLeader without a hint sends the client
+				// elsewhere, then back.
+				lead := r.rn.BasicStatus().Lead
+				if lead == r.cfg.ReplicaID {
+					lead = 0
+				}
+				p.finish(Result{}, notLeaderError(r.cfg.RangeID, r.nodeOf(lead)))
 			} else {
 				p.finish(Result{}, &Error{Detail: &kvpb.Error{Message: err.Error()}})
 			}
@@ -183,6 +190,43 @@ func (r *Replica) proposeQueued() {
 		r.mu.Lock()
 		r.mu.inflight[p.id] = p
 		r.mu.Unlock()
+		if p.cc != nil {
+			r.ccProposed = append(r.ccProposed, p)
+		}
+	}
+}
+
+// checkDroppedConfChanges finishes the membership changes raft refused
+// silently. raft does not return an error for a conf change it will not
+// take (one is pending, as after every election, or the group is joint):
+// it appends an empty entry in its place. The changes proposed in a round
+// are among the entries of the Ready that follows it, or nowhere; the ones
+// not there were not proposed and may be tried again. raftMu is held.
+func (r *Replica) checkDroppedConfChanges(ents []*raftpb.Entry) {
+	if len(r.ccProposed) == 0 {
+		return
+	}
+	proposed := r.ccProposed
+	r.ccProposed = nil
+	found := map[uint64]bool{}
+	for _, e := range ents {
+		if e.GetType() != raftpb.EntryConfChangeV2 {
+			continue
+		}
+		cc := &raftpb.ConfChangeV2{}
+		cctx := &kvpb.ConfChangeContext{}
+		if proto.Unmarshal(e.GetData(), cc) == nil && proto.Unmarshal(cc.GetContext(), cctx) == nil {
+			found[cctx.GetId()] = true
+		}
+	}
+	for _, p := range proposed {
+		if found[p.id] {
+			continue
+		}
+		r.mu.Lock()
+		delete(r.mu.inflight, p.id)
+		r.mu.Unlock()
+		p.finish(Result{}, retryError("range %d: raft did not take the membership change (another is pending); retry", r.cfg.RangeID))
 	}
 }
 

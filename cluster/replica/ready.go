@@ -32,11 +32,15 @@ func (r *Replica) Process() error {
 		return nil
 	}
 
-	for range ticks {
-		r.rn.Tick()
-	}
+	// Messages before ticks: after a stall, a leader must see its
+	// followers' answers before its clock runs on, or CheckQuorum steps it
+	// down for silence that was its own. Ticks missed in a stall are
+	// coalesced: a stall is not several election timeouts of silence.
 	for _, m := range inbox {
 		r.step(m)
+	}
+	for range min(ticks, 2) {
+		r.rn.Tick()
 	}
 	for _, rep := range reports {
 		switch {
@@ -67,6 +71,7 @@ func (r *Replica) Process() error {
 			break
 		}
 	}
+	r.dropStaleSnapshots()
 	r.publishStatus()
 	return nil
 }
@@ -82,6 +87,7 @@ func (r *Replica) step(m *raftpb.Message) {
 // handleReady persists, sends and applies one Ready. raftMu is held.
 func (r *Replica) handleReady() error {
 	rd := r.rn.Ready()
+	r.checkDroppedConfChanges(rd.Entries)
 
 	if rd.SoftState != nil {
 		isLead := rd.SoftState.RaftState == raft.StateLeader
@@ -102,9 +108,9 @@ func (r *Replica) handleReady() error {
 	// 2. The entries and the HardState: one synced batch, before any
 	// message that depends on them leaves. A leader's appends and
 	// heartbeats do not: they go out first, so that the followers' writes
-	// overlap the leader's own (raft's thesis, 10.2.1). The leader counts
-	// its own entries toward a quorum only when a follower's answer is
-	// stepped, in a later Process, after this one has made them durable.
+	// overlap the leader's own (raft's thesis, 10.2.1). raft counts the
+	// leader's own entries toward a commit only through the
+	// self-acknowledgement it steps in Advance, after this write.
 	msgs := rd.Messages
 	if r.wasLead {
 		var later []*raftpb.Message
@@ -165,6 +171,11 @@ func (r *Replica) send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		node := r.nodeOf(m.GetTo())
 		if node == 0 {
+			if m.GetType() == raftpb.MsgSnap {
+				r.mu.Lock()
+				r.mu.reports = append(r.mu.reports, report{to: m.GetTo(), snapFailed: true})
+				r.mu.Unlock()
+			}
 			continue // a replica we cannot route to yet
 		}
 		if m.GetType() == raftpb.MsgSnap {

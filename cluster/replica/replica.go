@@ -91,6 +91,9 @@ type Replica struct {
 	sm      stateMachine // applied state, descriptor (under raftMu)
 	wasLead bool
 	lastLog uint64 // log entries since the last truncation check
+	// ccProposed are the membership changes handed to raft in this round
+	// (checkDroppedConfChanges).
+	ccProposed []*proposal
 
 	mu struct {
 		sync.Mutex
@@ -102,13 +105,16 @@ type Replica struct {
 		readsByID map[string][]*readRequest
 		waiting   []*readRequest // have a read index, wait for apply
 		reports   []report
-		transfer  uint64            // replica ID to hand leadership to
-		snap      *incomingSnapshot // received, stepped, not yet installed
-		sending   map[uint64]bool   // replica IDs a snapshot is being sent to
-		peers     map[uint64]uint64 // replica ID → node ID, learned from messages
+		transfer  uint64                       // replica ID to hand leadership to
+		snaps     map[uint64]*incomingSnapshot // received and stepped, by index; not yet installed
+		sending   map[uint64]bool              // replica IDs a snapshot is being sent to
+		peers     map[uint64]uint64            // replica ID → node ID, learned from messages
 		status    Status
 		destroyed bool
-		nextRead  uint64
+		// sysChanged: a system record (a node joined) was applied since
+		// the last TakeSystemChanged.
+		sysChanged bool
+		nextRead   uint64
 	}
 }
 
@@ -146,6 +152,7 @@ func New(cfg Config) (*Replica, error) {
 	r.mu.readsByID = make(map[string][]*readRequest)
 	r.mu.sending = make(map[uint64]bool)
 	r.mu.peers = make(map[uint64]uint64)
+	r.mu.snaps = make(map[uint64]*incomingSnapshot)
 	st, err := raftlog.Open(cfg.DB, cfg.RangeID)
 	if err != nil {
 		return nil, err
@@ -200,9 +207,23 @@ func (r *Replica) Status() Status {
 	return s
 }
 
-// Descriptor returns a copy of the range's descriptor, or nil while the
-// replica is uninitialized.
-func (r *Replica) Descriptor() *kvpb.RangeDescriptor { return r.Status().Descriptor }
+// Descriptor returns the range's descriptor, or nil while the replica is
+// uninitialized. It is shared: the caller must not change it.
+func (r *Replica) Descriptor() *kvpb.RangeDescriptor {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.status.Descriptor
+}
+
+// TakeSystemChanged reports whether a system record (the node table) was
+// applied since the last call, and clears the flag.
+func (r *Replica) TakeSystemChanged() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.mu.sysChanged
+	r.mu.sysChanged = false
+	return c
+}
 
 // Destroyed reports whether the replica was removed from its range.
 func (r *Replica) Destroyed() bool {
@@ -282,9 +303,9 @@ func (r *Replica) publishStatus() {
 	if bs.Lead != 0 {
 		s.LeadNode = r.nodeOf(bs.Lead)
 	}
-	if r.sm.desc != nil {
-		s.Descriptor = proto.Clone(r.sm.desc).(*kvpb.RangeDescriptor)
-	}
+	// A descriptor is never changed once the state machine holds it (a
+	// change makes a new one), so the status shares it; Status clones.
+	s.Descriptor = r.sm.desc
 	s.FirstIndex, _ = r.storage.FirstIndex()
 	s.LastIndex, _ = r.storage.LastIndex()
 	r.mu.Lock()
@@ -318,6 +339,19 @@ func (r *Replica) failAll(err *Error) {
 			rr.finish(err)
 		}
 	}
+}
+
+// Stop ends the replica for good: it waits for a Process in progress to
+// finish, marks the replica destroyed (Process does nothing from then on)
+// and fails its waiting requests. The Store calls it before deleting the
+// replica's state.
+func (r *Replica) Stop() {
+	r.raftMu.Lock()
+	r.mu.Lock()
+	r.mu.destroyed = true
+	r.mu.Unlock()
+	r.raftMu.Unlock()
+	r.failAll(rangeNotFoundError(r.cfg.RangeID))
 }
 
 // Close fails the replica's waiting requests: the Store is stopping.

@@ -50,6 +50,7 @@ func newSingle(t *testing.T) *single {
 		Replicas: []*kvpb.ReplicaDescriptor{{NodeId: 1, ReplicaId: 1}}, NextReplicaId: 2,
 	}))
 	require.NoError(t, b.Put(keys.RaftReplicaID(1), binary.BigEndian.AppendUint64(nil, 1)))
+	require.NoError(t, b.Put(keys.RangeSystem(1, SystemNextNode), binary.BigEndian.AppendUint64(nil, 2)))
 	require.NoError(t, db.Write(b, nil))
 	s := &single{db: db}
 	s.r, err = New(Config{
@@ -175,4 +176,52 @@ func changeAndProcess(r *Replica, ch *kvpb.ReplicaChange) (*kvpb.RangeDescriptor
 		}
 		_ = r.Process()
 	}
+}
+
+// A join retried with its token (its first answer was lost) gets the ID
+// the first attempt allocated; another token gets the next one.
+func TestJoinWithTheSameTokenGetsTheSameID(t *testing.T) {
+	s := newSingle(t)
+	join := func(token uint64) uint64 {
+		f := s.r.ProposeAsync(&kvpb.Command{Op: &kvpb.Command_JoinNode{JoinNode: &kvpb.JoinNodeOp{Addr: "x:1", JoinToken: token}}})
+		s.process(t)
+		res, err := f.Result()
+		require.NoError(t, err)
+		return res.NodeID
+	}
+	a := join(77)
+	require.Equal(t, uint64(2), a)
+	require.Equal(t, a, join(77), "a retry with the same token")
+	require.Equal(t, uint64(3), join(78))
+	require.Equal(t, uint64(4), join(0), "no token: a new ID every time")
+	require.Equal(t, uint64(5), join(0))
+}
+
+// A snapshot whose replicated state disagrees with its metadata is
+// refused before raft sees it.
+func TestSnapshotMustMatchItsMetadata(t *testing.T) {
+	s := newSingle(t)
+	desc := s.r.Descriptor()
+	as, err := raftlog.NewAppliedState(100, 6, &raftpb.ConfState{Voters: []uint64{1}}, 0, 0)
+	require.NoError(t, err)
+	asb, err := raftlog.EncodeAppliedState(as)
+	require.NoError(t, err)
+	db, err := proto.Marshal(desc)
+	require.NoError(t, err)
+	kvs := []*kvpb.KeyValue{{Key: keys.RangeAppliedState(1), Value: asb}, {Key: keys.RangeDescriptor(1), Value: db}}
+	meta := func(index, term uint64, voters ...uint64) *raftpb.SnapshotMetadata {
+		return &raftpb.SnapshotMetadata{Index: proto.Uint64(index), Term: proto.Uint64(term), ConfState: &raftpb.ConfState{Voters: voters}}
+	}
+	require.NoError(t, s.r.checkSnapshot(meta(100, 6, 1), desc, kvs))
+	require.Error(t, s.r.checkSnapshot(meta(101, 6, 1), desc, kvs), "index")
+	require.Error(t, s.r.checkSnapshot(meta(100, 7, 1), desc, kvs), "term")
+	require.Error(t, s.r.checkSnapshot(meta(100, 6, 1, 2), desc, kvs), "conf state")
+	require.Error(t, s.r.checkSnapshot(meta(100, 6, 1), &kvpb.RangeDescriptor{RangeId: 1}, kvs), "descriptor")
+	require.Error(t, s.r.checkSnapshot(meta(100, 6, 1), desc, kvs[1:]), "no applied state")
+	other, err := raftlog.NewAppliedState(100, 6, &raftpb.ConfState{Voters: []uint64{2}}, 0, 0)
+	require.NoError(t, err)
+	ob, err := raftlog.EncodeAppliedState(other)
+	require.NoError(t, err)
+	require.Error(t, s.r.checkSnapshot(meta(100, 6, 2), desc, []*kvpb.KeyValue{{Key: keys.RangeAppliedState(1), Value: ob}, kvs[1]}),
+		"a recipient outside the configuration")
 }

@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/confchange"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distributedkv/dkv"
@@ -34,6 +37,7 @@ const (
 // replicated range-ID keys in memory.
 type incomingSnapshot struct {
 	index      uint64
+	term       uint64
 	userTable  string
 	replicated []*kvpb.KeyValue
 	desc       *kvpb.RangeDescriptor
@@ -225,6 +229,8 @@ func (r *Replica) ReceiveSnapshot(header *kvpb.SnapshotHeader, next func() (*kvp
 			}
 			last = k
 			switch {
+			case len(k) > dkv.MaxKeySize || len(kv.GetValue()) > dkv.MaxValueSize:
+				return fmt.Errorf("replica: range %d: snapshot key %q or its value exceeds the engine's limits", r.cfg.RangeID, k)
 			case bytes.Compare(k, rlo) >= 0 && bytes.Compare(k, rhi) < 0:
 				replicatedBytes += len(k) + len(kv.GetValue())
 				if replicatedBytes > maxReplicatedBytes {
@@ -243,21 +249,72 @@ func (r *Replica) ReceiveSnapshot(header *kvpb.SnapshotHeader, next func() (*kvp
 			break
 		}
 	}
+	if err := r.checkSnapshot(m.GetSnapshot().GetMetadata(), desc, replicated); err != nil {
+		return err
+	}
 	if _, err := w.Finish(); err != nil {
 		return err
 	}
 	ok = true
-	in := &incomingSnapshot{index: index, userTable: path, replicated: replicated, desc: desc}
+	in := &incomingSnapshot{index: index, term: m.GetSnapshot().GetMetadata().GetTerm(), userTable: path, replicated: replicated, desc: desc}
 	r.mu.Lock()
-	old := r.mu.snap
-	r.mu.snap = in
-	r.mu.peers[header.GetMessage().GetFrom().GetReplicaId()] = header.GetMessage().GetFrom().GetNodeId()
+	old := r.mu.snaps[index]
+	r.mu.snaps[index] = in
+	r.mu.peers[m.GetFrom()] = header.GetMessage().GetFrom().GetNodeId()
 	r.mu.inbox = append(r.mu.inbox, m)
 	r.mu.Unlock()
 	if old != nil {
 		_ = fs.Remove(old.userTable)
 	}
 	r.cfg.Schedule()
+	return nil
+}
+
+// checkSnapshot refuses a snapshot whose replicated state does not match
+// its metadata, before raft sees it: once raft accepts a snapshot, the
+// state machine must be able to become exactly what the metadata says.
+func (r *Replica) checkSnapshot(meta *raftpb.SnapshotMetadata, desc *kvpb.RangeDescriptor, replicated []*kvpb.KeyValue) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("replica: range %d: snapshot at %d: %s", r.cfg.RangeID, meta.GetIndex(), fmt.Sprintf(format, args...))
+	}
+	var as *kvpb.AppliedState
+	var cs *raftpb.ConfState
+	var sdesc *kvpb.RangeDescriptor
+	for _, kv := range replicated {
+		switch string(kv.GetKey()) {
+		case string(keys.RangeAppliedState(r.cfg.RangeID)):
+			var err error
+			if as, cs, err = raftlog.DecodeAppliedState(kv.GetKey(), kv.GetValue()); err != nil {
+				return bad("%v", err)
+			}
+		case string(keys.RangeDescriptor(r.cfg.RangeID)):
+			sdesc = &kvpb.RangeDescriptor{}
+			if err := proto.Unmarshal(kv.GetValue(), sdesc); err != nil {
+				return bad("descriptor: %v", err)
+			}
+		}
+	}
+	switch {
+	case as == nil || sdesc == nil:
+		return bad("no applied state or descriptor")
+	case as.GetIndex() != meta.GetIndex() || as.GetTerm() != meta.GetTerm():
+		return bad("applied state at %d/%d, metadata at %d/%d", as.GetIndex(), as.GetTerm(), meta.GetIndex(), meta.GetTerm())
+	case !proto.Equal(sdesc, desc):
+		return bad("the descriptor in the data differs from the header's")
+	}
+	if err := raftpb.EnsureConfState(cs).Equivalent(raftpb.EnsureConfState(meta.GetConfState())); err != nil {
+		return bad("conf state: %v", err)
+	}
+	if _, _, err := confchange.Restore(confchange.Changer{Tracker: tracker.MakeProgressTracker(1, 0), LastIndex: 1}, meta.GetConfState()); err != nil {
+		return bad("conf state: %v", err)
+	}
+	member := false
+	for _, ids := range [][]uint64{cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext()} {
+		member = member || slices.Contains(ids, r.cfg.ReplicaID)
+	}
+	if !member {
+		return bad("replica %d is not a member of the snapshot's configuration", r.cfg.ReplicaID)
+	}
 	return nil
 }
 
@@ -270,13 +327,18 @@ func (r *Replica) ReceiveSnapshot(header *kvpb.SnapshotHeader, next func() (*kvp
 func (r *Replica) installSnapshot(snap *raftpb.Snapshot, hs *raftpb.HardState) error {
 	meta := snap.GetMetadata()
 	r.mu.Lock()
-	in := r.mu.snap
-	r.mu.snap = nil
+	in := r.mu.snaps[meta.GetIndex()]
+	stale := r.dropSnapshotsLocked(meta.GetIndex())
 	r.mu.Unlock()
-	if in == nil || in.index != meta.GetIndex() {
+	fs := r.cfg.FS
+	for _, p := range stale {
+		if in == nil || p != in.userTable {
+			_ = fs.Remove(p)
+		}
+	}
+	if in == nil || in.term != meta.GetTerm() {
 		return fmt.Errorf("replica: range %d: raft accepted a snapshot at %d whose data is not here", r.cfg.RangeID, meta.GetIndex())
 	}
-	fs := r.cfg.FS
 	defer fs.Remove(in.userTable)
 	if raft.IsEmptyHardState(hs) {
 		hs = proto.Clone(r.storage.HardState()).(*raftpb.HardState)
@@ -341,4 +403,28 @@ func (r *Replica) writeRangeIDTable(path string, in *incomingSnapshot, meta *raf
 	}
 	_, err = w.Finish()
 	return err
+}
+
+// dropSnapshotsLocked forgets the staged snapshots at or below index and
+// returns their tables' paths. r.mu is held.
+func (r *Replica) dropSnapshotsLocked(index uint64) []string {
+	var paths []string
+	for i, in := range r.mu.snaps {
+		if i <= index {
+			paths = append(paths, in.userTable)
+			delete(r.mu.snaps, i)
+		}
+	}
+	return paths
+}
+
+// dropStaleSnapshots removes the staged snapshots raft can no longer
+// install (at or below the applied index). raftMu is held.
+func (r *Replica) dropStaleSnapshots() {
+	r.mu.Lock()
+	paths := r.dropSnapshotsLocked(r.sm.appliedIndex())
+	r.mu.Unlock()
+	for _, p := range paths {
+		_ = r.cfg.FS.Remove(p)
+	}
 }

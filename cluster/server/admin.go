@@ -30,7 +30,7 @@ func (s *adminServer) Join(ctx context.Context, req *kvpb.JoinRequest) (*kvpb.Jo
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	id, err := s.n.store.JoinNode(ctx, req.GetAddr(), req.GetHttpAddr())
+	id, err := s.n.store.JoinNode(ctx, req.GetAddr(), req.GetHttpAddr(), req.GetJoinToken())
 	if h, err := s.n.header(err); err != nil || h != nil {
 		return &kvpb.JoinResponse{Header: h}, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/distributedkv/dkv/cluster/keys"
 	"github.com/distributedkv/dkv/cluster/kvpb"
@@ -134,7 +135,9 @@ func (n *Node) header(err error) (*kvpb.ResponseHeader, error) {
 	}
 	var re *replica.Error
 	if errors.As(err, &re) {
-		d := re.Detail
+		// The same error may answer many requests at once (reads that
+		// failed together): fill in this answer's copy.
+		d := proto.Clone(re.Detail).(*kvpb.Error)
 		if nl := d.GetNotLeader(); nl != nil && nl.GetLeaderNodeId() != 0 {
 			if addr, ok := n.store.Resolve(nl.GetLeaderNodeId()); ok {
 				nl.LeaderAddr = addr

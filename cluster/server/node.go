@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -356,10 +358,14 @@ func (n *Node) closeListeners() {
 // records the identity it gets.
 func (n *Node) join(ctx context.Context) error {
 	target := n.cfg.Join
+	// Every attempt of this start carries one random token: an attempt
+	// whose answer was lost may have allocated an ID, and the retry gets
+	// that same ID instead of a second one.
+	token := joinToken()
 	deadline := time.Now().Add(time.Minute)
 	var lastErr error
 	for attempt := 0; time.Now().Before(deadline); attempt++ {
-		resp, err := n.joinOnce(ctx, target)
+		resp, err := n.joinOnce(ctx, target, token)
 		if err == nil {
 			if e := resp.GetHeader().GetError(); e != nil {
 				if nl := e.GetNotLeader(); nl != nil && nl.GetLeaderAddr() != "" {
@@ -386,7 +392,17 @@ func (n *Node) join(ctx context.Context) error {
 	return fmt.Errorf("server: join %s: %w", n.cfg.Join, lastErr)
 }
 
-func (n *Node) joinOnce(ctx context.Context, target string) (*kvpb.JoinResponse, error) {
+func joinToken() uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:])
+		if t := binary.LittleEndian.Uint64(b[:]); t != 0 {
+			return t
+		}
+	}
+}
+
+func (n *Node) joinOnce(ctx context.Context, target string, token uint64) (*kvpb.JoinResponse, error) {
 	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, err
@@ -394,7 +410,7 @@ func (n *Node) joinOnce(ctx context.Context, target string) (*kvpb.JoinResponse,
 	defer conn.Close()
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return kvpb.NewAdminClient(conn).Join(cctx, &kvpb.JoinRequest{Addr: n.cfg.AdvertiseAddr, HttpAddr: n.cfg.HTTPAddr})
+	return kvpb.NewAdminClient(conn).Join(cctx, &kvpb.JoinRequest{Addr: n.cfg.AdvertiseAddr, HttpAddr: n.cfg.HTTPAddr, JoinToken: token})
 }
 
 // enter admits a client or admin request, or refuses it while the node

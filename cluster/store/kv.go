@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/distributedkv/dkv"
@@ -73,7 +74,12 @@ func (s *Store) Get(ctx context.Context, h *kvpb.RequestHeader, key []byte) (val
 		return nil, false, err
 	}
 	v, err := s.db.Get(keys.User(key))
-	if err == dkv.ErrNotFound {
+	if r.Destroyed() {
+		// The replica left its range after the barrier and may have
+		// deleted its copy: the answer is not to be trusted.
+		return nil, false, removedError(r)
+	}
+	if errors.Is(err, dkv.ErrNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
@@ -126,7 +132,19 @@ func (s *Store) Scan(ctx context.Context, h *kvpb.RequestHeader, start, end []by
 	if err := it.Error(); err != nil {
 		return nil, nil, err
 	}
+	if r.Destroyed() {
+		return nil, nil, removedError(r)
+	}
 	return kvs, desc.GetEndKey(), nil
+}
+
+// removedError answers a read whose replica left its range meanwhile:
+// the client tries another node.
+func removedError(r *replica.Replica) error {
+	return &replica.Error{Detail: &kvpb.Error{
+		Message: fmt.Sprintf("range %d: this replica was removed during the read", r.RangeID()),
+		Detail:  &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: r.RangeID()}},
+	}}
 }
 
 // checkRead checks, after the read barrier, that the replica still holds
@@ -159,12 +177,12 @@ func (s *Store) ChangeReplicas(ctx context.Context, rangeID, confVer uint64, cha
 }
 
 // JoinNode allocates an ID for a new node and records it (range 1).
-func (s *Store) JoinNode(ctx context.Context, addr, httpAddr string) (uint64, error) {
+func (s *Store) JoinNode(ctx context.Context, addr, httpAddr string, token uint64) (uint64, error) {
 	r := s.Replica(1)
 	if r == nil {
 		return 0, &replica.Error{Detail: &kvpb.Error{Message: "range 1 not on this node",
 			Detail: &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: 1}}}}
 	}
-	res, err := r.Propose(ctx, &kvpb.Command{Op: &kvpb.Command_JoinNode{JoinNode: &kvpb.JoinNodeOp{Addr: addr, HttpAddr: httpAddr}}})
+	res, err := r.Propose(ctx, &kvpb.Command{Op: &kvpb.Command_JoinNode{JoinNode: &kvpb.JoinNodeOp{Addr: addr, HttpAddr: httpAddr, JoinToken: token}}})
 	return res.NodeID, err
 }

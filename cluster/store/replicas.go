@@ -30,7 +30,7 @@ func (s *Store) addReplicaLocked(rangeID, replicaID uint64) (*replica.Replica, e
 		Sender:         senderFunc{s},
 		Schedule:       func() { s.sched.add(rangeID) },
 		Fatal:          s.fatal,
-		Stopped:        s.Err,
+		Stopped:        s.stoppedErr,
 		Go:             s.goFunc(),
 		OnApply:        s.onApply(rangeID),
 		ElectionTick:   s.cfg.ElectionTick,
@@ -84,15 +84,18 @@ func cmpUint(a, b uint64) int {
 // ReplicaForKey returns the initialized replica whose range holds the
 // user key.
 func (s *Store) ReplicaForKey(key []byte) (*replica.Replica, error) {
-	for _, r := range s.Replicas() {
+	s.mu.RLock()
+	for _, r := range s.mu.replicas {
 		d := r.Descriptor()
 		if d == nil {
 			continue
 		}
 		if string(key) >= string(d.GetStartKey()) && (len(d.GetEndKey()) == 0 || string(key) < string(d.GetEndKey())) {
+			s.mu.RUnlock()
 			return r, nil
 		}
 	}
+	s.mu.RUnlock()
 	return nil, &replica.Error{Detail: &kvpb.Error{
 		Message: fmt.Sprintf("no range holding key %q on node %d", key, s.NodeID()),
 		Detail:  &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{}},
@@ -120,20 +123,32 @@ func (s *Store) tombstone(rangeID uint64) (uint64, error) {
 // creating an uninitialized one when this node has none and the replica
 // ID is not below its tombstone. It returns nil for a message to a
 // replica that no longer exists here (an older ID, or a removed one).
+// Creation and removal are serialized by s.lifecycle.
 func (s *Store) replicaForMessage(rangeID, to uint64) (*replica.Replica, error) {
+	if rangeID == 0 || to == 0 {
+		return nil, nil
+	}
 	s.mu.RLock()
 	r := s.mu.replicas[rangeID]
 	s.mu.RUnlock()
+	if r != nil && r.ReplicaID() == to && !r.Destroyed() {
+		return r, nil // the common case, without the lifecycle lock
+	}
+	s.lifecycle.Lock()
+	defer s.lifecycle.Unlock()
+	s.mu.RLock()
+	r = s.mu.replicas[rangeID]
+	s.mu.RUnlock()
 	if r != nil {
-		if r.ReplicaID() == to && !r.Destroyed() {
+		switch {
+		case r.ReplicaID() == to && !r.Destroyed():
 			return r, nil
-		}
-		if to < r.ReplicaID() || (r.ReplicaID() == to && r.Destroyed()) {
+		case to < r.ReplicaID() || (r.ReplicaID() == to && r.Destroyed()):
 			return nil, nil
 		}
 		// A newer replica of the range on this node: the old one was
 		// removed without hearing of it. Make room.
-		if err := s.removeReplica(r); err != nil {
+		if err := s.removeReplicaLocked(r); err != nil {
 			return nil, err
 		}
 	}
@@ -144,13 +159,13 @@ func (s *Store) replicaForMessage(rangeID, to uint64) (*replica.Replica, error) 
 	if to < next || s.Ident() == nil {
 		return nil, nil
 	}
+	// The Replica is built first, then its ID is written: a replica that
+	// cannot be built leaves nothing behind.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r := s.mu.replicas[rangeID]; r != nil {
-		if r.ReplicaID() == to {
-			return r, nil
-		}
-		return nil, nil
+	nr, err := s.addReplicaLocked(rangeID, to)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -159,18 +174,37 @@ func (s *Store) replicaForMessage(rangeID, to uint64) (*replica.Replica, error) 
 	}
 	if err := s.db.Write(b, &dkv.WriteOptions{Sync: true}); err != nil {
 		s.fatal(err)
+		s.mu.Lock()
+		delete(s.mu.replicas, rangeID)
+		s.mu.Unlock()
 		return nil, err
 	}
-	return s.addReplicaLocked(rangeID, to)
+	return nr, nil
 }
 
-// removeReplica deletes a replica that left its range: a tombstone keeps
-// its ID (and older ones) from coming back, and its Raft state, replicated
-// state and user keys are deleted, in one synced batch.
+// removeReplica deletes a replica that left its range (see
+// removeReplicaLocked).
 func (s *Store) removeReplica(r *replica.Replica) error {
+	s.lifecycle.Lock()
+	defer s.lifecycle.Unlock()
+	return s.removeReplicaLocked(r)
+}
+
+// removeReplicaLocked deletes a replica: it is stopped first (no worker
+// runs it any more), then a tombstone keeps its ID (and older ones) from
+// coming back, and its Raft state, replicated state and user keys are
+// deleted, in one synced batch. s.lifecycle is held; a replica that is no
+// longer the one registered for its range is left alone.
+func (s *Store) removeReplicaLocked(r *replica.Replica) error {
 	rangeID := r.RangeID()
+	s.mu.RLock()
+	current := s.mu.replicas[rangeID] == r
+	s.mu.RUnlock()
+	if !current {
+		return nil // removed already (and perhaps replaced)
+	}
+	r.Stop()
 	desc := r.Descriptor()
-	r.Close(errors.New("replica removed"))
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := putProto(b, keys.ReplicaTombstone(rangeID), &kvpb.ReplicaTombstone{NextReplicaId: r.ReplicaID() + 1}); err != nil {
@@ -190,28 +224,51 @@ func (s *Store) removeReplica(r *replica.Replica) error {
 		return err
 	}
 	s.mu.Lock()
-	if s.mu.replicas[rangeID] == r {
-		delete(s.mu.replicas, rangeID)
-	}
+	delete(s.mu.replicas, rangeID)
 	s.mu.Unlock()
 	s.logger.Info("store: replica removed", "range", rangeID, "replica", r.ReplicaID())
 	return nil
+}
+
+// peerMessage reports whether m is a message one replica may send
+// another over the network, consistent with its envelope. raft trusts
+// what it is stepped with, and some local or malformed messages make it
+// panic (an empty proposal, a read index from nobody, a heartbeat context
+// of the wrong size); a proposal from the network would be appended by a
+// leader. Snapshots come on their own stream, never in a batch.
+func peerMessage(rm *kvpb.RaftMessage, m *raftpb.Message) bool {
+	switch m.GetType() {
+	case raftpb.MsgApp, raftpb.MsgAppResp, raftpb.MsgVote, raftpb.MsgVoteResp,
+		raftpb.MsgPreVote, raftpb.MsgPreVoteResp, raftpb.MsgHeartbeat,
+		raftpb.MsgHeartbeatResp, raftpb.MsgTimeoutNow:
+	default:
+		return false
+	}
+	if m.GetFrom() == 0 || m.GetFrom() != rm.GetFrom().GetReplicaId() || m.GetFrom() == m.GetTo() || m.GetTerm() == 0 {
+		return false
+	}
+	if m.GetType() == raftpb.MsgHeartbeat || m.GetType() == raftpb.MsgHeartbeatResp {
+		if n := len(m.GetContext()); n != 0 && n != 8 {
+			return false // read-index contexts are 8 bytes (read.go)
+		}
+	}
+	return true
 }
 
 // HandleRaftBatch delivers a batch of messages from a peer to its replicas
 // (transport.Handler).
 func (s *Store) HandleRaftBatch(b *kvpb.RaftMessageBatch) {
 	s.LearnAddr(b.GetFromNodeId(), b.GetFromAddr())
-	s.mu.Lock()
-	s.mu.heard[b.GetFromNodeId()] = time.Now()
-	s.mu.Unlock()
+	s.heardMu.Lock()
+	s.heard[b.GetFromNodeId()] = time.Now()
+	s.heardMu.Unlock()
 	for _, rm := range b.GetMessages() {
 		m := &raftpb.Message{}
 		if err := proto.Unmarshal(rm.GetMessage(), m); err != nil {
 			s.logger.Warn("store: undecodable raft message dropped", "from", b.GetFromNodeId(), "err", err)
 			continue
 		}
-		if m.GetTo() != rm.GetTo().GetReplicaId() || m.GetTo() == 0 {
+		if m.GetTo() != rm.GetTo().GetReplicaId() || m.GetTo() == 0 || !peerMessage(rm, m) {
 			continue
 		}
 		r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo())

@@ -173,7 +173,7 @@ func (s *Store) process(rangeID uint64) {
 			s.logger.Error("store: remove replica", "range", rangeID, "err", err)
 		}
 	}
-	if rangeID == 1 {
+	if r.TakeSystemChanged() {
 		_ = s.refreshAddrs()
 	}
 }
@@ -241,6 +241,23 @@ func (s *Store) Err() error {
 	return s.err
 }
 
+// ErrClosed is what requests get once the Store was closed.
+var ErrClosed = errors.New("store: closed")
+
+// stoppedErr is what a replica's requests fail with: the sticky error,
+// or ErrClosed once Close began.
+func (s *Store) stoppedErr() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if s.stopped {
+		return ErrClosed
+	}
+	return nil
+}
+
 // Done is closed when the Store stops (an engine error, or Close).
 func (s *Store) Done() <-chan struct{} { return s.done }
 
@@ -285,6 +302,10 @@ func (s *Store) HandleSnapshot(ctx context.Context, header *kvpb.SnapshotHeader,
 	m := &raftpb.Message{}
 	if err := proto.Unmarshal(rm.GetMessage(), m); err != nil {
 		return fmt.Errorf("store: snapshot message: %w", err)
+	}
+	if m.GetType() != raftpb.MsgSnap || m.GetTo() == 0 || m.GetTo() != rm.GetTo().GetReplicaId() ||
+		m.GetFrom() == 0 || m.GetFrom() != rm.GetFrom().GetReplicaId() || rm.GetRangeId() == 0 {
+		return fmt.Errorf("store: snapshot header is not a MsgSnap between two replicas of a range")
 	}
 	r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo())
 	if err != nil {

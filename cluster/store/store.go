@@ -61,10 +61,13 @@ type Store struct {
 		sync.RWMutex
 		ident    *kvpb.StoreIdent
 		replicas map[uint64]*replica.Replica
-		addrs    map[uint64]string    // node ID → advertised address, learned
-		heard    map[uint64]time.Time // node ID → when a message from it last arrived
+		addrs    map[uint64]string // node ID → advertised address, learned
 	}
-	sched scheduler
+	// lifecycle serializes creating and removing replicas.
+	lifecycle sync.Mutex
+	heardMu   sync.Mutex
+	heard     map[uint64]time.Time // node ID → when a message from it last arrived
+	sched     scheduler
 
 	errMu   sync.Mutex
 	err     error
@@ -101,8 +104,16 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, fs: fs, db: db, logger: cfg.Logger, done: make(chan struct{}), stopper: make(chan struct{})}
 	s.mu.replicas = make(map[uint64]*replica.Replica)
 	s.mu.addrs = make(map[uint64]string)
-	s.mu.heard = make(map[uint64]time.Time)
+	s.heard = make(map[uint64]time.Time)
 	s.sched.init()
+	// Snapshot tables a crash or a refused snapshot left behind are of no
+	// use: a snapshot is installed from a table and then removed.
+	aux := fs.PathJoin(cfg.Dir, "aux")
+	if names, err := fs.List(aux); err == nil {
+		for _, name := range names {
+			_ = fs.Remove(fs.PathJoin(aux, name))
+		}
+	}
 	if err := s.load(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -137,11 +148,15 @@ func (s *Store) load() error {
 		}
 		rangeID := binary.BigEndian.Uint64(k[1:9])
 		rid, err := s.db.Get(keys.RaftReplicaID(rangeID))
-		if err == nil && len(rid) == 8 {
+		switch {
+		case err == nil:
+			if len(rid) != 8 || binary.BigEndian.Uint64(rid) == 0 || rangeID == 0 {
+				return fmt.Errorf("%w: key %q: replica ID %x of range %d", dkv.ErrCorruption, keys.RaftReplicaID(rangeID), rid, rangeID)
+			}
 			if _, err := s.addReplicaLocked(rangeID, binary.BigEndian.Uint64(rid)); err != nil {
 				return err
 			}
-		} else if err != nil && !errors.Is(err, dkv.ErrNotFound) {
+		case !errors.Is(err, dkv.ErrNotFound):
 			return err
 		}
 		ok = it.SeekGE(keys.RangeIDPrefixEnd(rangeID))
@@ -376,9 +391,9 @@ func (s *Store) Resolve(nodeID uint64) (string, bool) {
 // LastHeard returns when a message from node last arrived (zero: never
 // since this Store opened).
 func (s *Store) LastHeard(node uint64) time.Time {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.mu.heard[node]
+	s.heardMu.Lock()
+	defer s.heardMu.Unlock()
+	return s.heard[node]
 }
 
 // LearnAddr records a node's address (from a message it sent).
