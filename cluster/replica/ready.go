@@ -89,12 +89,10 @@ func (r *Replica) handleReady() error {
 	rd := r.rn.Ready()
 	r.checkDroppedConfChanges(rd.Entries)
 
+	lostLead := false
 	if rd.SoftState != nil {
 		isLead := rd.SoftState.RaftState == raft.StateLeader
-		if r.wasLead && !isLead {
-			r.failInflight()
-			r.failUnconfirmedReads(rd.SoftState.Lead)
-		}
+		lostLead = r.wasLead && !isLead
 		r.wasLead = isLead
 	}
 
@@ -151,6 +149,12 @@ func (r *Replica) handleReady() error {
 	}
 	r.readStatesReady(rd.ReadStates)
 	r.finishReads()
+	if lostLead {
+		// After this Ready's committed entries answered their
+		// proposals: what is still in flight may or may not commit.
+		r.failInflight()
+		r.failUnconfirmedReads(rd.SoftState.Lead)
+	}
 
 	r.rn.Advance(rd)
 
