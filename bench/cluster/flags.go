@@ -15,7 +15,10 @@ var workloadNames = []string{"put", "get", "mix"}
 
 // config is the command line, checked.
 type config struct {
+	systems    []string      // in the order each cell runs them (-order fixed)
+	order      string        // orderFixed or orderAlternate
 	dkv        string        // the dkv binary; empty: build one from ../cmd/dkv
+	etcd       string        // the etcdmember binary; empty: build one from etcdmember/
 	keys       int           // keys preloaded, and the range random keys come from
 	valueSize  int           // bytes per value
 	workloads  []string      // in workloadNames order
@@ -29,7 +32,7 @@ type config struct {
 	out        string // output directory; empty: none
 	dir        string // parent of the nodes' data directories; empty: a temporary directory
 	keep       bool   // keep the data directories
-	logLevel   string // the nodes' --log-level
+	logLevel   string // the nodes' and members' log level
 	startAfter time.Duration
 }
 
@@ -41,26 +44,31 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./cluster [flags]\n\n"+
-			"Starts three dkv nodes on 127.0.0.1, preloads -keys keys, and measures put,\n"+
-			"get and mix at each -clients count through the Go client. Flags:\n\n")
+			"Starts a three-node cluster of each of -systems (dkv, etcd) on 127.0.0.1,\n"+
+			"preloads -keys keys into each, and measures put, get and mix at each -clients\n"+
+			"count through each system's Go client, one system at a time, cell by cell.\n"+
+			"Flags:\n\n")
 		fs.PrintDefaults()
 	}
+	systems := fs.String("systems", strings.Join(systemNames, ","), "comma-separated systems, each a three-node cluster: dkv, etcd (v3.7.3 through its embed package); each cell runs them in this order")
+	fs.StringVar(&c.order, "order", orderFixed, "with several systems: fixed (every cell runs them in -systems order) or alternate (every other cell in reverse order)")
 	workloads := fs.String("workloads", strings.Join(workloadNames, ","), "comma-separated workloads: put, get (linearizable), mix (50% put, 50% get)")
 	clients := fs.String("clients", "1,16,64", "comma-separated counts of concurrent client goroutines, one cell each")
 	fs.StringVar(&c.dkv, "dkv", "", "the dkv `binary` to run (empty: go build ../cmd/dkv into the temporary directory)")
+	fs.StringVar(&c.etcd, "etcd", "", "the etcdmember `binary` to run (empty: go build ./cluster/etcdmember into the temporary directory)")
 	fs.IntVar(&c.keys, "keys", 100000, "keys preloaded; every operation picks one of them uniformly")
 	fs.IntVar(&c.valueSize, "value_size", 100, "value bytes; keys are 16 bytes")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured time of each cell")
 	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured time before each cell, same traffic")
 	fs.IntVar(&c.loaders, "load_clients", 64, "concurrent goroutines of the preload")
-	fs.BoolVar(&c.perWorker, "client_per_worker", false, "one client.Client per goroutine instead of one shared by all")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "each operation's deadline (client RequestTimeout)")
+	fs.BoolVar(&c.perWorker, "client_per_worker", false, "one client per goroutine instead of one shared by all (per system)")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "each operation's deadline (dkv: client RequestTimeout; etcd: the context's)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the keys, values and mix choices")
 	fs.StringVar(&c.out, "out", "results/cluster", "directory of summary.txt and results.json (empty: none)")
 	fs.StringVar(&c.dir, "dir", "", "where the nodes' data directories go (empty: a temporary directory)")
-	fs.BoolVar(&c.keep, "keep", false, "keep the data directories and node logs afterwards")
-	fs.StringVar(&c.logLevel, "node_log_level", "warn", "the nodes' --log-level (their logs go to DIR/nN.log)")
-	fs.DurationVar(&c.startAfter, "start_timeout", time.Minute, "longest wait for the nodes' /healthz and a leader")
+	fs.BoolVar(&c.keep, "keep", false, "keep the data directories and node logs (nN.log, eN.log) afterwards")
+	fs.StringVar(&c.logLevel, "node_log_level", "warn", "the dkv nodes' --log-level and the etcd members' (their logs go to DIR/nN.log and DIR/eN.log)")
+	fs.DurationVar(&c.startAfter, "start_timeout", time.Minute, "longest wait for each cluster to be ready (dkv: every /healthz and a leader; etcd: every member's status and a leader)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -68,6 +76,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var err error
+	if c.systems, err = parseSystems(*systems); err != nil {
+		return c, err
+	}
+	if c.order != orderFixed && c.order != orderAlternate {
+		return c, fmt.Errorf("-order %q: want %s or %s", c.order, orderFixed, orderAlternate)
+	}
 	if c.workloads, err = parseWorkloads(*workloads); err != nil {
 		return c, err
 	}

@@ -18,7 +18,8 @@ func TestFlagDefaults(t *testing.T) {
 	}
 	if c.keys != 100000 || c.valueSize != 100 || c.duration != 10*time.Second || c.warmup != 2*time.Second ||
 		!slices.Equal(c.workloads, []string{"put", "get", "mix"}) || !slices.Equal(c.clients, []int{1, 16, 64}) ||
-		c.perWorker || c.dkv != "" || c.out != "results/cluster" {
+		c.perWorker || c.dkv != "" || c.etcd != "" || c.out != "results/cluster" ||
+		!slices.Equal(c.systems, []string{"dkv", "etcd"}) || c.order != "fixed" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
@@ -27,16 +28,21 @@ func TestFlagDefaults(t *testing.T) {
 // mix order and client counts ascending.
 func TestFlagLists(t *testing.T) {
 	c, err := parseFlags([]string{"-workloads", "mix, put,mix", "-clients", "64,1, 16,1", "-duration", "1s",
-		"-warmup", "0s", "-keys", "2000", "-client_per_worker", "-dkv", "/tmp/dkv"}, io.Discard)
+		"-warmup", "0s", "-keys", "2000", "-client_per_worker", "-dkv", "/tmp/dkv", "-etcd", "/tmp/em",
+		"-systems", "etcd, dkv", "-order", "alternate"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(c.workloads, []string{"put", "mix"}) || !slices.Equal(c.clients, []int{1, 16, 64}) ||
-		c.duration != time.Second || c.warmup != 0 || c.keys != 2000 || !c.perWorker || c.dkv != "/tmp/dkv" {
+		c.duration != time.Second || c.warmup != 0 || c.keys != 2000 || !c.perWorker || c.dkv != "/tmp/dkv" ||
+		c.etcd != "/tmp/em" || !slices.Equal(c.systems, []string{"etcd", "dkv"}) || c.order != "alternate" {
 		t.Fatalf("parsed: %+v", c)
 	}
-	if s := settings(c); s.ClientMode != "per-worker" || s.Workloads != "put,mix" {
+	if s := settings(c); s.ClientMode != "per-worker" || s.Workloads != "put,mix" || s.Systems != "etcd,dkv" || s.Order != "alternate" || s.Nodes != 3 {
 		t.Fatalf("settings: %+v", s)
+	}
+	if c, err := parseFlags([]string{"-systems", "dkv"}, io.Discard); err != nil || !slices.Equal(c.systems, []string{"dkv"}) {
+		t.Fatalf("-systems dkv: %+v, %v", c.systems, err)
 	}
 }
 
@@ -47,6 +53,10 @@ func TestFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"-workloads", "put,scan"}, `-workloads: unknown workload "scan"`},
+		{[]string{"-systems", "dkv,redis"}, `-systems: unknown system "redis"`},
+		{[]string{"-systems", "etcd,dkv,etcd"}, `-systems: "etcd" given twice`},
+		{[]string{"-systems", ""}, "-systems"},
+		{[]string{"-order", "random"}, `-order "random"`},
 		{[]string{"-workloads", ""}, "-workloads"},
 		{[]string{"-clients", "1,0"}, `-clients: "0"`},
 		{[]string{"-clients", "two"}, `-clients: "two"`},
@@ -65,5 +75,31 @@ func TestFlagErrors(t *testing.T) {
 	var usage strings.Builder
 	if _, err := parseFlags([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) || !strings.Contains(usage.String(), "-client_per_worker") {
 		t.Errorf("-h: %v, usage %q", err, usage.String())
+	}
+}
+
+// Each cell runs the systems in -systems order, or with -order alternate
+// in reverse order every other cell; the report says which.
+func TestCellOrder(t *testing.T) {
+	for _, tc := range []struct {
+		n, i int
+		mode string
+		want []int
+	}{
+		{2, 0, orderFixed, []int{0, 1}}, {2, 1, orderFixed, []int{0, 1}}, {2, 0, orderAlternate, []int{0, 1}},
+		{2, 1, orderAlternate, []int{1, 0}}, {2, 2, orderAlternate, []int{0, 1}}, {1, 1, orderAlternate, []int{0}},
+	} {
+		if got := cellOrder(tc.n, tc.i, tc.mode); !slices.Equal(got, tc.want) {
+			t.Errorf("cellOrder(%d, %d, %s) = %v, want %v", tc.n, tc.i, tc.mode, got, tc.want)
+		}
+	}
+	if got := describeOrder([]string{"dkv", "etcd"}, orderFixed); !strings.Contains(got, "each cell on dkv, then on etcd, back to back (-order fixed)") {
+		t.Errorf("fixed: %q", got)
+	}
+	if got := describeOrder([]string{"dkv", "etcd"}, orderAlternate); !strings.Contains(got, "the 1st cell on dkv, then on etcd, the 2nd on etcd, then on dkv") {
+		t.Errorf("alternate: %q", got)
+	}
+	if got := describeOrder([]string{"dkv"}, orderFixed); got != "one system" {
+		t.Errorf("one system: %q", got)
 	}
 }

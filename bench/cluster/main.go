@@ -6,16 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/distributedkv/dkv/client"
+	"github.com/distributedkv/dkv/bench/cluster/internal/protoreg"
 )
 
 func main() {
+	protoreg.Restore() // dkv's and etcd's protobuf files are registered by now
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -35,12 +37,12 @@ func main() {
 	}
 }
 
-// run is the whole benchmark: the binary, the nodes, the preload, the
-// cells, the report. Whatever happens it stops the nodes before it
+// run is the whole benchmark: the binaries, the clusters, the preloads,
+// the cells, the report. Whatever happens it stops every process before it
 // returns; it writes the output files only when every cell ran.
 func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) {
-	r := &Report{Version: 1, Command: "go run ./cluster " + strings.Join(os.Args[1:], " "), Started: time.Now(),
-		Host: hostInfo(), Settings: settings(cfg)}
+	r := &Report{Version: 2, Command: "go run ./cluster " + strings.Join(os.Args[1:], " "), Started: time.Now(),
+		Host: hostInfo(), Settings: settings(cfg), Order: describeOrder(cfg.systems, cfg.order)}
 	tmp, err := os.MkdirTemp(cfg.dir, "dkv-bench-cluster-")
 	if err != nil {
 		return err
@@ -52,24 +54,41 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			err = errors.Join(err, rmErr)
 		}
 	}()
-	bin := cfg.dkv
-	if bin == "" {
-		fmt.Fprintln(stderr, "building dkv")
-		if bin, err = buildDKV(ctx, tmp); err != nil {
+	bins := map[string]string{"dkv": cfg.dkv, "etcd": cfg.etcd}
+	for _, name := range cfg.systems {
+		switch {
+		case bins[name] != "":
+		case name == "dkv":
+			fmt.Fprintln(stderr, "building dkv")
+			bins[name], err = buildDKV(ctx, tmp)
+		case name == "etcd":
+			fmt.Fprintln(stderr, "building etcdmember (etcd through its embed package)")
+			bins[name], err = buildEtcdMember(ctx, tmp)
+		}
+		if err != nil {
 			return err
 		}
 	}
-	r.Settings.DKV = bin
-	nodes, err := startNodes(bin, tmp, cfg.logLevel)
+	// Every address at once, so no two clusters are handed the same port.
+	addrs, err := freeAddrs(2 * nodeCount * len(cfg.systems))
 	if err != nil {
 		return err
 	}
+	var systems []*system
 	defer func() {
-		r.Nodes = peakRSSes(nodes)
-		if stopErr := stopNodes(nodes, 15*time.Second); stopErr != nil {
-			err = errors.Join(err, stopErr)
+		for _, s := range systems {
+			s.res.Nodes = peakRSSes(s.nodes)
+			if s.shared != nil {
+				s.shared.Close()
+			}
+		}
+		for _, s := range systems {
+			if stopErr := stopNodes(s.nodes, 15*time.Second); stopErr != nil {
+				err = errors.Join(err, stopErr)
+			}
 		}
 		r.Seconds = time.Since(r.Started).Seconds()
+		r.Comparison = comparison(r)
 		fmt.Fprint(stdout, summary(r))
 		if r.Completed && cfg.out != "" {
 			if wErr := write(cfg.out, r); wErr != nil {
@@ -79,63 +98,104 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 			}
 		}
 	}()
-	fmt.Fprintf(stderr, "nodes starting in %s (logs nN.log there)\n", tmp)
-	wctx, cancel := context.WithTimeout(ctx, cfg.startAfter)
-	err = waitReady(wctx, nodes)
-	cancel()
-	if err != nil {
-		return err
+	for i, name := range cfg.systems {
+		s, err := startSystem(name, bins[name], tmp, cfg, addrs[2*nodeCount*i:2*nodeCount*(i+1)])
+		if err != nil {
+			return err
+		}
+		systems = append(systems, s)
+		r.Systems = append(r.Systems, s.res)
 	}
-	return measure(ctx, cfg, nodes, r, stderr)
+	fmt.Fprintf(stderr, "%s starting in %s (logs nN.log for dkv, eN.log for etcd)\n", strings.Join(cfg.systems, " and "), tmp)
+	for _, s := range systems {
+		if err := s.waitReady(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	return measure(ctx, cfg, systems, r, stderr)
 }
 
-// measure preloads the keys and runs every cell, appending to r.
-func measure(ctx context.Context, cfg config, nodes []*node, r *Report, stderr io.Writer) error {
-	var eps []string
-	for _, n := range nodes {
-		eps = append(eps, n.addr)
+// startSystem starts the processes of one system's cluster. Its client is
+// made once the cluster is ready (waitReady).
+func startSystem(name, bin, dir string, cfg config, addrs []string) (*system, error) {
+	s := &system{name: name, res: &SystemResult{Name: name, Binary: bin}}
+	var err error
+	switch name {
+	case "dkv":
+		s.res.Durability = "every write fsynced (the nodes' default)"
+		s.nodes, err = startNodes(bin, dir, cfg.logLevel, addrs)
+		s.newKV = func() (kv, error) { return newDKVKV(s.nodes, cfg.timeout) }
+	case "etcd":
+		s.res.Durability = "every write fsynced to the WAL of a quorum before it is acknowledged (etcd's defaults, embed.NewConfig)"
+		s.nodes, err = startEtcd(bin, dir, cfg.logLevel, addrs, cfg.startAfter)
+		s.newKV = func() (kv, error) { return newEtcdKV(s.nodes, cfg.timeout) }
+	default:
+		err = fmt.Errorf("unknown system %q", name)
 	}
-	newClient := func() (*client.Client, error) {
-		return client.New(client.Config{Endpoints: eps, RequestTimeout: cfg.timeout})
+	return s, err
+}
+
+// waitReady waits up to cfg.startAfter for the cluster to be ready and
+// makes its shared client.
+func (s *system) waitReady(ctx context.Context, cfg config) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.startAfter)
+	defer cancel()
+	switch s.name {
+	case "dkv":
+		hc := &http.Client{Timeout: time.Second}
+		if err := waitReady(ctx, s.nodes, func(ctx context.Context) string { return dkvReady(ctx, hc, s.nodes) }); err != nil {
+			return err
+		}
+	case "etcd":
+		e, err := newEtcdKV(s.nodes, cfg.timeout)
+		if err != nil {
+			return err
+		}
+		s.shared = e // closed with the system
+		return waitReady(ctx, s.nodes, func(ctx context.Context) string {
+			msg, version := etcdReady(ctx, e.c, s.nodes)
+			s.res.Version = version
+			return msg
+		})
 	}
-	shared, err := newClient()
-	if err != nil {
-		return err
-	}
-	defer shared.Close()
+	var err error
+	s.shared, err = s.newKV()
+	return err
+}
+
+// measure preloads each system's keys, one system after the other, then
+// runs every cell on every system, the systems of a cell back to back in
+// the order cellOrder gives, appending to r.
+func measure(ctx context.Context, cfg config, systems []*system, r *Report, stderr io.Writer) error {
 	vals := newValues(cfg.seed, cfg.valueSize)
-	fmt.Fprintf(stderr, "preloading %d keys\n", cfg.keys)
-	r.Preload, err = preload(ctx, shared, cfg, vals)
-	if err != nil {
-		return err
+	for _, s := range systems {
+		fmt.Fprintf(stderr, "%s: preloading %d keys\n", s.name, cfg.keys)
+		var err error
+		s.res.Preload, err = preload(ctx, s.shared, cfg, vals)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
 	}
+	seq, k := 0, 0 // seq: runs so far of a cell on one system; k: cells so far
 	for _, w := range cfg.workloads {
 		for _, n := range cfg.clients {
-			clients := []*client.Client{shared}
-			if cfg.perWorker {
-				clients = nil
-				for range n {
-					cl, err := newClient()
-					if err != nil {
-						closeAll(clients)
-						return err
-					}
-					clients = append(clients, cl)
+			order := cellOrder(len(systems), k, cfg.order)
+			k++
+			for _, i := range order {
+				s := systems[i]
+				seq++
+				c, err := runSystemCell(ctx, cfg, s, cell{w, n}, vals)
+				if err != nil {
+					return fmt.Errorf("%s: %w", s.name, err)
 				}
-			}
-			c, err := runCell(ctx, clients, cell{w, n}, cfg, nodes, vals)
-			if cfg.perWorker {
-				closeAll(clients)
-			}
-			if err != nil {
-				return err
-			}
-			r.Cells = append(r.Cells, c)
-			fmt.Fprintf(stderr, "%s/%d: %s ops/s, p50 %s, p99 %s, cpu/op %s, errors %s\n", w, n, fmtRate(c.OpsPerSec),
-				fmtMicros(c.P50), fmtMicros(c.P99), fmtMicros(c.CPUMicrosPerOp), c.errorsCol())
-			for _, nd := range nodes {
-				if nd.exited() {
-					return fmt.Errorf("node %d exited during %s/%d: %v\n%s", nd.id, w, n, nd.err, tail(nd.log, 20))
+				c.System, c.Seq = s.name, seq
+				s.res.Cells = append(s.res.Cells, c)
+				fmt.Fprintf(stderr, "%s %s/%d: %s ops/s, p50 %s, p99 %s, cpu/op %s, errors %s\n", s.name, w, n, fmtRate(c.OpsPerSec),
+					fmtMicros(c.P50), fmtMicros(c.P99), fmtMicros(c.CPUMicrosPerOp), c.errorsCol())
+				for _, other := range systems {
+					if err := checkRunning(other.nodes); err != nil {
+						return fmt.Errorf("during %s %s/%d: %w", s.name, w, n, err)
+					}
 				}
 			}
 		}
@@ -144,7 +204,25 @@ func measure(ctx context.Context, cfg config, nodes []*node, r *Report, stderr i
 	return nil
 }
 
-func closeAll(clients []*client.Client) {
+// runSystemCell runs one cell on one system, through its shared client or,
+// with -client_per_worker, through a client per goroutine.
+func runSystemCell(ctx context.Context, cfg config, s *system, c cell, vals values) (Cell, error) {
+	clients := []kv{s.shared}
+	if cfg.perWorker {
+		clients = nil
+		defer func() { closeAll(clients) }()
+		for range c.clients {
+			cl, err := s.newKV()
+			if err != nil {
+				return Cell{}, err
+			}
+			clients = append(clients, cl)
+		}
+	}
+	return runCell(ctx, clients, c, cfg, s.nodes, vals)
+}
+
+func closeAll(clients []kv) {
 	for _, cl := range clients {
 		cl.Close()
 	}
@@ -154,7 +232,7 @@ func closeAll(clients []*client.Client) {
 func peakRSSes(nodes []*node) []Node {
 	var out []Node
 	for _, n := range nodes {
-		nd := Node{ID: n.id, Addr: n.addr, HTTP: n.http}
+		nd := Node{ID: n.id, Addr: n.addr, HTTP: n.http, Peer: n.peer}
 		if !n.exited() {
 			nd.PeakRSS, _ = peakRSS(n.pid())
 		}
@@ -168,9 +246,8 @@ func settings(cfg config) Settings {
 	if cfg.perWorker {
 		mode = "per-worker"
 	}
-	return Settings{Nodes: 3, Keys: cfg.keys, KeySize: keyLen, ValueSize: cfg.valueSize,
-		Workloads: strings.Join(cfg.workloads, ","), Clients: cfg.clients,
+	return Settings{Systems: strings.Join(cfg.systems, ","), Order: cfg.order, Nodes: nodeCount, Keys: cfg.keys,
+		KeySize: keyLen, ValueSize: cfg.valueSize, Workloads: strings.Join(cfg.workloads, ","), Clients: cfg.clients,
 		Duration: cfg.duration.Seconds(), Warmup: cfg.warmup.Seconds(), ClientMode: mode,
-		TimeoutSecs: cfg.timeout.Seconds(), Seed: cfg.seed,
-		Sync: "every write fsynced (the nodes' default)"}
+		TimeoutSecs: cfg.timeout.Seconds(), Seed: cfg.seed}
 }

@@ -17,17 +17,27 @@ import (
 	"time"
 )
 
-// node is one `dkv start` process.
+// node is one server process: a `dkv start` node or an etcd member.
 type node struct {
-	id   int
-	addr string // gRPC, what clients dial
-	http string // /healthz, /api/v1/...
-	dir  string // its --dir
-	log  string // its stdout and stderr
+	system string // "dkv" or "etcd"
+	id     int
+	addr   string // host:port clients dial (dkv: gRPC; etcd: its client URL's)
+	http   string // dkv: /healthz, /api/v1/...
+	peer   string // etcd: its peer URL's host:port
+	dir    string // its data directory
+	log    string // its stdout and stderr
 
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 	err  error         // cmd.Wait's, once done is closed
+}
+
+// String names the node in messages: "dkv node 2", "etcd member 2".
+func (n *node) String() string {
+	if n.system == "etcd" {
+		return fmt.Sprintf("etcd member %d", n.id)
+	}
+	return fmt.Sprintf("%s node %d", n.system, n.id)
 }
 
 // pid returns the node's process ID as /proc names it.
@@ -81,27 +91,33 @@ func freeAddrs(n int) ([]string, error) {
 	return out, nil
 }
 
-// startNodes starts three nodes bootstrapping one cluster, each with its
-// data in dir/nN and its output in dir/nN.log. The processes are in their
-// own process group (a Ctrl-C reaches the benchmark, which stops them in
-// order) and are killed if the benchmark dies. On error the nodes that
-// started are stopped.
-func startNodes(bin, dir, logLevel string) ([]*node, error) {
-	const n = 3
-	addrs, err := freeAddrs(2 * n)
-	if err != nil {
-		return nil, err
-	}
+// nodeCount is the size of each cluster.
+const nodeCount = 3
+
+// startNodes starts three dkv nodes bootstrapping one cluster on addrs
+// (2 × nodeCount free addresses: each node's gRPC, then its HTTP), each
+// with its data in dir/nN and its output in dir/nN.log. On error the
+// nodes that started are stopped.
+func startNodes(bin, dir, logLevel string, addrs []string) ([]*node, error) {
 	var members []string
-	nodes := make([]*node, n)
+	nodes := make([]*node, nodeCount)
 	for i := range nodes {
-		nodes[i] = &node{id: i + 1, addr: addrs[2*i], http: addrs[2*i+1],
+		nodes[i] = &node{system: "dkv", id: i + 1, addr: addrs[2*i], http: addrs[2*i+1],
 			dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)), log: filepath.Join(dir, fmt.Sprintf("n%d.log", i+1))}
 		members = append(members, fmt.Sprintf("%d=%s", i+1, nodes[i].addr))
 	}
+	return startAll(nodes, func(n *node) []string {
+		return []string{bin, "start", "--id", strconv.Itoa(n.id), "--dir", n.dir,
+			"--addr", n.addr, "--http", n.http, "--cluster", strings.Join(members, ","), "--log-level", logLevel}
+	})
+}
+
+// startAll starts each node with the command line args(node) returns; on
+// error it stops the ones that started.
+func startAll(nodes []*node, args func(*node) []string) ([]*node, error) {
 	var started []*node
 	for _, nd := range nodes {
-		if err := nd.start(bin, strings.Join(members, ","), logLevel); err != nil {
+		if err := nd.start(args(nd)); err != nil {
 			stopNodes(started, 10*time.Second)
 			return nil, err
 		}
@@ -110,18 +126,20 @@ func startNodes(bin, dir, logLevel string) ([]*node, error) {
 	return nodes, nil
 }
 
-func (n *node) start(bin, members, logLevel string) error {
+// start runs args with its output in n.log. The process is in its own
+// process group (a Ctrl-C reaches the benchmark, which stops the nodes in
+// order) and is killed if the benchmark dies.
+func (n *node) start(args []string) error {
 	logf, err := os.Create(n.log)
 	if err != nil {
 		return err
 	}
 	defer logf.Close() // the child holds its own descriptor
-	n.cmd = exec.Command(bin, "start", "--id", strconv.Itoa(n.id), "--dir", n.dir,
-		"--addr", n.addr, "--http", n.http, "--cluster", members, "--log-level", logLevel)
+	n.cmd = exec.Command(args[0], args[1:]...)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := n.cmd.Start(); err != nil {
-		return fmt.Errorf("node %d: %w", n.id, err)
+		return fmt.Errorf("%v: %w", n, err)
 	}
 	n.done = make(chan struct{})
 	go func() {
@@ -146,47 +164,56 @@ func stopNodes(nodes []*node, grace time.Duration) error {
 		select {
 		case <-n.done:
 			if n.err != nil {
-				errs = append(errs, fmt.Errorf("node %d: %w (log: %s)", n.id, n.err, n.log))
+				errs = append(errs, fmt.Errorf("%v: %w (log: %s)", n, n.err, n.log))
 			}
 		case <-deadline:
 			_ = n.cmd.Process.Kill()
 			<-n.done
-			errs = append(errs, fmt.Errorf("node %d: did not exit within %v of SIGTERM; killed (log: %s)", n.id, grace, n.log))
+			errs = append(errs, fmt.Errorf("%v: did not exit within %v of SIGTERM; killed (log: %s)", n, grace, n.log))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// waitReady waits until every node answers /healthz with 200 and the
-// cluster's ranges all have a leader, polling every 100 ms until ctx ends.
-// A node that exits meanwhile fails the wait with the end of its log.
-func waitReady(ctx context.Context, nodes []*node) error {
-	hc := &http.Client{Timeout: time.Second}
+// waitReady polls ready every 100 ms until it returns "" (the cluster is
+// ready) or ctx ends. A node that exits meanwhile fails the wait with the
+// end of its log.
+func waitReady(ctx context.Context, nodes []*node, ready func(context.Context) string) error {
 	var last string
 	for {
-		last = ready(ctx, hc, nodes)
+		last = ready(ctx)
 		if last == "" {
 			return nil
 		}
-		for _, n := range nodes {
-			if n.exited() {
-				return fmt.Errorf("node %d exited: %v\n%s", n.id, n.err, tail(n.log, 20))
-			}
+		if err := checkRunning(nodes); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster not ready: %s: %w", last, context.Cause(ctx))
+			return fmt.Errorf("%s cluster not ready: %s: %w", nodes[0].system, last, context.Cause(ctx))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// ready returns what the cluster still waits for, or "" when it is ready.
-func ready(ctx context.Context, hc *http.Client, nodes []*node) string {
+// checkRunning returns an error with the end of its log for the first
+// node that has exited.
+func checkRunning(nodes []*node) error {
+	for _, n := range nodes {
+		if n.exited() {
+			return fmt.Errorf("%v exited: %v\n%s", n, n.err, tail(n.log, 20))
+		}
+	}
+	return nil
+}
+
+// dkvReady returns what a dkv cluster still waits for, or "" when every
+// node answers /healthz with 200 and every range has a leader.
+func dkvReady(ctx context.Context, hc *http.Client, nodes []*node) string {
 	for _, n := range nodes {
 		code, _, err := get(ctx, hc, "http://"+n.http+"/healthz")
 		if err != nil || code != http.StatusOK {
-			return fmt.Sprintf("node %d /healthz: %d %v", n.id, code, err)
+			return fmt.Sprintf("%v /healthz: %d %v", n, code, err)
 		}
 	}
 	code, body, err := get(ctx, hc, "http://"+nodes[0].http+"/api/v1/ranges")

@@ -3,30 +3,35 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 )
 
-// Report is results.json.
+// Report is results.json. Version 2 has a result per system (version 1,
+// dkv alone, had its preload, cells and nodes at the top level).
 type Report struct {
-	Version   int       `json:"version"`
-	Command   string    `json:"command"`
-	Started   time.Time `json:"started"`
-	Seconds   float64   `json:"seconds"`
-	Host      Host      `json:"host"`
-	Settings  Settings  `json:"settings"`
-	Preload   Preload   `json:"preload"`
-	Cells     []Cell    `json:"cells"`
-	Nodes     []Node    `json:"nodes"`
-	Completed bool      `json:"completed"` // false: interrupted or failed after the cells listed
+	Version  int       `json:"version"`
+	Command  string    `json:"command"`
+	Started  time.Time `json:"started"`
+	Seconds  float64   `json:"seconds"`
+	Host     Host      `json:"host"`
+	Settings Settings  `json:"settings"`
+	// Order says how the systems' cells were interleaved; each cell's Seq
+	// is its place in the run.
+	Order      string          `json:"order"`
+	Systems    []*SystemResult `json:"systems"`
+	Comparison *Comparison     `json:"comparison,omitempty"` // dkv against etcd, when both ran
+	Completed  bool            `json:"completed"`            // false: interrupted or failed after the cells listed
 }
 
-// Settings are what the cells ran with.
+// Settings are what the cells ran with, on every system.
 type Settings struct {
-	DKV         string  `json:"dkv"` // the binary (built: in the temporary directory)
-	Nodes       int     `json:"nodes"`
+	Systems     string  `json:"systems"` // in -systems order
+	Order       string  `json:"order"`   // -order: fixed or alternate
+	Nodes       int     `json:"nodes"`   // per cluster
 	Keys        int     `json:"keys"`
 	KeySize     int     `json:"key_size"`
 	ValueSize   int     `json:"value_size"`
@@ -34,10 +39,20 @@ type Settings struct {
 	Clients     []int   `json:"clients"`
 	Duration    float64 `json:"duration_seconds"`
 	Warmup      float64 `json:"warmup_seconds"`
-	ClientMode  string  `json:"client_mode"` // "shared": one client.Client; "per-worker": one per goroutine
+	ClientMode  string  `json:"client_mode"` // "shared": one client per system; "per-worker": one per goroutine
 	TimeoutSecs float64 `json:"timeout_seconds"`
 	Seed        uint64  `json:"seed"`
-	Sync        string  `json:"sync"`
+}
+
+// SystemResult is one system's cluster and cells.
+type SystemResult struct {
+	Name       string  `json:"name"`              // "dkv", "etcd"
+	Version    string  `json:"version,omitempty"` // etcd: what its members report
+	Binary     string  `json:"binary"`            // built: in the temporary directory
+	Durability string  `json:"durability"`
+	Preload    Preload `json:"preload"`
+	Cells      []Cell  `json:"cells"`
+	Nodes      []Node  `json:"nodes"`
 }
 
 // Preload is the load before the cells.
@@ -52,6 +67,8 @@ type Preload struct {
 
 // Cell is one workload at one number of client goroutines.
 type Cell struct {
+	System   string  `json:"system"`
+	Seq      int     `json:"seq"` // its place in the run, from 1, over every system's cells
 	Workload string  `json:"workload"`
 	Clients  int     `json:"clients"`
 	Seconds  float64 `json:"seconds"` // the measured window
@@ -100,46 +117,182 @@ func (c Cell) errorsCol() string {
 	return strings.Join(parts, ", ")
 }
 
-// Node is one node's identity and peak memory.
+// Node is one node's (or etcd member's) identity and peak memory.
 type Node struct {
 	ID      int    `json:"id"`
-	Addr    string `json:"addr"`
-	HTTP    string `json:"http"`
+	Addr    string `json:"addr"`           // what clients dial
+	HTTP    string `json:"http,omitempty"` // dkv
+	Peer    string `json:"peer,omitempty"` // etcd
 	PeakRSS int64  `json:"peak_rss_bytes"` // VmHWM at the end of the run (0: not read)
 }
 
-// summary returns the text of summary.txt: a heading, the table, the
-// nodes' peak RSS and the first error of each cell that had errors.
+// Comparison is dkv's cells against etcd's: one row per workload and
+// client count that both ran, in the run's order.
+type Comparison struct {
+	Rows []ComparisonRow `json:"rows"`
+	// GeoMeanRatio is the geometric mean of the rows' Ratio (0: none).
+	GeoMeanRatio float64 `json:"geomean_ratio"`
+}
+
+// ComparisonRow is one cell on both systems.
+type ComparisonRow struct {
+	Workload      string  `json:"workload"`
+	Clients       int     `json:"clients"`
+	DKVOpsPerSec  float64 `json:"dkv_ops_per_sec"`
+	EtcdOpsPerSec float64 `json:"etcd_ops_per_sec"`
+	Ratio         float64 `json:"ratio"` // dkv / etcd ops/s; 0 when either is 0
+	DKVP99        float64 `json:"dkv_p99_us"`
+	EtcdP99       float64 `json:"etcd_p99_us"`
+	DKVCPU        float64 `json:"dkv_cpu_us_per_op"`
+	EtcdCPU       float64 `json:"etcd_cpu_us_per_op"`
+}
+
+// comparison compares dkv's cells with etcd's, or returns nil when the
+// run did not have both.
+func comparison(r *Report) *Comparison {
+	var d, e *SystemResult
+	for _, s := range r.Systems {
+		switch s.Name {
+		case "dkv":
+			d = s
+		case "etcd":
+			e = s
+		}
+	}
+	if d == nil || e == nil {
+		return nil
+	}
+	c := &Comparison{Rows: []ComparisonRow{}}
+	logSum, n := 0.0, 0
+	for _, dc := range d.Cells {
+		for _, ec := range e.Cells {
+			if dc.Workload != ec.Workload || dc.Clients != ec.Clients {
+				continue
+			}
+			row := ComparisonRow{Workload: dc.Workload, Clients: dc.Clients, DKVOpsPerSec: dc.OpsPerSec, EtcdOpsPerSec: ec.OpsPerSec,
+				DKVP99: dc.P99, EtcdP99: ec.P99, DKVCPU: dc.CPUMicrosPerOp, EtcdCPU: ec.CPUMicrosPerOp}
+			if dc.OpsPerSec > 0 && ec.OpsPerSec > 0 {
+				row.Ratio = dc.OpsPerSec / ec.OpsPerSec
+				logSum += math.Log(row.Ratio)
+				n++
+			}
+			c.Rows = append(c.Rows, row)
+		}
+	}
+	if n > 0 {
+		c.GeoMeanRatio = math.Exp(logSum / float64(n))
+	}
+	return c
+}
+
+// summary returns the text of summary.txt: a heading, then each system's
+// preload, table, peak RSS and first error of each cell that had errors,
+// then, with dkv and etcd, the comparison. A run of dkv alone reads as
+// before etcd was added.
 func summary(r *Report) string {
 	var b strings.Builder
 	s := r.Settings
-	fmt.Fprintf(&b, "dkv cluster: %d nodes on 127.0.0.1, fsync on; %d keys of %d bytes, %d-byte values; %s cells after %s warmup; %s\n",
-		s.Nodes, s.Keys, s.KeySize, s.ValueSize, fmtSeconds(s.Duration), fmtSeconds(s.Warmup), map[string]string{"shared": "one shared client", "per-worker": "one client per goroutine"}[s.ClientMode])
-	if r.Preload.Seconds > 0 {
-		fmt.Fprintf(&b, "preload: %d keys from %d goroutines in %.1fs (%s puts/s), %d failed attempts\n",
-			r.Preload.Keys, r.Preload.Loaders, r.Preload.Seconds, fmtRate(r.Preload.OpsPerSec), r.Preload.FailedAttempts)
+	var names []string
+	for _, sys := range r.Systems {
+		names = append(names, sys.Name)
 	}
-	b.WriteString("\n")
-	b.WriteString(table(r.Cells))
-	if len(r.Nodes) > 0 {
-		b.WriteString("\npeak RSS (VmHWM):")
-		for i, n := range r.Nodes {
-			if i > 0 {
-				b.WriteString(",")
-			}
-			fmt.Fprintf(&b, " node %d %s", n.ID, fmtBytes(n.PeakRSS))
-		}
-		b.WriteString("\n")
+	what := fmt.Sprintf("%s cluster: %d nodes", strings.Join(names, ""), s.Nodes)
+	if len(names) > 1 {
+		what = fmt.Sprintf("%s clusters: %d nodes each", strings.Join(names, " and "), s.Nodes)
 	}
-	for _, c := range r.Cells {
-		if c.FirstError != "" {
-			fmt.Fprintf(&b, "%s/%d first error: %s\n", c.Workload, c.Clients, c.FirstError)
+	client := map[string]string{"shared": "one shared client", "per-worker": "one client per goroutine"}[s.ClientMode]
+	if len(names) > 1 && s.ClientMode == "shared" {
+		client += " per system"
+	}
+	fmt.Fprintf(&b, "%s on 127.0.0.1, fsync on; %d keys of %d bytes, %d-byte values; %s cells after %s warmup; %s\n",
+		what, s.Keys, s.KeySize, s.ValueSize, fmtSeconds(s.Duration), fmtSeconds(s.Warmup), client)
+	if len(names) > 1 {
+		fmt.Fprintf(&b, "order: %s\n", r.Order)
+	}
+	for _, sys := range r.Systems {
+		if len(names) > 1 {
+			b.WriteString("\n")
+			b.WriteString(sysTitle(sys))
+			b.WriteString("\n")
 		}
+		systemSection(&b, sys)
+	}
+	if r.Comparison != nil {
+		b.WriteString("\ndkv / etcd: ops/s ratio per cell (above 1: dkv faster), p99 and cpu/op of both\n")
+		b.WriteString(comparisonTable(r.Comparison))
 	}
 	if !r.Completed {
 		b.WriteString("(incomplete: the run stopped before every cell was measured)\n")
 	}
 	return b.String()
+}
+
+// sysTitle heads a system's section: its name, version and durability.
+func sysTitle(s *SystemResult) string {
+	switch s.Name {
+	case "etcd":
+		v := s.Version
+		if v == "" {
+			v = "(version not read)"
+		}
+		return fmt.Sprintf("== etcd %s: embed, one process per member; %s", v, s.Durability)
+	}
+	return fmt.Sprintf("== %s: %s", s.Name, s.Durability)
+}
+
+// systemSection writes a system's preload, table, peak RSS and errors.
+func systemSection(b *strings.Builder, sys *SystemResult) {
+	if sys.Preload.Seconds > 0 {
+		fmt.Fprintf(b, "preload: %d keys from %d goroutines in %.1fs (%s puts/s), %d failed attempts\n",
+			sys.Preload.Keys, sys.Preload.Loaders, sys.Preload.Seconds, fmtRate(sys.Preload.OpsPerSec), sys.Preload.FailedAttempts)
+	}
+	b.WriteString("\n")
+	b.WriteString(table(sys.Cells))
+	if len(sys.Nodes) > 0 {
+		label := "node"
+		if sys.Name == "etcd" {
+			label = "member"
+		}
+		b.WriteString("\npeak RSS (VmHWM):")
+		for i, n := range sys.Nodes {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(b, " %s %d %s", label, n.ID, fmtBytes(n.PeakRSS))
+		}
+		b.WriteString("\n")
+	}
+	for _, c := range sys.Cells {
+		if c.FirstError != "" {
+			fmt.Fprintf(b, "%s/%d first error: %s\n", c.Workload, c.Clients, c.FirstError)
+		}
+	}
+}
+
+// comparisonTable formats the comparison, one row per cell, and the
+// geometric mean of the ratios.
+func comparisonTable(c *Comparison) string {
+	var b strings.Builder
+	row := func(cols ...string) {
+		fmt.Fprintf(&b, "%-8s %7s %10s %10s %8s %9s %9s %10s %11s\n", cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], cols[7], cols[8])
+	}
+	row("workload", "clients", "dkv ops/s", "etcd ops/s", "dkv/etcd", "dkv p99", "etcd p99", "dkv cpu/op", "etcd cpu/op")
+	for _, r := range c.Rows {
+		row(r.Workload, fmt.Sprint(r.Clients), fmtRate(r.DKVOpsPerSec), fmtRate(r.EtcdOpsPerSec), fmtRatio(r.Ratio),
+			fmtMicros(r.DKVP99), fmtMicros(r.EtcdP99), fmtMicros(r.DKVCPU), fmtMicros(r.EtcdCPU))
+	}
+	if c.GeoMeanRatio > 0 {
+		fmt.Fprintf(&b, "%-16s %10s %10s %8s\n", "geometric mean", "", "", fmtRatio(c.GeoMeanRatio))
+	}
+	return b.String()
+}
+
+// fmtRatio formats a ratio with two decimals; zero (no ratio) is "-".
+func fmtRatio(v float64) string {
+	if v <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v)
 }
 
 // table formats the cells, one row each. cpu/op is the three nodes' CPU

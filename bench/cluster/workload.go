@@ -46,7 +46,7 @@ func (v values) pick(r *rand.Rand, size int) []byte {
 // outcome counts operations by how they ended.
 type outcome struct {
 	ok        int64
-	ambiguous int64 // writes that may or may not have been applied (client.ErrAmbiguous)
+	ambiguous int64 // writes that may or may not have been applied (client.ErrAmbiguous, errAmbiguous)
 	failed    int64 // any other error: a write that was not applied, a read that failed
 	notFound  int64 // gets of a preloaded key that found nothing: preload or durability trouble
 	firstErr  string
@@ -57,9 +57,9 @@ func (o *outcome) add(err error) {
 	case err == nil:
 		o.ok++
 		return
-	case errors.Is(err, client.ErrNotFound):
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, errNotFound):
 		o.notFound++
-	case errors.Is(err, client.ErrAmbiguous):
+	case errors.Is(err, client.ErrAmbiguous), errors.Is(err, errAmbiguous):
 		o.ambiguous++
 	default:
 		o.failed++
@@ -84,7 +84,7 @@ func (o outcome) errors() int64 { return o.ambiguous + o.failed + o.notFound }
 // preload puts keys 0..cfg.keys-1 from cfg.loaders goroutines. A put that
 // fails is tried again, up to three times in all (a put of the same value
 // is safe to repeat); a key still not written fails the preload.
-func preload(ctx context.Context, cl *client.Client, cfg config, vals values) (Preload, error) {
+func preload(ctx context.Context, cl kv, cfg config, vals values) (Preload, error) {
 	var next atomic.Int64
 	var mu sync.Mutex
 	var total outcome
@@ -164,8 +164,10 @@ type worker struct {
 // len(clients)], for cfg.warmup and then cfg.duration. Only operations
 // that start in the measured window count, each with its latency whatever
 // its outcome; the CPU times of the nodes and of this process are read at
-// the window's edges.
-func runCell(ctx context.Context, clients []*client.Client, c cell, cfg config, nodes []*node, vals values) (Cell, error) {
+// the window's edges. The keys, values and put/get choices depend only on
+// the seed, the client count and the goroutine, so every system gets the
+// same sequence of operations.
+func runCell(ctx context.Context, clients []kv, c cell, cfg config, nodes []*node, vals values) (Cell, error) {
 	start := time.Now()
 	from := start.Add(cfg.warmup)
 	to := from.Add(cfg.duration)
@@ -188,7 +190,7 @@ func runCell(ctx context.Context, clients []*client.Client, c cell, cfg config, 
 				if put {
 					err = cl.Put(ctx, key[:], vals.pick(r, cfg.valueSize))
 				} else {
-					_, err = cl.Get(ctx, key[:])
+					err = cl.Get(ctx, key[:])
 				}
 				if t0.Before(from) || ctx.Err() != nil {
 					continue
@@ -236,7 +238,7 @@ func snapshotCPU(ctx context.Context, at time.Time, nodes []*node) (cpuSnapshot,
 	for _, n := range nodes {
 		d, err := cpuTime(n.pid())
 		if err != nil {
-			return s, now, fmt.Errorf("node %d: %w", n.id, err)
+			return s, now, fmt.Errorf("%v: %w", n, err)
 		}
 		s.nodes = append(s.nodes, d)
 	}
