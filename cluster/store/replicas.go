@@ -123,8 +123,11 @@ func (s *Store) tombstone(rangeID uint64) (uint64, error) {
 // creating an uninitialized one when this node has none and the replica
 // ID is not below its tombstone. It returns nil for a message to a
 // replica that no longer exists here (an older ID, or a removed one).
-// Creation and removal are serialized by s.lifecycle.
-func (s *Store) replicaForMessage(rangeID, to uint64) (*replica.Replica, error) {
+// Creation and removal are serialized by s.lifecycle. Only what a leader
+// sends to a new member (an append, a heartbeat, a snapshot) may create
+// or replace a replica (create); anything else to a replica that is not
+// here is dropped.
+func (s *Store) replicaForMessage(rangeID, to uint64, create bool) (*replica.Replica, error) {
 	if rangeID == 0 || to == 0 {
 		return nil, nil
 	}
@@ -133,6 +136,9 @@ func (s *Store) replicaForMessage(rangeID, to uint64) (*replica.Replica, error) 
 	s.mu.RUnlock()
 	if r != nil && r.ReplicaID() == to && !r.Destroyed() {
 		return r, nil // the common case, without the lifecycle lock
+	}
+	if !create {
+		return nil, nil
 	}
 	s.lifecycle.Lock()
 	defer s.lifecycle.Unlock()
@@ -271,7 +277,8 @@ func (s *Store) HandleRaftBatch(b *kvpb.RaftMessageBatch) {
 		if m.GetTo() != rm.GetTo().GetReplicaId() || m.GetTo() == 0 || !peerMessage(rm, m) {
 			continue
 		}
-		r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo())
+		create := m.GetType() == raftpb.MsgApp || m.GetType() == raftpb.MsgHeartbeat
+		r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo(), create)
 		if err != nil || r == nil {
 			continue
 		}

@@ -307,7 +307,7 @@ func (s *Store) HandleSnapshot(ctx context.Context, header *kvpb.SnapshotHeader,
 		m.GetFrom() == 0 || m.GetFrom() != rm.GetFrom().GetReplicaId() || rm.GetRangeId() == 0 {
 		return fmt.Errorf("store: snapshot header is not a MsgSnap between two replicas of a range")
 	}
-	r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo())
+	r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo(), true)
 	if err != nil {
 		return err
 	}
