@@ -43,7 +43,7 @@ compare-300k: ## 300k keys in the memtables, readwhilewriting's writer at 20k/s:
 compare-10m: ## 10M keys by fillrandom, then 1M reads, without Badger: bench/results/10m
 	cd bench && $(GO) run . -preset 10m
 
-compare-cluster: ## three dkv nodes on 127.0.0.1, put/get/mix at 1, 16 and 64 clients through the Go client (about 3 minutes): bench/results/cluster
+compare-cluster: ## three dkv nodes and three etcd members on 127.0.0.1, put/get/mix at 1, 16 and 64 clients, side by side (about 6 minutes): bench/results/cluster
 	cd bench && $(GO) run ./cluster
 
 crash: ## a long run of the crash-recovery model tests alone
@@ -55,5 +55,7 @@ soak: ## every randomized reliability suite, new seeds each round, for DURATION 
 proto: ## regenerate cluster/kvpb from its .proto (needs protoc: apt-get install protobuf-compiler)
 	GOBIN=$(CURDIR)/.bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	GOBIN=$(CURDIR)/.bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
-	PATH=$(CURDIR)/.bin:$$PATH protoc --proto_path=cluster/kvpb --go_out=cluster/kvpb --go_opt=paths=source_relative \
-		--go-grpc_out=cluster/kvpb --go-grpc_opt=paths=source_relative cluster/kvpb/kv.proto
+	# --proto_path=. registers the file as cluster/kvpb/kv.proto, a name no
+	# other module's kv.proto (etcd's mvccpb has one) collides with.
+	PATH=$(CURDIR)/.bin:$$PATH protoc --proto_path=. --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative cluster/kvpb/kv.proto

@@ -48,6 +48,6 @@
 // CPU µs per successful operation: the cluster's three processes' (cpu/op)
 // and the client's (bench cpu/op), which shares the machine with them.
 //
-// dkv's kvpb and etcd's mvccpb both register a protobuf file named
-// "kv.proto"; internal/protoreg lets them share this binary.
+// dkv's kvpb registers its protobuf file as cluster/kvpb/kv.proto, so it
+// shares this binary with etcd's mvccpb (registered as "kv.proto").
 package main

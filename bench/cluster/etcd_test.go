@@ -75,9 +75,9 @@ func TestEtcdArgs(t *testing.T) {
 	}
 }
 
-// dkv's and etcd's protobuf files both register as "kv.proto"; with
-// internal/protoreg the binary starts (this test binary is one) and each
-// system's messages resolve to its own.
+// dkv's and etcd's protobuf files register under different paths
+// (cluster/kvpb/kv.proto and kv.proto): a binary linking both starts (this
+// test binary is one), and each system's messages resolve to its own.
 func TestProtoRegistry(t *testing.T) {
 	for _, name := range []protoreflect.FullName{"dkv.kvpb.RangeDescriptor", "mvccpb.KeyValue"} {
 		if _, err := protoregistry.GlobalFiles.FindDescriptorByName(name); err != nil {

@@ -12,12 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/distributedkv/dkv/bench/cluster/internal/protoreg"
 )
 
 func main() {
-	protoreg.Restore() // dkv's and etcd's protobuf files are registered by now
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return

@@ -9,7 +9,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.0
 // - protoc             v3.21.12
-// source: kv.proto
+// source: cluster/kvpb/kv.proto
 
 package kvpb
 
@@ -276,7 +276,7 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "kv.proto",
+	Metadata: "cluster/kvpb/kv.proto",
 }
 
 const (
@@ -492,7 +492,7 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "kv.proto",
+	Metadata: "cluster/kvpb/kv.proto",
 }
 
 const (
@@ -618,5 +618,5 @@ var Raft_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
-	Metadata: "kv.proto",
+	Metadata: "cluster/kvpb/kv.proto",
 }
