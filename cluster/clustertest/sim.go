@@ -266,7 +266,10 @@ func (s *Sim) Crash(id uint64) {
 		return
 	}
 	s.Stats.Crashes++
-	crashed := n.FS.CrashClone(vfs.CrashOptions{})
+	// An untidy crash, as real ones are: of what was written since the
+	// last sync, each file keeps a random prefix (with holes), and each
+	// directory its durable or its live entries.
+	crashed := n.FS.CrashClone(vfs.CrashOptions{Rand: rand.New(rand.NewPCG(s.rng.Uint64(), s.rng.Uint64())), Holes: true})
 	n.Up = false
 	_ = n.Store.Close()
 	n.FS = crashed
