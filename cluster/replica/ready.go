@@ -1,11 +1,14 @@
 package replica
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/distributedkv/dkv"
@@ -38,6 +41,15 @@ func (r *Replica) Process() error {
 	// coalesced: a stall is not several election timeouts of silence.
 	for _, m := range inbox {
 		r.step(m)
+	}
+	if ticks > 0 && len(r.deferred) > 0 {
+		msgs := make([]*raftpb.Message, 0, len(r.deferred))
+		for _, m := range r.deferred {
+			msgs = append(msgs, m)
+		}
+		clear(r.deferred)
+		slices.SortFunc(msgs, func(a, b *raftpb.Message) int { return cmp.Compare(a.GetTo(), b.GetTo()) })
+		r.send(msgs)
 	}
 	for range min(ticks, 2) {
 		r.rn.Tick()
@@ -93,7 +105,25 @@ func (r *Replica) handleReady() error {
 	if rd.SoftState != nil {
 		isLead := rd.SoftState.RaftState == raft.StateLeader
 		lostLead = r.wasLead && !isLead
+		if isLead && !r.wasLead {
+			// The log it inherits may hold conf changes.
+			r.confIndex, _ = r.storage.LastIndex()
+			if n := len(rd.Entries); n > 0 {
+				r.confIndex = max(r.confIndex, rd.Entries[n-1].GetIndex())
+			}
+		}
 		r.wasLead = isLead
+	}
+	if r.wasLead {
+		for _, e := range rd.Entries {
+			if t := e.GetType(); t == raftpb.EntryConfChange || t == raftpb.EntryConfChangeV2 {
+				r.confIndex = max(r.confIndex, e.GetIndex())
+			}
+		}
+	}
+
+	if lostLead {
+		clear(r.deferred)
 	}
 
 	// 1. A snapshot goes in first, with one ingest (snapshot.go).
@@ -115,7 +145,17 @@ func (r *Replica) handleReady() error {
 		var early []*raftpb.Message
 		for _, m := range msgs {
 			switch m.GetType() {
-			case raftpb.MsgApp, raftpb.MsgHeartbeat:
+			case raftpb.MsgApp:
+				if len(m.GetEntries()) == 0 && r.deferrable(m) {
+					if r.deferred == nil {
+						r.deferred = make(map[uint64]*raftpb.Message)
+					}
+					r.deferred[m.GetTo()] = proto.Clone(m).(*raftpb.Message)
+					continue
+				}
+				delete(r.deferred, m.GetTo())
+				early = append(early, m)
+			case raftpb.MsgHeartbeat:
 				early = append(early, m)
 			default:
 				later = append(later, m)
@@ -160,6 +200,31 @@ func (r *Replica) handleReady() error {
 
 	// 5. Truncate the log behind the applied index, keeping a tail.
 	return r.maybeTruncate()
+}
+
+// deferrable says whether an empty MsgApp from this leader to a follower
+// may wait: it carries no entries, only the commit index (and the
+// follower's position, which it already has). raft broadcasts one to
+// every follower each time the commit index moves, which doubles the
+// messages (and the followers' Readies) per write. Held back, it is
+// replaced by the next MsgApp to that follower, which carries a commit
+// index as new and the same or a later position, or sent at the next tick
+// (deferred); heartbeats carry the commit index meanwhile. Only when the
+// follower replicates with nothing beyond the message's position: a
+// probing follower waits for this message. And not while a conf change in
+// the log is unapplied here: a follower it removes must learn the commit
+// to apply its removal, and hears no heartbeat after. raftMu is held.
+func (r *Replica) deferrable(m *raftpb.Message) bool {
+	if r.sm.appliedIndex() <= r.confIndex {
+		return false
+	}
+	ok := false
+	r.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id == m.GetTo() {
+			ok = pr.State == tracker.StateReplicate && pr.Next == m.GetIndex()+1
+		}
+	})
+	return ok
 }
 
 // send routes a Ready's messages to their nodes, marshalled here (raft's

@@ -90,7 +90,15 @@ type Replica struct {
 	storage *raftlog.Storage
 	sm      stateMachine // applied state, descriptor (under raftMu)
 	wasLead bool
-	lastLog uint64 // log entries since the last truncation check
+	// confIndex is, on a leader, the index of the newest conf change in
+	// its log (at least the last index when it won the election): until
+	// it is applied, every commit-only MsgApp is sent (ready.go).
+	confIndex uint64
+	// deferred holds, on a leader, the newest empty MsgApp per follower
+	// held back (ready.go, deferrable): a later MsgApp to that follower
+	// replaces it, else the next tick sends it.
+	deferred map[uint64]*raftpb.Message
+	lastLog  uint64 // log entries since the last truncation check
 	// ccProposed are the membership changes handed to raft in this round
 	// (checkDroppedConfChanges).
 	ccProposed []*proposal
