@@ -2,6 +2,7 @@ package clustertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -43,8 +44,15 @@ type clusterNode struct {
 	addr     string
 	httpAddr string
 	fs       *vfs.MemFS
-	node     *server.Node // nil while down
+	// frozen fails every change to fs from the instant of a crash: the
+	// node must not go on writing, acknowledging or answering from state
+	// the crash is about to lose while it is being stopped.
+	frozen *vfs.Toggle
+	node   *server.Node // nil while down
 }
+
+// errCrashed is what a crashed node's filesystem answers until it stops.
+var errCrashed = errors.New("clustertest: the machine lost power")
 
 // NewCluster bootstraps and starts a cluster; Close (registered with
 // t.Cleanup) stops it.
@@ -84,7 +92,8 @@ func NewCluster(t testing.TB, cfg ClusterConfig) *Cluster {
 }
 
 func (c *Cluster) nodeConfig(n *clusterNode, members []*kvpb.NodeRecord, l, hl net.Listener) server.Config {
-	var fs vfs.FS = n.fs
+	n.frozen = vfs.NewToggle(errCrashed, vfs.OpWrite|vfs.OpSync|vfs.OpCreate|vfs.OpRename|vfs.OpRemove|vfs.OpLink|vfs.OpTruncate, vfs.FileAll)
+	var fs vfs.FS = vfs.NewErrorFS(n.fs, n.frozen)
 	if c.cfg.WrapFS != nil {
 		fs = c.cfg.WrapFS(n.id, fs)
 	}
@@ -157,6 +166,9 @@ func (c *Cluster) Crash(id uint64) {
 	nd := n.node
 	n.node = nil
 	if nd != nil {
+		// From this instant nothing more reaches the disk (the node fails
+		// the write and stops), and what was synced is what survives.
+		n.frozen.On()
 		n.fs = n.fs.CrashClone(vfs.CrashOptions{})
 	}
 	c.mu.Unlock()
