@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/distributedkv/dkv/bench/internal/histogram"
 )
 
 // A child process runs one engine's workload group and prints JSON lines
@@ -200,7 +202,7 @@ type threadState struct {
 	key       [KeySize + 1]byte
 	val       valueCursor
 	dst       []byte
-	hist      histogram
+	hist      histogram.Histogram
 	found     int64
 	userBytes int64
 	bytesRead int64
@@ -224,7 +226,7 @@ func (r *runner) newThread(w *workload, id int) *threadState {
 
 // done records an operation (or a batch of ops writes) that started at t.
 func (s *threadState) done(t time.Time, ops int64) {
-	s.hist.record(time.Since(t))
+	s.hist.Record(time.Since(t))
 	s.pending += ops
 	if s.pending >= 256 {
 		s.progress.Add(s.pending)
@@ -260,7 +262,7 @@ func (r *runner) parallel(w *workload, threads int, total int64, body func(s *th
 	if w.batch {
 		res.LatencyUnit = "batch"
 	}
-	var h histogram
+	var h histogram.Histogram
 	for i, s := range states {
 		if errs[i] != nil {
 			return nil, errs[i]
@@ -268,18 +270,18 @@ func (r *runner) parallel(w *workload, threads int, total int64, body func(s *th
 		res.Ops += ops[i]
 		res.Found += s.found
 		res.UserBytes += s.userBytes
-		h.merge(&s.hist)
+		h.Merge(&s.hist)
 	}
 	res.Seconds = elapsed.Seconds()
 	if res.Ops > 0 {
 		res.OpsPerSec = float64(res.Ops) / res.Seconds
 		res.MicrosPerOp = res.Seconds * 1e6 * float64(threads) / float64(res.Ops)
 	}
-	res.MeanMicros = h.mean() / 1e3
-	res.P50 = float64(h.quantile(0.50)) / 1e3
-	res.P99 = float64(h.quantile(0.99)) / 1e3
-	res.P999 = float64(h.quantile(0.999)) / 1e3
-	res.MaxMicros = float64(h.max) / 1e3
+	res.MeanMicros = float64(h.Mean()) / 1e3
+	res.P50 = float64(h.Quantile(0.50)) / 1e3
+	res.P99 = float64(h.Quantile(0.99)) / 1e3
+	res.P999 = float64(h.Quantile(0.999)) / 1e3
+	res.MaxMicros = float64(h.Max()) / 1e3
 	return res, nil
 }
 

@@ -30,7 +30,7 @@
 //
 // # Measuring
 //
-// Each goroutine of a workload keeps its own histogram (histogram.go:
+// Each goroutine of a workload keeps its own histogram (internal/histogram:
 // log-linear buckets, 3% precision) and random source seeded from -seed and
 // the workload's name, so every engine sees the same keys in the same order.
 // YCSB's zipfian distributions come from zipf.go.

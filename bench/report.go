@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode"
+
+	"github.com/distributedkv/dkv/bench/internal/units"
 )
 
 // writeOutputs writes results.json, summary.txt (the tables), bench.txt
@@ -145,7 +147,7 @@ func writeTables(w io.Writer, rep *Report, order []string) {
 	fmt.Fprintln(w)
 
 	hasDKVPebble := contains(engs, "dkv") && contains(engs, "pebble")
-	table(w, "Throughput, ops/s (higher is better)", engs, order, idx, hasDKVPebble, func(r *Result) string { return fmtRate(r.OpsPerSec) })
+	table(w, "Throughput, ops/s (higher is better)", engs, order, idx, hasDKVPebble, func(r *Result) string { return units.Rate(r.OpsPerSec) })
 	table(w, "Latency p50 / p99 / p99.9, µs (fillbatch: per batch of 1000)", engs, order, idx, false, func(r *Result) string {
 		return fmtMicros(r.P50) + " / " + fmtMicros(r.P99) + " / " + fmtMicros(r.P999)
 	})
@@ -279,23 +281,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// fmtRate formats operations per second: 1.72M, 640k, 6.1k, 950.
-func fmtRate(v float64) string {
-	switch {
-	case v >= 10e6:
-		return fmt.Sprintf("%.1fM", v/1e6)
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 100e3:
-		return fmt.Sprintf("%.0fk", v/1e3)
-	case v >= 10e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	case v >= 1e3:
-		return fmt.Sprintf("%.2fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }
 
 // writeGoBench prints the results in go test -bench format, one line per

@@ -370,7 +370,7 @@ func readWhileWriting(r *runner, w *workload) (*Result, error) {
 	}
 	if res != nil {
 		res.UserBytes += writer.userBytes
-		res.Note = fmt.Sprintf("writer: %d writes (%.0f/s)", writer.hist.n, float64(writer.hist.n)/res.Seconds)
+		res.Note = fmt.Sprintf("writer: %d writes (%.0f/s)", writer.hist.Count(), float64(writer.hist.Count())/res.Seconds)
 		if r.o.WritesPerSec > 0 {
 			res.Note += fmt.Sprintf(", paced at %d/s", r.o.WritesPerSec)
 		}

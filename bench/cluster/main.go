@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distributedkv/dkv/bench/internal/units"
 )
 
 func main() {
@@ -187,7 +189,7 @@ func measure(ctx context.Context, cfg config, systems []*system, r *Report, stde
 				}
 				c.System, c.Seq = s.name, seq
 				s.res.Cells = append(s.res.Cells, c)
-				fmt.Fprintf(stderr, "%s %s/%d: %s ops/s, p50 %s, p99 %s, cpu/op %s, errors %s\n", s.name, w, n, fmtRate(c.OpsPerSec),
+				fmt.Fprintf(stderr, "%s %s/%d: %s ops/s, p50 %s, p99 %s, cpu/op %s, errors %s\n", s.name, w, n, units.Rate(c.OpsPerSec),
 					fmtMicros(c.P50), fmtMicros(c.P99), fmtMicros(c.CPUMicrosPerOp), c.errorsCol())
 				for _, other := range systems {
 					if err := checkRunning(other.nodes); err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/distributedkv/dkv/bench/internal/units"
 )
 
 // Report is results.json. Version 2 has a result per system (version 1,
@@ -244,7 +246,7 @@ func sysTitle(s *SystemResult) string {
 func systemSection(b *strings.Builder, sys *SystemResult) {
 	if sys.Preload.Seconds > 0 {
 		fmt.Fprintf(b, "preload: %d keys from %d goroutines in %.1fs (%s puts/s), %d failed attempts\n",
-			sys.Preload.Keys, sys.Preload.Loaders, sys.Preload.Seconds, fmtRate(sys.Preload.OpsPerSec), sys.Preload.FailedAttempts)
+			sys.Preload.Keys, sys.Preload.Loaders, sys.Preload.Seconds, units.Rate(sys.Preload.OpsPerSec), sys.Preload.FailedAttempts)
 	}
 	b.WriteString("\n")
 	b.WriteString(table(sys.Cells))
@@ -278,7 +280,7 @@ func comparisonTable(c *Comparison) string {
 	}
 	row("workload", "clients", "dkv ops/s", "etcd ops/s", "dkv/etcd", "dkv p99", "etcd p99", "dkv cpu/op", "etcd cpu/op")
 	for _, r := range c.Rows {
-		row(r.Workload, fmt.Sprint(r.Clients), fmtRate(r.DKVOpsPerSec), fmtRate(r.EtcdOpsPerSec), fmtRatio(r.Ratio),
+		row(r.Workload, fmt.Sprint(r.Clients), units.Rate(r.DKVOpsPerSec), units.Rate(r.EtcdOpsPerSec), fmtRatio(r.Ratio),
 			fmtMicros(r.DKVP99), fmtMicros(r.EtcdP99), fmtMicros(r.DKVCPU), fmtMicros(r.EtcdCPU))
 	}
 	if c.GeoMeanRatio > 0 {
@@ -304,27 +306,10 @@ func table(cells []Cell) string {
 	}
 	row("workload", "clients", "ops/s", "p50", "p99", "p99.9", "cpu/op", "bench cpu/op", "errors")
 	for _, c := range cells {
-		row(c.Workload, fmt.Sprint(c.Clients), fmtRate(c.OpsPerSec), fmtMicros(c.P50), fmtMicros(c.P99),
+		row(c.Workload, fmt.Sprint(c.Clients), units.Rate(c.OpsPerSec), fmtMicros(c.P50), fmtMicros(c.P99),
 			fmtMicros(c.P999), fmtMicros(c.CPUMicrosPerOp), fmtMicros(c.BenchCPUMicrosPerOp), c.errorsCol())
 	}
 	return b.String()
-}
-
-// fmtRate formats operations per second: 1.72M, 640k, 6.1k, 950.
-func fmtRate(v float64) string {
-	switch {
-	case v >= 10e6:
-		return fmt.Sprintf("%.1fM", v/1e6)
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 100e3:
-		return fmt.Sprintf("%.0fk", v/1e3)
-	case v >= 10e3:
-		return fmt.Sprintf("%.1fk", v/1e3)
-	case v >= 1e3:
-		return fmt.Sprintf("%.2fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }
 
 // fmtMicros formats a time in microseconds with its unit and three

@@ -214,12 +214,4 @@ func TestFormats(t *testing.T) {
 			t.Errorf("fmtMicros(%v) = %q, want %q", tc.us, got, tc.want)
 		}
 	}
-	for _, tc := range []struct {
-		v    float64
-		want string
-	}{{950, "950"}, {6100, "6.10k"}, {23456, "23.5k"}, {640e3, "640k"}, {1.72e6, "1.72M"}} {
-		if got := fmtRate(tc.v); got != tc.want {
-			t.Errorf("fmtRate(%v) = %q, want %q", tc.v, got, tc.want)
-		}
-	}
 }
