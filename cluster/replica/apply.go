@@ -194,7 +194,7 @@ func (r *Replica) applyCommand(b *dkv.Batch, ov *overlay, cmd *kvpb.Command) (re
 	if e := cmd.GetEpoch(); e != nil && e.GetVersion() != desc.GetEpoch().GetVersion() {
 		return Result{}, epochError(desc), nil
 	}
-	if k := commandKey(cmd); k != nil && !containsKey(desc, k) {
+	if k := commandKey(cmd); k != nil && !ContainsKey(desc, k) {
 		return Result{}, keyNotInRangeError(k, desc), nil
 	}
 	switch op := cmd.GetOp().(type) {
@@ -293,13 +293,14 @@ const (
 	SystemNextNode  = "nextnode"
 	SystemNextRange = "nextrange"
 	SystemCluster   = "cluster"
-	systemNodePfx   = "node/"
-	systemJoinPfx   = "jointoken/"
+	// SystemNodePrefix starts the name of every node record.
+	SystemNodePrefix = "node/"
+	systemJoinPfx    = "jointoken/"
 )
 
 // NodeRecordName is the system record name of node id.
 func NodeRecordName(id uint64) string {
-	return systemNodePfx + string(binary.BigEndian.AppendUint64(nil, id))
+	return SystemNodePrefix + string(binary.BigEndian.AppendUint64(nil, id))
 }
 
 func putProto(b *dkv.Batch, k []byte, m proto.Message) error {

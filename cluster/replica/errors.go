@@ -59,8 +59,15 @@ func stoppedError(err error) *Error {
 }
 
 func rangeNotFoundError(rangeID uint64) *Error {
+	return RangeNotFound(rangeID, fmt.Sprintf("range %d is not on this node", rangeID))
+}
+
+// RangeNotFound is the answer of a node that holds no replica of rangeID
+// (0: of the key asked for) able to serve a request: the client asks
+// another node.
+func RangeNotFound(rangeID uint64, msg string) *Error {
 	return &Error{Detail: &kvpb.Error{
-		Message: fmt.Sprintf("range %d is not on this node", rangeID),
+		Message: msg,
 		Detail:  &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: rangeID}},
 	}}
 }

@@ -88,6 +88,12 @@ func (r *Replica) ProposeAsync(cmd *kvpb.Command) *Future {
 }
 
 func (r *Replica) enqueue(p *proposal) error {
+	return r.admit(func() { r.mu.queued = append(r.mu.queued, p) })
+}
+
+// admit queues a request with add (called under r.mu) and schedules the
+// replica, unless the Store stopped or the replica was removed.
+func (r *Replica) admit(add func()) error {
 	if err := r.cfg.Stopped(); err != nil {
 		return stoppedError(err)
 	}
@@ -96,7 +102,7 @@ func (r *Replica) enqueue(p *proposal) error {
 		r.mu.Unlock()
 		return rangeNotFoundError(r.cfg.RangeID)
 	}
-	r.mu.queued = append(r.mu.queued, p)
+	add()
 	r.mu.Unlock()
 	r.cfg.Schedule()
 	return nil
@@ -262,7 +268,7 @@ func (r *Replica) checkProposal(p *proposal) *Error {
 	if e := p.cmd.GetEpoch(); e != nil && e.GetVersion() != desc.GetEpoch().GetVersion() {
 		return epochError(desc)
 	}
-	if k := commandKey(p.cmd); k != nil && !containsKey(desc, k) {
+	if k := commandKey(p.cmd); k != nil && !ContainsKey(desc, k) {
 		return keyNotInRangeError(k, desc)
 	}
 	return nil

@@ -35,18 +35,7 @@ func (r *Replica) ReadBarrierAsync() *Future {
 }
 
 func (r *Replica) enqueueRead(rr *readRequest) error {
-	if err := r.cfg.Stopped(); err != nil {
-		return stoppedError(err)
-	}
-	r.mu.Lock()
-	if r.mu.destroyed {
-		r.mu.Unlock()
-		return rangeNotFoundError(r.cfg.RangeID)
-	}
-	r.mu.reads = append(r.mu.reads, rr)
-	r.mu.Unlock()
-	r.cfg.Schedule()
-	return nil
+	return r.admit(func() { r.mu.reads = append(r.mu.reads, rr) })
 }
 
 // ReadBarrier returns once this replica is the leader as of some moment

@@ -372,8 +372,8 @@ func userSpan(desc *kvpb.RangeDescriptor) (lo, hi []byte) {
 	return keys.UserSpan(desc.GetStartKey(), desc.GetEndKey())
 }
 
-// containsKey reports whether the range holds user key k.
-func containsKey(desc *kvpb.RangeDescriptor, k []byte) bool {
+// ContainsKey reports whether the range holds user key k.
+func ContainsKey(desc *kvpb.RangeDescriptor, k []byte) bool {
 	if string(k) < string(desc.GetStartKey()) {
 		return false
 	}
@@ -397,3 +397,16 @@ func (g raftLogger) Fatal(v ...any)                 { panic(fmt.Sprint(v...)) }
 func (g raftLogger) Fatalf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }
 func (g raftLogger) Panic(v ...any)                 { panic(fmt.Sprint(v...)) }
 func (g raftLogger) Panicf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }
+
+// CheckRead checks, after a read barrier, that the replica still holds key
+// under the epoch a request was routed with (nil: not checked).
+func (r *Replica) CheckRead(epoch *kvpb.RangeEpoch, key []byte) error {
+	d := r.Descriptor()
+	if epoch != nil && epoch.GetVersion() != d.GetEpoch().GetVersion() {
+		return epochError(d)
+	}
+	if !ContainsKey(d, key) {
+		return keyNotInRangeError(key, d)
+	}
+	return nil
+}

@@ -53,10 +53,7 @@ func (s *Store) route(h *kvpb.RequestHeader, key []byte) (*replica.Replica, erro
 	}
 	r := s.Replica(h.GetRangeId())
 	if r == nil || r.Descriptor() == nil {
-		return nil, &replica.Error{Detail: &kvpb.Error{
-			Message: fmt.Sprintf("range %d is not on node %d", h.GetRangeId(), s.NodeID()),
-			Detail:  &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: h.GetRangeId()}},
-		}}
+		return nil, replica.RangeNotFound(h.GetRangeId(), fmt.Sprintf("range %d is not on node %d", h.GetRangeId(), s.NodeID()))
 	}
 	return r, nil
 }
@@ -70,7 +67,7 @@ func (s *Store) Get(ctx context.Context, h *kvpb.RequestHeader, key []byte) (val
 	if err := r.ReadBarrier(ctx); err != nil {
 		return nil, false, err
 	}
-	if err := checkRead(r, h, key); err != nil {
+	if err := r.CheckRead(h.GetEpoch(), key); err != nil {
 		return nil, false, err
 	}
 	v, err := s.db.Get(keys.User(key))
@@ -105,7 +102,7 @@ func (s *Store) Scan(ctx context.Context, h *kvpb.RequestHeader, start, end []by
 	if err := r.ReadBarrier(ctx); err != nil {
 		return nil, nil, err
 	}
-	if err := checkRead(r, h, start); err != nil {
+	if err := r.CheckRead(h.GetEpoch(), start); err != nil {
 		return nil, nil, err
 	}
 	desc := r.Descriptor()
@@ -141,37 +138,14 @@ func (s *Store) Scan(ctx context.Context, h *kvpb.RequestHeader, start, end []by
 // removedError answers a read whose replica left its range meanwhile:
 // the client tries another node.
 func removedError(r *replica.Replica) error {
-	return &replica.Error{Detail: &kvpb.Error{
-		Message: fmt.Sprintf("range %d: this replica was removed during the read", r.RangeID()),
-		Detail:  &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: r.RangeID()}},
-	}}
-}
-
-// checkRead checks, after the read barrier, that the replica still holds
-// key under the epoch the request was routed with.
-func checkRead(r *replica.Replica, h *kvpb.RequestHeader, key []byte) error {
-	d := r.Descriptor()
-	if e := h.GetEpoch(); e != nil && e.GetVersion() != d.GetEpoch().GetVersion() {
-		return &replica.Error{Detail: &kvpb.Error{
-			Message: fmt.Sprintf("range %d: epoch mismatch", d.GetRangeId()),
-			Detail:  &kvpb.Error_EpochNotMatch{EpochNotMatch: &kvpb.EpochNotMatch{Current: []*kvpb.RangeDescriptor{d}}},
-		}}
-	}
-	if string(key) < string(d.GetStartKey()) || (len(d.GetEndKey()) > 0 && string(key) >= string(d.GetEndKey())) {
-		return &replica.Error{Detail: &kvpb.Error{
-			Message: fmt.Sprintf("key %q is not in range %d", key, d.GetRangeId()),
-			Detail:  &kvpb.Error_KeyNotInRange{KeyNotInRange: &kvpb.KeyNotInRange{Key: key, Range: d}},
-		}}
-	}
-	return nil
+	return replica.RangeNotFound(r.RangeID(), fmt.Sprintf("range %d: this replica was removed during the read", r.RangeID()))
 }
 
 // ChangeReplicas proposes a membership change of rangeID.
 func (s *Store) ChangeReplicas(ctx context.Context, rangeID, confVer uint64, changes []*kvpb.ReplicaChange) (*kvpb.RangeDescriptor, error) {
 	r := s.Replica(rangeID)
 	if r == nil {
-		return nil, &replica.Error{Detail: &kvpb.Error{Message: "range not on this node",
-			Detail: &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: rangeID}}}}
+		return nil, replica.RangeNotFound(rangeID, "range not on this node")
 	}
 	return r.ChangeReplicas(ctx, confVer, changes)
 }
@@ -180,8 +154,7 @@ func (s *Store) ChangeReplicas(ctx context.Context, rangeID, confVer uint64, cha
 func (s *Store) JoinNode(ctx context.Context, addr, httpAddr string, token uint64) (uint64, error) {
 	r := s.Replica(1)
 	if r == nil {
-		return 0, &replica.Error{Detail: &kvpb.Error{Message: "range 1 not on this node",
-			Detail: &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{RangeId: 1}}}}
+		return 0, replica.RangeNotFound(1, "range 1 not on this node")
 	}
 	res, err := r.Propose(ctx, &kvpb.Command{Op: &kvpb.Command_JoinNode{JoinNode: &kvpb.JoinNodeOp{Addr: addr, HttpAddr: httpAddr, JoinToken: token}}})
 	return res.NodeID, err

@@ -90,16 +90,13 @@ func (s *Store) ReplicaForKey(key []byte) (*replica.Replica, error) {
 		if d == nil {
 			continue
 		}
-		if string(key) >= string(d.GetStartKey()) && (len(d.GetEndKey()) == 0 || string(key) < string(d.GetEndKey())) {
+		if replica.ContainsKey(d, key) {
 			s.mu.RUnlock()
 			return r, nil
 		}
 	}
 	s.mu.RUnlock()
-	return nil, &replica.Error{Detail: &kvpb.Error{
-		Message: fmt.Sprintf("no range holding key %q on node %d", key, s.NodeID()),
-		Detail:  &kvpb.Error_RangeNotFound{RangeNotFound: &kvpb.RangeNotFound{}},
-	}}
+	return nil, replica.RangeNotFound(0, fmt.Sprintf("no range holding key %q on node %d", key, s.NodeID()))
 }
 
 // tombstone returns the next replica ID this node may host for rangeID

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -341,8 +340,8 @@ func putProto(b *dkv.Batch, k []byte, m proto.Message) error {
 // Nodes returns the node records this node holds (range 1's system
 // records), in ID order.
 func (s *Store) Nodes() ([]*kvpb.NodeRecord, error) {
-	lo := keys.RangeSystem(1, replica.NodeRecordName(0)[:len("node/")])
-	hi := append(bytes.Clone(lo[:len(lo)-1]), '/'+1)
+	lo := keys.RangeSystem(1, replica.SystemNodePrefix)
+	hi := keys.RangeSystem(1, "node0") // '0' follows '/': just past every record
 	it, err := s.db.NewIter(&dkv.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, err
