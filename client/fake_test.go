@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/internal/leaktest"
 )
 
 // TestMain runs the tests, then checks that none left a goroutine of gRPC
@@ -26,32 +25,12 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
-		if leaked := leakedGoroutines(10 * time.Second); leaked != "" {
+		if leaked := leaktest.Leaked(10*time.Second, "google.golang.org/grpc", "dkv/client."); leaked != "" {
 			fmt.Fprintf(os.Stderr, "FAIL: goroutines still run after every test ended:\n\n%s\n", leaked)
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-func leakedGoroutines(grace time.Duration) string {
-	deadline := time.Now().Add(grace)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for g := range strings.SplitSeq(string(buf), "\n\n") {
-			if strings.Contains(g, "google.golang.org/grpc") || strings.Contains(g, "dkv/client.") {
-				if !strings.Contains(g, "leakedGoroutines") {
-					leaked = append(leaked, g)
-				}
-			}
-		}
-		if len(leaked) == 0 || time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // role is how a fake node answers every request, after its script.

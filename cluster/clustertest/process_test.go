@@ -26,6 +26,7 @@ import (
 	"github.com/distributedkv/dkv/client"
 	"github.com/distributedkv/dkv/cluster/keys"
 	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/internal/leaktest"
 	"github.com/distributedkv/dkv/vfs"
 )
 
@@ -33,6 +34,14 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	RemoveDkvBinary()
+	if code == 0 {
+		// Every test stops the nodes, stores, transports and clients it
+		// started.
+		if leaked := leaktest.Leaked(30*time.Second, "google.golang.org/grpc", "dkv/cluster/", "dkv/client."); leaked != "" {
+			fmt.Fprintf(os.Stderr, "FAIL: goroutines still run after every test ended:\n\n%s\n", leaked)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

@@ -21,6 +21,7 @@ var layers = map[string]int{
 	"internal/invariants": 0,
 	"internal/killpoint":  0,
 	"internal/manual":     0,
+	"internal/leaktest":   0,
 	"internal/rangedel":   0,
 	"vfs":                 0,
 	"wal":                 1,
