@@ -14,6 +14,7 @@ import (
 	"github.com/distributedkv/dkv/client"
 	"github.com/distributedkv/dkv/cluster/kvpb"
 	"github.com/distributedkv/dkv/cluster/server"
+	"github.com/distributedkv/dkv/cluster/store"
 	"github.com/distributedkv/dkv/cluster/transport"
 	"github.com/distributedkv/dkv/vfs"
 )
@@ -140,7 +141,7 @@ func (c *Cluster) Client(timeout time.Duration) *client.Client {
 	return cl
 }
 
-// Leader returns the node leading range 1, waiting up to timeout.
+// Leader returns the node leading the first user range, waiting up to timeout.
 func (c *Cluster) Leader(timeout time.Duration) (uint64, error) {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
@@ -149,7 +150,7 @@ func (c *Cluster) Leader(timeout time.Duration) (uint64, error) {
 			if nd == nil || nd.Err() != nil {
 				continue
 			}
-			if r := nd.Store().Replica(1); r != nil && r.Status().RaftState == "StateLeader" {
+			if r := nd.Store().Replica(store.FirstUserRangeID); r != nil && r.Status().RaftState == "StateLeader" {
 				return n.id, nil
 			}
 		}

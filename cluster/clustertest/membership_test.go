@@ -14,9 +14,10 @@ import (
 	"github.com/distributedkv/dkv"
 	"github.com/distributedkv/dkv/cluster/keys"
 	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/store"
 )
 
-// changeReplicas calls Admin.ChangeReplicas on the leader of range 1,
+// changeReplicas calls Admin.ChangeReplicas on the leader of the user range,
 // retrying while the range is busy with another change.
 func changeReplicas(t *testing.T, c *Cluster, changes ...*kvpb.ReplicaChange) *kvpb.RangeDescriptor {
 	t.Helper()
@@ -28,7 +29,7 @@ func changeReplicas(t *testing.T, c *Cluster, changes ...*kvpb.ReplicaChange) *k
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		resp, err := kvpb.NewAdminClient(conn).ChangeReplicas(ctx, &kvpb.ChangeReplicasRequest{
-			Header: &kvpb.RequestHeader{RangeId: 1}, Changes: changes})
+			Header: &kvpb.RequestHeader{RangeId: store.FirstUserRangeID}, Changes: changes})
 		cancel()
 		conn.Close()
 		require.NoError(t, err)
@@ -40,7 +41,7 @@ func changeReplicas(t *testing.T, c *Cluster, changes ...*kvpb.ReplicaChange) *k
 	}
 }
 
-// waitDescriptor waits until the leader's descriptor of range 1 satisfies
+// waitDescriptor waits until the leader's descriptor of the user range satisfies
 // ok, and returns it.
 func waitDescriptor(t *testing.T, c *Cluster, ok func(*kvpb.RangeDescriptor) bool) *kvpb.RangeDescriptor {
 	t.Helper()
@@ -50,7 +51,7 @@ func waitDescriptor(t *testing.T, c *Cluster, ok func(*kvpb.RangeDescriptor) boo
 		if err != nil {
 			return false
 		}
-		d = c.Node(leader).Store().Replica(1).Descriptor()
+		d = c.Node(leader).Store().Replica(store.FirstUserRangeID).Descriptor()
 		return d != nil && ok(d)
 	}, 30*time.Second, 20*time.Millisecond, "descriptor: %v", d)
 	return d
@@ -105,7 +106,7 @@ func TestMembershipJoinLearnerPromoteRemove(t *testing.T) {
 	// The learner catches up: by snapshot, since the log no longer holds
 	// its first entries.
 	require.Eventually(t, func() bool {
-		r := c.Node(4).Store().Replica(1)
+		r := c.Node(4).Store().Replica(store.FirstUserRangeID)
 		return r != nil && r.Status().Applied > 0 && len(userData(t, c.Node(4).Store().DB())) == 200
 	}, 30*time.Second, 20*time.Millisecond)
 	sent := uint64(0)
@@ -130,7 +131,7 @@ func TestMembershipJoinLearnerPromoteRemove(t *testing.T) {
 	for _, r := range d.GetReplicas() {
 		require.Equal(t, kvpb.ReplicaRole_VOTER, r.GetRole())
 	}
-	require.Eventually(t, func() bool { return c.Node(1).Store().Replica(1) == nil }, 30*time.Second, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return c.Node(1).Store().Replica(store.FirstUserRangeID) == nil }, 30*time.Second, 20*time.Millisecond,
 		"the removed replica is deleted")
 	require.NoError(t, cl.Put(ctx, []byte("after-remove"), []byte("v")))
 	v, err := cl.Get(ctx, []byte("after-remove"))
@@ -153,7 +154,7 @@ func TestMembershipJoinLearnerPromoteRemove(t *testing.T) {
 		return true
 	}, 30*time.Second, 50*time.Millisecond)
 	require.Empty(t, userData(t, c.Node(1).Store().DB()), "the removed node's copy is deleted")
-	tomb, err := c.Node(1).Store().DB().Get(keys.ReplicaTombstone(1))
+	tomb, err := c.Node(1).Store().DB().Get(keys.ReplicaTombstone(store.FirstUserRangeID))
 	require.NoError(t, err, "a tombstone keeps the removed replica out")
 	require.NotEmpty(t, tomb)
 
@@ -172,5 +173,5 @@ func TestMembershipJoinLearnerPromoteRemove(t *testing.T) {
 		require.Contains(t, []uint64{3, 4}, r.GetNodeId())
 	}
 	require.NoError(t, cl.Put(ctx, []byte("two-voters"), []byte("v")))
-	require.Eventually(t, func() bool { return c.Node(2).Store().Replica(1) == nil }, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return c.Node(2).Store().Replica(store.FirstUserRangeID) == nil }, 30*time.Second, 20*time.Millisecond)
 }

@@ -46,9 +46,9 @@ type Sim struct {
 	cut      map[[2]uint64]bool // one-way link cuts (from, to)
 	work     []func()           // background work of the stores, run in order
 
-	// applied[index] is the (term, hash) every replica must agree on.
-	applied map[uint64]appliedEntry
-	leaders map[uint64]uint64 // term → leader replica ID
+	// applied[range, index] is the (term, hash) every replica must agree on.
+	applied map[[2]uint64]appliedEntry
+	leaders map[[2]uint64]uint64 // (range, term) → leader replica ID
 	failure error
 
 	// Stats counts what happened, so tests can show they exercised it.
@@ -94,8 +94,8 @@ func NewSim(cfg SimConfig) (*Sim, error) {
 		cfg:     cfg,
 		rng:     rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		cut:     map[[2]uint64]bool{},
-		applied: map[uint64]appliedEntry{},
-		leaders: map[uint64]uint64{},
+		applied: map[[2]uint64]appliedEntry{},
+		leaders: map[[2]uint64]uint64{},
 	}
 	var members []*kvpb.NodeRecord
 	for i := 1; i <= cfg.Nodes; i++ {
@@ -123,7 +123,7 @@ func (n *SimNode) open() error {
 		DBOptions:      &dkv.Options{MemTableSize: 256 << 10},
 		LogTailEntries: n.sim.cfg.LogTailEntries,
 		Go:             func(f func()) { n.sim.work = append(n.sim.work, f) },
-		OnApply:        func(rangeID uint64, e *raftpb.Entry) { n.sim.recordApply(n.ID, e) },
+		OnApply:        func(rangeID uint64, e *raftpb.Entry) { n.sim.recordApply(n.ID, rangeID, e) },
 	})
 	if err != nil {
 		return err
@@ -141,18 +141,19 @@ func (s *Sim) failf(format string, args ...any) {
 	}
 }
 
-func (s *Sim) recordApply(node uint64, e *raftpb.Entry) {
+func (s *Sim) recordApply(node, rangeID uint64, e *raftpb.Entry) {
 	h := fnv.New64a()
 	h.Write([]byte{byte(e.GetType())})
 	h.Write(e.GetData())
 	ae := appliedEntry{term: e.GetTerm(), hash: h.Sum64(), node: node}
-	if prev, ok := s.applied[e.GetIndex()]; ok {
+	at := [2]uint64{rangeID, e.GetIndex()}
+	if prev, ok := s.applied[at]; ok {
 		if prev.term != ae.term || prev.hash != ae.hash {
-			s.failf("node %d applied entry %d (term %d) unlike node %d (term %d)", node, e.GetIndex(), ae.term, prev.node, prev.term)
+			s.failf("range %d: node %d applied entry %d (term %d) unlike node %d (term %d)", rangeID, node, e.GetIndex(), ae.term, prev.node, prev.term)
 		}
 		return
 	}
-	s.applied[e.GetIndex()] = ae
+	s.applied[at] = ae
 }
 
 // Node returns the node with id.
@@ -217,15 +218,16 @@ func (s *Sim) checkLeaders() {
 			if st.RaftState != "StateLeader" {
 				continue
 			}
-			if l, ok := s.leaders[st.Term]; ok && l != st.ReplicaID {
-				s.failf("two leaders in term %d: replicas %d and %d", st.Term, l, st.ReplicaID)
+			at := [2]uint64{st.RangeID, st.Term}
+			if l, ok := s.leaders[at]; ok && l != st.ReplicaID {
+				s.failf("range %d: two leaders in term %d: replicas %d and %d", st.RangeID, st.Term, l, st.ReplicaID)
 			}
-			s.leaders[st.Term] = st.ReplicaID
+			s.leaders[at] = st.ReplicaID
 		}
 	}
 }
 
-// Leader returns the node whose replica of range 1 leads, or nil.
+// Leader returns the node whose replica of the first user range leads, or nil.
 func (s *Sim) Leader() *SimNode {
 	var best *SimNode
 	var term uint64
@@ -233,7 +235,7 @@ func (s *Sim) Leader() *SimNode {
 		if !n.Up {
 			continue
 		}
-		if r := n.Store.Replica(1); r != nil {
+		if r := n.Store.Replica(store.FirstUserRangeID); r != nil {
 			if st := r.Status(); st.RaftState == "StateLeader" && st.Term >= term {
 				best, term = n, st.Term
 			}
@@ -359,7 +361,7 @@ func (ss simSender) SendSnapshot(ctx context.Context, to uint64, h *kvpb.Snapsho
 	return err
 }
 
-// UserData returns a node's user keys and values (range 1's span), for
+// UserData returns a node's user keys and values (every range's), for
 // convergence checks.
 func (n *SimNode) UserData() (map[string]string, error) {
 	lo, hi := keys.UserSpan(nil, nil)
@@ -375,11 +377,11 @@ func (n *SimNode) UserData() (map[string]string, error) {
 	return out, it.Error()
 }
 
-// Replica returns the node's replica of range 1 (nil if it has none or is
+// Replica returns the node's replica of the first user range (nil if it has none or is
 // down).
 func (n *SimNode) Replica() *replica.Replica {
 	if !n.Up {
 		return nil
 	}
-	return n.Store.Replica(1)
+	return n.Store.Replica(store.FirstUserRangeID)
 }

@@ -1,11 +1,13 @@
 package clustertest
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"testing/cryptotest"
@@ -197,10 +199,12 @@ func runSimFaults(t *testing.T, seed uint64, steps int) (fingerprint string) {
 	t.Logf("seed %d: %d nodes, %d faults (%d crashes), %d terms, %d snapshots (%d refused), %d batches (%d dropped); %d writes acknowledged, %d ambiguous, %d refused, %d reads",
 		seed, nodes, faults, s.Stats.Crashes, len(s.leaders), s.Stats.SnapshotsSent, s.Stats.SnapshotsFailed, s.Stats.Batches, s.Stats.Dropped, w.Acked, w.Unknown, w.Refused, w.ReadsOK)
 	h := fnv.New64a()
-	for i := uint64(0); i < uint64(len(s.applied))+20; i++ {
-		if ae, ok := s.applied[i]; ok {
-			fmt.Fprintf(h, "%d:%d:%x;", i, ae.term, ae.hash)
-		}
+	at := slices.SortedFunc(maps.Keys(s.applied), func(a, b [2]uint64) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))
+	})
+	for _, k := range at {
+		ae := s.applied[k]
+		fmt.Fprintf(h, "%d/%d:%d:%x;", k[0], k[1], ae.term, ae.hash)
 	}
 	fingerprint = fmt.Sprintf("%x %+v acked=%d unknown=%d refused=%d reads=%d", h.Sum64(), s.Stats, w.Acked, w.Unknown, w.Refused, w.ReadsOK)
 	t.Logf("soak-count: sim-seeds=1")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/distributedkv/dkv/cluster/store"
 )
 
 // TestFollowerBehindTruncationCatchesUpBySnapshot cuts a follower off while
@@ -26,8 +28,8 @@ func TestFollowerBehindTruncationCatchesUpBySnapshot(t *testing.T) {
 	for i := range 300 {
 		require.NoError(t, cl.Put(ctx, []byte(fmt.Sprintf("k%03d", i)), []byte(fmt.Sprint(i))))
 	}
-	lr := c.Node(leader).Store().Replica(1)
-	require.Greater(t, lr.Status().FirstIndex, c.Node(follower).Store().Replica(1).Status().Applied+1,
+	lr := c.Node(leader).Store().Replica(store.FirstUserRangeID)
+	require.Greater(t, lr.Status().FirstIndex, c.Node(follower).Store().Replica(store.FirstUserRangeID).Status().Applied+1,
 		"the leader's log must no longer hold what the follower needs")
 	before := c.Node(leader).Transport().Stats().SnapshotsSent
 	c.Faults.Heal()

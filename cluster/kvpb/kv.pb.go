@@ -306,6 +306,9 @@ type RangeDescriptor struct {
 	Epoch         *RangeEpoch            `protobuf:"bytes,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Replicas      []*ReplicaDescriptor   `protobuf:"bytes,5,rep,name=replicas,proto3" json:"replicas,omitempty"`
 	NextReplicaId uint64                 `protobuf:"varint,6,opt,name=next_replica_id,json=nextReplicaId,proto3" json:"next_replica_id,omitempty"`
+	// placement marks the placement service's group (range 1): it holds the
+	// system records and no user keys; its bounds are unused.
+	Placement     bool `protobuf:"varint,7,opt,name=placement,proto3" json:"placement,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +385,13 @@ func (x *RangeDescriptor) GetNextReplicaId() uint64 {
 	return 0
 }
 
+func (x *RangeDescriptor) GetPlacement() bool {
+	if x != nil {
+		return x.Placement
+	}
+	return false
+}
+
 // StoreIdent is the node's identity, written once when its directory is
 // created (bootstrap or join).
 type StoreIdent struct {
@@ -391,6 +401,9 @@ type StoreIdent struct {
 	Addr          string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`                                        // --addr: where it listens for gRPC
 	AdvertiseAddr string                 `protobuf:"bytes,4,opt,name=advertise_addr,json=advertiseAddr,proto3" json:"advertise_addr,omitempty"` // what others dial
 	HttpAddr      string                 `protobuf:"bytes,5,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`                // --http; may be empty
+	// format_version is the key layout's version (docs/format/keys.md);
+	// a directory written before version 2 has none and is refused.
+	FormatVersion uint64 `protobuf:"varint,6,opt,name=format_version,json=formatVersion,proto3" json:"format_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -458,6 +471,13 @@ func (x *StoreIdent) GetHttpAddr() string {
 		return x.HttpAddr
 	}
 	return ""
+}
+
+func (x *StoreIdent) GetFormatVersion() uint64 {
+	if x != nil {
+		return x.FormatVersion
+	}
+	return 0
 }
 
 // AppliedState is a replica's applied index and what goes with it, written
@@ -718,6 +738,8 @@ type Command struct {
 	//	*Command_Delete
 	//	*Command_Cas
 	//	*Command_JoinNode
+	//	*Command_Split
+	//	*Command_AllocateRangeId
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -810,6 +832,24 @@ func (x *Command) GetJoinNode() *JoinNodeOp {
 	return nil
 }
 
+func (x *Command) GetSplit() *SplitOp {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Split); ok {
+			return x.Split
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAllocateRangeId() *AllocateRangeIDOp {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AllocateRangeId); ok {
+			return x.AllocateRangeId
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -830,6 +870,14 @@ type Command_JoinNode struct {
 	JoinNode *JoinNodeOp `protobuf:"bytes,6,opt,name=join_node,json=joinNode,proto3,oneof"`
 }
 
+type Command_Split struct {
+	Split *SplitOp `protobuf:"bytes,7,opt,name=split,proto3,oneof"`
+}
+
+type Command_AllocateRangeId struct {
+	AllocateRangeId *AllocateRangeIDOp `protobuf:"bytes,8,opt,name=allocate_range_id,json=allocateRangeId,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_Delete) isCommand_Op() {}
@@ -837,6 +885,103 @@ func (*Command_Delete) isCommand_Op() {}
 func (*Command_Cas) isCommand_Op() {}
 
 func (*Command_JoinNode) isCommand_Op() {}
+
+func (*Command_Split) isCommand_Op() {}
+
+func (*Command_AllocateRangeId) isCommand_Op() {}
+
+// SplitOp cuts the range at split_key: the range keeps [start, split_key)
+// and a new range new_range_id takes [split_key, end) with the same
+// replicas (docs/ranges.md).
+type SplitOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SplitKey      []byte                 `protobuf:"bytes,1,opt,name=split_key,json=splitKey,proto3" json:"split_key,omitempty"`
+	NewRangeId    uint64                 `protobuf:"varint,2,opt,name=new_range_id,json=newRangeId,proto3" json:"new_range_id,omitempty"` // allocated by the placement group beforehand
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitOp) Reset() {
+	*x = SplitOp{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitOp) ProtoMessage() {}
+
+func (x *SplitOp) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitOp.ProtoReflect.Descriptor instead.
+func (*SplitOp) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SplitOp) GetSplitKey() []byte {
+	if x != nil {
+		return x.SplitKey
+	}
+	return nil
+}
+
+func (x *SplitOp) GetNewRangeId() uint64 {
+	if x != nil {
+		return x.NewRangeId
+	}
+	return 0
+}
+
+// AllocateRangeIDOp takes the next range ID from the placement group's
+// allocator (range 1 only).
+type AllocateRangeIDOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocateRangeIDOp) Reset() {
+	*x = AllocateRangeIDOp{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocateRangeIDOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocateRangeIDOp) ProtoMessage() {}
+
+func (x *AllocateRangeIDOp) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocateRangeIDOp.ProtoReflect.Descriptor instead.
+func (*AllocateRangeIDOp) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{10}
+}
 
 type PutOp struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -848,7 +993,7 @@ type PutOp struct {
 
 func (x *PutOp) Reset() {
 	*x = PutOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[9]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +1005,7 @@ func (x *PutOp) String() string {
 func (*PutOp) ProtoMessage() {}
 
 func (x *PutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[9]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +1018,7 @@ func (x *PutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutOp.ProtoReflect.Descriptor instead.
 func (*PutOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{9}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutOp) GetKey() []byte {
@@ -899,7 +1044,7 @@ type DeleteOp struct {
 
 func (x *DeleteOp) Reset() {
 	*x = DeleteOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[10]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1056,7 @@ func (x *DeleteOp) String() string {
 func (*DeleteOp) ProtoMessage() {}
 
 func (x *DeleteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[10]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1069,7 @@ func (x *DeleteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOp.ProtoReflect.Descriptor instead.
 func (*DeleteOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{10}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteOp) GetKey() []byte {
@@ -945,7 +1090,7 @@ type CompareAndSwapOp struct {
 
 func (x *CompareAndSwapOp) Reset() {
 	*x = CompareAndSwapOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[11]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -957,7 +1102,7 @@ func (x *CompareAndSwapOp) String() string {
 func (*CompareAndSwapOp) ProtoMessage() {}
 
 func (x *CompareAndSwapOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[11]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -970,7 +1115,7 @@ func (x *CompareAndSwapOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareAndSwapOp.ProtoReflect.Descriptor instead.
 func (*CompareAndSwapOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CompareAndSwapOp) GetKey() []byte {
@@ -1007,7 +1152,7 @@ type JoinNodeOp struct {
 
 func (x *JoinNodeOp) Reset() {
 	*x = JoinNodeOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[12]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1164,7 @@ func (x *JoinNodeOp) String() string {
 func (*JoinNodeOp) ProtoMessage() {}
 
 func (x *JoinNodeOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[12]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,7 +1177,7 @@ func (x *JoinNodeOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinNodeOp.ProtoReflect.Descriptor instead.
 func (*JoinNodeOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *JoinNodeOp) GetAddr() string {
@@ -1069,7 +1214,7 @@ type ConfChangeContext struct {
 
 func (x *ConfChangeContext) Reset() {
 	*x = ConfChangeContext{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[13]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1226,7 @@ func (x *ConfChangeContext) String() string {
 func (*ConfChangeContext) ProtoMessage() {}
 
 func (x *ConfChangeContext) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[13]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1239,7 @@ func (x *ConfChangeContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeContext.ProtoReflect.Descriptor instead.
 func (*ConfChangeContext) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ConfChangeContext) GetId() uint64 {
@@ -1129,7 +1274,7 @@ type NotLeader struct {
 
 func (x *NotLeader) Reset() {
 	*x = NotLeader{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[14]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1286,7 @@ func (x *NotLeader) String() string {
 func (*NotLeader) ProtoMessage() {}
 
 func (x *NotLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[14]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1299,7 @@ func (x *NotLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotLeader.ProtoReflect.Descriptor instead.
 func (*NotLeader) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NotLeader) GetRangeId() uint64 {
@@ -1187,7 +1332,7 @@ type RangeNotFound struct {
 
 func (x *RangeNotFound) Reset() {
 	*x = RangeNotFound{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[15]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1344,7 @@ func (x *RangeNotFound) String() string {
 func (*RangeNotFound) ProtoMessage() {}
 
 func (x *RangeNotFound) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[15]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1357,7 @@ func (x *RangeNotFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeNotFound.ProtoReflect.Descriptor instead.
 func (*RangeNotFound) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RangeNotFound) GetRangeId() uint64 {
@@ -1232,7 +1377,7 @@ type KeyNotInRange struct {
 
 func (x *KeyNotInRange) Reset() {
 	*x = KeyNotInRange{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[16]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1389,7 @@ func (x *KeyNotInRange) String() string {
 func (*KeyNotInRange) ProtoMessage() {}
 
 func (x *KeyNotInRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[16]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1402,7 @@ func (x *KeyNotInRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyNotInRange.ProtoReflect.Descriptor instead.
 func (*KeyNotInRange) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KeyNotInRange) GetKey() []byte {
@@ -1283,7 +1428,7 @@ type EpochNotMatch struct {
 
 func (x *EpochNotMatch) Reset() {
 	*x = EpochNotMatch{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[17]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1440,7 @@ func (x *EpochNotMatch) String() string {
 func (*EpochNotMatch) ProtoMessage() {}
 
 func (x *EpochNotMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[17]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1453,7 @@ func (x *EpochNotMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochNotMatch.ProtoReflect.Descriptor instead.
 func (*EpochNotMatch) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EpochNotMatch) GetCurrent() []*RangeDescriptor {
@@ -1326,7 +1471,7 @@ type Ambiguous struct {
 
 func (x *Ambiguous) Reset() {
 	*x = Ambiguous{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[18]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1483,7 @@ func (x *Ambiguous) String() string {
 func (*Ambiguous) ProtoMessage() {}
 
 func (x *Ambiguous) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[18]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1496,7 @@ func (x *Ambiguous) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ambiguous.ProtoReflect.Descriptor instead.
 func (*Ambiguous) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 type StoreStopped struct {
@@ -1362,7 +1507,7 @@ type StoreStopped struct {
 
 func (x *StoreStopped) Reset() {
 	*x = StoreStopped{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[19]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1519,7 @@ func (x *StoreStopped) String() string {
 func (*StoreStopped) ProtoMessage() {}
 
 func (x *StoreStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[19]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1532,7 @@ func (x *StoreStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreStopped.ProtoReflect.Descriptor instead.
 func (*StoreStopped) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 type Error struct {
@@ -1408,7 +1553,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[20]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1565,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[20]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1578,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Error) GetMessage() string {
@@ -1554,7 +1699,7 @@ type RequestHeader struct {
 
 func (x *RequestHeader) Reset() {
 	*x = RequestHeader{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[21]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1711,7 @@ func (x *RequestHeader) String() string {
 func (*RequestHeader) ProtoMessage() {}
 
 func (x *RequestHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[21]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1724,7 @@ func (x *RequestHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestHeader.ProtoReflect.Descriptor instead.
 func (*RequestHeader) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RequestHeader) GetRangeId() uint64 {
@@ -1605,7 +1750,7 @@ type ResponseHeader struct {
 
 func (x *ResponseHeader) Reset() {
 	*x = ResponseHeader{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[22]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1617,7 +1762,7 @@ func (x *ResponseHeader) String() string {
 func (*ResponseHeader) ProtoMessage() {}
 
 func (x *ResponseHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[22]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1630,7 +1775,7 @@ func (x *ResponseHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseHeader.ProtoReflect.Descriptor instead.
 func (*ResponseHeader) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ResponseHeader) GetError() *Error {
@@ -1650,7 +1795,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[23]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1807,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[23]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1820,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -1702,7 +1847,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[24]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1859,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[24]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1872,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetRequest) GetHeader() *RequestHeader {
@@ -1755,7 +1900,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[25]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1767,7 +1912,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[25]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1780,7 +1925,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetResponse) GetHeader() *ResponseHeader {
@@ -1815,7 +1960,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[26]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1972,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[26]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1985,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PutRequest) GetHeader() *RequestHeader {
@@ -1873,7 +2018,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[27]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2030,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[27]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2043,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PutResponse) GetHeader() *ResponseHeader {
@@ -1918,7 +2063,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[28]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2075,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[28]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2088,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{28}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeleteRequest) GetHeader() *RequestHeader {
@@ -1969,7 +2114,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[29]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1981,7 +2126,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[29]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1994,7 +2139,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{29}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteResponse) GetHeader() *ResponseHeader {
@@ -2016,7 +2161,7 @@ type CompareAndSwapRequest struct {
 
 func (x *CompareAndSwapRequest) Reset() {
 	*x = CompareAndSwapRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[30]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2173,7 @@ func (x *CompareAndSwapRequest) String() string {
 func (*CompareAndSwapRequest) ProtoMessage() {}
 
 func (x *CompareAndSwapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[30]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2186,7 @@ func (x *CompareAndSwapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareAndSwapRequest.ProtoReflect.Descriptor instead.
 func (*CompareAndSwapRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{30}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CompareAndSwapRequest) GetHeader() *RequestHeader {
@@ -2082,7 +2227,7 @@ type CompareAndSwapResponse struct {
 
 func (x *CompareAndSwapResponse) Reset() {
 	*x = CompareAndSwapResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[31]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2094,7 +2239,7 @@ func (x *CompareAndSwapResponse) String() string {
 func (*CompareAndSwapResponse) ProtoMessage() {}
 
 func (x *CompareAndSwapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[31]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2107,7 +2252,7 @@ func (x *CompareAndSwapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareAndSwapResponse.ProtoReflect.Descriptor instead.
 func (*CompareAndSwapResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{31}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CompareAndSwapResponse) GetHeader() *ResponseHeader {
@@ -2136,7 +2281,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[32]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2148,7 +2293,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[32]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2161,7 +2306,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{32}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ScanRequest) GetHeader() *RequestHeader {
@@ -2205,7 +2350,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[33]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2217,7 +2362,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[33]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2230,7 +2375,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{33}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ScanResponse) GetHeader() *ResponseHeader {
@@ -2265,7 +2410,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[34]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2422,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[34]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2435,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{34}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *JoinRequest) GetAddr() string {
@@ -2326,7 +2471,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[35]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2483,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[35]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2496,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{35}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *JoinResponse) GetHeader() *ResponseHeader {
@@ -2392,7 +2537,7 @@ type ReplicaChange struct {
 
 func (x *ReplicaChange) Reset() {
 	*x = ReplicaChange{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[36]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2549,7 @@ func (x *ReplicaChange) String() string {
 func (*ReplicaChange) ProtoMessage() {}
 
 func (x *ReplicaChange) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[36]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2562,7 @@ func (x *ReplicaChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaChange.ProtoReflect.Descriptor instead.
 func (*ReplicaChange) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{36}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReplicaChange) GetType() ReplicaChangeType {
@@ -2444,7 +2589,7 @@ type ChangeReplicasRequest struct {
 
 func (x *ChangeReplicasRequest) Reset() {
 	*x = ChangeReplicasRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[37]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2456,7 +2601,7 @@ func (x *ChangeReplicasRequest) String() string {
 func (*ChangeReplicasRequest) ProtoMessage() {}
 
 func (x *ChangeReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[37]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2469,7 +2614,7 @@ func (x *ChangeReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ChangeReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{37}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ChangeReplicasRequest) GetHeader() *RequestHeader {
@@ -2496,7 +2641,7 @@ type ChangeReplicasResponse struct {
 
 func (x *ChangeReplicasResponse) Reset() {
 	*x = ChangeReplicasResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[38]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2508,7 +2653,7 @@ func (x *ChangeReplicasResponse) String() string {
 func (*ChangeReplicasResponse) ProtoMessage() {}
 
 func (x *ChangeReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[38]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2521,7 +2666,7 @@ func (x *ChangeReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ChangeReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{38}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ChangeReplicasResponse) GetHeader() *ResponseHeader {
@@ -2538,6 +2683,206 @@ func (x *ChangeReplicasResponse) GetRange() *RangeDescriptor {
 	return nil
 }
 
+type SplitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`                     // range_id required; epoch optional
+	SplitKey      []byte                 `protobuf:"bytes,2,opt,name=split_key,json=splitKey,proto3" json:"split_key,omitempty"` // empty: the key that halves the range's bytes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitRequest) Reset() {
+	*x = SplitRequest{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitRequest) ProtoMessage() {}
+
+func (x *SplitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitRequest.ProtoReflect.Descriptor instead.
+func (*SplitRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *SplitRequest) GetHeader() *RequestHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *SplitRequest) GetSplitKey() []byte {
+	if x != nil {
+		return x.SplitKey
+	}
+	return nil
+}
+
+type SplitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *ResponseHeader        `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Left          *RangeDescriptor       `protobuf:"bytes,2,opt,name=left,proto3" json:"left,omitempty"`
+	Right         *RangeDescriptor       `protobuf:"bytes,3,opt,name=right,proto3" json:"right,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SplitResponse) Reset() {
+	*x = SplitResponse{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SplitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SplitResponse) ProtoMessage() {}
+
+func (x *SplitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SplitResponse.ProtoReflect.Descriptor instead.
+func (*SplitResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SplitResponse) GetHeader() *ResponseHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *SplitResponse) GetLeft() *RangeDescriptor {
+	if x != nil {
+		return x.Left
+	}
+	return nil
+}
+
+func (x *SplitResponse) GetRight() *RangeDescriptor {
+	if x != nil {
+		return x.Right
+	}
+	return nil
+}
+
+type AllocateRangeIDRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocateRangeIDRequest) Reset() {
+	*x = AllocateRangeIDRequest{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocateRangeIDRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocateRangeIDRequest) ProtoMessage() {}
+
+func (x *AllocateRangeIDRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocateRangeIDRequest.ProtoReflect.Descriptor instead.
+func (*AllocateRangeIDRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{43}
+}
+
+type AllocateRangeIDResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *ResponseHeader        `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	RangeId       uint64                 `protobuf:"varint,2,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AllocateRangeIDResponse) Reset() {
+	*x = AllocateRangeIDResponse{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AllocateRangeIDResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AllocateRangeIDResponse) ProtoMessage() {}
+
+func (x *AllocateRangeIDResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AllocateRangeIDResponse.ProtoReflect.Descriptor instead.
+func (*AllocateRangeIDResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AllocateRangeIDResponse) GetHeader() *ResponseHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *AllocateRangeIDResponse) GetRangeId() uint64 {
+	if x != nil {
+		return x.RangeId
+	}
+	return 0
+}
+
 type TransferLeaderRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        *RequestHeader         `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
@@ -2548,7 +2893,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[39]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2560,7 +2905,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[39]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2573,7 +2918,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{39}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TransferLeaderRequest) GetHeader() *RequestHeader {
@@ -2599,7 +2944,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[40]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2956,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[40]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2969,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{40}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *TransferLeaderResponse) GetHeader() *ResponseHeader {
@@ -2642,7 +2987,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[41]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +2999,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[41]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +3012,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{41}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{47}
 }
 
 type ReplicaStatus struct {
@@ -2684,7 +3029,7 @@ type ReplicaStatus struct {
 
 func (x *ReplicaStatus) Reset() {
 	*x = ReplicaStatus{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[42]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2696,7 +3041,7 @@ func (x *ReplicaStatus) String() string {
 func (*ReplicaStatus) ProtoMessage() {}
 
 func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[42]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2709,7 +3054,7 @@ func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatus.ProtoReflect.Descriptor instead.
 func (*ReplicaStatus) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{42}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ReplicaStatus) GetReplicaId() uint64 {
@@ -2767,7 +3112,7 @@ type RangeStatus struct {
 
 func (x *RangeStatus) Reset() {
 	*x = RangeStatus{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[43]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +3124,7 @@ func (x *RangeStatus) String() string {
 func (*RangeStatus) ProtoMessage() {}
 
 func (x *RangeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[43]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +3137,7 @@ func (x *RangeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeStatus.ProtoReflect.Descriptor instead.
 func (*RangeStatus) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{43}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RangeStatus) GetRange() *RangeDescriptor {
@@ -2841,7 +3186,7 @@ type NodeLiveness struct {
 
 func (x *NodeLiveness) Reset() {
 	*x = NodeLiveness{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[44]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2853,7 +3198,7 @@ func (x *NodeLiveness) String() string {
 func (*NodeLiveness) ProtoMessage() {}
 
 func (x *NodeLiveness) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[44]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2866,7 +3211,7 @@ func (x *NodeLiveness) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLiveness.ProtoReflect.Descriptor instead.
 func (*NodeLiveness) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{44}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *NodeLiveness) GetNodeId() uint64 {
@@ -2896,7 +3241,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[45]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +3253,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[45]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +3266,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{45}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ClusterStatusResponse) GetClusterId() uint64 {
@@ -2971,7 +3316,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[46]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2983,7 +3328,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[46]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2996,7 +3341,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{46}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RaftMessage) GetRangeId() uint64 {
@@ -3042,7 +3387,7 @@ type RaftMessageBatch struct {
 
 func (x *RaftMessageBatch) Reset() {
 	*x = RaftMessageBatch{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[47]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3054,7 +3399,7 @@ func (x *RaftMessageBatch) String() string {
 func (*RaftMessageBatch) ProtoMessage() {}
 
 func (x *RaftMessageBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[47]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3067,7 +3412,7 @@ func (x *RaftMessageBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessageBatch.ProtoReflect.Descriptor instead.
 func (*RaftMessageBatch) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{47}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RaftMessageBatch) GetClusterId() uint64 {
@@ -3113,7 +3458,7 @@ type RaftStreamEnd struct {
 
 func (x *RaftStreamEnd) Reset() {
 	*x = RaftStreamEnd{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[48]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3470,7 @@ func (x *RaftStreamEnd) String() string {
 func (*RaftStreamEnd) ProtoMessage() {}
 
 func (x *RaftStreamEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[48]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3483,7 @@ func (x *RaftStreamEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftStreamEnd.ProtoReflect.Descriptor instead.
 func (*RaftStreamEnd) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{48}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{54}
 }
 
 type SnapshotHeader struct {
@@ -3153,7 +3498,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[49]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3165,7 +3510,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[49]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3178,7 +3523,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{49}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SnapshotHeader) GetClusterId() uint64 {
@@ -3222,7 +3567,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[50]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +3579,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[50]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +3592,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{50}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *SnapshotChunk) GetHeader() *SnapshotHeader {
@@ -3281,7 +3626,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[51]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3293,7 +3638,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[51]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3306,7 +3651,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{51}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *SnapshotResponse) GetAccepted() bool {
@@ -3336,14 +3681,15 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x02 \x01(\x04R\treplicaId\x12)\n" +
-	"\x04role\x18\x03 \x01(\x0e2\x15.dkv.kvpb.ReplicaRoleR\x04role\"\xef\x01\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x15.dkv.kvpb.ReplicaRoleR\x04role\"\x8d\x02\n" +
 	"\x0fRangeDescriptor\x12\x19\n" +
 	"\brange_id\x18\x01 \x01(\x04R\arangeId\x12\x1b\n" +
 	"\tstart_key\x18\x02 \x01(\fR\bstartKey\x12\x17\n" +
 	"\aend_key\x18\x03 \x01(\fR\x06endKey\x12*\n" +
 	"\x05epoch\x18\x04 \x01(\v2\x14.dkv.kvpb.RangeEpochR\x05epoch\x127\n" +
 	"\breplicas\x18\x05 \x03(\v2\x1b.dkv.kvpb.ReplicaDescriptorR\breplicas\x12&\n" +
-	"\x0fnext_replica_id\x18\x06 \x01(\x04R\rnextReplicaId\"\x9c\x01\n" +
+	"\x0fnext_replica_id\x18\x06 \x01(\x04R\rnextReplicaId\x12\x1c\n" +
+	"\tplacement\x18\a \x01(\bR\tplacement\"\xc3\x01\n" +
 	"\n" +
 	"StoreIdent\x12\x1d\n" +
 	"\n" +
@@ -3351,7 +3697,8 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\x12\x12\n" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\x12%\n" +
 	"\x0eadvertise_addr\x18\x04 \x01(\tR\radvertiseAddr\x12\x1b\n" +
-	"\thttp_addr\x18\x05 \x01(\tR\bhttpAddr\"\x93\x01\n" +
+	"\thttp_addr\x18\x05 \x01(\tR\bhttpAddr\x12%\n" +
+	"\x0eformat_version\x18\x06 \x01(\x04R\rformatVersion\"\x93\x01\n" +
 	"\fAppliedState\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x1d\n" +
@@ -3370,15 +3717,22 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x1b\n" +
 	"\thttp_addr\x18\x03 \x01(\tR\bhttpAddr\x12)\n" +
-	"\x05state\x18\x04 \x01(\x0e2\x13.dkv.kvpb.NodeStateR\x05state\"\x83\x02\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x13.dkv.kvpb.NodeStateR\x05state\"\xf9\x02\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12*\n" +
 	"\x05epoch\x18\x02 \x01(\v2\x14.dkv.kvpb.RangeEpochR\x05epoch\x12#\n" +
 	"\x03put\x18\x03 \x01(\v2\x0f.dkv.kvpb.PutOpH\x00R\x03put\x12,\n" +
 	"\x06delete\x18\x04 \x01(\v2\x12.dkv.kvpb.DeleteOpH\x00R\x06delete\x12.\n" +
 	"\x03cas\x18\x05 \x01(\v2\x1a.dkv.kvpb.CompareAndSwapOpH\x00R\x03cas\x123\n" +
-	"\tjoin_node\x18\x06 \x01(\v2\x14.dkv.kvpb.JoinNodeOpH\x00R\bjoinNodeB\x04\n" +
-	"\x02op\"/\n" +
+	"\tjoin_node\x18\x06 \x01(\v2\x14.dkv.kvpb.JoinNodeOpH\x00R\bjoinNode\x12)\n" +
+	"\x05split\x18\a \x01(\v2\x11.dkv.kvpb.SplitOpH\x00R\x05split\x12I\n" +
+	"\x11allocate_range_id\x18\b \x01(\v2\x1b.dkv.kvpb.AllocateRangeIDOpH\x00R\x0fallocateRangeIdB\x04\n" +
+	"\x02op\"H\n" +
+	"\aSplitOp\x12\x1b\n" +
+	"\tsplit_key\x18\x01 \x01(\fR\bsplitKey\x12 \n" +
+	"\fnew_range_id\x18\x02 \x01(\x04R\n" +
+	"newRangeId\"\x13\n" +
+	"\x11AllocateRangeIDOp\"/\n" +
 	"\x05PutOp\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\"\x1c\n" +
@@ -3490,7 +3844,18 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\achanges\x18\x02 \x03(\v2\x17.dkv.kvpb.ReplicaChangeR\achanges\"{\n" +
 	"\x16ChangeReplicasResponse\x120\n" +
 	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12/\n" +
-	"\x05range\x18\x02 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05range\"a\n" +
+	"\x05range\x18\x02 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05range\"\\\n" +
+	"\fSplitRequest\x12/\n" +
+	"\x06header\x18\x01 \x01(\v2\x17.dkv.kvpb.RequestHeaderR\x06header\x12\x1b\n" +
+	"\tsplit_key\x18\x02 \x01(\fR\bsplitKey\"\xa1\x01\n" +
+	"\rSplitResponse\x120\n" +
+	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12-\n" +
+	"\x04left\x18\x02 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x04left\x12/\n" +
+	"\x05right\x18\x03 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05right\"\x18\n" +
+	"\x16AllocateRangeIDRequest\"f\n" +
+	"\x17AllocateRangeIDResponse\x120\n" +
+	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12\x19\n" +
+	"\brange_id\x18\x02 \x01(\x04R\arangeId\"a\n" +
 	"\x15TransferLeaderRequest\x12/\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.dkv.kvpb.RequestHeaderR\x06header\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"J\n" +
@@ -3571,11 +3936,13 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\x03Put\x12\x14.dkv.kvpb.PutRequest\x1a\x15.dkv.kvpb.PutResponse\x12;\n" +
 	"\x06Delete\x12\x17.dkv.kvpb.DeleteRequest\x1a\x18.dkv.kvpb.DeleteResponse\x12S\n" +
 	"\x0eCompareAndSwap\x12\x1f.dkv.kvpb.CompareAndSwapRequest\x1a .dkv.kvpb.CompareAndSwapResponse\x125\n" +
-	"\x04Scan\x12\x15.dkv.kvpb.ScanRequest\x1a\x16.dkv.kvpb.ScanResponse2\xba\x02\n" +
+	"\x04Scan\x12\x15.dkv.kvpb.ScanRequest\x1a\x16.dkv.kvpb.ScanResponse2\xcc\x03\n" +
 	"\x05Admin\x125\n" +
 	"\x04Join\x12\x15.dkv.kvpb.JoinRequest\x1a\x16.dkv.kvpb.JoinResponse\x12S\n" +
 	"\x0eChangeReplicas\x12\x1f.dkv.kvpb.ChangeReplicasRequest\x1a .dkv.kvpb.ChangeReplicasResponse\x12S\n" +
-	"\x0eTransferLeader\x12\x1f.dkv.kvpb.TransferLeaderRequest\x1a .dkv.kvpb.TransferLeaderResponse\x12P\n" +
+	"\x0eTransferLeader\x12\x1f.dkv.kvpb.TransferLeaderRequest\x1a .dkv.kvpb.TransferLeaderResponse\x128\n" +
+	"\x05Split\x12\x16.dkv.kvpb.SplitRequest\x1a\x17.dkv.kvpb.SplitResponse\x12V\n" +
+	"\x0fAllocateRangeID\x12 .dkv.kvpb.AllocateRangeIDRequest\x1a!.dkv.kvpb.AllocateRangeIDResponse\x12P\n" +
 	"\rClusterStatus\x12\x1e.dkv.kvpb.ClusterStatusRequest\x1a\x1f.dkv.kvpb.ClusterStatusResponse2\x90\x01\n" +
 	"\x04Raft\x12E\n" +
 	"\fRaftMessages\x12\x1a.dkv.kvpb.RaftMessageBatch\x1a\x17.dkv.kvpb.RaftStreamEnd(\x01\x12A\n" +
@@ -3594,63 +3961,69 @@ func file_cluster_kvpb_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_cluster_kvpb_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cluster_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_cluster_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_cluster_kvpb_kv_proto_goTypes = []any{
-	(ReplicaRole)(0),               // 0: dkv.kvpb.ReplicaRole
-	(NodeState)(0),                 // 1: dkv.kvpb.NodeState
-	(ReplicaChangeType)(0),         // 2: dkv.kvpb.ReplicaChangeType
-	(*RangeEpoch)(nil),             // 3: dkv.kvpb.RangeEpoch
-	(*ReplicaDescriptor)(nil),      // 4: dkv.kvpb.ReplicaDescriptor
-	(*RangeDescriptor)(nil),        // 5: dkv.kvpb.RangeDescriptor
-	(*StoreIdent)(nil),             // 6: dkv.kvpb.StoreIdent
-	(*AppliedState)(nil),           // 7: dkv.kvpb.AppliedState
-	(*TruncatedState)(nil),         // 8: dkv.kvpb.TruncatedState
-	(*ReplicaTombstone)(nil),       // 9: dkv.kvpb.ReplicaTombstone
-	(*NodeRecord)(nil),             // 10: dkv.kvpb.NodeRecord
-	(*Command)(nil),                // 11: dkv.kvpb.Command
-	(*PutOp)(nil),                  // 12: dkv.kvpb.PutOp
-	(*DeleteOp)(nil),               // 13: dkv.kvpb.DeleteOp
-	(*CompareAndSwapOp)(nil),       // 14: dkv.kvpb.CompareAndSwapOp
-	(*JoinNodeOp)(nil),             // 15: dkv.kvpb.JoinNodeOp
-	(*ConfChangeContext)(nil),      // 16: dkv.kvpb.ConfChangeContext
-	(*NotLeader)(nil),              // 17: dkv.kvpb.NotLeader
-	(*RangeNotFound)(nil),          // 18: dkv.kvpb.RangeNotFound
-	(*KeyNotInRange)(nil),          // 19: dkv.kvpb.KeyNotInRange
-	(*EpochNotMatch)(nil),          // 20: dkv.kvpb.EpochNotMatch
-	(*Ambiguous)(nil),              // 21: dkv.kvpb.Ambiguous
-	(*StoreStopped)(nil),           // 22: dkv.kvpb.StoreStopped
-	(*Error)(nil),                  // 23: dkv.kvpb.Error
-	(*RequestHeader)(nil),          // 24: dkv.kvpb.RequestHeader
-	(*ResponseHeader)(nil),         // 25: dkv.kvpb.ResponseHeader
-	(*KeyValue)(nil),               // 26: dkv.kvpb.KeyValue
-	(*GetRequest)(nil),             // 27: dkv.kvpb.GetRequest
-	(*GetResponse)(nil),            // 28: dkv.kvpb.GetResponse
-	(*PutRequest)(nil),             // 29: dkv.kvpb.PutRequest
-	(*PutResponse)(nil),            // 30: dkv.kvpb.PutResponse
-	(*DeleteRequest)(nil),          // 31: dkv.kvpb.DeleteRequest
-	(*DeleteResponse)(nil),         // 32: dkv.kvpb.DeleteResponse
-	(*CompareAndSwapRequest)(nil),  // 33: dkv.kvpb.CompareAndSwapRequest
-	(*CompareAndSwapResponse)(nil), // 34: dkv.kvpb.CompareAndSwapResponse
-	(*ScanRequest)(nil),            // 35: dkv.kvpb.ScanRequest
-	(*ScanResponse)(nil),           // 36: dkv.kvpb.ScanResponse
-	(*JoinRequest)(nil),            // 37: dkv.kvpb.JoinRequest
-	(*JoinResponse)(nil),           // 38: dkv.kvpb.JoinResponse
-	(*ReplicaChange)(nil),          // 39: dkv.kvpb.ReplicaChange
-	(*ChangeReplicasRequest)(nil),  // 40: dkv.kvpb.ChangeReplicasRequest
-	(*ChangeReplicasResponse)(nil), // 41: dkv.kvpb.ChangeReplicasResponse
-	(*TransferLeaderRequest)(nil),  // 42: dkv.kvpb.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil), // 43: dkv.kvpb.TransferLeaderResponse
-	(*ClusterStatusRequest)(nil),   // 44: dkv.kvpb.ClusterStatusRequest
-	(*ReplicaStatus)(nil),          // 45: dkv.kvpb.ReplicaStatus
-	(*RangeStatus)(nil),            // 46: dkv.kvpb.RangeStatus
-	(*NodeLiveness)(nil),           // 47: dkv.kvpb.NodeLiveness
-	(*ClusterStatusResponse)(nil),  // 48: dkv.kvpb.ClusterStatusResponse
-	(*RaftMessage)(nil),            // 49: dkv.kvpb.RaftMessage
-	(*RaftMessageBatch)(nil),       // 50: dkv.kvpb.RaftMessageBatch
-	(*RaftStreamEnd)(nil),          // 51: dkv.kvpb.RaftStreamEnd
-	(*SnapshotHeader)(nil),         // 52: dkv.kvpb.SnapshotHeader
-	(*SnapshotChunk)(nil),          // 53: dkv.kvpb.SnapshotChunk
-	(*SnapshotResponse)(nil),       // 54: dkv.kvpb.SnapshotResponse
+	(ReplicaRole)(0),                // 0: dkv.kvpb.ReplicaRole
+	(NodeState)(0),                  // 1: dkv.kvpb.NodeState
+	(ReplicaChangeType)(0),          // 2: dkv.kvpb.ReplicaChangeType
+	(*RangeEpoch)(nil),              // 3: dkv.kvpb.RangeEpoch
+	(*ReplicaDescriptor)(nil),       // 4: dkv.kvpb.ReplicaDescriptor
+	(*RangeDescriptor)(nil),         // 5: dkv.kvpb.RangeDescriptor
+	(*StoreIdent)(nil),              // 6: dkv.kvpb.StoreIdent
+	(*AppliedState)(nil),            // 7: dkv.kvpb.AppliedState
+	(*TruncatedState)(nil),          // 8: dkv.kvpb.TruncatedState
+	(*ReplicaTombstone)(nil),        // 9: dkv.kvpb.ReplicaTombstone
+	(*NodeRecord)(nil),              // 10: dkv.kvpb.NodeRecord
+	(*Command)(nil),                 // 11: dkv.kvpb.Command
+	(*SplitOp)(nil),                 // 12: dkv.kvpb.SplitOp
+	(*AllocateRangeIDOp)(nil),       // 13: dkv.kvpb.AllocateRangeIDOp
+	(*PutOp)(nil),                   // 14: dkv.kvpb.PutOp
+	(*DeleteOp)(nil),                // 15: dkv.kvpb.DeleteOp
+	(*CompareAndSwapOp)(nil),        // 16: dkv.kvpb.CompareAndSwapOp
+	(*JoinNodeOp)(nil),              // 17: dkv.kvpb.JoinNodeOp
+	(*ConfChangeContext)(nil),       // 18: dkv.kvpb.ConfChangeContext
+	(*NotLeader)(nil),               // 19: dkv.kvpb.NotLeader
+	(*RangeNotFound)(nil),           // 20: dkv.kvpb.RangeNotFound
+	(*KeyNotInRange)(nil),           // 21: dkv.kvpb.KeyNotInRange
+	(*EpochNotMatch)(nil),           // 22: dkv.kvpb.EpochNotMatch
+	(*Ambiguous)(nil),               // 23: dkv.kvpb.Ambiguous
+	(*StoreStopped)(nil),            // 24: dkv.kvpb.StoreStopped
+	(*Error)(nil),                   // 25: dkv.kvpb.Error
+	(*RequestHeader)(nil),           // 26: dkv.kvpb.RequestHeader
+	(*ResponseHeader)(nil),          // 27: dkv.kvpb.ResponseHeader
+	(*KeyValue)(nil),                // 28: dkv.kvpb.KeyValue
+	(*GetRequest)(nil),              // 29: dkv.kvpb.GetRequest
+	(*GetResponse)(nil),             // 30: dkv.kvpb.GetResponse
+	(*PutRequest)(nil),              // 31: dkv.kvpb.PutRequest
+	(*PutResponse)(nil),             // 32: dkv.kvpb.PutResponse
+	(*DeleteRequest)(nil),           // 33: dkv.kvpb.DeleteRequest
+	(*DeleteResponse)(nil),          // 34: dkv.kvpb.DeleteResponse
+	(*CompareAndSwapRequest)(nil),   // 35: dkv.kvpb.CompareAndSwapRequest
+	(*CompareAndSwapResponse)(nil),  // 36: dkv.kvpb.CompareAndSwapResponse
+	(*ScanRequest)(nil),             // 37: dkv.kvpb.ScanRequest
+	(*ScanResponse)(nil),            // 38: dkv.kvpb.ScanResponse
+	(*JoinRequest)(nil),             // 39: dkv.kvpb.JoinRequest
+	(*JoinResponse)(nil),            // 40: dkv.kvpb.JoinResponse
+	(*ReplicaChange)(nil),           // 41: dkv.kvpb.ReplicaChange
+	(*ChangeReplicasRequest)(nil),   // 42: dkv.kvpb.ChangeReplicasRequest
+	(*ChangeReplicasResponse)(nil),  // 43: dkv.kvpb.ChangeReplicasResponse
+	(*SplitRequest)(nil),            // 44: dkv.kvpb.SplitRequest
+	(*SplitResponse)(nil),           // 45: dkv.kvpb.SplitResponse
+	(*AllocateRangeIDRequest)(nil),  // 46: dkv.kvpb.AllocateRangeIDRequest
+	(*AllocateRangeIDResponse)(nil), // 47: dkv.kvpb.AllocateRangeIDResponse
+	(*TransferLeaderRequest)(nil),   // 48: dkv.kvpb.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),  // 49: dkv.kvpb.TransferLeaderResponse
+	(*ClusterStatusRequest)(nil),    // 50: dkv.kvpb.ClusterStatusRequest
+	(*ReplicaStatus)(nil),           // 51: dkv.kvpb.ReplicaStatus
+	(*RangeStatus)(nil),             // 52: dkv.kvpb.RangeStatus
+	(*NodeLiveness)(nil),            // 53: dkv.kvpb.NodeLiveness
+	(*ClusterStatusResponse)(nil),   // 54: dkv.kvpb.ClusterStatusResponse
+	(*RaftMessage)(nil),             // 55: dkv.kvpb.RaftMessage
+	(*RaftMessageBatch)(nil),        // 56: dkv.kvpb.RaftMessageBatch
+	(*RaftStreamEnd)(nil),           // 57: dkv.kvpb.RaftStreamEnd
+	(*SnapshotHeader)(nil),          // 58: dkv.kvpb.SnapshotHeader
+	(*SnapshotChunk)(nil),           // 59: dkv.kvpb.SnapshotChunk
+	(*SnapshotResponse)(nil),        // 60: dkv.kvpb.SnapshotResponse
 }
 var file_cluster_kvpb_kv_proto_depIdxs = []int32{
 	0,  // 0: dkv.kvpb.ReplicaDescriptor.role:type_name -> dkv.kvpb.ReplicaRole
@@ -3658,81 +4031,92 @@ var file_cluster_kvpb_kv_proto_depIdxs = []int32{
 	4,  // 2: dkv.kvpb.RangeDescriptor.replicas:type_name -> dkv.kvpb.ReplicaDescriptor
 	1,  // 3: dkv.kvpb.NodeRecord.state:type_name -> dkv.kvpb.NodeState
 	3,  // 4: dkv.kvpb.Command.epoch:type_name -> dkv.kvpb.RangeEpoch
-	12, // 5: dkv.kvpb.Command.put:type_name -> dkv.kvpb.PutOp
-	13, // 6: dkv.kvpb.Command.delete:type_name -> dkv.kvpb.DeleteOp
-	14, // 7: dkv.kvpb.Command.cas:type_name -> dkv.kvpb.CompareAndSwapOp
-	15, // 8: dkv.kvpb.Command.join_node:type_name -> dkv.kvpb.JoinNodeOp
-	3,  // 9: dkv.kvpb.ConfChangeContext.epoch:type_name -> dkv.kvpb.RangeEpoch
-	4,  // 10: dkv.kvpb.ConfChangeContext.replicas:type_name -> dkv.kvpb.ReplicaDescriptor
-	5,  // 11: dkv.kvpb.KeyNotInRange.range:type_name -> dkv.kvpb.RangeDescriptor
-	5,  // 12: dkv.kvpb.EpochNotMatch.current:type_name -> dkv.kvpb.RangeDescriptor
-	17, // 13: dkv.kvpb.Error.not_leader:type_name -> dkv.kvpb.NotLeader
-	18, // 14: dkv.kvpb.Error.range_not_found:type_name -> dkv.kvpb.RangeNotFound
-	19, // 15: dkv.kvpb.Error.key_not_in_range:type_name -> dkv.kvpb.KeyNotInRange
-	20, // 16: dkv.kvpb.Error.epoch_not_match:type_name -> dkv.kvpb.EpochNotMatch
-	21, // 17: dkv.kvpb.Error.ambiguous:type_name -> dkv.kvpb.Ambiguous
-	22, // 18: dkv.kvpb.Error.store_stopped:type_name -> dkv.kvpb.StoreStopped
-	3,  // 19: dkv.kvpb.RequestHeader.epoch:type_name -> dkv.kvpb.RangeEpoch
-	23, // 20: dkv.kvpb.ResponseHeader.error:type_name -> dkv.kvpb.Error
-	24, // 21: dkv.kvpb.GetRequest.header:type_name -> dkv.kvpb.RequestHeader
-	25, // 22: dkv.kvpb.GetResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	24, // 23: dkv.kvpb.PutRequest.header:type_name -> dkv.kvpb.RequestHeader
-	25, // 24: dkv.kvpb.PutResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	24, // 25: dkv.kvpb.DeleteRequest.header:type_name -> dkv.kvpb.RequestHeader
-	25, // 26: dkv.kvpb.DeleteResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	24, // 27: dkv.kvpb.CompareAndSwapRequest.header:type_name -> dkv.kvpb.RequestHeader
-	25, // 28: dkv.kvpb.CompareAndSwapResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	24, // 29: dkv.kvpb.ScanRequest.header:type_name -> dkv.kvpb.RequestHeader
-	25, // 30: dkv.kvpb.ScanResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 31: dkv.kvpb.ScanResponse.kvs:type_name -> dkv.kvpb.KeyValue
-	25, // 32: dkv.kvpb.JoinResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	10, // 33: dkv.kvpb.JoinResponse.nodes:type_name -> dkv.kvpb.NodeRecord
-	2,  // 34: dkv.kvpb.ReplicaChange.type:type_name -> dkv.kvpb.ReplicaChangeType
-	24, // 35: dkv.kvpb.ChangeReplicasRequest.header:type_name -> dkv.kvpb.RequestHeader
-	39, // 36: dkv.kvpb.ChangeReplicasRequest.changes:type_name -> dkv.kvpb.ReplicaChange
-	25, // 37: dkv.kvpb.ChangeReplicasResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 38: dkv.kvpb.ChangeReplicasResponse.range:type_name -> dkv.kvpb.RangeDescriptor
-	24, // 39: dkv.kvpb.TransferLeaderRequest.header:type_name -> dkv.kvpb.RequestHeader
-	25, // 40: dkv.kvpb.TransferLeaderResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 41: dkv.kvpb.RangeStatus.range:type_name -> dkv.kvpb.RangeDescriptor
-	45, // 42: dkv.kvpb.RangeStatus.local:type_name -> dkv.kvpb.ReplicaStatus
-	10, // 43: dkv.kvpb.ClusterStatusResponse.nodes:type_name -> dkv.kvpb.NodeRecord
-	46, // 44: dkv.kvpb.ClusterStatusResponse.ranges:type_name -> dkv.kvpb.RangeStatus
-	47, // 45: dkv.kvpb.ClusterStatusResponse.liveness:type_name -> dkv.kvpb.NodeLiveness
-	4,  // 46: dkv.kvpb.RaftMessage.from:type_name -> dkv.kvpb.ReplicaDescriptor
-	4,  // 47: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
-	49, // 48: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
-	49, // 49: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
-	5,  // 50: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
-	52, // 51: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
-	26, // 52: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
-	27, // 53: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
-	29, // 54: dkv.kvpb.KV.Put:input_type -> dkv.kvpb.PutRequest
-	31, // 55: dkv.kvpb.KV.Delete:input_type -> dkv.kvpb.DeleteRequest
-	33, // 56: dkv.kvpb.KV.CompareAndSwap:input_type -> dkv.kvpb.CompareAndSwapRequest
-	35, // 57: dkv.kvpb.KV.Scan:input_type -> dkv.kvpb.ScanRequest
-	37, // 58: dkv.kvpb.Admin.Join:input_type -> dkv.kvpb.JoinRequest
-	40, // 59: dkv.kvpb.Admin.ChangeReplicas:input_type -> dkv.kvpb.ChangeReplicasRequest
-	42, // 60: dkv.kvpb.Admin.TransferLeader:input_type -> dkv.kvpb.TransferLeaderRequest
-	44, // 61: dkv.kvpb.Admin.ClusterStatus:input_type -> dkv.kvpb.ClusterStatusRequest
-	50, // 62: dkv.kvpb.Raft.RaftMessages:input_type -> dkv.kvpb.RaftMessageBatch
-	53, // 63: dkv.kvpb.Raft.Snapshot:input_type -> dkv.kvpb.SnapshotChunk
-	28, // 64: dkv.kvpb.KV.Get:output_type -> dkv.kvpb.GetResponse
-	30, // 65: dkv.kvpb.KV.Put:output_type -> dkv.kvpb.PutResponse
-	32, // 66: dkv.kvpb.KV.Delete:output_type -> dkv.kvpb.DeleteResponse
-	34, // 67: dkv.kvpb.KV.CompareAndSwap:output_type -> dkv.kvpb.CompareAndSwapResponse
-	36, // 68: dkv.kvpb.KV.Scan:output_type -> dkv.kvpb.ScanResponse
-	38, // 69: dkv.kvpb.Admin.Join:output_type -> dkv.kvpb.JoinResponse
-	41, // 70: dkv.kvpb.Admin.ChangeReplicas:output_type -> dkv.kvpb.ChangeReplicasResponse
-	43, // 71: dkv.kvpb.Admin.TransferLeader:output_type -> dkv.kvpb.TransferLeaderResponse
-	48, // 72: dkv.kvpb.Admin.ClusterStatus:output_type -> dkv.kvpb.ClusterStatusResponse
-	51, // 73: dkv.kvpb.Raft.RaftMessages:output_type -> dkv.kvpb.RaftStreamEnd
-	54, // 74: dkv.kvpb.Raft.Snapshot:output_type -> dkv.kvpb.SnapshotResponse
-	64, // [64:75] is the sub-list for method output_type
-	53, // [53:64] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	14, // 5: dkv.kvpb.Command.put:type_name -> dkv.kvpb.PutOp
+	15, // 6: dkv.kvpb.Command.delete:type_name -> dkv.kvpb.DeleteOp
+	16, // 7: dkv.kvpb.Command.cas:type_name -> dkv.kvpb.CompareAndSwapOp
+	17, // 8: dkv.kvpb.Command.join_node:type_name -> dkv.kvpb.JoinNodeOp
+	12, // 9: dkv.kvpb.Command.split:type_name -> dkv.kvpb.SplitOp
+	13, // 10: dkv.kvpb.Command.allocate_range_id:type_name -> dkv.kvpb.AllocateRangeIDOp
+	3,  // 11: dkv.kvpb.ConfChangeContext.epoch:type_name -> dkv.kvpb.RangeEpoch
+	4,  // 12: dkv.kvpb.ConfChangeContext.replicas:type_name -> dkv.kvpb.ReplicaDescriptor
+	5,  // 13: dkv.kvpb.KeyNotInRange.range:type_name -> dkv.kvpb.RangeDescriptor
+	5,  // 14: dkv.kvpb.EpochNotMatch.current:type_name -> dkv.kvpb.RangeDescriptor
+	19, // 15: dkv.kvpb.Error.not_leader:type_name -> dkv.kvpb.NotLeader
+	20, // 16: dkv.kvpb.Error.range_not_found:type_name -> dkv.kvpb.RangeNotFound
+	21, // 17: dkv.kvpb.Error.key_not_in_range:type_name -> dkv.kvpb.KeyNotInRange
+	22, // 18: dkv.kvpb.Error.epoch_not_match:type_name -> dkv.kvpb.EpochNotMatch
+	23, // 19: dkv.kvpb.Error.ambiguous:type_name -> dkv.kvpb.Ambiguous
+	24, // 20: dkv.kvpb.Error.store_stopped:type_name -> dkv.kvpb.StoreStopped
+	3,  // 21: dkv.kvpb.RequestHeader.epoch:type_name -> dkv.kvpb.RangeEpoch
+	25, // 22: dkv.kvpb.ResponseHeader.error:type_name -> dkv.kvpb.Error
+	26, // 23: dkv.kvpb.GetRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 24: dkv.kvpb.GetResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 25: dkv.kvpb.PutRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 26: dkv.kvpb.PutResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 27: dkv.kvpb.DeleteRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 28: dkv.kvpb.DeleteResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 29: dkv.kvpb.CompareAndSwapRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 30: dkv.kvpb.CompareAndSwapResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 31: dkv.kvpb.ScanRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 32: dkv.kvpb.ScanResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	28, // 33: dkv.kvpb.ScanResponse.kvs:type_name -> dkv.kvpb.KeyValue
+	27, // 34: dkv.kvpb.JoinResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	10, // 35: dkv.kvpb.JoinResponse.nodes:type_name -> dkv.kvpb.NodeRecord
+	2,  // 36: dkv.kvpb.ReplicaChange.type:type_name -> dkv.kvpb.ReplicaChangeType
+	26, // 37: dkv.kvpb.ChangeReplicasRequest.header:type_name -> dkv.kvpb.RequestHeader
+	41, // 38: dkv.kvpb.ChangeReplicasRequest.changes:type_name -> dkv.kvpb.ReplicaChange
+	27, // 39: dkv.kvpb.ChangeReplicasResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 40: dkv.kvpb.ChangeReplicasResponse.range:type_name -> dkv.kvpb.RangeDescriptor
+	26, // 41: dkv.kvpb.SplitRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 42: dkv.kvpb.SplitResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 43: dkv.kvpb.SplitResponse.left:type_name -> dkv.kvpb.RangeDescriptor
+	5,  // 44: dkv.kvpb.SplitResponse.right:type_name -> dkv.kvpb.RangeDescriptor
+	27, // 45: dkv.kvpb.AllocateRangeIDResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 46: dkv.kvpb.TransferLeaderRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 47: dkv.kvpb.TransferLeaderResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 48: dkv.kvpb.RangeStatus.range:type_name -> dkv.kvpb.RangeDescriptor
+	51, // 49: dkv.kvpb.RangeStatus.local:type_name -> dkv.kvpb.ReplicaStatus
+	10, // 50: dkv.kvpb.ClusterStatusResponse.nodes:type_name -> dkv.kvpb.NodeRecord
+	52, // 51: dkv.kvpb.ClusterStatusResponse.ranges:type_name -> dkv.kvpb.RangeStatus
+	53, // 52: dkv.kvpb.ClusterStatusResponse.liveness:type_name -> dkv.kvpb.NodeLiveness
+	4,  // 53: dkv.kvpb.RaftMessage.from:type_name -> dkv.kvpb.ReplicaDescriptor
+	4,  // 54: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
+	55, // 55: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
+	55, // 56: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
+	5,  // 57: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
+	58, // 58: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
+	28, // 59: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
+	29, // 60: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
+	31, // 61: dkv.kvpb.KV.Put:input_type -> dkv.kvpb.PutRequest
+	33, // 62: dkv.kvpb.KV.Delete:input_type -> dkv.kvpb.DeleteRequest
+	35, // 63: dkv.kvpb.KV.CompareAndSwap:input_type -> dkv.kvpb.CompareAndSwapRequest
+	37, // 64: dkv.kvpb.KV.Scan:input_type -> dkv.kvpb.ScanRequest
+	39, // 65: dkv.kvpb.Admin.Join:input_type -> dkv.kvpb.JoinRequest
+	42, // 66: dkv.kvpb.Admin.ChangeReplicas:input_type -> dkv.kvpb.ChangeReplicasRequest
+	48, // 67: dkv.kvpb.Admin.TransferLeader:input_type -> dkv.kvpb.TransferLeaderRequest
+	44, // 68: dkv.kvpb.Admin.Split:input_type -> dkv.kvpb.SplitRequest
+	46, // 69: dkv.kvpb.Admin.AllocateRangeID:input_type -> dkv.kvpb.AllocateRangeIDRequest
+	50, // 70: dkv.kvpb.Admin.ClusterStatus:input_type -> dkv.kvpb.ClusterStatusRequest
+	56, // 71: dkv.kvpb.Raft.RaftMessages:input_type -> dkv.kvpb.RaftMessageBatch
+	59, // 72: dkv.kvpb.Raft.Snapshot:input_type -> dkv.kvpb.SnapshotChunk
+	30, // 73: dkv.kvpb.KV.Get:output_type -> dkv.kvpb.GetResponse
+	32, // 74: dkv.kvpb.KV.Put:output_type -> dkv.kvpb.PutResponse
+	34, // 75: dkv.kvpb.KV.Delete:output_type -> dkv.kvpb.DeleteResponse
+	36, // 76: dkv.kvpb.KV.CompareAndSwap:output_type -> dkv.kvpb.CompareAndSwapResponse
+	38, // 77: dkv.kvpb.KV.Scan:output_type -> dkv.kvpb.ScanResponse
+	40, // 78: dkv.kvpb.Admin.Join:output_type -> dkv.kvpb.JoinResponse
+	43, // 79: dkv.kvpb.Admin.ChangeReplicas:output_type -> dkv.kvpb.ChangeReplicasResponse
+	49, // 80: dkv.kvpb.Admin.TransferLeader:output_type -> dkv.kvpb.TransferLeaderResponse
+	45, // 81: dkv.kvpb.Admin.Split:output_type -> dkv.kvpb.SplitResponse
+	47, // 82: dkv.kvpb.Admin.AllocateRangeID:output_type -> dkv.kvpb.AllocateRangeIDResponse
+	54, // 83: dkv.kvpb.Admin.ClusterStatus:output_type -> dkv.kvpb.ClusterStatusResponse
+	57, // 84: dkv.kvpb.Raft.RaftMessages:output_type -> dkv.kvpb.RaftStreamEnd
+	60, // 85: dkv.kvpb.Raft.Snapshot:output_type -> dkv.kvpb.SnapshotResponse
+	73, // [73:86] is the sub-list for method output_type
+	60, // [60:73] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_cluster_kvpb_kv_proto_init() }
@@ -3745,9 +4129,11 @@ func file_cluster_kvpb_kv_proto_init() {
 		(*Command_Delete)(nil),
 		(*Command_Cas)(nil),
 		(*Command_JoinNode)(nil),
+		(*Command_Split)(nil),
+		(*Command_AllocateRangeId)(nil),
 	}
-	file_cluster_kvpb_kv_proto_msgTypes[11].OneofWrappers = []any{}
-	file_cluster_kvpb_kv_proto_msgTypes[20].OneofWrappers = []any{
+	file_cluster_kvpb_kv_proto_msgTypes[13].OneofWrappers = []any{}
+	file_cluster_kvpb_kv_proto_msgTypes[22].OneofWrappers = []any{
 		(*Error_NotLeader)(nil),
 		(*Error_RangeNotFound)(nil),
 		(*Error_KeyNotInRange)(nil),
@@ -3755,14 +4141,14 @@ func file_cluster_kvpb_kv_proto_init() {
 		(*Error_Ambiguous)(nil),
 		(*Error_StoreStopped)(nil),
 	}
-	file_cluster_kvpb_kv_proto_msgTypes[30].OneofWrappers = []any{}
+	file_cluster_kvpb_kv_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_kvpb_kv_proto_rawDesc), len(file_cluster_kvpb_kv_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   52,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -280,10 +280,12 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Admin_Join_FullMethodName           = "/dkv.kvpb.Admin/Join"
-	Admin_ChangeReplicas_FullMethodName = "/dkv.kvpb.Admin/ChangeReplicas"
-	Admin_TransferLeader_FullMethodName = "/dkv.kvpb.Admin/TransferLeader"
-	Admin_ClusterStatus_FullMethodName  = "/dkv.kvpb.Admin/ClusterStatus"
+	Admin_Join_FullMethodName            = "/dkv.kvpb.Admin/Join"
+	Admin_ChangeReplicas_FullMethodName  = "/dkv.kvpb.Admin/ChangeReplicas"
+	Admin_TransferLeader_FullMethodName  = "/dkv.kvpb.Admin/TransferLeader"
+	Admin_Split_FullMethodName           = "/dkv.kvpb.Admin/Split"
+	Admin_AllocateRangeID_FullMethodName = "/dkv.kvpb.Admin/AllocateRangeID"
+	Admin_ClusterStatus_FullMethodName   = "/dkv.kvpb.Admin/ClusterStatus"
 )
 
 // AdminClient is the client API for Admin service.
@@ -293,6 +295,9 @@ type AdminClient interface {
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 	ChangeReplicas(ctx context.Context, in *ChangeReplicasRequest, opts ...grpc.CallOption) (*ChangeReplicasResponse, error)
 	TransferLeader(ctx context.Context, in *TransferLeaderRequest, opts ...grpc.CallOption) (*TransferLeaderResponse, error)
+	Split(ctx context.Context, in *SplitRequest, opts ...grpc.CallOption) (*SplitResponse, error)
+	// AllocateRangeID is served by the placement group's leader.
+	AllocateRangeID(ctx context.Context, in *AllocateRangeIDRequest, opts ...grpc.CallOption) (*AllocateRangeIDResponse, error)
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
 }
 
@@ -334,6 +339,26 @@ func (c *adminClient) TransferLeader(ctx context.Context, in *TransferLeaderRequ
 	return out, nil
 }
 
+func (c *adminClient) Split(ctx context.Context, in *SplitRequest, opts ...grpc.CallOption) (*SplitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SplitResponse)
+	err := c.cc.Invoke(ctx, Admin_Split_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) AllocateRangeID(ctx context.Context, in *AllocateRangeIDRequest, opts ...grpc.CallOption) (*AllocateRangeIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AllocateRangeIDResponse)
+	err := c.cc.Invoke(ctx, Admin_AllocateRangeID_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClusterStatusResponse)
@@ -351,6 +376,9 @@ type AdminServer interface {
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	ChangeReplicas(context.Context, *ChangeReplicasRequest) (*ChangeReplicasResponse, error)
 	TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error)
+	Split(context.Context, *SplitRequest) (*SplitResponse, error)
+	// AllocateRangeID is served by the placement group's leader.
+	AllocateRangeID(context.Context, *AllocateRangeIDRequest) (*AllocateRangeIDResponse, error)
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
@@ -370,6 +398,12 @@ func (UnimplementedAdminServer) ChangeReplicas(context.Context, *ChangeReplicasR
 }
 func (UnimplementedAdminServer) TransferLeader(context.Context, *TransferLeaderRequest) (*TransferLeaderResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TransferLeader not implemented")
+}
+func (UnimplementedAdminServer) Split(context.Context, *SplitRequest) (*SplitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Split not implemented")
+}
+func (UnimplementedAdminServer) AllocateRangeID(context.Context, *AllocateRangeIDRequest) (*AllocateRangeIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AllocateRangeID not implemented")
 }
 func (UnimplementedAdminServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClusterStatus not implemented")
@@ -449,6 +483,42 @@ func _Admin_TransferLeader_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Split_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SplitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Split(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Split_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Split(ctx, req.(*SplitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_AllocateRangeID_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocateRangeIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).AllocateRangeID(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_AllocateRangeID_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).AllocateRangeID(ctx, req.(*AllocateRangeIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ClusterStatusRequest)
 	if err := dec(in); err != nil {
@@ -485,6 +555,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TransferLeader",
 			Handler:    _Admin_TransferLeader_Handler,
+		},
+		{
+			MethodName: "Split",
+			Handler:    _Admin_Split_Handler,
+		},
+		{
+			MethodName: "AllocateRangeID",
+			Handler:    _Admin_AllocateRangeID_Handler,
 		},
 		{
 			MethodName: "ClusterStatus",

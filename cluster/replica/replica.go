@@ -367,14 +367,19 @@ func (r *Replica) Close(cause error) {
 	r.failAll(stoppedError(cause))
 }
 
-// userSpan returns the engine span of the range's user keys.
-func userSpan(desc *kvpb.RangeDescriptor) (lo, hi []byte) {
+// UserSpan returns the engine span of the range's user keys; nil, nil for
+// the placement group, which holds none.
+func UserSpan(desc *kvpb.RangeDescriptor) (lo, hi []byte) {
+	if desc.GetPlacement() {
+		return nil, nil
+	}
 	return keys.UserSpan(desc.GetStartKey(), desc.GetEndKey())
 }
 
-// ContainsKey reports whether the range holds user key k.
+// ContainsKey reports whether the range holds user key k (the placement
+// group holds none).
 func ContainsKey(desc *kvpb.RangeDescriptor, k []byte) bool {
-	if string(k) < string(desc.GetStartKey()) {
+	if desc.GetPlacement() || string(k) < string(desc.GetStartKey()) {
 		return false
 	}
 	return len(desc.GetEndKey()) == 0 || string(k) < string(desc.GetEndKey())

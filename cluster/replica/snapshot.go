@@ -105,11 +105,12 @@ func (r *Replica) streamSnapshot(snap *dkv.Snapshot, m *raftpb.Message, node uin
 		},
 		Range: desc,
 	}
-	lo, hi := userSpan(desc)
 	src := &snapshotSource{snap: snap, spans: [][2][]byte{
 		{keys.RangeReplicatedPrefix(r.cfg.RangeID), keys.RangeReplicatedEnd(r.cfg.RangeID)},
-		{lo, hi},
 	}}
+	if lo, hi := UserSpan(desc); lo != nil {
+		src.spans = append(src.spans, [2][]byte{lo, hi})
+	}
 	defer src.close()
 	ctx, cancel := context.WithTimeout(context.Background(), snapshotTimeout)
 	defer cancel()
@@ -206,9 +207,11 @@ func (r *Replica) ReceiveSnapshot(header *kvpb.SnapshotHeader, next func() (*kvp
 			_ = fs.Remove(path)
 		}
 	}()
-	lo, hi := userSpan(desc)
-	if err := w.DeleteRange(lo, hi); err != nil {
-		return err
+	lo, hi := UserSpan(desc)
+	if lo != nil {
+		if err := w.DeleteRange(lo, hi); err != nil {
+			return err
+		}
 	}
 	rlo, rhi := keys.RangeReplicatedPrefix(r.cfg.RangeID), keys.RangeReplicatedEnd(r.cfg.RangeID)
 	var replicated []*kvpb.KeyValue

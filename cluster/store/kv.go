@@ -150,11 +150,12 @@ func (s *Store) ChangeReplicas(ctx context.Context, rangeID, confVer uint64, cha
 	return r.ChangeReplicas(ctx, confVer, changes)
 }
 
-// JoinNode allocates an ID for a new node and records it (range 1).
+// JoinNode allocates an ID for a new node and records it (the placement
+// group).
 func (s *Store) JoinNode(ctx context.Context, addr, httpAddr string, token uint64) (uint64, error) {
-	r := s.Replica(1)
+	r := s.Replica(PlacementRangeID)
 	if r == nil {
-		return 0, replica.RangeNotFound(1, "range 1 not on this node")
+		return 0, replica.RangeNotFound(PlacementRangeID, "the placement group has no replica on this node")
 	}
 	res, err := r.Propose(ctx, &kvpb.Command{Op: &kvpb.Command_JoinNode{JoinNode: &kvpb.JoinNodeOp{Addr: addr, HttpAddr: httpAddr, JoinToken: token}}})
 	return res.NodeID, err

@@ -216,8 +216,7 @@ func (s *Store) removeReplicaLocked(r *replica.Replica) error {
 	if err := b.DeleteRange(keys.RangeIDPrefix(rangeID), keys.RangeIDPrefixEnd(rangeID)); err != nil {
 		return err
 	}
-	if desc != nil {
-		lo, hi := keys.UserSpan(desc.GetStartKey(), desc.GetEndKey())
+	if lo, hi := replica.UserSpan(desc); lo != nil {
 		if err := b.DeleteRange(lo, hi); err != nil {
 			return err
 		}

@@ -134,6 +134,10 @@ func (s *Store) load() error {
 	if err := proto.Unmarshal(v, ident); err != nil || ident.GetNodeId() == 0 {
 		return fmt.Errorf("%w: key %q: store identity does not decode", dkv.ErrCorruption, keys.StoreIdent)
 	}
+	if ident.GetFormatVersion() != FormatVersion {
+		return fmt.Errorf("store: %s holds cluster data in format version %d; this dkv reads version %d only (docs/format/keys.md): start a new directory",
+			s.cfg.Dir, max(ident.GetFormatVersion(), 1), FormatVersion)
+	}
 	s.mu.ident = ident
 	it, err := s.db.NewIter(&dkv.IterOptions{LowerBound: []byte{0x02}, UpperBound: []byte{0x03}})
 	if err != nil {
@@ -197,21 +201,36 @@ func (s *Store) NodeID() uint64 { return s.Ident().GetNodeId() }
 // DB returns the node's engine.
 func (s *Store) DB() *dkv.DB { return s.db }
 
-// Bootstrap writes the first state of a new cluster's range 1 — the whole
-// key space, replicated on every member — and this node's identity, in one
-// synced batch. Every member runs it with the same members and so writes
-// the same range state.
+// The ranges every cluster starts with (docs/ranges.md).
+const (
+	// PlacementRangeID is the placement group's range: the system records
+	// (nodes, ID allocators), no user keys.
+	PlacementRangeID = 1
+	// FirstUserRangeID is the range that holds the whole user key space
+	// at bootstrap; splits cut it into more.
+	FirstUserRangeID = 2
+)
+
+// FormatVersion is the version of the engine key layout this code writes
+// (docs/format/keys.md). A directory of another version is refused.
+const FormatVersion = 2
+
+// Bootstrap writes the first state of a new cluster — range 1, the
+// placement group with the system records, and range 2, the whole user
+// key space, both replicated on every member — and this node's identity,
+// in one synced batch. Every member runs it with the same members and so
+// writes the same range state.
 func (s *Store) Bootstrap(self *kvpb.StoreIdent, members []*kvpb.NodeRecord) error {
 	if s.Ident() != nil {
 		return fmt.Errorf("store: %s already belongs to cluster %x as node %d", s.cfg.Dir, s.Ident().GetClusterId(), s.NodeID())
 	}
-	const rangeID, index, term = 1, 10, 5
-	desc := &kvpb.RangeDescriptor{RangeId: rangeID, Epoch: &kvpb.RangeEpoch{ConfVer: 1, Version: 1}}
+	const index, term = 10, 5
+	var replicas []*kvpb.ReplicaDescriptor
 	cs := &raftpb.ConfState{}
 	var maxID uint64
 	member := false
 	for _, m := range members {
-		desc.Replicas = append(desc.Replicas, &kvpb.ReplicaDescriptor{NodeId: m.GetNodeId(), ReplicaId: m.GetNodeId()})
+		replicas = append(replicas, &kvpb.ReplicaDescriptor{NodeId: m.GetNodeId(), ReplicaId: m.GetNodeId()})
 		cs.Voters = append(cs.Voters, m.GetNodeId())
 		maxID = max(maxID, m.GetNodeId())
 		member = member || m.GetNodeId() == self.GetNodeId()
@@ -219,21 +238,26 @@ func (s *Store) Bootstrap(self *kvpb.StoreIdent, members []*kvpb.NodeRecord) err
 	if !member {
 		return fmt.Errorf("store: node %d is not among the bootstrap members", self.GetNodeId())
 	}
-	desc.NextReplicaId = maxID + 1
+	placement := &kvpb.RangeDescriptor{RangeId: PlacementRangeID, Epoch: &kvpb.RangeEpoch{ConfVer: 1, Version: 1},
+		Replicas: replicas, NextReplicaId: maxID + 1, Placement: true}
+	user := &kvpb.RangeDescriptor{RangeId: FirstUserRangeID, Epoch: &kvpb.RangeEpoch{ConfVer: 1, Version: 1},
+		Replicas: replicas, NextReplicaId: maxID + 1}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err := writeInitialRange(b, desc, cs, index, term); err != nil {
-		return err
-	}
-	put := func(name string, v []byte) error { return b.Put(keys.RangeSystem(rangeID, name), v) }
 	u64 := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-	if err := b.Put(keys.RaftReplicaID(rangeID), u64(self.GetNodeId())); err != nil {
-		return err
+	for _, d := range []*kvpb.RangeDescriptor{placement, user} {
+		if err := writeInitialRange(b, d, cs, index, term); err != nil {
+			return err
+		}
+		if err := b.Put(keys.RaftReplicaID(d.GetRangeId()), u64(self.GetNodeId())); err != nil {
+			return err
+		}
 	}
+	put := func(name string, v []byte) error { return b.Put(keys.RangeSystem(PlacementRangeID, name), v) }
 	if err := put(replica.SystemNextNode, u64(maxID+1)); err != nil {
 		return err
 	}
-	if err := put(replica.SystemNextRange, u64(rangeID+1)); err != nil {
+	if err := put(replica.SystemNextRange, u64(FirstUserRangeID+1)); err != nil {
 		return err
 	}
 	if err := put(replica.SystemCluster, u64(self.GetClusterId())); err != nil {
@@ -248,6 +272,8 @@ func (s *Store) Bootstrap(self *kvpb.StoreIdent, members []*kvpb.NodeRecord) err
 			return err
 		}
 	}
+	self = proto.Clone(self).(*kvpb.StoreIdent)
+	self.FormatVersion = FormatVersion
 	if err := putProto(b, keys.StoreIdent, self); err != nil {
 		return err
 	}
@@ -255,8 +281,13 @@ func (s *Store) Bootstrap(self *kvpb.StoreIdent, members []*kvpb.NodeRecord) err
 		return err
 	}
 	s.mu.Lock()
-	s.mu.ident = proto.Clone(self).(*kvpb.StoreIdent)
-	_, err := s.addReplicaLocked(rangeID, self.GetNodeId())
+	s.mu.ident = self
+	var err error
+	for _, id := range []uint64{PlacementRangeID, FirstUserRangeID} {
+		if _, err = s.addReplicaLocked(id, self.GetNodeId()); err != nil {
+			break
+		}
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -270,6 +301,8 @@ func (s *Store) InitJoined(self *kvpb.StoreIdent, nodes []*kvpb.NodeRecord) erro
 	if s.Ident() != nil {
 		return fmt.Errorf("store: %s already belongs to cluster %x as node %d", s.cfg.Dir, s.Ident().GetClusterId(), s.NodeID())
 	}
+	self = proto.Clone(self).(*kvpb.StoreIdent)
+	self.FormatVersion = FormatVersion
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := putProto(b, keys.StoreIdent, self); err != nil {
@@ -279,7 +312,7 @@ func (s *Store) InitJoined(self *kvpb.StoreIdent, nodes []*kvpb.NodeRecord) erro
 		return err
 	}
 	s.mu.Lock()
-	s.mu.ident = proto.Clone(self).(*kvpb.StoreIdent)
+	s.mu.ident = self
 	for _, n := range nodes {
 		s.mu.addrs[n.GetNodeId()] = n.GetAddr()
 	}
@@ -293,6 +326,8 @@ func (s *Store) UpdateIdent(self *kvpb.StoreIdent) error {
 	if cur == nil || cur.GetNodeId() != self.GetNodeId() || cur.GetClusterId() != self.GetClusterId() {
 		return fmt.Errorf("store: cannot change the node's or cluster's ID")
 	}
+	self = proto.Clone(self).(*kvpb.StoreIdent)
+	self.FormatVersion = FormatVersion
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := putProto(b, keys.StoreIdent, self); err != nil {
@@ -302,7 +337,7 @@ func (s *Store) UpdateIdent(self *kvpb.StoreIdent) error {
 		return err
 	}
 	s.mu.Lock()
-	s.mu.ident = proto.Clone(self).(*kvpb.StoreIdent)
+	s.mu.ident = self
 	s.mu.Unlock()
 	return nil
 }
@@ -337,11 +372,11 @@ func putProto(b *dkv.Batch, k []byte, m proto.Message) error {
 	return b.Put(k, v)
 }
 
-// Nodes returns the node records this node holds (range 1's system
-// records), in ID order.
+// Nodes returns the node records this node holds (the placement group's
+// system records), in ID order.
 func (s *Store) Nodes() ([]*kvpb.NodeRecord, error) {
-	lo := keys.RangeSystem(1, replica.SystemNodePrefix)
-	hi := keys.RangeSystem(1, "node0") // '0' follows '/': just past every record
+	lo := keys.RangeSystem(PlacementRangeID, replica.SystemNodePrefix)
+	hi := keys.RangeSystem(PlacementRangeID, "node0") // '0' follows '/': just past every record
 	it, err := s.db.NewIter(&dkv.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, err

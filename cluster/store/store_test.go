@@ -58,7 +58,7 @@ func TestForbiddenPeerMessagesAreDropped(t *testing.T) {
 		rawMessage(t, 0, &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(7), Term: proto.Uint64(1)}),
 		rawMessage(t, 9, &raftpb.Message{Type: raftpb.MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(0), Term: proto.Uint64(1)}),
 	}})
-	require.Len(t, s.Replicas(), 1)
+	require.Len(t, s.Replicas(), 2)
 	for range 5 {
 		s.ProcessPending(4)
 	}
@@ -83,7 +83,7 @@ func TestSnapshotHeaderToReplicaZeroRefused(t *testing.T) {
 	require.NoError(t, s.Close())
 	s2, err := Open(Config{Dir: "/n1", FS: fs})
 	require.NoError(t, err)
-	require.Len(t, s2.Replicas(), 1)
+	require.Len(t, s2.Replicas(), 2)
 	require.NoError(t, s2.Close())
 }
 
@@ -91,7 +91,7 @@ func TestSnapshotHeaderToReplicaZeroRefused(t *testing.T) {
 // deadline.
 func TestRequestsAfterCloseFailFast(t *testing.T) {
 	s := openBootstrapped(t, vfs.NewMem())
-	r := s.Replica(1)
+	r := s.Replica(FirstUserRangeID)
 	require.NoError(t, s.Close())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
