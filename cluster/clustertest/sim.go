@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"slices"
 
@@ -49,7 +50,10 @@ type Sim struct {
 	// applied[range, index] is the (term, hash) every replica must agree on.
 	applied map[[2]uint64]appliedEntry
 	leaders map[[2]uint64]uint64 // (range, term) → leader replica ID
-	failure error
+	// versions[node, range] is the highest descriptor version the node's
+	// replica showed since the node last started: it must never go back.
+	versions map[[2]uint64]uint64
+	failure  error
 
 	// Stats counts what happened, so tests can show they exercised it.
 	Stats SimStats
@@ -91,11 +95,12 @@ func NewSim(cfg SimConfig) (*Sim, error) {
 		cfg.StepsPerTick = 1
 	}
 	s := &Sim{
-		cfg:     cfg,
-		rng:     rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		cut:     map[[2]uint64]bool{},
-		applied: map[[2]uint64]appliedEntry{},
-		leaders: map[[2]uint64]uint64{},
+		cfg:      cfg,
+		rng:      rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		cut:      map[[2]uint64]bool{},
+		applied:  map[[2]uint64]appliedEntry{},
+		leaders:  map[[2]uint64]uint64{},
+		versions: map[[2]uint64]uint64{},
 	}
 	var members []*kvpb.NodeRecord
 	for i := 1; i <= cfg.Nodes; i++ {
@@ -205,6 +210,41 @@ func (s *Sim) Step() {
 		}
 	}
 	s.checkLeaders()
+	s.checkRanges()
+}
+
+// checkRanges asserts that the newest descriptors tile the key space and
+// that no node's descriptor of a range goes back to an older version
+// while it runs.
+func (s *Sim) checkRanges() {
+	var end []byte
+	for i, d := range s.RangeMap() {
+		if (i == 0 && len(d.GetStartKey()) != 0) || (i > 0 && (len(end) == 0 || !bytes.Equal(d.GetStartKey(), end))) {
+			s.failf("ranges do not tile the key space at range %d [%q, %q): previous end %q", d.GetRangeId(), d.GetStartKey(), d.GetEndKey(), end)
+			return
+		}
+		end = d.GetEndKey()
+	}
+	if len(end) != 0 {
+		s.failf("the last range ends at %q, not at the end of the key space", end)
+	}
+	for _, n := range s.Nodes {
+		if !n.Up {
+			continue
+		}
+		for _, r := range n.Store.Replicas() {
+			d := r.Descriptor()
+			if d == nil {
+				continue
+			}
+			at := [2]uint64{n.ID, d.GetRangeId()}
+			if v := d.GetEpoch().GetVersion(); v < s.versions[at] {
+				s.failf("node %d: range %d's version went back from %d to %d", n.ID, d.GetRangeId(), s.versions[at], v)
+			} else {
+				s.versions[at] = v
+			}
+		}
+	}
 }
 
 // checkLeaders asserts at most one leader per term.
@@ -244,6 +284,53 @@ func (s *Sim) Leader() *SimNode {
 	return best
 }
 
+// LeaderFor returns the node whose replica of key's range leads (as that
+// replica believes), or nil.
+func (s *Sim) LeaderFor(key []byte) (*SimNode, *replica.Replica) {
+	var best *SimNode
+	var br *replica.Replica
+	var term uint64
+	for _, n := range s.Nodes {
+		if !n.Up {
+			continue
+		}
+		r, err := n.Store.ReplicaForKey(key)
+		if err != nil {
+			continue
+		}
+		if st := r.Status(); st.RaftState == "StateLeader" && st.Term >= term {
+			best, br, term = n, r, st.Term
+		}
+	}
+	return best, br
+}
+
+// RangeMap returns the user ranges' newest descriptors among the nodes'
+// replicas (the highest version, then conf_ver, of each range ID), in key
+// order.
+func (s *Sim) RangeMap() []*kvpb.RangeDescriptor {
+	newest := map[uint64]*kvpb.RangeDescriptor{}
+	for _, n := range s.Nodes {
+		if !n.Up {
+			continue
+		}
+		for _, r := range n.Store.Replicas() {
+			d := r.Descriptor()
+			if d == nil || d.GetPlacement() {
+				continue
+			}
+			cur := newest[d.GetRangeId()]
+			if cur == nil || d.GetEpoch().GetVersion() > cur.GetEpoch().GetVersion() ||
+				(d.GetEpoch().GetVersion() == cur.GetEpoch().GetVersion() && d.GetEpoch().GetConfVer() > cur.GetEpoch().GetConfVer()) {
+				newest[d.GetRangeId()] = d
+			}
+		}
+	}
+	out := slices.Collect(maps.Values(newest))
+	slices.SortFunc(out, func(a, b *kvpb.RangeDescriptor) int { return bytes.Compare(a.GetStartKey(), b.GetStartKey()) })
+	return out
+}
+
 // Partition cuts the link from → to (one way).
 func (s *Sim) Partition(from, to uint64) { s.cut[[2]uint64{from, to}] = true }
 
@@ -275,6 +362,12 @@ func (s *Sim) Crash(id uint64) {
 	n.Up = false
 	_ = n.Store.Close()
 	n.FS = crashed
+	// What it had applied but not synced is gone: it applies it again.
+	for at := range s.versions {
+		if at[0] == id {
+			delete(s.versions, at)
+		}
+	}
 }
 
 // Restart reopens a crashed node from its filesystem.

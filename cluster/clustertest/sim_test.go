@@ -54,23 +54,39 @@ func requireConverged(t *testing.T, s *Sim) {
 		require.NoError(t, s.Restart(n.ID))
 	}
 	settled := runUntil(s, 3000, func() bool {
-		var applied uint64
+		// Every range on every node, applied as far as every other
+		// replica of it, with a leader.
+		applied := map[uint64]uint64{}
+		lead := map[uint64]bool{}
+		ranges := 0
 		for i, n := range s.Nodes {
-			r := n.Replica()
-			if r == nil {
-				return false
-			}
-			st := r.Status()
+			reps := n.Store.Replicas()
 			if i == 0 {
-				applied = st.Applied
-			} else if st.Applied != applied {
+				ranges = len(reps)
+			} else if len(reps) != ranges {
 				return false
 			}
-			if st.Commit != st.Applied && st.Commit != 0 {
+			for _, r := range reps {
+				st := r.Status()
+				if st.Descriptor == nil {
+					return false
+				}
+				if a, ok := applied[st.RangeID]; ok && a != st.Applied {
+					return false
+				}
+				applied[st.RangeID] = st.Applied
+				if st.Commit != st.Applied && st.Commit != 0 {
+					return false
+				}
+				lead[st.RangeID] = lead[st.RangeID] || st.RaftState == "StateLeader"
+			}
+		}
+		for _, l := range lead {
+			if !l {
 				return false
 			}
 		}
-		return s.Leader() != nil
+		return len(applied) == ranges
 	})
 	require.True(t, settled, "replicas did not converge: %s", simStatus(s))
 	var first map[string]string
@@ -89,11 +105,13 @@ func requireConverged(t *testing.T, s *Sim) {
 func simStatus(s *Sim) string {
 	out := ""
 	for _, n := range s.Nodes {
-		if r := n.Replica(); r != nil {
+		if !n.Up {
+			out += fmt.Sprintf("[node %d: down] ", n.ID)
+			continue
+		}
+		for _, r := range n.Store.Replicas() {
 			st := r.Status()
-			out += fmt.Sprintf("[node %d: %s term %d commit %d applied %d first %d last %d] ", n.ID, st.RaftState, st.Term, st.Commit, st.Applied, st.FirstIndex, st.LastIndex)
-		} else {
-			out += fmt.Sprintf("[node %d: up=%v no replica] ", n.ID, n.Up)
+			out += fmt.Sprintf("[node %d range %d: %s term %d commit %d applied %d first %d last %d init %v] ", n.ID, st.RangeID, st.RaftState, st.Term, st.Commit, st.Applied, st.FirstIndex, st.LastIndex, st.Descriptor != nil)
 		}
 	}
 	return out
@@ -184,6 +202,11 @@ func runSimFaults(t *testing.T, seed uint64, steps int) (fingerprint string) {
 				}
 			}
 		}
+		if step > 100 && step%120 == 60 {
+			// Splits under traffic and faults, at one of the keys the
+			// clients use (k1…k4; "k0" sorts first and cannot split).
+			w.Split(fmt.Sprintf("k%d", 1+s.rng.IntN(w.Keys-1)))
+		}
 		w.Issue(0.3)
 		s.Step()
 		w.Collect()
@@ -196,8 +219,8 @@ func runSimFaults(t *testing.T, seed uint64, steps int) (fingerprint string) {
 		viz = filepath.Join(dir, fmt.Sprintf("sim-seed-%d.html", seed))
 	}
 	require.NoError(t, w.Check(viz))
-	t.Logf("seed %d: %d nodes, %d faults (%d crashes), %d terms, %d snapshots (%d refused), %d batches (%d dropped); %d writes acknowledged, %d ambiguous, %d refused, %d reads",
-		seed, nodes, faults, s.Stats.Crashes, len(s.leaders), s.Stats.SnapshotsSent, s.Stats.SnapshotsFailed, s.Stats.Batches, s.Stats.Dropped, w.Acked, w.Unknown, w.Refused, w.ReadsOK)
+	t.Logf("seed %d: %d nodes, %d faults (%d crashes), %d splits (%d ranges), %d terms, %d snapshots (%d refused), %d batches (%d dropped); %d writes acknowledged, %d ambiguous, %d refused, %d reads",
+		seed, nodes, faults, s.Stats.Crashes, w.Splits, len(s.RangeMap()), len(s.leaders), s.Stats.SnapshotsSent, s.Stats.SnapshotsFailed, s.Stats.Batches, s.Stats.Dropped, w.Acked, w.Unknown, w.Refused, w.ReadsOK)
 	h := fnv.New64a()
 	at := slices.SortedFunc(maps.Keys(s.applied), func(a, b [2]uint64) int {
 		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]))

@@ -7,6 +7,7 @@ import (
 
 	"github.com/distributedkv/dkv/cluster/kvpb"
 	"github.com/distributedkv/dkv/cluster/replica"
+	"github.com/distributedkv/dkv/cluster/store"
 )
 
 // SimWorkload drives clients against a Sim and records their history.
@@ -22,7 +23,74 @@ type SimWorkload struct {
 	Unknown int
 	Refused int
 	ReadsOK int
+	Splits  int // splits applied
 	applied int
+	split   *simSplit // at most one split in flight
+}
+
+// simSplit is a split in flight: a range ID from the placement group,
+// then the split proposed to the key's range's leader.
+type simSplit struct {
+	key   []byte
+	start int64
+	alloc *replica.Future
+	split *replica.Future
+}
+
+// Split starts splitting the range holding key at key, unless a split is
+// in flight or no placement leader is known. Like Issue, it only starts
+// the work; Collect follows it.
+func (w *SimWorkload) Split(key string) {
+	s := w.Sim
+	if w.split != nil {
+		return
+	}
+	for _, n := range s.Nodes {
+		if !n.Up {
+			continue
+		}
+		r := n.Store.Replica(store.PlacementRangeID)
+		if r == nil || r.Status().RaftState != "StateLeader" {
+			continue
+		}
+		w.split = &simSplit{key: []byte(key), start: s.step,
+			alloc: r.ProposeAsync(&kvpb.Command{Op: &kvpb.Command_AllocateRangeId{AllocateRangeId: &kvpb.AllocateRangeIDOp{}}})}
+		return
+	}
+}
+
+// collectSplit moves the split in flight on.
+func (w *SimWorkload) collectSplit() {
+	sp := w.split
+	if sp == nil {
+		return
+	}
+	if w.Sim.step-sp.start > int64(w.Timeout) {
+		w.split = nil // given up (an allocated ID is simply skipped)
+		return
+	}
+	if sp.split == nil {
+		select {
+		case <-sp.alloc.Done():
+		default:
+			return
+		}
+		res, err := sp.alloc.Result()
+		_, r := w.Sim.LeaderFor(sp.key)
+		if err != nil || r == nil {
+			w.split = nil
+			return
+		}
+		sp.split = r.ProposeAsync(&kvpb.Command{Op: &kvpb.Command_Split{Split: &kvpb.SplitOp{SplitKey: sp.key, NewRangeId: res.RangeID}}})
+	}
+	select {
+	case <-sp.split.Done():
+		if _, err := sp.split.Result(); err == nil {
+			w.Splits++
+		}
+		w.split = nil
+	default:
+	}
 }
 
 type simOp struct {
@@ -33,6 +101,8 @@ type simOp struct {
 	fut    *replica.Future
 	start  int64
 	isRead bool
+	r      *replica.Replica
+	epoch  *kvpb.RangeEpoch // of the descriptor the request was routed with
 }
 
 // NewSimWorkload returns a workload of clients over keys.
@@ -59,16 +129,20 @@ func (w *SimWorkload) Issue(p float64) {
 		if w.busy(c) || s.rng.Float64() >= p {
 			continue
 		}
-		// Clients mostly talk to the leader, sometimes to anyone.
-		n := s.Leader()
+		// Clients mostly talk to the leader of the key's range, sometimes
+		// to anyone (whose replica of the range it holds answers).
+		key := fmt.Sprintf("k%d", s.rng.IntN(w.Keys))
+		n, r := s.LeaderFor([]byte(key))
 		if n == nil || s.rng.IntN(5) == 0 {
 			n = s.Nodes[s.rng.IntN(len(s.Nodes))]
+			if !n.Up {
+				continue
+			}
+			var err error
+			if r, err = n.Store.ReplicaForKey([]byte(key)); err != nil {
+				continue
+			}
 		}
-		r := n.Replica()
-		if r == nil {
-			continue
-		}
-		key := fmt.Sprintf("k%d", s.rng.IntN(w.Keys))
 		w.counter++
 		val := fmt.Sprintf("c%d-%d", c, w.counter)
 		var in Input
@@ -103,7 +177,10 @@ func (w *SimWorkload) Issue(p float64) {
 			}
 			cmd = &kvpb.Command{Op: &kvpb.Command_Cas{Cas: op}}
 		}
-		so := &simOp{client: c, node: n, in: in, start: s.step, op: w.History.Call(c, in)}
+		so := &simOp{client: c, node: n, in: in, start: s.step, op: w.History.Call(c, in), r: r}
+		if d := r.Descriptor(); d != nil {
+			so.epoch = d.GetEpoch()
+		}
 		if in.Kind == OpGet {
 			so.isRead = true
 			so.fut = r.ReadBarrierAsync()
@@ -138,6 +215,7 @@ func (w *SimWorkload) Collect() {
 		keep = append(keep, p)
 	}
 	w.pending = keep
+	w.collectSplit()
 }
 
 func (w *SimWorkload) finish(p *simOp) {
@@ -156,6 +234,14 @@ func (w *SimWorkload) finish(p *simOp) {
 	if p.isRead {
 		if !p.node.Up {
 			p.op.Drop()
+			return
+		}
+		// As Store.Get: after the barrier, the replica must still hold
+		// the key under the epoch the read was routed with (a split may
+		// have moved it to a range this replica does not lead).
+		if err := p.r.CheckRead(p.epoch, []byte(p.in.Key)); err != nil || p.r.Destroyed() {
+			p.op.Drop()
+			w.Refused++
 			return
 		}
 		v, found, err := readLocal(p.node, p.in.Key)

@@ -120,11 +120,35 @@ func (r *Replica) applyEntries(ents []*raftpb.Entry) error {
 		return fmt.Errorf("replica: range %d: committed entries before initialization", r.cfg.RangeID)
 	}
 	b := r.cfg.DB.NewBatch()
-	defer b.Close()
+	defer func() { b.Close() }()
 	ov := &overlay{db: r.cfg.DB, pending: map[string][]byte{}, set: map[string]bool{}}
 	var results []appliedResult
 	removed := false
 	descChanged := false
+	// flush writes what the batch holds with the applied state so far.
+	flush := func() error {
+		cs, err := proto.Marshal(r.sm.confState)
+		if err != nil {
+			return err
+		}
+		r.sm.applied.ConfState = cs
+		if err := putProto(b, keys.RangeAppliedState(r.cfg.RangeID), r.sm.applied); err != nil {
+			return err
+		}
+		if descChanged {
+			if err := putProto(b, keys.RangeDescriptor(r.cfg.RangeID), r.sm.desc); err != nil {
+				return err
+			}
+		}
+		if err := r.cfg.DB.Write(b, &dkv.WriteOptions{Sync: false}); err != nil {
+			return fmt.Errorf("replica: range %d: apply through %d: %w", r.cfg.RangeID, r.sm.appliedIndex(), err)
+		}
+		b.Close()
+		b = r.cfg.DB.NewBatch()
+		ov = &overlay{db: r.cfg.DB, pending: map[string][]byte{}, set: map[string]bool{}}
+		descChanged = false
+		return nil
+	}
 	for _, e := range ents {
 		if e.GetIndex() <= r.sm.appliedIndex() {
 			continue // applied before a restart (or by a snapshot)
@@ -140,6 +164,19 @@ func (r *Replica) applyEntries(ents []*raftpb.Entry) error {
 			cmd := &kvpb.Command{}
 			if err := proto.Unmarshal(e.GetData(), cmd); err != nil {
 				return fmt.Errorf("%w: range %d: entry %d: command: %v", dkv.ErrCorruption, r.cfg.RangeID, e.GetIndex(), err)
+			}
+			if op := cmd.GetSplit(); op != nil {
+				// A split counts the keys it moves from the engine and
+				// writes its own batch: what came before it goes first.
+				if err := flush(); err != nil {
+					return err
+				}
+				res, rerr, err := r.applySplit(e, cmd.GetEpoch(), op)
+				if err != nil {
+					return err
+				}
+				results = append(results, appliedResult{id: cmd.GetId(), res: res, err: rerr})
+				break
 			}
 			res, rerr, err := r.applyCommand(b, ov, cmd)
 			if err != nil {
@@ -158,21 +195,8 @@ func (r *Replica) applyEntries(ents []*raftpb.Entry) error {
 		r.sm.applied.Index = e.GetIndex()
 		r.sm.applied.Term = e.GetTerm()
 	}
-	cs, err := proto.Marshal(r.sm.confState)
-	if err != nil {
+	if err := flush(); err != nil {
 		return err
-	}
-	r.sm.applied.ConfState = cs
-	if err := putProto(b, keys.RangeAppliedState(r.cfg.RangeID), r.sm.applied); err != nil {
-		return err
-	}
-	if descChanged {
-		if err := putProto(b, keys.RangeDescriptor(r.cfg.RangeID), r.sm.desc); err != nil {
-			return err
-		}
-	}
-	if err := r.cfg.DB.Write(b, &dkv.WriteOptions{Sync: false}); err != nil {
-		return fmt.Errorf("replica: range %d: apply through %d: %w", r.cfg.RangeID, r.sm.appliedIndex(), err)
 	}
 	r.storage.SetApplied(r.sm.appliedIndex(), r.sm.applied.GetTerm(), r.sm.confState)
 	for _, ar := range results {
@@ -215,6 +239,11 @@ func (r *Replica) applyCommand(b *dkv.Batch, ov *overlay, cmd *kvpb.Command) (re
 			res.Swapped = true
 			err = r.write(b, ov, c.GetKey(), c.New, c.New != nil)
 		}
+	case *kvpb.Command_AllocateRangeId:
+		if !desc.GetPlacement() {
+			return Result{}, &Error{Detail: &kvpb.Error{Message: fmt.Sprintf("range %d does not allocate range IDs (the placement group does)", desc.GetRangeId())}}, nil
+		}
+		res.RangeID, err = r.allocateRangeID(b, ov)
 	case *kvpb.Command_JoinNode:
 		res.NodeID, err = r.applyJoin(b, ov, op.JoinNode)
 		r.mu.Lock()
@@ -248,6 +277,20 @@ func (r *Replica) write(b *dkv.Batch, ov *overlay, key, value []byte, set bool) 
 	as.LiveKeys++
 	as.LiveBytes += int64(len(key) + len(value))
 	return ov.put(b, k, value)
+}
+
+// allocateRangeID takes the next range ID (IDs are never reused).
+func (r *Replica) allocateRangeID(b *dkv.Batch, ov *overlay) (uint64, error) {
+	k := keys.RangeSystem(r.cfg.RangeID, SystemNextRange)
+	v, found, err := ov.get(k)
+	if err != nil {
+		return 0, err
+	}
+	if !found || len(v) != 8 {
+		return 0, fmt.Errorf("%w: range %d: system record %q missing or malformed", dkv.ErrCorruption, r.cfg.RangeID, k)
+	}
+	id := binary.BigEndian.Uint64(v)
+	return id, ov.put(b, k, uint64Bytes(id+1))
 }
 
 // applyJoin records a new node and allocates its ID.

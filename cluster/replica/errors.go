@@ -22,6 +22,10 @@ func (e *Error) Ambiguous() bool { return e.Detail.GetAmbiguous() != nil }
 // engine error that stops it).
 var ErrStopped = errors.New("replica: stopped")
 
+// NotLeader is the answer of a replica that does not lead its range;
+// leaderNode is the node of the leader it knows of (0: none).
+func NotLeader(rangeID, leaderNode uint64) *Error { return notLeaderError(rangeID, leaderNode) }
+
 func notLeaderError(rangeID, leaderNode uint64) *Error {
 	return &Error{Detail: &kvpb.Error{
 		Message: fmt.Sprintf("range %d: not the leader (leader on node %d)", rangeID, leaderNode),

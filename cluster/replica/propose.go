@@ -19,7 +19,9 @@ import (
 type Result struct {
 	Swapped    bool                  // CompareAndSwap: the value was replaced
 	NodeID     uint64                // JoinNode: the new node's ID
-	Descriptor *kvpb.RangeDescriptor // a membership change: the descriptor after it
+	RangeID    uint64                // AllocateRangeID: the new range ID
+	Descriptor *kvpb.RangeDescriptor // a membership change or a split: the descriptor after it
+	Right      *kvpb.RangeDescriptor // a split: the new range's descriptor
 }
 
 // proposal is one command waiting to be proposed, committed and applied.
@@ -264,6 +266,9 @@ func (r *Replica) checkProposal(p *proposal) *Error {
 			return &Error{Detail: &kvpb.Error{Message: "invalid membership change: " + err.Error()}}
 		}
 		return nil
+	}
+	if op := p.cmd.GetSplit(); op != nil {
+		return r.checkSplit(p.cmd.GetEpoch(), op)
 	}
 	if e := p.cmd.GetEpoch(); e != nil && e.GetVersion() != desc.GetEpoch().GetVersion() {
 		return epochError(desc)

@@ -27,8 +27,8 @@ func (r *Replica) Process() error {
 		r.mu.Unlock()
 		return nil
 	}
-	inbox, ticks, reports, transfer := r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer
-	r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer = nil, 0, nil, 0
+	inbox, ticks, reports, transfer, campaign := r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer, r.mu.campaign
+	r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer, r.mu.campaign = nil, 0, nil, 0, false
 	r.mu.Unlock()
 	if err := r.cfg.Stopped(); err != nil {
 		r.failAll(stoppedError(err))
@@ -67,6 +67,9 @@ func (r *Replica) Process() error {
 	if transfer != 0 {
 		r.rn.TransferLeader(transfer)
 	}
+	if campaign && r.sm.desc != nil {
+		_ = r.rn.Campaign()
+	}
 	r.proposeQueued()
 	r.requestReads()
 
@@ -89,8 +92,19 @@ func (r *Replica) Process() error {
 }
 
 // step hands one message to raft. A MsgSnap whose data was staged by
-// ReceiveSnapshot is stepped like any other; raft answers it in a Ready.
+// ReceiveSnapshot is stepped like any other; raft answers it in a Ready —
+// unless its range would overlap another replica on this node (a split
+// this node has not applied yet), which it must not replace.
 func (r *Replica) step(m *raftpb.Message) {
+	if m.GetType() == raftpb.MsgSnap && r.cfg.Overlaps != nil {
+		r.mu.Lock()
+		in := r.mu.snaps[m.GetSnapshot().GetMetadata().GetIndex()]
+		r.mu.Unlock()
+		if in != nil && r.cfg.Overlaps(in.desc) {
+			r.cfg.Logger.Info("replica: snapshot overlaps another replica on this node; dropped", "range", r.cfg.RangeID)
+			return
+		}
+	}
 	if err := r.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
 		r.cfg.Logger.Debug("replica: step", "range", r.cfg.RangeID, "type", m.GetType().String(), "err", err)
 	}

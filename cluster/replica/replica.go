@@ -54,6 +54,19 @@ type Config struct {
 	// order (tests check that replicas apply the same sequence).
 	OnApply func(e *raftpb.Entry)
 
+	// Split is how a split this replica applies creates the new range on
+	// the node (the Store; docs/ranges.md). It decides whether this node
+	// hosts the new range and calls write exactly once with that decision
+	// and, when an uninitialized replica of the new range was here, its
+	// HardState; write builds and writes the split's one batch. The Store
+	// registers the new replica after write returns. nil: splits are
+	// refused.
+	Split func(a SplitArgs, write func(create bool, prior *raftpb.HardState) error) error
+	// Overlaps reports whether a range with desc would overlap another
+	// initialized replica on this node (a snapshot that does is not
+	// taken). nil: never.
+	Overlaps func(desc *kvpb.RangeDescriptor) bool
+
 	ElectionTick   int    // default 10
 	HeartbeatTick  int    // default 1
 	LogTailEntries uint64 // entries kept behind the applied index; default 10,000
@@ -122,6 +135,9 @@ type Replica struct {
 		// sysChanged: a system record (a node joined) was applied since
 		// the last TakeSystemChanged.
 		sysChanged bool
+		// campaign: start an election at the next Process (the right
+		// side of a split on the node that led the left).
+		campaign bool
 		nextRead   uint64
 	}
 }
@@ -238,6 +254,23 @@ func (r *Replica) Destroyed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.mu.destroyed
+}
+
+// SplitArgs describes the new range a split creates, for Config.Split.
+type SplitArgs struct {
+	Right     *kvpb.RangeDescriptor
+	ReplicaID uint64 // this node's replica of the new range
+	// Lead: this node's replica of the left side leads, so the right
+	// side's replica here campaigns at once.
+	Lead bool
+}
+
+// Campaign asks the replica to start an election at its next Process.
+func (r *Replica) Campaign() {
+	r.mu.Lock()
+	r.mu.campaign = true
+	r.mu.Unlock()
+	r.cfg.Schedule()
 }
 
 // Tick queues one tick of the replica's logical clock.

@@ -186,6 +186,9 @@ func (r *Replica) ReceiveSnapshot(header *kvpb.SnapshotHeader, next func() (*kvp
 	if desc.GetRangeId() != r.cfg.RangeID {
 		return fmt.Errorf("replica: snapshot of range %d sent to range %d", desc.GetRangeId(), r.cfg.RangeID)
 	}
+	if r.cfg.Overlaps != nil && r.cfg.Overlaps(desc) {
+		return fmt.Errorf("replica: range %d: snapshot's keys overlap another replica on this node (a split not applied here yet); try later", r.cfg.RangeID)
+	}
 	index := m.GetSnapshot().GetMetadata().GetIndex()
 	if st := r.Status(); index <= st.Applied {
 		return fmt.Errorf("replica: range %d: snapshot at %d is not newer than applied index %d", r.cfg.RangeID, index, st.Applied)

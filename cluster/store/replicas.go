@@ -33,6 +33,8 @@ func (s *Store) addReplicaLocked(rangeID, replicaID uint64) (*replica.Replica, e
 		Stopped:        s.stoppedErr,
 		Go:             s.goFunc(),
 		OnApply:        s.onApply(rangeID),
+		Split:          s.splitRange,
+		Overlaps:       s.overlaps,
 		ElectionTick:   s.cfg.ElectionTick,
 		HeartbeatTick:  s.cfg.HeartbeatTick,
 		LogTailEntries: s.cfg.LogTailEntries,
@@ -150,10 +152,14 @@ func (s *Store) replicaForMessage(rangeID, to uint64, create bool) (*replica.Rep
 			return nil, nil
 		}
 		// A newer replica of the range on this node: the old one was
-		// removed without hearing of it. Make room.
-		if err := s.removeReplicaLocked(r); err != nil {
-			return nil, err
-		}
+		// removed without hearing of it. Its worker removes it after its
+		// next Process (stopping it here could wait on a Process that
+		// waits for the lifecycle lock: a split); raft sends again.
+		s.mu.Lock()
+		s.mu.stale[rangeID] = r
+		s.mu.Unlock()
+		s.sched.add(rangeID)
+		return nil, nil
 	}
 	next, err := s.tombstone(rangeID)
 	if err != nil {

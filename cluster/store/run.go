@@ -168,7 +168,11 @@ func (s *Store) process(rangeID uint64) {
 	if err := r.Process(); err != nil {
 		return
 	}
-	if r.Destroyed() {
+	s.mu.Lock()
+	stale := s.mu.stale[rangeID] == r
+	delete(s.mu.stale, rangeID)
+	s.mu.Unlock()
+	if r.Destroyed() || stale {
 		if err := s.removeReplica(r); err != nil {
 			s.logger.Error("store: remove replica", "range", rangeID, "err", err)
 		}

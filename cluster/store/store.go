@@ -61,6 +61,9 @@ type Store struct {
 		ident    *kvpb.StoreIdent
 		replicas map[uint64]*replica.Replica
 		addrs    map[uint64]string // node ID → advertised address, learned
+		// stale: replicas a message for a newer replica ID of their
+		// range found here, for their worker to remove.
+		stale map[uint64]*replica.Replica
 	}
 	// lifecycle serializes creating and removing replicas.
 	lifecycle sync.Mutex
@@ -103,6 +106,7 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, fs: fs, db: db, logger: cfg.Logger, done: make(chan struct{}), stopper: make(chan struct{})}
 	s.mu.replicas = make(map[uint64]*replica.Replica)
 	s.mu.addrs = make(map[uint64]string)
+	s.mu.stale = make(map[uint64]*replica.Replica)
 	s.heard = make(map[uint64]time.Time)
 	s.sched.init()
 	// Snapshot tables a crash or a refused snapshot left behind are of no
@@ -224,7 +228,6 @@ func (s *Store) Bootstrap(self *kvpb.StoreIdent, members []*kvpb.NodeRecord) err
 	if s.Ident() != nil {
 		return fmt.Errorf("store: %s already belongs to cluster %x as node %d", s.cfg.Dir, s.Ident().GetClusterId(), s.NodeID())
 	}
-	const index, term = 10, 5
 	var replicas []*kvpb.ReplicaDescriptor
 	cs := &raftpb.ConfState{}
 	var maxID uint64
@@ -246,10 +249,8 @@ func (s *Store) Bootstrap(self *kvpb.StoreIdent, members []*kvpb.NodeRecord) err
 	defer b.Close()
 	u64 := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 	for _, d := range []*kvpb.RangeDescriptor{placement, user} {
-		if err := writeInitialRange(b, d, cs, index, term); err != nil {
-			return err
-		}
-		if err := b.Put(keys.RaftReplicaID(d.GetRangeId()), u64(self.GetNodeId())); err != nil {
+		hs := &raftpb.HardState{Term: proto.Uint64(replica.InitialTerm), Commit: proto.Uint64(replica.InitialIndex)}
+		if err := replica.WriteInitialRange(b, d, cs, hs, self.GetNodeId(), 0, 0); err != nil {
 			return err
 		}
 	}
@@ -339,28 +340,6 @@ func (s *Store) UpdateIdent(self *kvpb.StoreIdent) error {
 	s.mu.Lock()
 	s.mu.ident = self
 	s.mu.Unlock()
-	return nil
-}
-
-func writeInitialRange(b *dkv.Batch, desc *kvpb.RangeDescriptor, cs *raftpb.ConfState, index, term uint64) error {
-	rangeID := desc.GetRangeId()
-	csb, err := proto.Marshal(cs)
-	if err != nil {
-		return err
-	}
-	if err := putProto(b, keys.RangeAppliedState(rangeID), &kvpb.AppliedState{Index: index, Term: term, ConfState: csb}); err != nil {
-		return err
-	}
-	if err := putProto(b, keys.RangeDescriptor(rangeID), desc); err != nil {
-		return err
-	}
-	hs := &raftpb.HardState{Term: proto.Uint64(term), Commit: proto.Uint64(index)}
-	if err := putProto(b, keys.RaftHardState(rangeID), hs); err != nil {
-		return err
-	}
-	if err := putProto(b, keys.RaftTruncatedState(rangeID), &kvpb.TruncatedState{Index: index, Term: term}); err != nil {
-		return err
-	}
 	return nil
 }
 
