@@ -29,8 +29,8 @@ func (c *Client) Put(ctx context.Context, key, value []byte) error {
 	ctx, cancel := c.context(ctx)
 	defer cancel()
 	return c.do(ctx, request{op: "put", key: key, write: true,
-		send: func(ctx context.Context, kv kvpb.KVClient) (*kvpb.ResponseHeader, error) {
-			resp, err := kv.Put(ctx, &kvpb.PutRequest{Key: key, Value: value})
+		send: func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.ResponseHeader, error) {
+			resp, err := kv.Put(ctx, &kvpb.PutRequest{Header: h, Key: key, Value: value})
 			return resp.GetHeader(), err
 		}})
 }
@@ -46,9 +46,9 @@ func (c *Client) Get(ctx context.Context, key []byte) ([]byte, error) {
 	defer cancel()
 	var resp *kvpb.GetResponse
 	err := c.do(ctx, request{op: "get", key: key,
-		send: func(ctx context.Context, kv kvpb.KVClient) (*kvpb.ResponseHeader, error) {
+		send: func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.ResponseHeader, error) {
 			var err error
-			resp, err = kv.Get(ctx, &kvpb.GetRequest{Key: key})
+			resp, err = kv.Get(ctx, &kvpb.GetRequest{Header: h, Key: key})
 			return resp.GetHeader(), err
 		}})
 	switch {
@@ -71,8 +71,8 @@ func (c *Client) Delete(ctx context.Context, key []byte) error {
 	ctx, cancel := c.context(ctx)
 	defer cancel()
 	return c.do(ctx, request{op: "delete", key: key, write: true,
-		send: func(ctx context.Context, kv kvpb.KVClient) (*kvpb.ResponseHeader, error) {
-			resp, err := kv.Delete(ctx, &kvpb.DeleteRequest{Key: key})
+		send: func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.ResponseHeader, error) {
+			resp, err := kv.Delete(ctx, &kvpb.DeleteRequest{Header: h, Key: key})
 			return resp.GetHeader(), err
 		}})
 }
@@ -97,9 +97,9 @@ func (c *Client) CompareAndSwap(ctx context.Context, key, old, new []byte) (bool
 	defer cancel()
 	var resp *kvpb.CompareAndSwapResponse
 	err := c.do(ctx, request{op: "cas", key: key, write: true,
-		send: func(ctx context.Context, kv kvpb.KVClient) (*kvpb.ResponseHeader, error) {
+		send: func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.ResponseHeader, error) {
 			var err error
-			resp, err = kv.CompareAndSwap(ctx, req)
+			resp, err = kv.CompareAndSwap(ctx, &kvpb.CompareAndSwapRequest{Header: h, Key: req.Key, Old: req.Old, New: req.New})
 			return resp.GetHeader(), err
 		}})
 	if err != nil {
@@ -147,9 +147,9 @@ func (c *Client) Scan(ctx context.Context, start, end []byte, limit int) ([]KeyV
 		var resp *kvpb.ScanResponse
 		from := cur
 		err := c.do(ctx, request{op: "scan", key: from,
-			send: func(ctx context.Context, kv kvpb.KVClient) (*kvpb.ResponseHeader, error) {
+			send: func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.ResponseHeader, error) {
 				var err error
-				resp, err = kv.Scan(ctx, &kvpb.ScanRequest{Start: from, End: end, Limit: int64(ask)})
+				resp, err = kv.Scan(ctx, &kvpb.ScanRequest{Header: h, Start: from, End: end, Limit: int64(ask)})
 				return resp.GetHeader(), err
 			}})
 		if err != nil {

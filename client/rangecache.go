@@ -23,6 +23,7 @@ type rangeCache struct {
 
 type rangeEntry struct {
 	rangeID    uint64 // 0: not known
+	epoch      *kvpb.RangeEpoch
 	start, end []byte // [start, end); an empty end is the end of the key space
 	leader     string // address; "": not known
 }
@@ -83,15 +84,39 @@ func (rc *rangeCache) clearLeader(key []byte, addr string) {
 	}
 }
 
-// update records a range's descriptor, replacing the entries it overlaps.
-// The leader of an entry of the same range ID that had the same bounds is
-// kept.
+// header returns the request header that routes key to its cached range
+// (its ID and epoch), or nil to route by key.
+func (rc *rangeCache) header(key []byte) *kvpb.RequestHeader {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if i := rc.find(key); i >= 0 && rc.entries[i].rangeID != 0 {
+		return &kvpb.RequestHeader{RangeId: rc.entries[i].rangeID, Epoch: rc.entries[i].epoch}
+	}
+	return nil
+}
+
+// forget drops what the cache knows of key's range.
+func (rc *rangeCache) forget(key []byte) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if i := rc.find(key); i >= 0 {
+		rc.entries = slices.Delete(rc.entries, i, i+1)
+	}
+}
+
+// update records a range's descriptor, replacing the entries it overlaps,
+// unless one of them is newer: a split gives both halves a higher version
+// than the range they came from, so a descriptor overlapping a cached one
+// of a higher version (or of the same range with the same version and a
+// higher conf_ver) is stale — a lagging replica's — and is ignored. The
+// leader of an entry of the same range with the same bounds is kept.
 func (rc *rangeCache) update(d *kvpb.RangeDescriptor) {
-	if d == nil {
+	if d == nil || d.GetPlacement() {
 		return
 	}
 	ne := rangeEntry{
 		rangeID: d.GetRangeId(),
+		epoch:   d.GetEpoch(),
 		start:   slices.Clone(d.GetStartKey()),
 		end:     slices.Clone(d.GetEndKey()),
 	}
@@ -100,6 +125,11 @@ func (rc *rangeCache) update(d *kvpb.RangeDescriptor) {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	for _, e := range rc.entries {
+		if overlaps(e, ne) && e.epoch != nil && olderThan(ne, e) {
+			return
+		}
+	}
 	kept := rc.entries[:0:0]
 	for _, e := range rc.entries {
 		if !overlaps(e, ne) {
@@ -114,6 +144,16 @@ func (rc *rangeCache) update(d *kvpb.RangeDescriptor) {
 		return bytes.Compare(e.start, k)
 	})
 	rc.entries = slices.Insert(kept, i, ne)
+}
+
+// olderThan reports whether entry a's descriptor is older than b's, which
+// it overlaps.
+func olderThan(a, b rangeEntry) bool {
+	av, bv := a.epoch.GetVersion(), b.epoch.GetVersion()
+	if av != bv {
+		return av < bv
+	}
+	return a.rangeID == b.rangeID && a.epoch.GetConfVer() < b.epoch.GetConfVer()
 }
 
 // overlaps reports whether two entries share a key.

@@ -23,8 +23,10 @@ type request struct {
 	// write requests are sent again only when the previous attempt is
 	// known not to have been applied.
 	write bool
-	// send sends the request once on kv and returns the response's header.
-	send func(ctx context.Context, kv kvpb.KVClient) (*kvpb.ResponseHeader, error)
+	// send sends the request once on kv with header h (the range and
+	// epoch the client routes it to; nil: by key) and returns the
+	// response's header.
+	send func(ctx context.Context, kv kvpb.KVClient, h *kvpb.RequestHeader) (*kvpb.ResponseHeader, error)
 }
 
 // verdict is what an attempt's outcome tells the retry loop to do.
@@ -129,12 +131,13 @@ func (c *Client) attempt(ctx context.Context, addr string, r request) (verdict, 
 			}
 		}
 	}
-	hdr, err := r.send(sendCtx, kvpb.NewKVClient(cc))
+	hdr, err := r.send(sendCtx, kvpb.NewKVClient(cc), c.ranges.header(r.key))
 	if err != nil {
 		return c.rpcError(ctx, addr, r, err)
 	}
 	e := hdr.GetError()
 	if e == nil {
+		c.ranges.update(hdr.GetRange())
 		return done, nil
 	}
 	herr := headerError(e)
@@ -146,7 +149,12 @@ func (c *Client) attempt(ctx context.Context, addr string, r request) (verdict, 
 		}
 		c.ranges.clearLeader(r.key, addr)
 		return elsewhere, herr
-	case *kvpb.Error_RangeNotFound, *kvpb.Error_StoreStopped:
+	case *kvpb.Error_RangeNotFound:
+		// The range the client named is not on that node (or no
+		// longer exists): route by key until it learns better.
+		c.ranges.forget(r.key)
+		return elsewhere, herr
+	case *kvpb.Error_StoreStopped:
 		c.ranges.clearLeader(r.key, addr)
 		return elsewhere, herr
 	case *kvpb.Error_KeyNotInRange:

@@ -1742,8 +1742,11 @@ func (x *RequestHeader) GetEpoch() *RangeEpoch {
 }
 
 type ResponseHeader struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// range is, on success, the descriptor of the range that answered: the
+	// client caches it to route the next request by range and epoch.
+	Range         *RangeDescriptor `protobuf:"bytes,2,opt,name=range,proto3" json:"range,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1781,6 +1784,13 @@ func (*ResponseHeader) Descriptor() ([]byte, []int) {
 func (x *ResponseHeader) GetError() *Error {
 	if x != nil {
 		return x.Error
+	}
+	return nil
+}
+
+func (x *ResponseHeader) GetRange() *RangeDescriptor {
+	if x != nil {
+		return x.Range
 	}
 	return nil
 }
@@ -2980,7 +2990,11 @@ func (x *TransferLeaderResponse) GetHeader() *ResponseHeader {
 }
 
 type ClusterStatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cluster: answer for the whole cluster (the placement leader's view of
+	// the nodes, every range's newest state gathered from every node)
+	// instead of this node's own replicas.
+	Cluster       bool `protobuf:"varint,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3013,6 +3027,13 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
 	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ClusterStatusRequest) GetCluster() bool {
+	if x != nil {
+		return x.Cluster
+	}
+	return false
 }
 
 type ReplicaStatus struct {
@@ -3780,9 +3801,10 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\x06detail\"V\n" +
 	"\rRequestHeader\x12\x19\n" +
 	"\brange_id\x18\x01 \x01(\x04R\arangeId\x12*\n" +
-	"\x05epoch\x18\x02 \x01(\v2\x14.dkv.kvpb.RangeEpochR\x05epoch\"7\n" +
+	"\x05epoch\x18\x02 \x01(\v2\x14.dkv.kvpb.RangeEpochR\x05epoch\"h\n" +
 	"\x0eResponseHeader\x12%\n" +
-	"\x05error\x18\x01 \x01(\v2\x0f.dkv.kvpb.ErrorR\x05error\"2\n" +
+	"\x05error\x18\x01 \x01(\v2\x0f.dkv.kvpb.ErrorR\x05error\x12/\n" +
+	"\x05range\x18\x02 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05range\"2\n" +
 	"\bKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\"O\n" +
@@ -3860,8 +3882,9 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x17.dkv.kvpb.RequestHeaderR\x06header\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\"J\n" +
 	"\x16TransferLeaderResponse\x120\n" +
-	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\"\x16\n" +
-	"\x14ClusterStatusRequest\"\xbb\x01\n" +
+	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\"0\n" +
+	"\x14ClusterStatusRequest\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\bR\acluster\"\xbb\x01\n" +
 	"\rReplicaStatus\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\x04R\treplicaId\x12\x12\n" +
@@ -4049,74 +4072,75 @@ var file_cluster_kvpb_kv_proto_depIdxs = []int32{
 	24, // 20: dkv.kvpb.Error.store_stopped:type_name -> dkv.kvpb.StoreStopped
 	3,  // 21: dkv.kvpb.RequestHeader.epoch:type_name -> dkv.kvpb.RangeEpoch
 	25, // 22: dkv.kvpb.ResponseHeader.error:type_name -> dkv.kvpb.Error
-	26, // 23: dkv.kvpb.GetRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 24: dkv.kvpb.GetResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 25: dkv.kvpb.PutRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 26: dkv.kvpb.PutResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 27: dkv.kvpb.DeleteRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 28: dkv.kvpb.DeleteResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 29: dkv.kvpb.CompareAndSwapRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 30: dkv.kvpb.CompareAndSwapResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 31: dkv.kvpb.ScanRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 32: dkv.kvpb.ScanResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	28, // 33: dkv.kvpb.ScanResponse.kvs:type_name -> dkv.kvpb.KeyValue
-	27, // 34: dkv.kvpb.JoinResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	10, // 35: dkv.kvpb.JoinResponse.nodes:type_name -> dkv.kvpb.NodeRecord
-	2,  // 36: dkv.kvpb.ReplicaChange.type:type_name -> dkv.kvpb.ReplicaChangeType
-	26, // 37: dkv.kvpb.ChangeReplicasRequest.header:type_name -> dkv.kvpb.RequestHeader
-	41, // 38: dkv.kvpb.ChangeReplicasRequest.changes:type_name -> dkv.kvpb.ReplicaChange
-	27, // 39: dkv.kvpb.ChangeReplicasResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 40: dkv.kvpb.ChangeReplicasResponse.range:type_name -> dkv.kvpb.RangeDescriptor
-	26, // 41: dkv.kvpb.SplitRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 42: dkv.kvpb.SplitResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 43: dkv.kvpb.SplitResponse.left:type_name -> dkv.kvpb.RangeDescriptor
-	5,  // 44: dkv.kvpb.SplitResponse.right:type_name -> dkv.kvpb.RangeDescriptor
-	27, // 45: dkv.kvpb.AllocateRangeIDResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 46: dkv.kvpb.TransferLeaderRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 47: dkv.kvpb.TransferLeaderResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 48: dkv.kvpb.RangeStatus.range:type_name -> dkv.kvpb.RangeDescriptor
-	51, // 49: dkv.kvpb.RangeStatus.local:type_name -> dkv.kvpb.ReplicaStatus
-	10, // 50: dkv.kvpb.ClusterStatusResponse.nodes:type_name -> dkv.kvpb.NodeRecord
-	52, // 51: dkv.kvpb.ClusterStatusResponse.ranges:type_name -> dkv.kvpb.RangeStatus
-	53, // 52: dkv.kvpb.ClusterStatusResponse.liveness:type_name -> dkv.kvpb.NodeLiveness
-	4,  // 53: dkv.kvpb.RaftMessage.from:type_name -> dkv.kvpb.ReplicaDescriptor
-	4,  // 54: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
-	55, // 55: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
-	55, // 56: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
-	5,  // 57: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
-	58, // 58: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
-	28, // 59: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
-	29, // 60: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
-	31, // 61: dkv.kvpb.KV.Put:input_type -> dkv.kvpb.PutRequest
-	33, // 62: dkv.kvpb.KV.Delete:input_type -> dkv.kvpb.DeleteRequest
-	35, // 63: dkv.kvpb.KV.CompareAndSwap:input_type -> dkv.kvpb.CompareAndSwapRequest
-	37, // 64: dkv.kvpb.KV.Scan:input_type -> dkv.kvpb.ScanRequest
-	39, // 65: dkv.kvpb.Admin.Join:input_type -> dkv.kvpb.JoinRequest
-	42, // 66: dkv.kvpb.Admin.ChangeReplicas:input_type -> dkv.kvpb.ChangeReplicasRequest
-	48, // 67: dkv.kvpb.Admin.TransferLeader:input_type -> dkv.kvpb.TransferLeaderRequest
-	44, // 68: dkv.kvpb.Admin.Split:input_type -> dkv.kvpb.SplitRequest
-	46, // 69: dkv.kvpb.Admin.AllocateRangeID:input_type -> dkv.kvpb.AllocateRangeIDRequest
-	50, // 70: dkv.kvpb.Admin.ClusterStatus:input_type -> dkv.kvpb.ClusterStatusRequest
-	56, // 71: dkv.kvpb.Raft.RaftMessages:input_type -> dkv.kvpb.RaftMessageBatch
-	59, // 72: dkv.kvpb.Raft.Snapshot:input_type -> dkv.kvpb.SnapshotChunk
-	30, // 73: dkv.kvpb.KV.Get:output_type -> dkv.kvpb.GetResponse
-	32, // 74: dkv.kvpb.KV.Put:output_type -> dkv.kvpb.PutResponse
-	34, // 75: dkv.kvpb.KV.Delete:output_type -> dkv.kvpb.DeleteResponse
-	36, // 76: dkv.kvpb.KV.CompareAndSwap:output_type -> dkv.kvpb.CompareAndSwapResponse
-	38, // 77: dkv.kvpb.KV.Scan:output_type -> dkv.kvpb.ScanResponse
-	40, // 78: dkv.kvpb.Admin.Join:output_type -> dkv.kvpb.JoinResponse
-	43, // 79: dkv.kvpb.Admin.ChangeReplicas:output_type -> dkv.kvpb.ChangeReplicasResponse
-	49, // 80: dkv.kvpb.Admin.TransferLeader:output_type -> dkv.kvpb.TransferLeaderResponse
-	45, // 81: dkv.kvpb.Admin.Split:output_type -> dkv.kvpb.SplitResponse
-	47, // 82: dkv.kvpb.Admin.AllocateRangeID:output_type -> dkv.kvpb.AllocateRangeIDResponse
-	54, // 83: dkv.kvpb.Admin.ClusterStatus:output_type -> dkv.kvpb.ClusterStatusResponse
-	57, // 84: dkv.kvpb.Raft.RaftMessages:output_type -> dkv.kvpb.RaftStreamEnd
-	60, // 85: dkv.kvpb.Raft.Snapshot:output_type -> dkv.kvpb.SnapshotResponse
-	73, // [73:86] is the sub-list for method output_type
-	60, // [60:73] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	5,  // 23: dkv.kvpb.ResponseHeader.range:type_name -> dkv.kvpb.RangeDescriptor
+	26, // 24: dkv.kvpb.GetRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 25: dkv.kvpb.GetResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 26: dkv.kvpb.PutRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 27: dkv.kvpb.PutResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 28: dkv.kvpb.DeleteRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 29: dkv.kvpb.DeleteResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 30: dkv.kvpb.CompareAndSwapRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 31: dkv.kvpb.CompareAndSwapResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 32: dkv.kvpb.ScanRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 33: dkv.kvpb.ScanResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	28, // 34: dkv.kvpb.ScanResponse.kvs:type_name -> dkv.kvpb.KeyValue
+	27, // 35: dkv.kvpb.JoinResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	10, // 36: dkv.kvpb.JoinResponse.nodes:type_name -> dkv.kvpb.NodeRecord
+	2,  // 37: dkv.kvpb.ReplicaChange.type:type_name -> dkv.kvpb.ReplicaChangeType
+	26, // 38: dkv.kvpb.ChangeReplicasRequest.header:type_name -> dkv.kvpb.RequestHeader
+	41, // 39: dkv.kvpb.ChangeReplicasRequest.changes:type_name -> dkv.kvpb.ReplicaChange
+	27, // 40: dkv.kvpb.ChangeReplicasResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 41: dkv.kvpb.ChangeReplicasResponse.range:type_name -> dkv.kvpb.RangeDescriptor
+	26, // 42: dkv.kvpb.SplitRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 43: dkv.kvpb.SplitResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 44: dkv.kvpb.SplitResponse.left:type_name -> dkv.kvpb.RangeDescriptor
+	5,  // 45: dkv.kvpb.SplitResponse.right:type_name -> dkv.kvpb.RangeDescriptor
+	27, // 46: dkv.kvpb.AllocateRangeIDResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	26, // 47: dkv.kvpb.TransferLeaderRequest.header:type_name -> dkv.kvpb.RequestHeader
+	27, // 48: dkv.kvpb.TransferLeaderResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 49: dkv.kvpb.RangeStatus.range:type_name -> dkv.kvpb.RangeDescriptor
+	51, // 50: dkv.kvpb.RangeStatus.local:type_name -> dkv.kvpb.ReplicaStatus
+	10, // 51: dkv.kvpb.ClusterStatusResponse.nodes:type_name -> dkv.kvpb.NodeRecord
+	52, // 52: dkv.kvpb.ClusterStatusResponse.ranges:type_name -> dkv.kvpb.RangeStatus
+	53, // 53: dkv.kvpb.ClusterStatusResponse.liveness:type_name -> dkv.kvpb.NodeLiveness
+	4,  // 54: dkv.kvpb.RaftMessage.from:type_name -> dkv.kvpb.ReplicaDescriptor
+	4,  // 55: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
+	55, // 56: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
+	55, // 57: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
+	5,  // 58: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
+	58, // 59: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
+	28, // 60: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
+	29, // 61: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
+	31, // 62: dkv.kvpb.KV.Put:input_type -> dkv.kvpb.PutRequest
+	33, // 63: dkv.kvpb.KV.Delete:input_type -> dkv.kvpb.DeleteRequest
+	35, // 64: dkv.kvpb.KV.CompareAndSwap:input_type -> dkv.kvpb.CompareAndSwapRequest
+	37, // 65: dkv.kvpb.KV.Scan:input_type -> dkv.kvpb.ScanRequest
+	39, // 66: dkv.kvpb.Admin.Join:input_type -> dkv.kvpb.JoinRequest
+	42, // 67: dkv.kvpb.Admin.ChangeReplicas:input_type -> dkv.kvpb.ChangeReplicasRequest
+	48, // 68: dkv.kvpb.Admin.TransferLeader:input_type -> dkv.kvpb.TransferLeaderRequest
+	44, // 69: dkv.kvpb.Admin.Split:input_type -> dkv.kvpb.SplitRequest
+	46, // 70: dkv.kvpb.Admin.AllocateRangeID:input_type -> dkv.kvpb.AllocateRangeIDRequest
+	50, // 71: dkv.kvpb.Admin.ClusterStatus:input_type -> dkv.kvpb.ClusterStatusRequest
+	56, // 72: dkv.kvpb.Raft.RaftMessages:input_type -> dkv.kvpb.RaftMessageBatch
+	59, // 73: dkv.kvpb.Raft.Snapshot:input_type -> dkv.kvpb.SnapshotChunk
+	30, // 74: dkv.kvpb.KV.Get:output_type -> dkv.kvpb.GetResponse
+	32, // 75: dkv.kvpb.KV.Put:output_type -> dkv.kvpb.PutResponse
+	34, // 76: dkv.kvpb.KV.Delete:output_type -> dkv.kvpb.DeleteResponse
+	36, // 77: dkv.kvpb.KV.CompareAndSwap:output_type -> dkv.kvpb.CompareAndSwapResponse
+	38, // 78: dkv.kvpb.KV.Scan:output_type -> dkv.kvpb.ScanResponse
+	40, // 79: dkv.kvpb.Admin.Join:output_type -> dkv.kvpb.JoinResponse
+	43, // 80: dkv.kvpb.Admin.ChangeReplicas:output_type -> dkv.kvpb.ChangeReplicasResponse
+	49, // 81: dkv.kvpb.Admin.TransferLeader:output_type -> dkv.kvpb.TransferLeaderResponse
+	45, // 82: dkv.kvpb.Admin.Split:output_type -> dkv.kvpb.SplitResponse
+	47, // 83: dkv.kvpb.Admin.AllocateRangeID:output_type -> dkv.kvpb.AllocateRangeIDResponse
+	54, // 84: dkv.kvpb.Admin.ClusterStatus:output_type -> dkv.kvpb.ClusterStatusResponse
+	57, // 85: dkv.kvpb.Raft.RaftMessages:output_type -> dkv.kvpb.RaftStreamEnd
+	60, // 86: dkv.kvpb.Raft.Snapshot:output_type -> dkv.kvpb.SnapshotResponse
+	74, // [74:87] is the sub-list for method output_type
+	61, // [61:74] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_cluster_kvpb_kv_proto_init() }

@@ -91,7 +91,7 @@ var roleNames = map[kvpb.ReplicaRole]string{
 }
 
 func (n *Node) serveNodes(w http.ResponseWriter, r *http.Request) {
-	st, _, err := n.leaderStatus(r.Context())
+	st, err := n.clusterView(r.Context())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -108,6 +108,9 @@ func (n *Node) serveNodes(w http.ResponseWriter, r *http.Request) {
 		}
 		j.State = n.liveness(nd, j.HeardAgo)
 		for _, rs := range st.GetRanges() {
+			if rs.GetRange().GetPlacement() {
+				continue
+			}
 			for _, rd := range rs.GetRange().GetReplicas() {
 				if rd.GetNodeId() == nd.GetNodeId() {
 					j.Ranges++
@@ -144,8 +147,10 @@ func (n *Node) liveness(nd *kvpb.NodeRecord, heardAgoMs int64) string {
 	return "dead"
 }
 
+// serveRanges lists the ranges that hold user keys (the placement group
+// is not among them), in key order: together they tile the key space.
 func (n *Node) serveRanges(w http.ResponseWriter, r *http.Request) {
-	st, _, err := n.leaderStatus(r.Context())
+	st, err := n.clusterView(r.Context())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -153,6 +158,9 @@ func (n *Node) serveRanges(w http.ResponseWriter, r *http.Request) {
 	out := []RangeJSON{}
 	for _, rs := range st.GetRanges() {
 		d := rs.GetRange()
+		if d.GetPlacement() {
+			continue
+		}
 		j := RangeJSON{
 			ID: d.GetRangeId(), StartKey: nonNil(d.GetStartKey()), EndKey: nonNil(d.GetEndKey()),
 			Epoch:        EpochJSON{ConfVer: d.GetEpoch().GetConfVer(), Version: d.GetEpoch().GetVersion()},

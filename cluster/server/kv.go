@@ -36,7 +36,7 @@ func (s *kvServer) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResp
 	if h, err := s.n.header(err); err != nil || h != nil {
 		return &kvpb.GetResponse{Header: h}, err
 	}
-	return &kvpb.GetResponse{Found: found, Value: v}, nil
+	return &kvpb.GetResponse{Header: s.n.answered(req.GetHeader(), req.GetKey()), Found: found, Value: v}, nil
 }
 
 func (s *kvServer) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse, error) {
@@ -53,6 +53,9 @@ func (s *kvServer) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResp
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
 	h, err := s.n.header(s.n.store.Put(ctx, req.GetHeader(), req.GetKey(), req.GetValue()))
+	if h == nil && err == nil {
+		h = s.n.answered(req.GetHeader(), req.GetKey())
+	}
 	return &kvpb.PutResponse{Header: h}, err
 }
 
@@ -67,6 +70,9 @@ func (s *kvServer) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.D
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
 	h, err := s.n.header(s.n.store.Delete(ctx, req.GetHeader(), req.GetKey()))
+	if h == nil && err == nil {
+		h = s.n.answered(req.GetHeader(), req.GetKey())
+	}
 	return &kvpb.DeleteResponse{Header: h}, err
 }
 
@@ -85,6 +91,9 @@ func (s *kvServer) CompareAndSwap(ctx context.Context, req *kvpb.CompareAndSwapR
 	defer cancel()
 	swapped, err := s.n.store.CompareAndSwap(ctx, req.GetHeader(), req.GetKey(), req.Old, req.New)
 	h, err := s.n.header(err)
+	if h == nil && err == nil {
+		return &kvpb.CompareAndSwapResponse{Header: s.n.answered(req.GetHeader(), req.GetKey()), Swapped: swapped}, nil
+	}
 	return &kvpb.CompareAndSwapResponse{Header: h, Swapped: swapped && h == nil}, err
 }
 
@@ -109,7 +118,16 @@ func (s *kvServer) Scan(ctx context.Context, req *kvpb.ScanRequest) (*kvpb.ScanR
 	if h, err := s.n.header(err); err != nil || h != nil {
 		return &kvpb.ScanResponse{Header: h}, err
 	}
-	return &kvpb.ScanResponse{Kvs: kvs, RangeEnd: rangeEnd}, nil
+	return &kvpb.ScanResponse{Header: s.n.answered(req.GetHeader(), req.GetStart()), Kvs: kvs, RangeEnd: rangeEnd}, nil
+}
+
+// answered is the header of a successful answer: the descriptor of the
+// range that served it, for the client's cache.
+func (n *Node) answered(h *kvpb.RequestHeader, key []byte) *kvpb.ResponseHeader {
+	if d := n.store.Route(h, key); d != nil {
+		return &kvpb.ResponseHeader{Range: d}
+	}
+	return nil
 }
 
 func checkKey(k []byte) error {

@@ -46,6 +46,16 @@ func (s *Store) propose(ctx context.Context, h *kvpb.RequestHeader, key []byte, 
 	return r.Propose(ctx, cmd)
 }
 
+// Route returns the descriptor of the range a request with h and key
+// goes to on this node (for the response header), or nil.
+func (s *Store) Route(h *kvpb.RequestHeader, key []byte) *kvpb.RangeDescriptor {
+	r, err := s.route(h, key)
+	if err != nil {
+		return nil
+	}
+	return r.Descriptor()
+}
+
 // route finds the replica a request is for.
 func (s *Store) route(h *kvpb.RequestHeader, key []byte) (*replica.Replica, error) {
 	if h.GetRangeId() == 0 {

@@ -33,6 +33,8 @@
 //	                                run one node of a cluster on --dir
 //	dkv [FLAGS] demo [--duration D] [--quiet]
 //	                                run a three-node cluster on this machine
+//	dkv [FLAGS] range list|show ID|split ID [--key K] --endpoints H:P,...
+//	                                list, show and split a cluster's ranges
 //	dkv help [COMMAND]              print help, as does --help (dkv alone
 //	                                prints the usage on stderr, exit 2)
 //

@@ -195,7 +195,7 @@ Errors, logs and progress go to standard error; errors are prefixed
 	root.AddCommand(newPutCmd(g), newGetCmd(g), newDelCmd(g), newCASCmd(g), newDeleteRangeCmd(g),
 		newScanCmd(g), newSpaceCmd(g), newFlushCmd(g), newCompactCmd(g), newCheckpointCmd(g),
 		newSSTableCmd(g), newWALCmd(g), newManifestCmd(g), newLSMCmd(g), newCheckCmd(g),
-		newStartCmd(g), newDemoCmd(g))
+		newStartCmd(g), newDemoCmd(g), newRangeCmd(g))
 	return root, st
 }
 

@@ -1,0 +1,171 @@
+package clustertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/server"
+)
+
+// splitAt asks the cluster (through node via) to split the range holding
+// key at key, sending the request to the range's leader. It returns the
+// error the leader answered, if any.
+func splitAt(ctx context.Context, c *Cluster, via uint64, key []byte) error {
+	ac, done := adminClient(c, via)
+	defer done()
+	st, err := ac.ClusterStatus(ctx, &kvpb.ClusterStatusRequest{Cluster: true})
+	if err != nil {
+		return err
+	}
+	for _, rs := range st.GetRanges() {
+		d := rs.GetRange()
+		if d.GetPlacement() || bytes.Compare(key, d.GetStartKey()) < 0 || (len(d.GetEndKey()) > 0 && bytes.Compare(key, d.GetEndKey()) >= 0) {
+			continue
+		}
+		if rs.GetLeaderNodeId() == 0 {
+			return fmt.Errorf("range %d has no leader", d.GetRangeId())
+		}
+		lc, ldone := adminClient(c, rs.GetLeaderNodeId())
+		defer ldone()
+		resp, err := lc.Split(ctx, &kvpb.SplitRequest{Header: &kvpb.RequestHeader{RangeId: d.GetRangeId(), Epoch: d.GetEpoch()}, SplitKey: key})
+		if err != nil {
+			return err
+		}
+		if e := resp.GetHeader().GetError(); e != nil {
+			return fmt.Errorf("%s", e.GetMessage())
+		}
+		return nil
+	}
+	return fmt.Errorf("no range holds %q", key)
+}
+
+func adminClient(c *Cluster, id uint64) (kvpb.AdminClient, func()) {
+	conn, err := grpc.NewClient(c.Endpoints()[id-1], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		panic(err)
+	}
+	return kvpb.NewAdminClient(conn), func() { _ = conn.Close() }
+}
+
+// ranges reads GET /api/v1/ranges from node id.
+func ranges(t *testing.T, c *Cluster, id uint64) []server.RangeJSON {
+	resp, err := http.Get("http://" + c.HTTPAddr(id) + "/api/v1/ranges")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out []server.RangeJSON
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	return out
+}
+
+// requireTiled asserts that ranges tile the key space in order.
+func requireTiled(t *testing.T, rs []server.RangeJSON) {
+	t.Helper()
+	require.NotEmpty(t, rs)
+	require.Empty(t, rs[0].StartKey, "the first range starts the key space")
+	for i := 1; i < len(rs); i++ {
+		require.Equal(t, string(rs[i-1].EndKey), string(rs[i].StartKey), "range %d ends where range %d starts", rs[i-1].ID, rs[i].ID)
+		require.NotEmpty(t, rs[i].StartKey)
+	}
+	require.Empty(t, rs[len(rs)-1].EndKey, "the last range runs to the end of the key space")
+}
+
+// TestSplitsUnderTrafficAndFaults splits ranges through the Admin service
+// while the register and set workloads run through the routing client and
+// a nemesis partitions, crashes and restarts nodes. The register history
+// must be linearizable, every acknowledged insert must come back from a
+// Scan across the ranges, and the ranges must tile the key space.
+func TestSplitsUnderTrafficAndFaults(t *testing.T) {
+	seed := uint64(31)
+	if v := os.Getenv("DKV_SEED_BASE"); v != "" {
+		fmt.Sscan(v, &seed)
+	}
+	c := NewCluster(t, ClusterConfig{Nodes: 3, Seed: int64(seed), LogTailEntries: 50})
+	_, err := c.Leader(20 * time.Second)
+	require.NoError(t, err)
+	w := &RegisterWorkload{Client: c.Client(5 * time.Second), Clients: 6, Keys: 4, OpTimeout: 2 * time.Second, History: NewRealTimeHistory()}
+	set := &SetWorkload{Client: w.Client, Prefix: "set/", OpTimeout: 2 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		go set.Run(ctx)
+		w.Run(ctx, seed)
+	}()
+	rng := rand.New(rand.NewPCG(seed, 5))
+	splits, failed := 0, 0
+	var log []string
+	for ctx.Err() == nil {
+		time.Sleep(200*time.Millisecond + time.Duration(rng.IntN(300))*time.Millisecond)
+		// A split at a register key or among the set's keys.
+		var key string
+		if rng.IntN(2) == 0 {
+			key = fmt.Sprintf("r%d", 1+rng.IntN(3))
+		} else {
+			key = fmt.Sprintf("set/%08d", rng.IntN(400))
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if err := splitAt(sctx, c, uint64(rng.IntN(3)+1), []byte(key)); err != nil {
+			failed++
+		} else {
+			splits++
+			log = append(log, "split "+key)
+		}
+		scancel()
+		switch rng.IntN(5) {
+		case 0:
+			n := uint64(rng.IntN(3) + 1)
+			c.Crash(n)
+			log = append(log, fmt.Sprintf("crash %d", n))
+		case 1:
+			c.Faults.Heal()
+			if l, err := c.Leader(time.Second); err == nil {
+				c.Faults.Isolate(l)
+				log = append(log, fmt.Sprintf("isolate %d", l))
+			}
+		default:
+			c.Faults.Heal()
+			for id := uint64(1); id <= 3; id++ {
+				require.NoError(t, c.Restart(id))
+			}
+		}
+	}
+	<-done
+	c.Faults.Heal()
+	for id := uint64(1); id <= 3; id++ {
+		require.NoError(t, c.Restart(id))
+	}
+	viz := filepath.Join(t.TempDir(), "split-history.html")
+	if d := os.Getenv("DKV_REPORT_DIR"); d != "" {
+		viz = filepath.Join(d, fmt.Sprintf("split-seed-%d.html", seed))
+	}
+	require.NoError(t, w.History.CheckLinearizable(time.Minute, viz), "events: %v", log)
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ccancel()
+	acked, missing, err := set.Check(cctx)
+	require.NoError(t, err)
+	require.Empty(t, missing, "acknowledged inserts lost (events: %v)", log)
+	require.Greater(t, splits, 0, "no split succeeded (%d failed)", failed)
+	var rs []server.RangeJSON
+	require.Eventually(t, func() bool {
+		rs = ranges(t, c, 1)
+		return len(rs) == splits+1
+	}, 20*time.Second, 50*time.Millisecond, "every split's range is listed")
+	requireTiled(t, rs)
+	t.Logf("seed %d: %d splits (%d refused or failed), %d ranges; %d writes acknowledged, %d ambiguous; %d inserts acknowledged, all present; events %v",
+		seed, splits, failed, len(rs), w.Acked.Load(), w.Ambiguous.Load(), acked, log)
+	require.Greater(t, w.Acked.Load(), int64(20))
+}
