@@ -25,6 +25,8 @@ type ClusterConfig struct {
 	Seed           int64  // for the fault interposer
 	LogTailEntries uint64 // 0: the default
 	TickInterval   time.Duration
+	// RangeMaxBytes is the nodes' split size (0: the default).
+	RangeMaxBytes int64
 	// WrapFS, if set, wraps each node's filesystem (an error-injecting
 	// one, say).
 	WrapFS func(id uint64, fs vfs.FS) vfs.FS
@@ -107,6 +109,7 @@ func (c *Cluster) nodeConfig(n *clusterNode, members []*kvpb.NodeRecord, l, hl n
 		HTTPListener:   hl,
 		TickInterval:   c.cfg.TickInterval,
 		LogTailEntries: c.cfg.LogTailEntries,
+		RangeMaxBytes:  c.cfg.RangeMaxBytes,
 		Faults:         c.Faults,
 		DBOptions:      &dkv.Options{MemTableSize: 1 << 20},
 	}

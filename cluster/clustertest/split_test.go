@@ -169,3 +169,48 @@ func TestSplitsUnderTrafficAndFaults(t *testing.T) {
 		seed, splits, failed, len(rs), w.Acked.Load(), w.Ambiguous.Load(), acked, log)
 	require.Greater(t, w.Acked.Load(), int64(20))
 }
+
+// TestSplitBySize: with a small --range-max-bytes, writing through the
+// client makes the leaders split their ranges by themselves, at keys that
+// halve them; afterwards every range is below the limit or about to
+// split, the ranges tile the key space, and a Scan across all of them
+// returns every key once, in order.
+func TestSplitBySize(t *testing.T) {
+	const maxBytes = 16 << 10
+	c := NewCluster(t, ClusterConfig{Nodes: 3, RangeMaxBytes: maxBytes})
+	_, err := c.Leader(20 * time.Second)
+	require.NoError(t, err)
+	cl := c.Client(10 * time.Second)
+	ctx := context.Background()
+	val := bytes.Repeat([]byte("v"), 200)
+	const n = 600 // ~130 KiB: several splits
+	for i := range n {
+		require.NoError(t, cl.Put(ctx, []byte(fmt.Sprintf("key%05d", i)), val))
+	}
+	var rs []server.RangeJSON
+	require.Eventually(t, func() bool {
+		rs = ranges(t, c, 2)
+		if len(rs) < 4 {
+			return false
+		}
+		for _, r := range rs {
+			if r.ApproxBytes > maxBytes {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 100*time.Millisecond, "ranges split until each is below the limit")
+	requireTiled(t, rs)
+	var total int64
+	for _, r := range rs {
+		total += r.Keys
+	}
+	require.EqualValues(t, n, total, "the ranges' key counts add up")
+	kvs, err := cl.Scan(ctx, nil, nil, 0)
+	require.NoError(t, err)
+	require.Len(t, kvs, n)
+	for i, kv := range kvs {
+		require.Equal(t, fmt.Sprintf("key%05d", i), string(kv.Key))
+	}
+	t.Logf("%d ranges after writing %d keys of %d bytes with a %d-byte limit", len(rs), n, len(val), maxBytes)
+}

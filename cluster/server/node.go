@@ -48,6 +48,12 @@ type Config struct {
 	LogTailEntries uint64
 	DownAfter      time.Duration // default 5m
 	RequestTimeout time.Duration // server-side bound for requests without a deadline; default 30s
+	// RangeMaxBytes: a range this node leads is split in two once its
+	// live bytes pass it (--range-max-bytes). 0: 64 MiB; < 0: never.
+	RangeMaxBytes int64
+	// SplitCheckInterval is how often the node looks for ranges to split
+	// (default 1s).
+	SplitCheckInterval time.Duration
 
 	FS        vfs.FS
 	DBOptions *dkv.Options
@@ -98,6 +104,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.RangeMaxBytes == 0 {
+		cfg.RangeMaxBytes = DefaultRangeMaxBytes
+	}
+	if cfg.SplitCheckInterval <= 0 {
+		cfg.SplitCheckInterval = time.Second
 	}
 	if cfg.Dir == "" {
 		return nil, errors.New("server: no data directory")
@@ -170,6 +182,13 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		go func() {
 			defer n.wg.Done()
 			_ = n.http.Serve(n.httpLis)
+		}()
+	}
+	if cfg.RangeMaxBytes > 0 {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.splitBySize()
 		}()
 	}
 	close(n.serving)
@@ -497,6 +516,46 @@ func (n *Node) Stop() error {
 		n.stopErr = err
 	})
 	return n.stopErr
+}
+
+// DefaultRangeMaxBytes is --range-max-bytes's default.
+const DefaultRangeMaxBytes = 64 << 20
+
+// splitBySize splits, one at a time, the ranges this node leads whose live
+// bytes passed RangeMaxBytes, at the key that halves them, until the Store
+// stops.
+func (n *Node) splitBySize() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-n.store.Done()
+		cancel()
+	}()
+	t := time.NewTicker(n.cfg.SplitCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, r := range n.store.Replicas() {
+			st := r.Status()
+			d := st.Descriptor
+			if d == nil || d.GetPlacement() || st.RaftState != "StateLeader" || st.LiveBytes <= n.cfg.RangeMaxBytes {
+				continue
+			}
+			sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+			left, right, err := n.store.SplitRange(sctx, d.GetRangeId(), nil, d.GetEpoch(), n.allocateRangeID)
+			scancel()
+			if err != nil {
+				n.logger.Info("size split not done", "range", d.GetRangeId(), "bytes", st.LiveBytes, "err", err)
+				continue
+			}
+			n.logger.Info("range split by size", "range", d.GetRangeId(), "bytes", st.LiveBytes,
+				"left_end", fmt.Sprintf("%q", left.GetEndKey()), "new_range", right.GetRangeId())
+		}
+	}
 }
 
 func hostOf(addr string) string {

@@ -28,6 +28,7 @@ type startFlags struct {
 	downAfter time.Duration
 	insecure  bool
 	logLevel  string
+	rangeMax  string
 }
 
 func newStartCmd(g *globals) *cobra.Command {
@@ -72,6 +73,7 @@ on loopback addresses.`,
 	fl.StringVar(&f.cluster, "cluster", "", "bootstrap members `ID=HOST:PORT,...` (a new cluster)")
 	fl.StringVar(&f.join, "join", "", "`HOST:PORT` of a running member to join (a new node)")
 	fl.DurationVar(&f.downAfter, "down-after", 5*time.Minute, "time without a heartbeat before a node is dead")
+	fl.StringVar(&f.rangeMax, "range-max-bytes", "64MiB", "split a range this node leads once its live data passes `SIZE` (bytes, or with a unit: 256KiB, 64MiB)")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on non-loopback addresses without TLS")
 	fl.StringVar(&f.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn or error")
 	return cmd
@@ -122,6 +124,11 @@ func (f *startFlags) config(dir string) (server.Config, error) {
 	if f.downAfter <= 0 {
 		return cfg, usageError("--down-after must be positive")
 	}
+	rm, err := parseSize(f.rangeMax)
+	if err != nil || rm < 1024 {
+		return cfg, usageError("--range-max-bytes %q: want a size of at least 1KiB (bytes, or a number with B, KiB, MiB or GiB)", f.rangeMax)
+	}
+	cfg.RangeMaxBytes = rm
 	if f.cluster != "" {
 		members, err := parseMembers(f.cluster)
 		if err != nil {
@@ -148,6 +155,20 @@ func (f *startFlags) config(dir string) (server.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// parseSize parses a size: plain bytes, or a number with a unit (B, KiB,
+// MiB, GiB, or KB, MB, GB as their binary namesakes).
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	num := strings.TrimRightFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.ToLower(strings.TrimSpace(s[len(num):]))
+	mult := map[string]int64{"": 1, "b": 1, "kib": 1 << 10, "kb": 1 << 10, "k": 1 << 10, "mib": 1 << 20, "mb": 1 << 20, "m": 1 << 20, "gib": 1 << 30, "gb": 1 << 30, "g": 1 << 30}[unit]
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || mult == 0 || v > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return v * mult, nil
 }
 
 // parseMembers parses --cluster: ID=HOST:PORT,...
