@@ -138,7 +138,7 @@ type Replica struct {
 		// campaign: start an election at the next Process (the right
 		// side of a split on the node that led the left).
 		campaign bool
-		nextRead   uint64
+		nextRead uint64
 	}
 }
 
