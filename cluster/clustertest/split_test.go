@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/distributedkv/dkv/client"
 	"github.com/distributedkv/dkv/cluster/kvpb"
 	"github.com/distributedkv/dkv/cluster/server"
 )
@@ -213,4 +214,80 @@ func TestSplitBySize(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("key%05d", i), string(kv.Key))
 	}
 	t.Logf("%d ranges after writing %d keys of %d bytes with a %d-byte limit", len(rs), n, len(val), maxBytes)
+}
+
+// TestRoutingErrorsAfterSplit sends requests routed the way a client with
+// a stale or wrong cache would, after range 2 split at "m": each gets the
+// error that tells the client what to do, with the current descriptor
+// where there is one, and nothing is written.
+func TestRoutingErrorsAfterSplit(t *testing.T) {
+	c := NewCluster(t, ClusterConfig{Nodes: 3})
+	_, err := c.Leader(20 * time.Second)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var old *kvpb.RangeDescriptor
+	require.Eventually(t, func() bool {
+		rs := ranges(t, c, 1)
+		return len(rs) == 1 && rs[0].LeaderNodeID != 0
+	}, 20*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return splitAt(ctx, c, 1, []byte("m")) == nil }, 20*time.Second, 100*time.Millisecond)
+	var leftLeader, rightLeader uint64
+	require.Eventually(t, func() bool {
+		rs := ranges(t, c, 1)
+		if len(rs) != 2 || rs[0].LeaderNodeID == 0 || rs[1].LeaderNodeID == 0 {
+			return false
+		}
+		leftLeader, rightLeader = rs[0].LeaderNodeID, rs[1].LeaderNodeID
+		old = &kvpb.RangeDescriptor{RangeId: rs[0].ID, Epoch: &kvpb.RangeEpoch{ConfVer: rs[0].Epoch.ConfVer, Version: rs[0].Epoch.Version - 1}}
+		return true
+	}, 20*time.Second, 20*time.Millisecond)
+	kv := func(node uint64) kvpb.KVClient {
+		conn, err := grpc.NewClient(c.Endpoints()[node-1], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close() })
+		return kvpb.NewKVClient(conn)
+	}
+	put := func(node uint64, h *kvpb.RequestHeader, key string) *kvpb.Error {
+		resp, err := kv(node).Put(ctx, &kvpb.PutRequest{Header: h, Key: []byte(key), Value: []byte("v")})
+		require.NoError(t, err)
+		return resp.GetHeader().GetError()
+	}
+
+	// The epoch the client routed with is older than the range's.
+	e := put(leftLeader, &kvpb.RequestHeader{RangeId: 2, Epoch: old.GetEpoch()}, "a")
+	require.NotNil(t, e.GetEpochNotMatch(), "%v", e)
+	require.Equal(t, "m", string(e.GetEpochNotMatch().GetCurrent()[0].GetEndKey()))
+
+	// The range the client named no longer holds the key.
+	e = put(leftLeader, &kvpb.RequestHeader{RangeId: 2}, "q")
+	require.NotNil(t, e.GetKeyNotInRange(), "%v", e)
+	require.Equal(t, "m", string(e.GetKeyNotInRange().GetRange().GetEndKey()))
+
+	// A range that does not exist.
+	e = put(leftLeader, &kvpb.RequestHeader{RangeId: 999}, "a")
+	require.NotNil(t, e.GetRangeNotFound(), "%v", e)
+
+	// A node that does not lead the key's range names the one that does.
+	follower := rightLeader%3 + 1
+	e = put(follower, nil, "q")
+	require.NotNil(t, e.GetNotLeader(), "%v", e)
+	require.Equal(t, c.Endpoints()[rightLeader-1], e.GetNotLeader().GetLeaderAddr())
+
+	// None of them wrote anything; a request routed right does, and says
+	// which range answered.
+	cl := c.Client(10 * time.Second)
+	for _, k := range []string{"a", "q"} {
+		_, err := cl.Get(ctx, []byte(k))
+		require.ErrorIs(t, err, client.ErrNotFound, k)
+	}
+	resp, err := kv(rightLeader).Put(ctx, &kvpb.PutRequest{Key: []byte("q"), Value: []byte("v")})
+	require.NoError(t, err)
+	require.Nil(t, resp.GetHeader().GetError())
+	require.Equal(t, "m", string(resp.GetHeader().GetRange().GetStartKey()))
+
+	// A node that is down: the client goes elsewhere.
+	c.Crash(follower)
+	require.NoError(t, cl.Put(ctx, []byte("b"), []byte("v")))
+	require.NoError(t, cl.Put(ctx, []byte("r"), []byte("v")))
 }
