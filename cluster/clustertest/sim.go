@@ -62,6 +62,9 @@ type Sim struct {
 // SimStats counts a simulation's events.
 type SimStats struct {
 	Crashes, Restarts, SnapshotsSent, SnapshotsFailed, Batches, Dropped int
+	// RaftMessages counts messages of ranges sent (node pings, which
+	// carry none, are not counted).
+	RaftMessages int
 }
 
 type appliedEntry struct {
@@ -404,6 +407,11 @@ func (ss simSender) Send(to uint64, msgs []*kvpb.RaftMessage) bool {
 		return true // lost on the wire
 	}
 	s.Stats.Batches++
+	for _, m := range msgs {
+		if m.GetRangeId() != 0 {
+			s.Stats.RaftMessages++
+		}
+	}
 	delay := int64(1)
 	if s.cfg.MaxDelay > 0 {
 		delay += s.rng.Int64N(int64(s.cfg.MaxDelay) + 1)

@@ -3326,11 +3326,15 @@ func (x *ClusterStatusResponse) GetLiveness() []*NodeLiveness {
 }
 
 type RaftMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RangeId       uint64                 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
-	From          *ReplicaDescriptor     `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	To            *ReplicaDescriptor     `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
-	Message       []byte                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"` // raftpb.Message, marshalled in the Ready loop
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	RangeId uint64                 `protobuf:"varint,1,opt,name=range_id,json=rangeId,proto3" json:"range_id,omitempty"`
+	From    *ReplicaDescriptor     `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To      *ReplicaDescriptor     `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Message []byte                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"` // raftpb.Message, marshalled in the Ready loop
+	// quiesce, on a leader's MsgHeartbeat: the range is idle and every
+	// replica caught up; stop ticking until another message comes or the
+	// leader's node stops being heard (docs/ranges.md, "Idle ranges").
+	Quiesce       bool `protobuf:"varint,5,opt,name=quiesce,proto3" json:"quiesce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3391,6 +3395,13 @@ func (x *RaftMessage) GetMessage() []byte {
 		return x.Message
 	}
 	return nil
+}
+
+func (x *RaftMessage) GetQuiesce() bool {
+	if x != nil {
+		return x.Quiesce
+	}
+	return false
 }
 
 // RaftMessageBatch is what travels on a node's stream to a peer: the
@@ -3910,12 +3921,13 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\x04R\x06nodeId\x12*\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x14.dkv.kvpb.NodeRecordR\x05nodes\x12-\n" +
 	"\x06ranges\x18\x04 \x03(\v2\x15.dkv.kvpb.RangeStatusR\x06ranges\x122\n" +
-	"\bliveness\x18\x05 \x03(\v2\x16.dkv.kvpb.NodeLivenessR\bliveness\"\xa0\x01\n" +
+	"\bliveness\x18\x05 \x03(\v2\x16.dkv.kvpb.NodeLivenessR\bliveness\"\xba\x01\n" +
 	"\vRaftMessage\x12\x19\n" +
 	"\brange_id\x18\x01 \x01(\x04R\arangeId\x12/\n" +
 	"\x04from\x18\x02 \x01(\v2\x1b.dkv.kvpb.ReplicaDescriptorR\x04from\x12+\n" +
 	"\x02to\x18\x03 \x01(\v2\x1b.dkv.kvpb.ReplicaDescriptorR\x02to\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\fR\amessage\"\xc1\x01\n" +
+	"\amessage\x18\x04 \x01(\fR\amessage\x12\x18\n" +
+	"\aquiesce\x18\x05 \x01(\bR\aquiesce\"\xc1\x01\n" +
 	"\x10RaftMessageBatch\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\x04R\tclusterId\x12 \n" +

@@ -105,6 +105,7 @@ func (r *Replica) admit(add func()) error {
 		return rangeNotFoundError(r.cfg.RangeID)
 	}
 	add()
+	r.mu.quiesced = false // a request wakes the range
 	r.mu.Unlock()
 	r.cfg.Schedule()
 	return nil

@@ -29,6 +29,8 @@ func (r *Replica) Process() error {
 	}
 	inbox, ticks, reports, transfer, campaign := r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer, r.mu.campaign
 	r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer, r.mu.campaign = nil, 0, nil, 0, false
+	quiesceFrom := r.mu.quiesceFrom
+	r.mu.quiesceFrom = 0
 	r.mu.Unlock()
 	if err := r.cfg.Stopped(); err != nil {
 		r.failAll(stoppedError(err))
@@ -85,6 +87,12 @@ func (r *Replica) Process() error {
 		if destroyed {
 			break
 		}
+	}
+	switch {
+	case quiesceFrom != 0:
+		r.maybeQuiesceFollower(quiesceFrom)
+	case ticks > 0:
+		r.maybeQuiesceLeader()
 	}
 	r.dropStaleSnapshots()
 	r.publishStatus()
@@ -244,7 +252,10 @@ func (r *Replica) deferrable(m *raftpb.Message) bool {
 // send routes a Ready's messages to their nodes, marshalled here (raft's
 // messages must not be used after Advance). MsgSnap goes to the snapshot
 // sender instead.
-func (r *Replica) send(msgs []*raftpb.Message) {
+func (r *Replica) send(msgs []*raftpb.Message) { r.sendFlagged(msgs, false) }
+
+// sendFlagged is send, with every message marked quiescing or not.
+func (r *Replica) sendFlagged(msgs []*raftpb.Message, quiesce bool) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -277,6 +288,7 @@ func (r *Replica) send(msgs []*raftpb.Message) {
 			From:    from,
 			To:      &kvpb.ReplicaDescriptor{NodeId: node, ReplicaId: m.GetTo()},
 			Message: data,
+			Quiesce: quiesce,
 		})
 	}
 	for _, node := range order {

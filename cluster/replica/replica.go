@@ -66,6 +66,10 @@ type Config struct {
 	// initialized replica on this node (a snapshot that does is not
 	// taken). nil: never.
 	Overlaps func(desc *kvpb.RangeDescriptor) bool
+	// Live reports whether a node has been heard from lately (the Store's
+	// node heartbeats). A leader quiesces its idle range only while every
+	// follower's node is live. nil: ranges never quiesce.
+	Live func(node uint64) bool
 
 	ElectionTick   int    // default 10
 	HeartbeatTick  int    // default 1
@@ -112,6 +116,9 @@ type Replica struct {
 	// replaces it, else the next tick sends it.
 	deferred map[uint64]*raftpb.Message
 	lastLog  uint64 // log entries since the last truncation check
+	// idleTicks counts, on a leader, tick rounds in a row with nothing to
+	// do (quiesce.go).
+	idleTicks int
 	// ccProposed are the membership changes handed to raft in this round
 	// (checkDroppedConfChanges).
 	ccProposed []*proposal
@@ -138,6 +145,13 @@ type Replica struct {
 		// campaign: start an election at the next Process (the right
 		// side of a split on the node that led the left).
 		campaign bool
+		// quiesced: the range is idle; ticks are skipped until a message
+		// (other than a heartbeat response) or a request arrives, or the
+		// leader's node stops being live (quiesce.go).
+		quiesced bool
+		// quiesceFrom: a leader's quiescing heartbeat came from this
+		// replica ID, to be acted on after it is stepped.
+		quiesceFrom uint64
 		nextRead uint64
 	}
 }
@@ -157,6 +171,7 @@ type Status struct {
 	LiveKeys   int64
 	FirstIndex uint64
 	LastIndex  uint64
+	Quiesced   bool
 }
 
 type report struct {
@@ -273,9 +288,14 @@ func (r *Replica) Campaign() {
 	r.cfg.Schedule()
 }
 
-// Tick queues one tick of the replica's logical clock.
+// Tick queues one tick of the replica's logical clock, unless the range
+// is quiesced.
 func (r *Replica) Tick() {
 	r.mu.Lock()
+	if r.mu.quiesced {
+		r.mu.Unlock()
+		return
+	}
 	r.mu.ticks++
 	r.mu.Unlock()
 	r.cfg.Schedule()
@@ -283,10 +303,19 @@ func (r *Replica) Tick() {
 
 // Step queues a message from a peer. from is the sender's descriptor (its
 // node, so that replies can be routed before the descriptor names it).
-func (r *Replica) Step(from *kvpb.ReplicaDescriptor, m *raftpb.Message) {
+// quiesce marks a leader's quiescing heartbeat; any other message but a
+// heartbeat response wakes a quiesced replica.
+func (r *Replica) Step(from *kvpb.ReplicaDescriptor, m *raftpb.Message, quiesce bool) {
 	r.mu.Lock()
 	if from != nil && from.GetReplicaId() != 0 {
 		r.mu.peers[from.GetReplicaId()] = from.GetNodeId()
+	}
+	switch {
+	case quiesce:
+		r.mu.quiesceFrom = m.GetFrom()
+	case m.GetType() != raftpb.MsgHeartbeatResp:
+		r.mu.quiesced = false
+		r.mu.quiesceFrom = 0
 	}
 	r.mu.inbox = append(r.mu.inbox, m)
 	r.mu.Unlock()
@@ -350,6 +379,7 @@ func (r *Replica) publishStatus() {
 	s.FirstIndex, _ = r.storage.FirstIndex()
 	s.LastIndex, _ = r.storage.LastIndex()
 	r.mu.Lock()
+	s.Quiesced = r.mu.quiesced
 	r.mu.status = s
 	r.mu.Unlock()
 }

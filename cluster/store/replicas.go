@@ -35,6 +35,7 @@ func (s *Store) addReplicaLocked(rangeID, replicaID uint64) (*replica.Replica, e
 		OnApply:        s.onApply(rangeID),
 		Split:          s.splitRange,
 		Overlaps:       s.overlaps,
+		Live:           s.live,
 		ElectionTick:   s.cfg.ElectionTick,
 		HeartbeatTick:  s.cfg.HeartbeatTick,
 		LogTailEntries: s.cfg.LogTailEntries,
@@ -269,6 +270,7 @@ func (s *Store) HandleRaftBatch(b *kvpb.RaftMessageBatch) {
 	s.LearnAddr(b.GetFromNodeId(), b.GetFromAddr())
 	s.heardMu.Lock()
 	s.heard[b.GetFromNodeId()] = time.Now()
+	s.heardTick[b.GetFromNodeId()] = s.ticks.Load()
 	s.heardMu.Unlock()
 	for _, rm := range b.GetMessages() {
 		m := &raftpb.Message{}
@@ -284,6 +286,6 @@ func (s *Store) HandleRaftBatch(b *kvpb.RaftMessageBatch) {
 		if err != nil || r == nil {
 			continue
 		}
-		r.Step(rm.GetFrom(), m)
+		r.Step(rm.GetFrom(), m, rm.GetQuiesce() && m.GetType() == raftpb.MsgHeartbeat)
 	}
 }

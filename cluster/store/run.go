@@ -182,11 +182,50 @@ func (s *Store) process(rangeID uint64) {
 	}
 }
 
-// Tick advances every replica's logical clock by one tick.
+// pingEveryTicks is how often a Store tells every other node it is alive
+// (an empty batch): quiesced ranges send nothing, and their followers
+// watch their leader's node through these instead.
+const pingEveryTicks = 2
+
+// Tick advances every replica's logical clock by one tick (quiesced
+// replicas skip it; a quiesced follower whose leader's node fell silent is
+// woken first), and every few ticks pings the other nodes.
 func (s *Store) Tick() {
+	t := s.ticks.Add(1)
+	if t%pingEveryTicks == 0 && s.sender != nil {
+		s.mu.RLock()
+		var peers []uint64
+		for id := range s.mu.addrs {
+			if id != s.mu.ident.GetNodeId() {
+				peers = append(peers, id)
+			}
+		}
+		s.mu.RUnlock()
+		slices.Sort(peers)
+		for _, id := range peers {
+			s.sender.Send(id, []*kvpb.RaftMessage{{}})
+		}
+	}
 	for _, r := range s.Replicas() {
+		r.WakeIfLeaderDown(s.live)
 		r.Tick()
 	}
+}
+
+// live reports whether node was heard from within an election timeout
+// (in ticks); this node always is.
+func (s *Store) live(node uint64) bool {
+	if node == s.NodeID() {
+		return true
+	}
+	election := int64(s.cfg.ElectionTick)
+	if election == 0 {
+		election = 10
+	}
+	s.heardMu.Lock()
+	at, ok := s.heardTick[node]
+	s.heardMu.Unlock()
+	return ok && s.ticks.Load()-at <= election
 }
 
 // ProcessPending runs every replica with pending work, in range-ID order,

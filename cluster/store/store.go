@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -69,6 +70,8 @@ type Store struct {
 	lifecycle sync.Mutex
 	heardMu   sync.Mutex
 	heard     map[uint64]time.Time // node ID → when a message from it last arrived
+	heardTick map[uint64]int64     // node ID → the tick a message from it last arrived at
+	ticks     atomic.Int64         // ticks since the Store opened
 	sched     scheduler
 
 	errMu   sync.Mutex
@@ -108,6 +111,7 @@ func Open(cfg Config) (*Store, error) {
 	s.mu.addrs = make(map[uint64]string)
 	s.mu.stale = make(map[uint64]*replica.Replica)
 	s.heard = make(map[uint64]time.Time)
+	s.heardTick = make(map[uint64]int64)
 	s.sched.init()
 	// Snapshot tables a crash or a refused snapshot left behind are of no
 	// use: a snapshot is installed from a table and then removed.
