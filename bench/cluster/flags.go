@@ -34,6 +34,10 @@ type config struct {
 	keep       bool   // keep the data directories
 	logLevel   string // the nodes' and members' log level
 	startAfter time.Duration
+	ranges     int           // dkv: ranges the key space is split into before the preload
+	idleRanges int           // dkv: >0 measures the CPU of this many idle ranges instead of the workloads
+	idleFor    time.Duration // how long the idle CPU is measured
+	dkvFlags   string        // extra flags of every dkv start
 }
 
 // parseFlags parses the command line into a config; usage and errors go
@@ -68,6 +72,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.dir, "dir", "", "where the nodes' data directories go (empty: a temporary directory)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the data directories and node logs (nN.log, eN.log) afterwards")
 	fs.StringVar(&c.logLevel, "node_log_level", "warn", "the dkv nodes' --log-level and the etcd members' (their logs go to DIR/nN.log and DIR/eN.log)")
+	fs.IntVar(&c.ranges, "ranges", 1, "dkv: split the key space into this many ranges (at evenly spaced keys) before the preload; etcd is one group whatever it is")
+	fs.IntVar(&c.idleRanges, "idle_ranges", 0, "dkv: instead of the workloads, split into this many ranges, leave them idle, and report the nodes' CPU")
+	fs.DurationVar(&c.idleFor, "idle_for", 20*time.Second, "with -idle_ranges: how long the idle nodes' CPU is measured")
+	fs.StringVar(&c.dkvFlags, "dkv_flags", "", "extra flags for every dkv start, space-separated (e.g. --no-quiesce)")
 	fs.DurationVar(&c.startAfter, "start_timeout", time.Minute, "longest wait for each cluster to be ready (dkv: every /healthz and a leader; etcd: every member's status and a leader)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -103,6 +111,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-timeout %v: want > 0", c.timeout)
 	case c.startAfter <= 0:
 		return c, fmt.Errorf("-start_timeout %v: want > 0", c.startAfter)
+	case c.ranges < 1 || c.ranges > c.keys:
+		return c, fmt.Errorf("-ranges %d: want 1 to -keys", c.ranges)
+	case c.idleRanges < 0 || c.idleFor <= 0:
+		return c, fmt.Errorf("-idle_ranges %d / -idle_for %v: want ≥ 0 and > 0", c.idleRanges, c.idleFor)
 	}
 	return c, nil
 }

@@ -110,6 +110,15 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) (err error) 
 		if err := s.waitReady(ctx, cfg); err != nil {
 			return err
 		}
+		if s.name == "dkv" && cfg.idleRanges > 0 {
+			return measureIdle(ctx, cfg, s, stderr)
+		}
+		if s.name == "dkv" && cfg.ranges > 1 {
+			fmt.Fprintf(stderr, "dkv: splitting into %d ranges\n", cfg.ranges)
+			if err := splitInto(ctx, s.nodes, cfg.ranges, cfg.keys); err != nil {
+				return err
+			}
+		}
 	}
 	return measure(ctx, cfg, systems, r, stderr)
 }
@@ -122,7 +131,7 @@ func startSystem(name, bin, dir string, cfg config, addrs []string) (*system, er
 	switch name {
 	case "dkv":
 		s.res.Durability = "every write fsynced (the nodes' default)"
-		s.nodes, err = startNodes(bin, dir, cfg.logLevel, addrs)
+		s.nodes, err = startNodes(bin, dir, cfg.logLevel, strings.Fields(cfg.dkvFlags), addrs)
 		s.newKV = func() (kv, error) { return newDKVKV(s.nodes, cfg.timeout) }
 	case "etcd":
 		s.res.Durability = "every write fsynced to the WAL of a quorum before it is acknowledged (etcd's defaults, embed.NewConfig)"
@@ -248,5 +257,5 @@ func settings(cfg config) Settings {
 	return Settings{Systems: strings.Join(cfg.systems, ","), Order: cfg.order, Nodes: nodeCount, Keys: cfg.keys,
 		KeySize: keyLen, ValueSize: cfg.valueSize, Workloads: strings.Join(cfg.workloads, ","), Clients: cfg.clients,
 		Duration: cfg.duration.Seconds(), Warmup: cfg.warmup.Seconds(), ClientMode: mode,
-		TimeoutSecs: cfg.timeout.Seconds(), Seed: cfg.seed}
+		TimeoutSecs: cfg.timeout.Seconds(), Seed: cfg.seed, Ranges: cfg.ranges, DKVFlags: cfg.dkvFlags}
 }

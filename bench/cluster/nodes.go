@@ -98,7 +98,7 @@ const nodeCount = 3
 // (2 × nodeCount free addresses: each node's gRPC, then its HTTP), each
 // with its data in dir/nN and its output in dir/nN.log. On error the
 // nodes that started are stopped.
-func startNodes(bin, dir, logLevel string, addrs []string) ([]*node, error) {
+func startNodes(bin, dir, logLevel string, extra []string, addrs []string) ([]*node, error) {
 	var members []string
 	nodes := make([]*node, nodeCount)
 	for i := range nodes {
@@ -107,8 +107,8 @@ func startNodes(bin, dir, logLevel string, addrs []string) ([]*node, error) {
 		members = append(members, fmt.Sprintf("%d=%s", i+1, nodes[i].addr))
 	}
 	return startAll(nodes, func(n *node) []string {
-		return []string{bin, "start", "--id", strconv.Itoa(n.id), "--dir", n.dir,
-			"--addr", n.addr, "--http", n.http, "--cluster", strings.Join(members, ","), "--log-level", logLevel}
+		return append([]string{bin, "start", "--id", strconv.Itoa(n.id), "--dir", n.dir,
+			"--addr", n.addr, "--http", n.http, "--cluster", strings.Join(members, ","), "--log-level", logLevel}, extra...)
 	})
 }
 

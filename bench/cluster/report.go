@@ -44,6 +44,8 @@ type Settings struct {
 	ClientMode  string  `json:"client_mode"` // "shared": one client per system; "per-worker": one per goroutine
 	TimeoutSecs float64 `json:"timeout_seconds"`
 	Seed        uint64  `json:"seed"`
+	Ranges      int     `json:"ranges"`              // dkv's ranges (split before the preload)
+	DKVFlags    string  `json:"dkv_flags,omitempty"` // extra flags of dkv start
 }
 
 // SystemResult is one system's cluster and cells.
@@ -208,6 +210,13 @@ func summary(r *Report) string {
 	}
 	fmt.Fprintf(&b, "%s on 127.0.0.1, fsync on; %d keys of %d bytes, %d-byte values; %s cells after %s warmup; %s\n",
 		what, s.Keys, s.KeySize, s.ValueSize, fmtSeconds(s.Duration), fmtSeconds(s.Warmup), client)
+	if s.Ranges > 1 || s.DKVFlags != "" {
+		fmt.Fprintf(&b, "dkv: %d ranges (split before the preload)", max(s.Ranges, 1))
+		if s.DKVFlags != "" {
+			fmt.Fprintf(&b, ", dkv start %s", s.DKVFlags)
+		}
+		b.WriteString("\n")
+	}
 	if len(names) > 1 {
 		fmt.Fprintf(&b, "order: %s\n", r.Order)
 	}

@@ -200,7 +200,7 @@ func TestSplitBySize(t *testing.T) {
 			}
 		}
 		return true
-	}, 60*time.Second, 100*time.Millisecond, "ranges split until each is below the limit")
+	}, 60*time.Second, 100*time.Millisecond, "ranges split until each is below the limit: %+v", &rs)
 	requireTiled(t, rs)
 	var total int64
 	for _, r := range rs {

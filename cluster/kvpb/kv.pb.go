@@ -3044,6 +3044,7 @@ type ReplicaStatus struct {
 	Applied       uint64                 `protobuf:"varint,4,opt,name=applied,proto3" json:"applied,omitempty"`
 	LeadReplicaId uint64                 `protobuf:"varint,5,opt,name=lead_replica_id,json=leadReplicaId,proto3" json:"lead_replica_id,omitempty"`
 	RaftState     string                 `protobuf:"bytes,6,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"`
+	Quiesced      bool                   `protobuf:"varint,7,opt,name=quiesced,proto3" json:"quiesced,omitempty"` // idle: not ticking (docs/ranges.md)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3118,6 +3119,13 @@ func (x *ReplicaStatus) GetRaftState() string {
 		return x.RaftState
 	}
 	return ""
+}
+
+func (x *ReplicaStatus) GetQuiesced() bool {
+	if x != nil {
+		return x.Quiesced
+	}
+	return false
 }
 
 type RangeStatus struct {
@@ -3895,7 +3903,7 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\x16TransferLeaderResponse\x120\n" +
 	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\"0\n" +
 	"\x14ClusterStatusRequest\x12\x18\n" +
-	"\acluster\x18\x01 \x01(\bR\acluster\"\xbb\x01\n" +
+	"\acluster\x18\x01 \x01(\bR\acluster\"\xd7\x01\n" +
 	"\rReplicaStatus\x12\x1d\n" +
 	"\n" +
 	"replica_id\x18\x01 \x01(\x04R\treplicaId\x12\x12\n" +
@@ -3904,7 +3912,8 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\aapplied\x18\x04 \x01(\x04R\aapplied\x12&\n" +
 	"\x0flead_replica_id\x18\x05 \x01(\x04R\rleadReplicaId\x12\x1d\n" +
 	"\n" +
-	"raft_state\x18\x06 \x01(\tR\traftState\"\xca\x01\n" +
+	"raft_state\x18\x06 \x01(\tR\traftState\x12\x1a\n" +
+	"\bquiesced\x18\a \x01(\bR\bquiesced\"\xca\x01\n" +
 	"\vRangeStatus\x12/\n" +
 	"\x05range\x18\x01 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05range\x12$\n" +
 	"\x0eleader_node_id\x18\x02 \x01(\x04R\fleaderNodeId\x12!\n" +

@@ -76,6 +76,9 @@ func RangeNotFound(rangeID uint64, msg string) *Error {
 	}}
 }
 
+// Retry is a refusal before anything was proposed that may succeed later.
+func Retry(format string, args ...any) *Error { return retryError(format, args...) }
+
 // retryError is a refusal before anything was proposed that may succeed
 // later (a membership change while another is in flight).
 func retryError(format string, args ...any) *Error {

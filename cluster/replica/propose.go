@@ -106,6 +106,7 @@ func (r *Replica) admit(add func()) error {
 	}
 	add()
 	r.mu.quiesced = false // a request wakes the range
+	r.mu.quiesceFrom = 0
 	r.mu.Unlock()
 	r.cfg.Schedule()
 	return nil

@@ -91,25 +91,34 @@ func (r *Replica) quiescible() bool {
 func (r *Replica) maybeQuiesceFollower(from uint64) {
 	bs := r.rn.BasicStatus()
 	last, _ := r.storage.LastIndex()
-	if bs.RaftState != raft.StateFollower || bs.Lead != from || r.sm.appliedIndex() != bs.HardState.GetCommit() || last < bs.HardState.GetCommit() || r.rn.HasReady() {
+	if bs.RaftState != raft.StateFollower || bs.Lead != from || bs.HardState.GetTerm() == 0 || r.sm.appliedIndex() != bs.HardState.GetCommit() || last < bs.HardState.GetCommit() || r.rn.HasReady() {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.mu.inbox) > 0 || len(r.mu.queued) > 0 || len(r.mu.reads) > 0 || len(r.mu.waiting) > 0 || len(r.mu.snaps) > 0 {
-		return
+	if r.mu.quiesceFrom != from || len(r.mu.inbox) > 0 || len(r.mu.queued) > 0 || len(r.mu.reads) > 0 || len(r.mu.waiting) > 0 || len(r.mu.snaps) > 0 {
+		return // woken meanwhile, or work arrived: the next Process decides
 	}
 	r.mu.quiesced = true
+	r.mu.quiesceFrom = 0
 }
 
 // WakeIfLeaderDown wakes a quiesced follower whose leader's node is not
-// live, so that its election timer runs again.
+// live, so that its election timer runs again. live is called without the
+// replica's locks (it takes the Store's).
 func (r *Replica) WakeIfLeaderDown(live func(node uint64) bool) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.mu.quiesced && r.mu.status.RaftState != raft.StateLeader.String() && (r.mu.status.LeadNode == 0 || !live(r.mu.status.LeadNode)) {
+	check := r.mu.quiesced && r.mu.status.RaftState != raft.StateLeader.String()
+	lead := r.mu.status.LeadNode
+	r.mu.Unlock()
+	if !check || (lead != 0 && live(lead)) {
+		return
+	}
+	r.mu.Lock()
+	if r.mu.status.LeadNode == lead {
 		r.mu.quiesced = false
 	}
+	r.mu.Unlock()
 }
 
 // Quiesced reports whether the range is quiesced on this replica.

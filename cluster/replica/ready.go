@@ -29,8 +29,11 @@ func (r *Replica) Process() error {
 	}
 	inbox, ticks, reports, transfer, campaign := r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer, r.mu.campaign
 	r.mu.inbox, r.mu.ticks, r.mu.reports, r.mu.transfer, r.mu.campaign = nil, 0, nil, 0, false
+	// A quiescing heartbeat is acted on until the replica quiesces or
+	// something wakes it: a follower that could not quiesce the moment it
+	// stepped the heartbeat (a message was arriving) tries again at its
+	// next tick, since its leader, quiesced, sends nothing more.
 	quiesceFrom := r.mu.quiesceFrom
-	r.mu.quiesceFrom = 0
 	r.mu.Unlock()
 	if err := r.cfg.Stopped(); err != nil {
 		r.failAll(stoppedError(err))

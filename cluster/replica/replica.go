@@ -152,7 +152,7 @@ type Replica struct {
 		// quiesceFrom: a leader's quiescing heartbeat came from this
 		// replica ID, to be acted on after it is stepped.
 		quiesceFrom uint64
-		nextRead uint64
+		nextRead    uint64
 	}
 }
 

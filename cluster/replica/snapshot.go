@@ -190,8 +190,30 @@ func (r *Replica) ReceiveSnapshot(header *kvpb.SnapshotHeader, next func() (*kvp
 		return fmt.Errorf("replica: range %d: snapshot's keys overlap another replica on this node (a split not applied here yet); try later", r.cfg.RangeID)
 	}
 	index := m.GetSnapshot().GetMetadata().GetIndex()
-	if st := r.Status(); index <= st.Applied {
-		return fmt.Errorf("replica: range %d: snapshot at %d is not newer than applied index %d", r.cfg.RangeID, index, st.Applied)
+	if st := r.Status(); index <= st.Applied && st.Descriptor != nil {
+		// Nothing to install: this replica holds the state already (the
+		// split that created it on this node put it at the index a leader
+		// elected before that split applied here snapshots). raft answers
+		// a snapshot at or below its commit index with an acknowledgement
+		// of that index, which moves the leader's probe of this replica on
+		// to appends; refusing it instead would make the leader probe from
+		// the start of the log and send the same snapshot forever. The data
+		// is read and dropped.
+		for {
+			if _, err := next(); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				return err
+			}
+		}
+		m.Snapshot.Data = nil
+		r.mu.Lock()
+		r.mu.peers[m.GetFrom()] = header.GetMessage().GetFrom().GetNodeId()
+		r.mu.inbox = append(r.mu.inbox, m)
+		r.mu.quiesced = false
+		r.mu.Unlock()
+		r.cfg.Schedule()
+		return nil
 	}
 	fs := r.cfg.FS
 	if err := fs.MkdirAll(r.cfg.AuxDir, 0o755); err != nil {

@@ -117,7 +117,7 @@ func (n *Node) localStatus() (*kvpb.ClusterStatusResponse, error) {
 			Keys:         st.LiveKeys,
 			Local: &kvpb.ReplicaStatus{
 				ReplicaId: st.ReplicaID, Term: st.Term, Commit: st.Commit, Applied: st.Applied,
-				LeadReplicaId: st.Lead, RaftState: st.RaftState,
+				LeadReplicaId: st.Lead, RaftState: st.RaftState, Quiesced: st.Quiesced,
 			},
 		})
 	}
@@ -237,6 +237,7 @@ func mergeRanges(answers []*kvpb.ClusterStatusResponse) []*kvpb.RangeStatus {
 				b.led, b.leadTerm = true, l.GetTerm()
 				b.rs.LeaderNodeId = a.GetNodeId()
 				b.rs.ApproxBytes, b.rs.Keys = rs.GetApproxBytes(), rs.GetKeys()
+				b.rs.Local = rs.GetLocal()
 			}
 		}
 	}
@@ -306,7 +307,8 @@ func (n *Node) allocateRangeID(ctx context.Context) (uint64, error) {
 		}
 		last = fmt.Errorf("node %d: %w", node, err)
 	}
-	return 0, last
+	// The placement group may be electing: the caller may try again.
+	return 0, replica.Retry("no range ID from the placement group (%v); retry", last)
 }
 
 func (s *adminServer) AllocateRangeID(ctx context.Context, req *kvpb.AllocateRangeIDRequest) (*kvpb.AllocateRangeIDResponse, error) {

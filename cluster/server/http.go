@@ -68,6 +68,7 @@ type RangeJSON struct {
 	LeaderNodeID uint64        `json:"leader_node_id"`
 	ApproxBytes  int64         `json:"approx_bytes"`
 	Keys         int64         `json:"keys"`
+	Quiesced     bool          `json:"quiesced"` // idle on its leader: no ticks, no heartbeats
 }
 
 // EpochJSON is a range's epoch.
@@ -165,7 +166,7 @@ func (n *Node) serveRanges(w http.ResponseWriter, r *http.Request) {
 			ID: d.GetRangeId(), StartKey: nonNil(d.GetStartKey()), EndKey: nonNil(d.GetEndKey()),
 			Epoch:        EpochJSON{ConfVer: d.GetEpoch().GetConfVer(), Version: d.GetEpoch().GetVersion()},
 			LeaderNodeID: rs.GetLeaderNodeId(), ApproxBytes: rs.GetApproxBytes(), Keys: rs.GetKeys(),
-			Replicas: []ReplicaJSON{},
+			Quiesced: rs.GetLeaderNodeId() != 0 && rs.GetLocal().GetQuiesced(), Replicas: []ReplicaJSON{},
 		}
 		for _, rd := range d.GetReplicas() {
 			j.Replicas = append(j.Replicas, ReplicaJSON{NodeID: rd.GetNodeId(), ReplicaID: rd.GetReplicaId(), Role: roleNames[rd.GetRole()]})

@@ -51,6 +51,9 @@ type Config struct {
 	// RangeMaxBytes: a range this node leads is split in two once its
 	// live bytes pass it (--range-max-bytes). 0: 64 MiB; < 0: never.
 	RangeMaxBytes int64
+	// DisableQuiesce keeps idle ranges ticking (--no-quiesce, hidden: for
+	// measuring what quiescence saves).
+	DisableQuiesce bool
 	// SplitCheckInterval is how often the node looks for ranges to split
 	// (default 1s).
 	SplitCheckInterval time.Duration
@@ -130,6 +133,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		ElectionTick:   cfg.ElectionTick,
 		HeartbeatTick:  cfg.HeartbeatTick,
 		LogTailEntries: cfg.LogTailEntries,
+		DisableQuiesce: cfg.DisableQuiesce,
 		Logger:         cfg.Logger,
 	})
 	if err != nil {

@@ -35,7 +35,7 @@ func (s *Store) addReplicaLocked(rangeID, replicaID uint64) (*replica.Replica, e
 		OnApply:        s.onApply(rangeID),
 		Split:          s.splitRange,
 		Overlaps:       s.overlaps,
-		Live:           s.live,
+		Live:           s.liveFunc(),
 		ElectionTick:   s.cfg.ElectionTick,
 		HeartbeatTick:  s.cfg.HeartbeatTick,
 		LogTailEntries: s.cfg.LogTailEntries,
@@ -46,6 +46,13 @@ func (s *Store) addReplicaLocked(rangeID, replicaID uint64) (*replica.Replica, e
 	}
 	s.mu.replicas[rangeID] = r
 	return r, nil
+}
+
+func (s *Store) liveFunc() func(uint64) bool {
+	if s.cfg.DisableQuiesce {
+		return nil
+	}
+	return s.live
 }
 
 func (s *Store) onApply(rangeID uint64) func(*raftpb.Entry) {
@@ -281,7 +288,13 @@ func (s *Store) HandleRaftBatch(b *kvpb.RaftMessageBatch) {
 		if m.GetTo() != rm.GetTo().GetReplicaId() || m.GetTo() == 0 || !peerMessage(rm, m) {
 			continue
 		}
-		create := m.GetType() == raftpb.MsgApp || m.GetType() == raftpb.MsgHeartbeat
+		// What a leader sends a new member creates its replica; so do
+		// votes: the right side of a split campaigns at once, and its
+		// replicas on nodes that have not applied the split yet must be
+		// able to vote (an uninitialized replica has an empty log; the
+		// split keeps the vote it gives: docs/ranges.md).
+		create := m.GetType() == raftpb.MsgApp || m.GetType() == raftpb.MsgHeartbeat ||
+			m.GetType() == raftpb.MsgVote || m.GetType() == raftpb.MsgPreVote
 		r, err := s.replicaForMessage(rm.GetRangeId(), m.GetTo(), create)
 		if err != nil || r == nil {
 			continue

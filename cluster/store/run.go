@@ -215,7 +215,10 @@ func (s *Store) Tick() {
 // live reports whether node was heard from within an election timeout
 // (in ticks); this node always is.
 func (s *Store) live(node uint64) bool {
-	if node == s.NodeID() {
+	s.mu.RLock()
+	self := s.mu.ident.GetNodeId()
+	s.mu.RUnlock()
+	if node == self {
 		return true
 	}
 	election := int64(s.cfg.ElectionTick)

@@ -49,6 +49,7 @@ func (s *Store) splitRange(a replica.SplitArgs, write func(create bool, prior *r
 			// The right side's leader reached this node first: the
 			// uninitialized replica may have voted. It stops here, and
 			// its HardState is carried into the split's.
+			s.splitsOverUninit.Add(1)
 			old.Stop()
 			prior, err = s.loadHardState(id)
 			if err != nil {
@@ -118,6 +119,11 @@ func spansOverlap(a, b, c, d []byte) bool {
 	return (len(d) == 0 || bytes.Compare(a, d) < 0) && (len(b) == 0 || bytes.Compare(c, b) < 0)
 }
 
+// SplitsOverUninitialized counts the splits that found an uninitialized
+// replica of their right side on this node (its leader's messages came
+// before the split applied here) and took it over.
+func (s *Store) SplitsOverUninitialized() int64 { return s.splitsOverUninit.Load() }
+
 // AllocateRangeID takes a new range ID from the placement group's
 // allocator. This node's replica of the placement group must lead
 // (otherwise NotLeader names the node that does).
@@ -148,7 +154,7 @@ func (s *Store) SplitRange(ctx context.Context, rangeID uint64, key []byte, epoc
 	}
 	id, err := alloc(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("store: split of range %d: allocate a range ID: %w", rangeID, err)
+		return nil, nil, err
 	}
 	return r.Split(ctx, key, id, epoch)
 }

@@ -46,6 +46,9 @@ type Config struct {
 	ElectionTick   int
 	HeartbeatTick  int
 	LogTailEntries uint64
+	// DisableQuiesce keeps idle ranges ticking (for measuring what
+	// quiescence saves).
+	DisableQuiesce bool
 	Logger         *slog.Logger
 }
 
@@ -72,7 +75,10 @@ type Store struct {
 	heard     map[uint64]time.Time // node ID → when a message from it last arrived
 	heardTick map[uint64]int64     // node ID → the tick a message from it last arrived at
 	ticks     atomic.Int64         // ticks since the Store opened
-	sched     scheduler
+	// splitsOverUninit counts splits that took over an uninitialized
+	// replica of their right side (split.go).
+	splitsOverUninit atomic.Int64
+	sched            scheduler
 
 	errMu   sync.Mutex
 	err     error

@@ -100,9 +100,9 @@ func (t *Transport) receiveBatch(b *kvpb.RaftMessageBatch) error {
 			valid++
 		}
 	}
-	if valid == 0 {
-		return nil
-	}
+	// A batch without messages still says its sender is alive: the
+	// Store's node pings are such batches (its liveness keeps quiesced
+	// ranges' followers watching their leader's node).
 	if valid < len(b.Messages) {
 		msgs := make([]*kvpb.RaftMessage, 0, valid)
 		for _, m := range b.Messages {

@@ -29,6 +29,7 @@ type startFlags struct {
 	insecure  bool
 	logLevel  string
 	rangeMax  string
+	noQuiesce bool
 }
 
 func newStartCmd(g *globals) *cobra.Command {
@@ -75,6 +76,8 @@ on loopback addresses.`,
 	fl.DurationVar(&f.downAfter, "down-after", 5*time.Minute, "time without a heartbeat before a node is dead")
 	fl.StringVar(&f.rangeMax, "range-max-bytes", "64MiB", "split a range this node leads once its live data passes `SIZE` (bytes, or with a unit: 256KiB, 64MiB)")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on non-loopback addresses without TLS")
+	fl.BoolVar(&f.noQuiesce, "no-quiesce", false, "keep idle ranges ticking (for benchmarks of what quiescence saves)")
+	_ = fl.MarkHidden("no-quiesce")
 	fl.StringVar(&f.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn or error")
 	return cmd
 }
@@ -129,6 +132,7 @@ func (f *startFlags) config(dir string) (server.Config, error) {
 		return cfg, usageError("--range-max-bytes %q: want a size of at least 1KiB (bytes, or a number with B, KiB, MiB or GiB)", f.rangeMax)
 	}
 	cfg.RangeMaxBytes = rm
+	cfg.DisableQuiesce = f.noQuiesce
 	if f.cluster != "" {
 		members, err := parseMembers(f.cluster)
 		if err != nil {
