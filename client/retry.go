@@ -61,6 +61,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 		last      error // why the latest attempt failed
 		pauses    int   // pauses in a row, for the backoff
 		redirects int   // redirects in a row without a pause
+		looked    bool  // the placement group was asked where the key is
 		n         = uint64(len(c.endpoints))
 		cursor    = c.cursor.Load()
 	)
@@ -75,6 +76,11 @@ func (c *Client) do(ctx context.Context, r request) error {
 			return fmt.Errorf("client: %s %s: %w (last error: %v)", r.op, showKey(r.key), err, last)
 		}
 		addr := c.ranges.leader(r.key)
+		if addr == "" && !looked && c.ranges.header(r.key) == nil {
+			// Nothing cached for the key: ask the placement group once.
+			looked = true
+			addr = c.lookup(ctx, r.key, c.endpoints[cursor%n])
+		}
 		if addr == "" {
 			addr = c.endpoints[cursor%n]
 		}
@@ -101,6 +107,44 @@ func (c *Client) do(ctx context.Context, r request) error {
 		sleep(ctx, pause(pauses))
 		pauses++
 	}
+}
+
+// lookupTimeout bounds one question to the placement group.
+const lookupTimeout = time.Second
+
+// lookup asks the placement group, through the node at via (following
+// its hint to the group's leader once), where key's range is and who
+// leads it, caches the answer, and returns the leader's address; "" when
+// it learned nothing (the group has no record yet, or did not answer:
+// the request is then routed by key as before).
+func (c *Client) lookup(ctx context.Context, key []byte, via string) string {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	for range 2 {
+		cc, err := c.conn(via)
+		if err != nil {
+			return ""
+		}
+		resp, err := kvpb.NewAdminClient(cc).LookupRange(ctx, &kvpb.LookupRangeRequest{Key: key})
+		if err != nil {
+			return ""
+		}
+		if e := resp.GetHeader().GetError(); e != nil {
+			hint := e.GetNotLeader().GetLeaderAddr()
+			if hint == "" || hint == via {
+				return ""
+			}
+			via = hint
+			continue
+		}
+		rec := resp.GetRange()
+		c.ranges.update(rec.GetRange())
+		if resp.GetLeaderAddr() != "" && c.ranges.header(key).GetRangeId() == rec.GetRange().GetRangeId() {
+			c.ranges.setLeader(key, resp.GetLeaderAddr())
+		}
+		return c.ranges.leader(key)
+	}
+	return ""
 }
 
 // attempt sends r to addr once and judges the outcome.

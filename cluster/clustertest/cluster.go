@@ -27,6 +27,9 @@ type ClusterConfig struct {
 	TickInterval   time.Duration
 	// RangeMaxBytes is the nodes' split size (0: the default).
 	RangeMaxBytes int64
+	// ReportInterval is how often nodes report to the placement group
+	// (0: the default).
+	ReportInterval time.Duration
 	// WrapFS, if set, wraps each node's filesystem (an error-injecting
 	// one, say).
 	WrapFS func(id uint64, fs vfs.FS) vfs.FS
@@ -110,6 +113,7 @@ func (c *Cluster) nodeConfig(n *clusterNode, members []*kvpb.NodeRecord, l, hl n
 		TickInterval:   c.cfg.TickInterval,
 		LogTailEntries: c.cfg.LogTailEntries,
 		RangeMaxBytes:  c.cfg.RangeMaxBytes,
+		ReportInterval: c.cfg.ReportInterval,
 		Faults:         c.Faults,
 		DBOptions:      &dkv.Options{MemTableSize: 1 << 20},
 	}

@@ -660,13 +660,22 @@ func (x *ReplicaTombstone) GetNextReplicaId() uint64 {
 
 // NodeRecord is one member of the cluster, stored in the system records.
 type NodeRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"` // advertised gRPC address
-	HttpAddr      string                 `protobuf:"bytes,3,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
-	State         NodeState              `protobuf:"varint,4,opt,name=state,proto3,enum=dkv.kvpb.NodeState" json:"state,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	NodeId   uint64                 `protobuf:"varint,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Addr     string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"` // advertised gRPC address
+	HttpAddr string                 `protobuf:"bytes,3,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	State    NodeState              `protobuf:"varint,4,opt,name=state,proto3,enum=dkv.kvpb.NodeState" json:"state,omitempty"`
+	// From the node's heartbeats to the placement group (zero before the
+	// first): when the latest was applied (the placement leader's clock,
+	// Unix milliseconds), and what the node reported in it.
+	HeartbeatUnixMs int64 `protobuf:"varint,5,opt,name=heartbeat_unix_ms,json=heartbeatUnixMs,proto3" json:"heartbeat_unix_ms,omitempty"`
+	CapacityBytes   int64 `protobuf:"varint,6,opt,name=capacity_bytes,json=capacityBytes,proto3" json:"capacity_bytes,omitempty"` // the filesystem holding --dir
+	AvailableBytes  int64 `protobuf:"varint,7,opt,name=available_bytes,json=availableBytes,proto3" json:"available_bytes,omitempty"`
+	UsedBytes       int64 `protobuf:"varint,8,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"` // the engine's files
+	Replicas        int64 `protobuf:"varint,9,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Leaders         int64 `protobuf:"varint,10,opt,name=leaders,proto3" json:"leaders,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *NodeRecord) Reset() {
@@ -727,6 +736,135 @@ func (x *NodeRecord) GetState() NodeState {
 	return NodeState_NODE_ACTIVE
 }
 
+func (x *NodeRecord) GetHeartbeatUnixMs() int64 {
+	if x != nil {
+		return x.HeartbeatUnixMs
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetCapacityBytes() int64 {
+	if x != nil {
+		return x.CapacityBytes
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetAvailableBytes() int64 {
+	if x != nil {
+		return x.AvailableBytes
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetUsedBytes() int64 {
+	if x != nil {
+		return x.UsedBytes
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetReplicas() int64 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+func (x *NodeRecord) GetLeaders() int64 {
+	if x != nil {
+		return x.Leaders
+	}
+	return 0
+}
+
+// RangeRecord is the placement group's view of one range, from its
+// leader's reports: the newest descriptor reported (an older epoch is
+// never accepted), and the size and load with it.
+type RangeRecord struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Range          *RangeDescriptor       `protobuf:"bytes,1,opt,name=range,proto3" json:"range,omitempty"`
+	LeaderNodeId   uint64                 `protobuf:"varint,2,opt,name=leader_node_id,json=leaderNodeId,proto3" json:"leader_node_id,omitempty"`
+	ApproxBytes    int64                  `protobuf:"varint,3,opt,name=approx_bytes,json=approxBytes,proto3" json:"approx_bytes,omitempty"`
+	Keys           int64                  `protobuf:"varint,4,opt,name=keys,proto3" json:"keys,omitempty"`
+	RequestsPerSec float64                `protobuf:"fixed64,5,opt,name=requests_per_sec,json=requestsPerSec,proto3" json:"requests_per_sec,omitempty"`
+	ReportedUnixMs int64                  `protobuf:"varint,6,opt,name=reported_unix_ms,json=reportedUnixMs,proto3" json:"reported_unix_ms,omitempty"` // the placement leader's clock
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RangeRecord) Reset() {
+	*x = RangeRecord{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RangeRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RangeRecord) ProtoMessage() {}
+
+func (x *RangeRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RangeRecord.ProtoReflect.Descriptor instead.
+func (*RangeRecord) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RangeRecord) GetRange() *RangeDescriptor {
+	if x != nil {
+		return x.Range
+	}
+	return nil
+}
+
+func (x *RangeRecord) GetLeaderNodeId() uint64 {
+	if x != nil {
+		return x.LeaderNodeId
+	}
+	return 0
+}
+
+func (x *RangeRecord) GetApproxBytes() int64 {
+	if x != nil {
+		return x.ApproxBytes
+	}
+	return 0
+}
+
+func (x *RangeRecord) GetKeys() int64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *RangeRecord) GetRequestsPerSec() float64 {
+	if x != nil {
+		return x.RequestsPerSec
+	}
+	return 0
+}
+
+func (x *RangeRecord) GetReportedUnixMs() int64 {
+	if x != nil {
+		return x.ReportedUnixMs
+	}
+	return 0
+}
+
 // Command is the data of a normal Raft entry.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -740,6 +878,7 @@ type Command struct {
 	//	*Command_JoinNode
 	//	*Command_Split
 	//	*Command_AllocateRangeId
+	//	*Command_Report
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -747,7 +886,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[8]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +898,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[8]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +911,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{8}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Command) GetId() uint64 {
@@ -850,6 +989,15 @@ func (x *Command) GetAllocateRangeId() *AllocateRangeIDOp {
 	return nil
 }
 
+func (x *Command) GetReport() *ReportOp {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Report); ok {
+			return x.Report
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -878,6 +1026,10 @@ type Command_AllocateRangeId struct {
 	AllocateRangeId *AllocateRangeIDOp `protobuf:"bytes,8,opt,name=allocate_range_id,json=allocateRangeId,proto3,oneof"`
 }
 
+type Command_Report struct {
+	Report *ReportOp `protobuf:"bytes,9,opt,name=report,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_Delete) isCommand_Op() {}
@@ -889,6 +1041,71 @@ func (*Command_JoinNode) isCommand_Op() {}
 func (*Command_Split) isCommand_Op() {}
 
 func (*Command_AllocateRangeId) isCommand_Op() {}
+
+func (*Command_Report) isCommand_Op() {}
+
+// ReportOp is a node's report to the placement group (range 1 only): its
+// heartbeat, and the ranges it leads. now_unix_ms is the proposing
+// placement leader's clock, so every replica applies the same times.
+type ReportOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Heartbeat     *NodeRecord            `protobuf:"bytes,1,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"` // node_id required; its heartbeat fields
+	Ranges        []*RangeRecord         `protobuf:"bytes,2,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	NowUnixMs     int64                  `protobuf:"varint,3,opt,name=now_unix_ms,json=nowUnixMs,proto3" json:"now_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportOp) Reset() {
+	*x = ReportOp{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportOp) ProtoMessage() {}
+
+func (x *ReportOp) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportOp.ProtoReflect.Descriptor instead.
+func (*ReportOp) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReportOp) GetHeartbeat() *NodeRecord {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return nil
+}
+
+func (x *ReportOp) GetRanges() []*RangeRecord {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+func (x *ReportOp) GetNowUnixMs() int64 {
+	if x != nil {
+		return x.NowUnixMs
+	}
+	return 0
+}
 
 // SplitOp cuts the range at split_key: the range keeps [start, split_key)
 // and a new range new_range_id takes [split_key, end) with the same
@@ -903,7 +1120,7 @@ type SplitOp struct {
 
 func (x *SplitOp) Reset() {
 	*x = SplitOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[9]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1132,7 @@ func (x *SplitOp) String() string {
 func (*SplitOp) ProtoMessage() {}
 
 func (x *SplitOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[9]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1145,7 @@ func (x *SplitOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SplitOp.ProtoReflect.Descriptor instead.
 func (*SplitOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{9}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SplitOp) GetSplitKey() []byte {
@@ -955,7 +1172,7 @@ type AllocateRangeIDOp struct {
 
 func (x *AllocateRangeIDOp) Reset() {
 	*x = AllocateRangeIDOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[10]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1184,7 @@ func (x *AllocateRangeIDOp) String() string {
 func (*AllocateRangeIDOp) ProtoMessage() {}
 
 func (x *AllocateRangeIDOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[10]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1197,7 @@ func (x *AllocateRangeIDOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRangeIDOp.ProtoReflect.Descriptor instead.
 func (*AllocateRangeIDOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{10}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{12}
 }
 
 type PutOp struct {
@@ -993,7 +1210,7 @@ type PutOp struct {
 
 func (x *PutOp) Reset() {
 	*x = PutOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[11]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1222,7 @@ func (x *PutOp) String() string {
 func (*PutOp) ProtoMessage() {}
 
 func (x *PutOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[11]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1235,7 @@ func (x *PutOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutOp.ProtoReflect.Descriptor instead.
 func (*PutOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{11}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PutOp) GetKey() []byte {
@@ -1044,7 +1261,7 @@ type DeleteOp struct {
 
 func (x *DeleteOp) Reset() {
 	*x = DeleteOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[12]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1273,7 @@ func (x *DeleteOp) String() string {
 func (*DeleteOp) ProtoMessage() {}
 
 func (x *DeleteOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[12]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1286,7 @@ func (x *DeleteOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOp.ProtoReflect.Descriptor instead.
 func (*DeleteOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{12}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteOp) GetKey() []byte {
@@ -1090,7 +1307,7 @@ type CompareAndSwapOp struct {
 
 func (x *CompareAndSwapOp) Reset() {
 	*x = CompareAndSwapOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[13]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1319,7 @@ func (x *CompareAndSwapOp) String() string {
 func (*CompareAndSwapOp) ProtoMessage() {}
 
 func (x *CompareAndSwapOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[13]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1332,7 @@ func (x *CompareAndSwapOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareAndSwapOp.ProtoReflect.Descriptor instead.
 func (*CompareAndSwapOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{13}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CompareAndSwapOp) GetKey() []byte {
@@ -1152,7 +1369,7 @@ type JoinNodeOp struct {
 
 func (x *JoinNodeOp) Reset() {
 	*x = JoinNodeOp{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[14]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1381,7 @@ func (x *JoinNodeOp) String() string {
 func (*JoinNodeOp) ProtoMessage() {}
 
 func (x *JoinNodeOp) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[14]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1394,7 @@ func (x *JoinNodeOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinNodeOp.ProtoReflect.Descriptor instead.
 func (*JoinNodeOp) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{14}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JoinNodeOp) GetAddr() string {
@@ -1214,7 +1431,7 @@ type ConfChangeContext struct {
 
 func (x *ConfChangeContext) Reset() {
 	*x = ConfChangeContext{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[15]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1443,7 @@ func (x *ConfChangeContext) String() string {
 func (*ConfChangeContext) ProtoMessage() {}
 
 func (x *ConfChangeContext) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[15]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1456,7 @@ func (x *ConfChangeContext) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfChangeContext.ProtoReflect.Descriptor instead.
 func (*ConfChangeContext) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{15}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ConfChangeContext) GetId() uint64 {
@@ -1274,7 +1491,7 @@ type NotLeader struct {
 
 func (x *NotLeader) Reset() {
 	*x = NotLeader{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[16]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1503,7 @@ func (x *NotLeader) String() string {
 func (*NotLeader) ProtoMessage() {}
 
 func (x *NotLeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[16]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1516,7 @@ func (x *NotLeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotLeader.ProtoReflect.Descriptor instead.
 func (*NotLeader) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{16}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NotLeader) GetRangeId() uint64 {
@@ -1332,7 +1549,7 @@ type RangeNotFound struct {
 
 func (x *RangeNotFound) Reset() {
 	*x = RangeNotFound{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[17]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1561,7 @@ func (x *RangeNotFound) String() string {
 func (*RangeNotFound) ProtoMessage() {}
 
 func (x *RangeNotFound) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[17]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1574,7 @@ func (x *RangeNotFound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeNotFound.ProtoReflect.Descriptor instead.
 func (*RangeNotFound) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{17}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RangeNotFound) GetRangeId() uint64 {
@@ -1377,7 +1594,7 @@ type KeyNotInRange struct {
 
 func (x *KeyNotInRange) Reset() {
 	*x = KeyNotInRange{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[18]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1389,7 +1606,7 @@ func (x *KeyNotInRange) String() string {
 func (*KeyNotInRange) ProtoMessage() {}
 
 func (x *KeyNotInRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[18]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1402,7 +1619,7 @@ func (x *KeyNotInRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyNotInRange.ProtoReflect.Descriptor instead.
 func (*KeyNotInRange) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{18}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KeyNotInRange) GetKey() []byte {
@@ -1428,7 +1645,7 @@ type EpochNotMatch struct {
 
 func (x *EpochNotMatch) Reset() {
 	*x = EpochNotMatch{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[19]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1657,7 @@ func (x *EpochNotMatch) String() string {
 func (*EpochNotMatch) ProtoMessage() {}
 
 func (x *EpochNotMatch) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[19]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1670,7 @@ func (x *EpochNotMatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EpochNotMatch.ProtoReflect.Descriptor instead.
 func (*EpochNotMatch) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{19}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EpochNotMatch) GetCurrent() []*RangeDescriptor {
@@ -1471,7 +1688,7 @@ type Ambiguous struct {
 
 func (x *Ambiguous) Reset() {
 	*x = Ambiguous{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[20]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1700,7 @@ func (x *Ambiguous) String() string {
 func (*Ambiguous) ProtoMessage() {}
 
 func (x *Ambiguous) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[20]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1713,7 @@ func (x *Ambiguous) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ambiguous.ProtoReflect.Descriptor instead.
 func (*Ambiguous) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{20}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{22}
 }
 
 type StoreStopped struct {
@@ -1507,7 +1724,7 @@ type StoreStopped struct {
 
 func (x *StoreStopped) Reset() {
 	*x = StoreStopped{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[21]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1736,7 @@ func (x *StoreStopped) String() string {
 func (*StoreStopped) ProtoMessage() {}
 
 func (x *StoreStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[21]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1749,7 @@ func (x *StoreStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreStopped.ProtoReflect.Descriptor instead.
 func (*StoreStopped) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{21}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{23}
 }
 
 type Error struct {
@@ -1553,7 +1770,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[22]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1782,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[22]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1795,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{22}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Error) GetMessage() string {
@@ -1699,7 +1916,7 @@ type RequestHeader struct {
 
 func (x *RequestHeader) Reset() {
 	*x = RequestHeader{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[23]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +1928,7 @@ func (x *RequestHeader) String() string {
 func (*RequestHeader) ProtoMessage() {}
 
 func (x *RequestHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[23]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +1941,7 @@ func (x *RequestHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestHeader.ProtoReflect.Descriptor instead.
 func (*RequestHeader) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{23}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RequestHeader) GetRangeId() uint64 {
@@ -1753,7 +1970,7 @@ type ResponseHeader struct {
 
 func (x *ResponseHeader) Reset() {
 	*x = ResponseHeader{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[24]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1982,7 @@ func (x *ResponseHeader) String() string {
 func (*ResponseHeader) ProtoMessage() {}
 
 func (x *ResponseHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[24]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1995,7 @@ func (x *ResponseHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseHeader.ProtoReflect.Descriptor instead.
 func (*ResponseHeader) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{24}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResponseHeader) GetError() *Error {
@@ -1805,7 +2022,7 @@ type KeyValue struct {
 
 func (x *KeyValue) Reset() {
 	*x = KeyValue{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[25]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +2034,7 @@ func (x *KeyValue) String() string {
 func (*KeyValue) ProtoMessage() {}
 
 func (x *KeyValue) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[25]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +2047,7 @@ func (x *KeyValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
 func (*KeyValue) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{25}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KeyValue) GetKey() []byte {
@@ -1857,7 +2074,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[26]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +2086,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[26]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +2099,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{26}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetRequest) GetHeader() *RequestHeader {
@@ -1910,7 +2127,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[27]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2139,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[27]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2152,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{27}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetResponse) GetHeader() *ResponseHeader {
@@ -1970,7 +2187,7 @@ type PutRequest struct {
 
 func (x *PutRequest) Reset() {
 	*x = PutRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[28]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2199,7 @@ func (x *PutRequest) String() string {
 func (*PutRequest) ProtoMessage() {}
 
 func (x *PutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[28]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2212,7 @@ func (x *PutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRequest.ProtoReflect.Descriptor instead.
 func (*PutRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{28}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PutRequest) GetHeader() *RequestHeader {
@@ -2028,7 +2245,7 @@ type PutResponse struct {
 
 func (x *PutResponse) Reset() {
 	*x = PutResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[29]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2257,7 @@ func (x *PutResponse) String() string {
 func (*PutResponse) ProtoMessage() {}
 
 func (x *PutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[29]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2270,7 @@ func (x *PutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutResponse.ProtoReflect.Descriptor instead.
 func (*PutResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{29}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *PutResponse) GetHeader() *ResponseHeader {
@@ -2073,7 +2290,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[30]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2302,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[30]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2315,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{30}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteRequest) GetHeader() *RequestHeader {
@@ -2124,7 +2341,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[31]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2353,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[31]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2366,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{31}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeleteResponse) GetHeader() *ResponseHeader {
@@ -2171,7 +2388,7 @@ type CompareAndSwapRequest struct {
 
 func (x *CompareAndSwapRequest) Reset() {
 	*x = CompareAndSwapRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[32]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +2400,7 @@ func (x *CompareAndSwapRequest) String() string {
 func (*CompareAndSwapRequest) ProtoMessage() {}
 
 func (x *CompareAndSwapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[32]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +2413,7 @@ func (x *CompareAndSwapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareAndSwapRequest.ProtoReflect.Descriptor instead.
 func (*CompareAndSwapRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{32}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CompareAndSwapRequest) GetHeader() *RequestHeader {
@@ -2237,7 +2454,7 @@ type CompareAndSwapResponse struct {
 
 func (x *CompareAndSwapResponse) Reset() {
 	*x = CompareAndSwapResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[33]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2466,7 @@ func (x *CompareAndSwapResponse) String() string {
 func (*CompareAndSwapResponse) ProtoMessage() {}
 
 func (x *CompareAndSwapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[33]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2479,7 @@ func (x *CompareAndSwapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareAndSwapResponse.ProtoReflect.Descriptor instead.
 func (*CompareAndSwapResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{33}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CompareAndSwapResponse) GetHeader() *ResponseHeader {
@@ -2291,7 +2508,7 @@ type ScanRequest struct {
 
 func (x *ScanRequest) Reset() {
 	*x = ScanRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[34]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2303,7 +2520,7 @@ func (x *ScanRequest) String() string {
 func (*ScanRequest) ProtoMessage() {}
 
 func (x *ScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[34]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2316,7 +2533,7 @@ func (x *ScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
 func (*ScanRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{34}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ScanRequest) GetHeader() *RequestHeader {
@@ -2360,7 +2577,7 @@ type ScanResponse struct {
 
 func (x *ScanResponse) Reset() {
 	*x = ScanResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[35]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2589,7 @@ func (x *ScanResponse) String() string {
 func (*ScanResponse) ProtoMessage() {}
 
 func (x *ScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[35]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2602,7 @@ func (x *ScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
 func (*ScanResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{35}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ScanResponse) GetHeader() *ResponseHeader {
@@ -2420,7 +2637,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[36]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +2649,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[36]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +2662,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{36}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *JoinRequest) GetAddr() string {
@@ -2481,7 +2698,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[37]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2710,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[37]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2723,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{37}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *JoinResponse) GetHeader() *ResponseHeader {
@@ -2547,7 +2764,7 @@ type ReplicaChange struct {
 
 func (x *ReplicaChange) Reset() {
 	*x = ReplicaChange{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[38]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2559,7 +2776,7 @@ func (x *ReplicaChange) String() string {
 func (*ReplicaChange) ProtoMessage() {}
 
 func (x *ReplicaChange) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[38]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2572,7 +2789,7 @@ func (x *ReplicaChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaChange.ProtoReflect.Descriptor instead.
 func (*ReplicaChange) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{38}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReplicaChange) GetType() ReplicaChangeType {
@@ -2599,7 +2816,7 @@ type ChangeReplicasRequest struct {
 
 func (x *ChangeReplicasRequest) Reset() {
 	*x = ChangeReplicasRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[39]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2828,7 @@ func (x *ChangeReplicasRequest) String() string {
 func (*ChangeReplicasRequest) ProtoMessage() {}
 
 func (x *ChangeReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[39]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2841,7 @@ func (x *ChangeReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ChangeReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{39}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ChangeReplicasRequest) GetHeader() *RequestHeader {
@@ -2651,7 +2868,7 @@ type ChangeReplicasResponse struct {
 
 func (x *ChangeReplicasResponse) Reset() {
 	*x = ChangeReplicasResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[40]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2663,7 +2880,7 @@ func (x *ChangeReplicasResponse) String() string {
 func (*ChangeReplicasResponse) ProtoMessage() {}
 
 func (x *ChangeReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[40]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2676,7 +2893,7 @@ func (x *ChangeReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ChangeReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{40}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ChangeReplicasResponse) GetHeader() *ResponseHeader {
@@ -2703,7 +2920,7 @@ type SplitRequest struct {
 
 func (x *SplitRequest) Reset() {
 	*x = SplitRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[41]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2715,7 +2932,7 @@ func (x *SplitRequest) String() string {
 func (*SplitRequest) ProtoMessage() {}
 
 func (x *SplitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[41]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2728,7 +2945,7 @@ func (x *SplitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SplitRequest.ProtoReflect.Descriptor instead.
 func (*SplitRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{41}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SplitRequest) GetHeader() *RequestHeader {
@@ -2756,7 +2973,7 @@ type SplitResponse struct {
 
 func (x *SplitResponse) Reset() {
 	*x = SplitResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[42]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2768,7 +2985,7 @@ func (x *SplitResponse) String() string {
 func (*SplitResponse) ProtoMessage() {}
 
 func (x *SplitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[42]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2781,7 +2998,7 @@ func (x *SplitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SplitResponse.ProtoReflect.Descriptor instead.
 func (*SplitResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{42}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SplitResponse) GetHeader() *ResponseHeader {
@@ -2813,7 +3030,7 @@ type AllocateRangeIDRequest struct {
 
 func (x *AllocateRangeIDRequest) Reset() {
 	*x = AllocateRangeIDRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[43]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2825,7 +3042,7 @@ func (x *AllocateRangeIDRequest) String() string {
 func (*AllocateRangeIDRequest) ProtoMessage() {}
 
 func (x *AllocateRangeIDRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[43]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2838,7 +3055,207 @@ func (x *AllocateRangeIDRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRangeIDRequest.ProtoReflect.Descriptor instead.
 func (*AllocateRangeIDRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{43}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{45}
+}
+
+type ReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Heartbeat     *NodeRecord            `protobuf:"bytes,1,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
+	Ranges        []*RangeRecord         `protobuf:"bytes,2,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRequest) Reset() {
+	*x = ReportRequest{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRequest) ProtoMessage() {}
+
+func (x *ReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRequest.ProtoReflect.Descriptor instead.
+func (*ReportRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ReportRequest) GetHeartbeat() *NodeRecord {
+	if x != nil {
+		return x.Heartbeat
+	}
+	return nil
+}
+
+func (x *ReportRequest) GetRanges() []*RangeRecord {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+type ReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *ResponseHeader        `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportResponse) Reset() {
+	*x = ReportResponse{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportResponse) ProtoMessage() {}
+
+func (x *ReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportResponse.ProtoReflect.Descriptor instead.
+func (*ReportResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ReportResponse) GetHeader() *ResponseHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+type LookupRangeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRangeRequest) Reset() {
+	*x = LookupRangeRequest{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRangeRequest) ProtoMessage() {}
+
+func (x *LookupRangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRangeRequest.ProtoReflect.Descriptor instead.
+func (*LookupRangeRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *LookupRangeRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type LookupRangeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Header        *ResponseHeader        `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
+	Range         *RangeRecord           `protobuf:"bytes,2,opt,name=range,proto3" json:"range,omitempty"`                             // the placement group's record of the key's range
+	LeaderAddr    string                 `protobuf:"bytes,3,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"` // the advertised address of its leader's node
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LookupRangeResponse) Reset() {
+	*x = LookupRangeResponse{}
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LookupRangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LookupRangeResponse) ProtoMessage() {}
+
+func (x *LookupRangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LookupRangeResponse.ProtoReflect.Descriptor instead.
+func (*LookupRangeResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *LookupRangeResponse) GetHeader() *ResponseHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *LookupRangeResponse) GetRange() *RangeRecord {
+	if x != nil {
+		return x.Range
+	}
+	return nil
+}
+
+func (x *LookupRangeResponse) GetLeaderAddr() string {
+	if x != nil {
+		return x.LeaderAddr
+	}
+	return ""
 }
 
 type AllocateRangeIDResponse struct {
@@ -2851,7 +3268,7 @@ type AllocateRangeIDResponse struct {
 
 func (x *AllocateRangeIDResponse) Reset() {
 	*x = AllocateRangeIDResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[44]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2863,7 +3280,7 @@ func (x *AllocateRangeIDResponse) String() string {
 func (*AllocateRangeIDResponse) ProtoMessage() {}
 
 func (x *AllocateRangeIDResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[44]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2876,7 +3293,7 @@ func (x *AllocateRangeIDResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRangeIDResponse.ProtoReflect.Descriptor instead.
 func (*AllocateRangeIDResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{44}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AllocateRangeIDResponse) GetHeader() *ResponseHeader {
@@ -2903,7 +3320,7 @@ type TransferLeaderRequest struct {
 
 func (x *TransferLeaderRequest) Reset() {
 	*x = TransferLeaderRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[45]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2915,7 +3332,7 @@ func (x *TransferLeaderRequest) String() string {
 func (*TransferLeaderRequest) ProtoMessage() {}
 
 func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[45]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2928,7 +3345,7 @@ func (x *TransferLeaderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeaderRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{45}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *TransferLeaderRequest) GetHeader() *RequestHeader {
@@ -2954,7 +3371,7 @@ type TransferLeaderResponse struct {
 
 func (x *TransferLeaderResponse) Reset() {
 	*x = TransferLeaderResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[46]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2966,7 +3383,7 @@ func (x *TransferLeaderResponse) String() string {
 func (*TransferLeaderResponse) ProtoMessage() {}
 
 func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[46]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2979,7 +3396,7 @@ func (x *TransferLeaderResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeaderResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeaderResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{46}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *TransferLeaderResponse) GetHeader() *ResponseHeader {
@@ -3001,7 +3418,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[47]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3430,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[47]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3443,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{47}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ClusterStatusRequest) GetCluster() bool {
@@ -3051,7 +3468,7 @@ type ReplicaStatus struct {
 
 func (x *ReplicaStatus) Reset() {
 	*x = ReplicaStatus{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[48]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3063,7 +3480,7 @@ func (x *ReplicaStatus) String() string {
 func (*ReplicaStatus) ProtoMessage() {}
 
 func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[48]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3076,7 +3493,7 @@ func (x *ReplicaStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatus.ProtoReflect.Descriptor instead.
 func (*ReplicaStatus) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{48}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReplicaStatus) GetReplicaId() uint64 {
@@ -3141,7 +3558,7 @@ type RangeStatus struct {
 
 func (x *RangeStatus) Reset() {
 	*x = RangeStatus{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[49]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3153,7 +3570,7 @@ func (x *RangeStatus) String() string {
 func (*RangeStatus) ProtoMessage() {}
 
 func (x *RangeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[49]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3166,7 +3583,7 @@ func (x *RangeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeStatus.ProtoReflect.Descriptor instead.
 func (*RangeStatus) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{49}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RangeStatus) GetRange() *RangeDescriptor {
@@ -3215,7 +3632,7 @@ type NodeLiveness struct {
 
 func (x *NodeLiveness) Reset() {
 	*x = NodeLiveness{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[50]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3227,7 +3644,7 @@ func (x *NodeLiveness) String() string {
 func (*NodeLiveness) ProtoMessage() {}
 
 func (x *NodeLiveness) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[50]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3240,7 +3657,7 @@ func (x *NodeLiveness) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLiveness.ProtoReflect.Descriptor instead.
 func (*NodeLiveness) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{50}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *NodeLiveness) GetNodeId() uint64 {
@@ -3270,7 +3687,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[51]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3282,7 +3699,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[51]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3295,7 +3712,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{51}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ClusterStatusResponse) GetClusterId() uint64 {
@@ -3349,7 +3766,7 @@ type RaftMessage struct {
 
 func (x *RaftMessage) Reset() {
 	*x = RaftMessage{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[52]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3361,7 +3778,7 @@ func (x *RaftMessage) String() string {
 func (*RaftMessage) ProtoMessage() {}
 
 func (x *RaftMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[52]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3374,7 +3791,7 @@ func (x *RaftMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessage.ProtoReflect.Descriptor instead.
 func (*RaftMessage) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{52}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RaftMessage) GetRangeId() uint64 {
@@ -3427,7 +3844,7 @@ type RaftMessageBatch struct {
 
 func (x *RaftMessageBatch) Reset() {
 	*x = RaftMessageBatch{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[53]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3439,7 +3856,7 @@ func (x *RaftMessageBatch) String() string {
 func (*RaftMessageBatch) ProtoMessage() {}
 
 func (x *RaftMessageBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[53]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3452,7 +3869,7 @@ func (x *RaftMessageBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftMessageBatch.ProtoReflect.Descriptor instead.
 func (*RaftMessageBatch) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{53}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RaftMessageBatch) GetClusterId() uint64 {
@@ -3498,7 +3915,7 @@ type RaftStreamEnd struct {
 
 func (x *RaftStreamEnd) Reset() {
 	*x = RaftStreamEnd{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[54]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3510,7 +3927,7 @@ func (x *RaftStreamEnd) String() string {
 func (*RaftStreamEnd) ProtoMessage() {}
 
 func (x *RaftStreamEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[54]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3523,7 +3940,7 @@ func (x *RaftStreamEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RaftStreamEnd.ProtoReflect.Descriptor instead.
 func (*RaftStreamEnd) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{54}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{60}
 }
 
 type SnapshotHeader struct {
@@ -3538,7 +3955,7 @@ type SnapshotHeader struct {
 
 func (x *SnapshotHeader) Reset() {
 	*x = SnapshotHeader{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[55]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3550,7 +3967,7 @@ func (x *SnapshotHeader) String() string {
 func (*SnapshotHeader) ProtoMessage() {}
 
 func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[55]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3563,7 +3980,7 @@ func (x *SnapshotHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotHeader.ProtoReflect.Descriptor instead.
 func (*SnapshotHeader) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{55}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SnapshotHeader) GetClusterId() uint64 {
@@ -3607,7 +4024,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[56]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3619,7 +4036,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[56]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3632,7 +4049,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{56}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *SnapshotChunk) GetHeader() *SnapshotHeader {
@@ -3666,7 +4083,7 @@ type SnapshotResponse struct {
 
 func (x *SnapshotResponse) Reset() {
 	*x = SnapshotResponse{}
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[57]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +4095,7 @@ func (x *SnapshotResponse) String() string {
 func (*SnapshotResponse) ProtoMessage() {}
 
 func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_kvpb_kv_proto_msgTypes[57]
+	mi := &file_cluster_kvpb_kv_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +4108,7 @@ func (x *SnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotResponse.ProtoReflect.Descriptor instead.
 func (*SnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{57}
+	return file_cluster_kvpb_kv_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SnapshotResponse) GetAccepted() bool {
@@ -3751,13 +4168,28 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\":\n" +
 	"\x10ReplicaTombstone\x12&\n" +
-	"\x0fnext_replica_id\x18\x01 \x01(\x04R\rnextReplicaId\"\x81\x01\n" +
+	"\x0fnext_replica_id\x18\x01 \x01(\x04R\rnextReplicaId\"\xd2\x02\n" +
 	"\n" +
 	"NodeRecord\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\x04R\x06nodeId\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x1b\n" +
 	"\thttp_addr\x18\x03 \x01(\tR\bhttpAddr\x12)\n" +
-	"\x05state\x18\x04 \x01(\x0e2\x13.dkv.kvpb.NodeStateR\x05state\"\xf9\x02\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x13.dkv.kvpb.NodeStateR\x05state\x12*\n" +
+	"\x11heartbeat_unix_ms\x18\x05 \x01(\x03R\x0fheartbeatUnixMs\x12%\n" +
+	"\x0ecapacity_bytes\x18\x06 \x01(\x03R\rcapacityBytes\x12'\n" +
+	"\x0favailable_bytes\x18\a \x01(\x03R\x0eavailableBytes\x12\x1d\n" +
+	"\n" +
+	"used_bytes\x18\b \x01(\x03R\tusedBytes\x12\x1a\n" +
+	"\breplicas\x18\t \x01(\x03R\breplicas\x12\x18\n" +
+	"\aleaders\x18\n" +
+	" \x01(\x03R\aleaders\"\xef\x01\n" +
+	"\vRangeRecord\x12/\n" +
+	"\x05range\x18\x01 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05range\x12$\n" +
+	"\x0eleader_node_id\x18\x02 \x01(\x04R\fleaderNodeId\x12!\n" +
+	"\fapprox_bytes\x18\x03 \x01(\x03R\vapproxBytes\x12\x12\n" +
+	"\x04keys\x18\x04 \x01(\x03R\x04keys\x12(\n" +
+	"\x10requests_per_sec\x18\x05 \x01(\x01R\x0erequestsPerSec\x12(\n" +
+	"\x10reported_unix_ms\x18\x06 \x01(\x03R\x0ereportedUnixMs\"\xa7\x03\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12*\n" +
 	"\x05epoch\x18\x02 \x01(\v2\x14.dkv.kvpb.RangeEpochR\x05epoch\x12#\n" +
@@ -3766,8 +4198,13 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\x03cas\x18\x05 \x01(\v2\x1a.dkv.kvpb.CompareAndSwapOpH\x00R\x03cas\x123\n" +
 	"\tjoin_node\x18\x06 \x01(\v2\x14.dkv.kvpb.JoinNodeOpH\x00R\bjoinNode\x12)\n" +
 	"\x05split\x18\a \x01(\v2\x11.dkv.kvpb.SplitOpH\x00R\x05split\x12I\n" +
-	"\x11allocate_range_id\x18\b \x01(\v2\x1b.dkv.kvpb.AllocateRangeIDOpH\x00R\x0fallocateRangeIdB\x04\n" +
-	"\x02op\"H\n" +
+	"\x11allocate_range_id\x18\b \x01(\v2\x1b.dkv.kvpb.AllocateRangeIDOpH\x00R\x0fallocateRangeId\x12,\n" +
+	"\x06report\x18\t \x01(\v2\x12.dkv.kvpb.ReportOpH\x00R\x06reportB\x04\n" +
+	"\x02op\"\x8d\x01\n" +
+	"\bReportOp\x122\n" +
+	"\theartbeat\x18\x01 \x01(\v2\x14.dkv.kvpb.NodeRecordR\theartbeat\x12-\n" +
+	"\x06ranges\x18\x02 \x03(\v2\x15.dkv.kvpb.RangeRecordR\x06ranges\x12\x1e\n" +
+	"\vnow_unix_ms\x18\x03 \x01(\x03R\tnowUnixMs\"H\n" +
 	"\aSplitOp\x12\x1b\n" +
 	"\tsplit_key\x18\x01 \x01(\fR\bsplitKey\x12 \n" +
 	"\fnew_range_id\x18\x02 \x01(\x04R\n" +
@@ -3893,7 +4330,19 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12-\n" +
 	"\x04left\x18\x02 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x04left\x12/\n" +
 	"\x05right\x18\x03 \x01(\v2\x19.dkv.kvpb.RangeDescriptorR\x05right\"\x18\n" +
-	"\x16AllocateRangeIDRequest\"f\n" +
+	"\x16AllocateRangeIDRequest\"r\n" +
+	"\rReportRequest\x122\n" +
+	"\theartbeat\x18\x01 \x01(\v2\x14.dkv.kvpb.NodeRecordR\theartbeat\x12-\n" +
+	"\x06ranges\x18\x02 \x03(\v2\x15.dkv.kvpb.RangeRecordR\x06ranges\"B\n" +
+	"\x0eReportResponse\x120\n" +
+	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\"&\n" +
+	"\x12LookupRangeRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\"\x95\x01\n" +
+	"\x13LookupRangeResponse\x120\n" +
+	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12+\n" +
+	"\x05range\x18\x02 \x01(\v2\x15.dkv.kvpb.RangeRecordR\x05range\x12\x1f\n" +
+	"\vleader_addr\x18\x03 \x01(\tR\n" +
+	"leaderAddr\"f\n" +
 	"\x17AllocateRangeIDResponse\x120\n" +
 	"\x06header\x18\x01 \x01(\v2\x18.dkv.kvpb.ResponseHeaderR\x06header\x12\x19\n" +
 	"\brange_id\x18\x02 \x01(\x04R\arangeId\"a\n" +
@@ -3980,13 +4429,15 @@ const file_cluster_kvpb_kv_proto_rawDesc = "" +
 	"\x03Put\x12\x14.dkv.kvpb.PutRequest\x1a\x15.dkv.kvpb.PutResponse\x12;\n" +
 	"\x06Delete\x12\x17.dkv.kvpb.DeleteRequest\x1a\x18.dkv.kvpb.DeleteResponse\x12S\n" +
 	"\x0eCompareAndSwap\x12\x1f.dkv.kvpb.CompareAndSwapRequest\x1a .dkv.kvpb.CompareAndSwapResponse\x125\n" +
-	"\x04Scan\x12\x15.dkv.kvpb.ScanRequest\x1a\x16.dkv.kvpb.ScanResponse2\xcc\x03\n" +
+	"\x04Scan\x12\x15.dkv.kvpb.ScanRequest\x1a\x16.dkv.kvpb.ScanResponse2\xd5\x04\n" +
 	"\x05Admin\x125\n" +
 	"\x04Join\x12\x15.dkv.kvpb.JoinRequest\x1a\x16.dkv.kvpb.JoinResponse\x12S\n" +
 	"\x0eChangeReplicas\x12\x1f.dkv.kvpb.ChangeReplicasRequest\x1a .dkv.kvpb.ChangeReplicasResponse\x12S\n" +
 	"\x0eTransferLeader\x12\x1f.dkv.kvpb.TransferLeaderRequest\x1a .dkv.kvpb.TransferLeaderResponse\x128\n" +
 	"\x05Split\x12\x16.dkv.kvpb.SplitRequest\x1a\x17.dkv.kvpb.SplitResponse\x12V\n" +
-	"\x0fAllocateRangeID\x12 .dkv.kvpb.AllocateRangeIDRequest\x1a!.dkv.kvpb.AllocateRangeIDResponse\x12P\n" +
+	"\x0fAllocateRangeID\x12 .dkv.kvpb.AllocateRangeIDRequest\x1a!.dkv.kvpb.AllocateRangeIDResponse\x12;\n" +
+	"\x06Report\x12\x17.dkv.kvpb.ReportRequest\x1a\x18.dkv.kvpb.ReportResponse\x12J\n" +
+	"\vLookupRange\x12\x1c.dkv.kvpb.LookupRangeRequest\x1a\x1d.dkv.kvpb.LookupRangeResponse\x12P\n" +
 	"\rClusterStatus\x12\x1e.dkv.kvpb.ClusterStatusRequest\x1a\x1f.dkv.kvpb.ClusterStatusResponse2\x90\x01\n" +
 	"\x04Raft\x12E\n" +
 	"\fRaftMessages\x12\x1a.dkv.kvpb.RaftMessageBatch\x1a\x17.dkv.kvpb.RaftStreamEnd(\x01\x12A\n" +
@@ -4005,7 +4456,7 @@ func file_cluster_kvpb_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_cluster_kvpb_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cluster_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_cluster_kvpb_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_cluster_kvpb_kv_proto_goTypes = []any{
 	(ReplicaRole)(0),                // 0: dkv.kvpb.ReplicaRole
 	(NodeState)(0),                  // 1: dkv.kvpb.NodeState
@@ -4018,150 +4469,169 @@ var file_cluster_kvpb_kv_proto_goTypes = []any{
 	(*TruncatedState)(nil),          // 8: dkv.kvpb.TruncatedState
 	(*ReplicaTombstone)(nil),        // 9: dkv.kvpb.ReplicaTombstone
 	(*NodeRecord)(nil),              // 10: dkv.kvpb.NodeRecord
-	(*Command)(nil),                 // 11: dkv.kvpb.Command
-	(*SplitOp)(nil),                 // 12: dkv.kvpb.SplitOp
-	(*AllocateRangeIDOp)(nil),       // 13: dkv.kvpb.AllocateRangeIDOp
-	(*PutOp)(nil),                   // 14: dkv.kvpb.PutOp
-	(*DeleteOp)(nil),                // 15: dkv.kvpb.DeleteOp
-	(*CompareAndSwapOp)(nil),        // 16: dkv.kvpb.CompareAndSwapOp
-	(*JoinNodeOp)(nil),              // 17: dkv.kvpb.JoinNodeOp
-	(*ConfChangeContext)(nil),       // 18: dkv.kvpb.ConfChangeContext
-	(*NotLeader)(nil),               // 19: dkv.kvpb.NotLeader
-	(*RangeNotFound)(nil),           // 20: dkv.kvpb.RangeNotFound
-	(*KeyNotInRange)(nil),           // 21: dkv.kvpb.KeyNotInRange
-	(*EpochNotMatch)(nil),           // 22: dkv.kvpb.EpochNotMatch
-	(*Ambiguous)(nil),               // 23: dkv.kvpb.Ambiguous
-	(*StoreStopped)(nil),            // 24: dkv.kvpb.StoreStopped
-	(*Error)(nil),                   // 25: dkv.kvpb.Error
-	(*RequestHeader)(nil),           // 26: dkv.kvpb.RequestHeader
-	(*ResponseHeader)(nil),          // 27: dkv.kvpb.ResponseHeader
-	(*KeyValue)(nil),                // 28: dkv.kvpb.KeyValue
-	(*GetRequest)(nil),              // 29: dkv.kvpb.GetRequest
-	(*GetResponse)(nil),             // 30: dkv.kvpb.GetResponse
-	(*PutRequest)(nil),              // 31: dkv.kvpb.PutRequest
-	(*PutResponse)(nil),             // 32: dkv.kvpb.PutResponse
-	(*DeleteRequest)(nil),           // 33: dkv.kvpb.DeleteRequest
-	(*DeleteResponse)(nil),          // 34: dkv.kvpb.DeleteResponse
-	(*CompareAndSwapRequest)(nil),   // 35: dkv.kvpb.CompareAndSwapRequest
-	(*CompareAndSwapResponse)(nil),  // 36: dkv.kvpb.CompareAndSwapResponse
-	(*ScanRequest)(nil),             // 37: dkv.kvpb.ScanRequest
-	(*ScanResponse)(nil),            // 38: dkv.kvpb.ScanResponse
-	(*JoinRequest)(nil),             // 39: dkv.kvpb.JoinRequest
-	(*JoinResponse)(nil),            // 40: dkv.kvpb.JoinResponse
-	(*ReplicaChange)(nil),           // 41: dkv.kvpb.ReplicaChange
-	(*ChangeReplicasRequest)(nil),   // 42: dkv.kvpb.ChangeReplicasRequest
-	(*ChangeReplicasResponse)(nil),  // 43: dkv.kvpb.ChangeReplicasResponse
-	(*SplitRequest)(nil),            // 44: dkv.kvpb.SplitRequest
-	(*SplitResponse)(nil),           // 45: dkv.kvpb.SplitResponse
-	(*AllocateRangeIDRequest)(nil),  // 46: dkv.kvpb.AllocateRangeIDRequest
-	(*AllocateRangeIDResponse)(nil), // 47: dkv.kvpb.AllocateRangeIDResponse
-	(*TransferLeaderRequest)(nil),   // 48: dkv.kvpb.TransferLeaderRequest
-	(*TransferLeaderResponse)(nil),  // 49: dkv.kvpb.TransferLeaderResponse
-	(*ClusterStatusRequest)(nil),    // 50: dkv.kvpb.ClusterStatusRequest
-	(*ReplicaStatus)(nil),           // 51: dkv.kvpb.ReplicaStatus
-	(*RangeStatus)(nil),             // 52: dkv.kvpb.RangeStatus
-	(*NodeLiveness)(nil),            // 53: dkv.kvpb.NodeLiveness
-	(*ClusterStatusResponse)(nil),   // 54: dkv.kvpb.ClusterStatusResponse
-	(*RaftMessage)(nil),             // 55: dkv.kvpb.RaftMessage
-	(*RaftMessageBatch)(nil),        // 56: dkv.kvpb.RaftMessageBatch
-	(*RaftStreamEnd)(nil),           // 57: dkv.kvpb.RaftStreamEnd
-	(*SnapshotHeader)(nil),          // 58: dkv.kvpb.SnapshotHeader
-	(*SnapshotChunk)(nil),           // 59: dkv.kvpb.SnapshotChunk
-	(*SnapshotResponse)(nil),        // 60: dkv.kvpb.SnapshotResponse
+	(*RangeRecord)(nil),             // 11: dkv.kvpb.RangeRecord
+	(*Command)(nil),                 // 12: dkv.kvpb.Command
+	(*ReportOp)(nil),                // 13: dkv.kvpb.ReportOp
+	(*SplitOp)(nil),                 // 14: dkv.kvpb.SplitOp
+	(*AllocateRangeIDOp)(nil),       // 15: dkv.kvpb.AllocateRangeIDOp
+	(*PutOp)(nil),                   // 16: dkv.kvpb.PutOp
+	(*DeleteOp)(nil),                // 17: dkv.kvpb.DeleteOp
+	(*CompareAndSwapOp)(nil),        // 18: dkv.kvpb.CompareAndSwapOp
+	(*JoinNodeOp)(nil),              // 19: dkv.kvpb.JoinNodeOp
+	(*ConfChangeContext)(nil),       // 20: dkv.kvpb.ConfChangeContext
+	(*NotLeader)(nil),               // 21: dkv.kvpb.NotLeader
+	(*RangeNotFound)(nil),           // 22: dkv.kvpb.RangeNotFound
+	(*KeyNotInRange)(nil),           // 23: dkv.kvpb.KeyNotInRange
+	(*EpochNotMatch)(nil),           // 24: dkv.kvpb.EpochNotMatch
+	(*Ambiguous)(nil),               // 25: dkv.kvpb.Ambiguous
+	(*StoreStopped)(nil),            // 26: dkv.kvpb.StoreStopped
+	(*Error)(nil),                   // 27: dkv.kvpb.Error
+	(*RequestHeader)(nil),           // 28: dkv.kvpb.RequestHeader
+	(*ResponseHeader)(nil),          // 29: dkv.kvpb.ResponseHeader
+	(*KeyValue)(nil),                // 30: dkv.kvpb.KeyValue
+	(*GetRequest)(nil),              // 31: dkv.kvpb.GetRequest
+	(*GetResponse)(nil),             // 32: dkv.kvpb.GetResponse
+	(*PutRequest)(nil),              // 33: dkv.kvpb.PutRequest
+	(*PutResponse)(nil),             // 34: dkv.kvpb.PutResponse
+	(*DeleteRequest)(nil),           // 35: dkv.kvpb.DeleteRequest
+	(*DeleteResponse)(nil),          // 36: dkv.kvpb.DeleteResponse
+	(*CompareAndSwapRequest)(nil),   // 37: dkv.kvpb.CompareAndSwapRequest
+	(*CompareAndSwapResponse)(nil),  // 38: dkv.kvpb.CompareAndSwapResponse
+	(*ScanRequest)(nil),             // 39: dkv.kvpb.ScanRequest
+	(*ScanResponse)(nil),            // 40: dkv.kvpb.ScanResponse
+	(*JoinRequest)(nil),             // 41: dkv.kvpb.JoinRequest
+	(*JoinResponse)(nil),            // 42: dkv.kvpb.JoinResponse
+	(*ReplicaChange)(nil),           // 43: dkv.kvpb.ReplicaChange
+	(*ChangeReplicasRequest)(nil),   // 44: dkv.kvpb.ChangeReplicasRequest
+	(*ChangeReplicasResponse)(nil),  // 45: dkv.kvpb.ChangeReplicasResponse
+	(*SplitRequest)(nil),            // 46: dkv.kvpb.SplitRequest
+	(*SplitResponse)(nil),           // 47: dkv.kvpb.SplitResponse
+	(*AllocateRangeIDRequest)(nil),  // 48: dkv.kvpb.AllocateRangeIDRequest
+	(*ReportRequest)(nil),           // 49: dkv.kvpb.ReportRequest
+	(*ReportResponse)(nil),          // 50: dkv.kvpb.ReportResponse
+	(*LookupRangeRequest)(nil),      // 51: dkv.kvpb.LookupRangeRequest
+	(*LookupRangeResponse)(nil),     // 52: dkv.kvpb.LookupRangeResponse
+	(*AllocateRangeIDResponse)(nil), // 53: dkv.kvpb.AllocateRangeIDResponse
+	(*TransferLeaderRequest)(nil),   // 54: dkv.kvpb.TransferLeaderRequest
+	(*TransferLeaderResponse)(nil),  // 55: dkv.kvpb.TransferLeaderResponse
+	(*ClusterStatusRequest)(nil),    // 56: dkv.kvpb.ClusterStatusRequest
+	(*ReplicaStatus)(nil),           // 57: dkv.kvpb.ReplicaStatus
+	(*RangeStatus)(nil),             // 58: dkv.kvpb.RangeStatus
+	(*NodeLiveness)(nil),            // 59: dkv.kvpb.NodeLiveness
+	(*ClusterStatusResponse)(nil),   // 60: dkv.kvpb.ClusterStatusResponse
+	(*RaftMessage)(nil),             // 61: dkv.kvpb.RaftMessage
+	(*RaftMessageBatch)(nil),        // 62: dkv.kvpb.RaftMessageBatch
+	(*RaftStreamEnd)(nil),           // 63: dkv.kvpb.RaftStreamEnd
+	(*SnapshotHeader)(nil),          // 64: dkv.kvpb.SnapshotHeader
+	(*SnapshotChunk)(nil),           // 65: dkv.kvpb.SnapshotChunk
+	(*SnapshotResponse)(nil),        // 66: dkv.kvpb.SnapshotResponse
 }
 var file_cluster_kvpb_kv_proto_depIdxs = []int32{
 	0,  // 0: dkv.kvpb.ReplicaDescriptor.role:type_name -> dkv.kvpb.ReplicaRole
 	3,  // 1: dkv.kvpb.RangeDescriptor.epoch:type_name -> dkv.kvpb.RangeEpoch
 	4,  // 2: dkv.kvpb.RangeDescriptor.replicas:type_name -> dkv.kvpb.ReplicaDescriptor
 	1,  // 3: dkv.kvpb.NodeRecord.state:type_name -> dkv.kvpb.NodeState
-	3,  // 4: dkv.kvpb.Command.epoch:type_name -> dkv.kvpb.RangeEpoch
-	14, // 5: dkv.kvpb.Command.put:type_name -> dkv.kvpb.PutOp
-	15, // 6: dkv.kvpb.Command.delete:type_name -> dkv.kvpb.DeleteOp
-	16, // 7: dkv.kvpb.Command.cas:type_name -> dkv.kvpb.CompareAndSwapOp
-	17, // 8: dkv.kvpb.Command.join_node:type_name -> dkv.kvpb.JoinNodeOp
-	12, // 9: dkv.kvpb.Command.split:type_name -> dkv.kvpb.SplitOp
-	13, // 10: dkv.kvpb.Command.allocate_range_id:type_name -> dkv.kvpb.AllocateRangeIDOp
-	3,  // 11: dkv.kvpb.ConfChangeContext.epoch:type_name -> dkv.kvpb.RangeEpoch
-	4,  // 12: dkv.kvpb.ConfChangeContext.replicas:type_name -> dkv.kvpb.ReplicaDescriptor
-	5,  // 13: dkv.kvpb.KeyNotInRange.range:type_name -> dkv.kvpb.RangeDescriptor
-	5,  // 14: dkv.kvpb.EpochNotMatch.current:type_name -> dkv.kvpb.RangeDescriptor
-	19, // 15: dkv.kvpb.Error.not_leader:type_name -> dkv.kvpb.NotLeader
-	20, // 16: dkv.kvpb.Error.range_not_found:type_name -> dkv.kvpb.RangeNotFound
-	21, // 17: dkv.kvpb.Error.key_not_in_range:type_name -> dkv.kvpb.KeyNotInRange
-	22, // 18: dkv.kvpb.Error.epoch_not_match:type_name -> dkv.kvpb.EpochNotMatch
-	23, // 19: dkv.kvpb.Error.ambiguous:type_name -> dkv.kvpb.Ambiguous
-	24, // 20: dkv.kvpb.Error.store_stopped:type_name -> dkv.kvpb.StoreStopped
-	3,  // 21: dkv.kvpb.RequestHeader.epoch:type_name -> dkv.kvpb.RangeEpoch
-	25, // 22: dkv.kvpb.ResponseHeader.error:type_name -> dkv.kvpb.Error
-	5,  // 23: dkv.kvpb.ResponseHeader.range:type_name -> dkv.kvpb.RangeDescriptor
-	26, // 24: dkv.kvpb.GetRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 25: dkv.kvpb.GetResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 26: dkv.kvpb.PutRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 27: dkv.kvpb.PutResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 28: dkv.kvpb.DeleteRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 29: dkv.kvpb.DeleteResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 30: dkv.kvpb.CompareAndSwapRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 31: dkv.kvpb.CompareAndSwapResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 32: dkv.kvpb.ScanRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 33: dkv.kvpb.ScanResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	28, // 34: dkv.kvpb.ScanResponse.kvs:type_name -> dkv.kvpb.KeyValue
-	27, // 35: dkv.kvpb.JoinResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	10, // 36: dkv.kvpb.JoinResponse.nodes:type_name -> dkv.kvpb.NodeRecord
-	2,  // 37: dkv.kvpb.ReplicaChange.type:type_name -> dkv.kvpb.ReplicaChangeType
-	26, // 38: dkv.kvpb.ChangeReplicasRequest.header:type_name -> dkv.kvpb.RequestHeader
-	41, // 39: dkv.kvpb.ChangeReplicasRequest.changes:type_name -> dkv.kvpb.ReplicaChange
-	27, // 40: dkv.kvpb.ChangeReplicasResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 41: dkv.kvpb.ChangeReplicasResponse.range:type_name -> dkv.kvpb.RangeDescriptor
-	26, // 42: dkv.kvpb.SplitRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 43: dkv.kvpb.SplitResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 44: dkv.kvpb.SplitResponse.left:type_name -> dkv.kvpb.RangeDescriptor
-	5,  // 45: dkv.kvpb.SplitResponse.right:type_name -> dkv.kvpb.RangeDescriptor
-	27, // 46: dkv.kvpb.AllocateRangeIDResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	26, // 47: dkv.kvpb.TransferLeaderRequest.header:type_name -> dkv.kvpb.RequestHeader
-	27, // 48: dkv.kvpb.TransferLeaderResponse.header:type_name -> dkv.kvpb.ResponseHeader
-	5,  // 49: dkv.kvpb.RangeStatus.range:type_name -> dkv.kvpb.RangeDescriptor
-	51, // 50: dkv.kvpb.RangeStatus.local:type_name -> dkv.kvpb.ReplicaStatus
-	10, // 51: dkv.kvpb.ClusterStatusResponse.nodes:type_name -> dkv.kvpb.NodeRecord
-	52, // 52: dkv.kvpb.ClusterStatusResponse.ranges:type_name -> dkv.kvpb.RangeStatus
-	53, // 53: dkv.kvpb.ClusterStatusResponse.liveness:type_name -> dkv.kvpb.NodeLiveness
-	4,  // 54: dkv.kvpb.RaftMessage.from:type_name -> dkv.kvpb.ReplicaDescriptor
-	4,  // 55: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
-	55, // 56: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
-	55, // 57: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
-	5,  // 58: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
-	58, // 59: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
-	28, // 60: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
-	29, // 61: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
-	31, // 62: dkv.kvpb.KV.Put:input_type -> dkv.kvpb.PutRequest
-	33, // 63: dkv.kvpb.KV.Delete:input_type -> dkv.kvpb.DeleteRequest
-	35, // 64: dkv.kvpb.KV.CompareAndSwap:input_type -> dkv.kvpb.CompareAndSwapRequest
-	37, // 65: dkv.kvpb.KV.Scan:input_type -> dkv.kvpb.ScanRequest
-	39, // 66: dkv.kvpb.Admin.Join:input_type -> dkv.kvpb.JoinRequest
-	42, // 67: dkv.kvpb.Admin.ChangeReplicas:input_type -> dkv.kvpb.ChangeReplicasRequest
-	48, // 68: dkv.kvpb.Admin.TransferLeader:input_type -> dkv.kvpb.TransferLeaderRequest
-	44, // 69: dkv.kvpb.Admin.Split:input_type -> dkv.kvpb.SplitRequest
-	46, // 70: dkv.kvpb.Admin.AllocateRangeID:input_type -> dkv.kvpb.AllocateRangeIDRequest
-	50, // 71: dkv.kvpb.Admin.ClusterStatus:input_type -> dkv.kvpb.ClusterStatusRequest
-	56, // 72: dkv.kvpb.Raft.RaftMessages:input_type -> dkv.kvpb.RaftMessageBatch
-	59, // 73: dkv.kvpb.Raft.Snapshot:input_type -> dkv.kvpb.SnapshotChunk
-	30, // 74: dkv.kvpb.KV.Get:output_type -> dkv.kvpb.GetResponse
-	32, // 75: dkv.kvpb.KV.Put:output_type -> dkv.kvpb.PutResponse
-	34, // 76: dkv.kvpb.KV.Delete:output_type -> dkv.kvpb.DeleteResponse
-	36, // 77: dkv.kvpb.KV.CompareAndSwap:output_type -> dkv.kvpb.CompareAndSwapResponse
-	38, // 78: dkv.kvpb.KV.Scan:output_type -> dkv.kvpb.ScanResponse
-	40, // 79: dkv.kvpb.Admin.Join:output_type -> dkv.kvpb.JoinResponse
-	43, // 80: dkv.kvpb.Admin.ChangeReplicas:output_type -> dkv.kvpb.ChangeReplicasResponse
-	49, // 81: dkv.kvpb.Admin.TransferLeader:output_type -> dkv.kvpb.TransferLeaderResponse
-	45, // 82: dkv.kvpb.Admin.Split:output_type -> dkv.kvpb.SplitResponse
-	47, // 83: dkv.kvpb.Admin.AllocateRangeID:output_type -> dkv.kvpb.AllocateRangeIDResponse
-	54, // 84: dkv.kvpb.Admin.ClusterStatus:output_type -> dkv.kvpb.ClusterStatusResponse
-	57, // 85: dkv.kvpb.Raft.RaftMessages:output_type -> dkv.kvpb.RaftStreamEnd
-	60, // 86: dkv.kvpb.Raft.Snapshot:output_type -> dkv.kvpb.SnapshotResponse
-	74, // [74:87] is the sub-list for method output_type
-	61, // [61:74] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	5,  // 4: dkv.kvpb.RangeRecord.range:type_name -> dkv.kvpb.RangeDescriptor
+	3,  // 5: dkv.kvpb.Command.epoch:type_name -> dkv.kvpb.RangeEpoch
+	16, // 6: dkv.kvpb.Command.put:type_name -> dkv.kvpb.PutOp
+	17, // 7: dkv.kvpb.Command.delete:type_name -> dkv.kvpb.DeleteOp
+	18, // 8: dkv.kvpb.Command.cas:type_name -> dkv.kvpb.CompareAndSwapOp
+	19, // 9: dkv.kvpb.Command.join_node:type_name -> dkv.kvpb.JoinNodeOp
+	14, // 10: dkv.kvpb.Command.split:type_name -> dkv.kvpb.SplitOp
+	15, // 11: dkv.kvpb.Command.allocate_range_id:type_name -> dkv.kvpb.AllocateRangeIDOp
+	13, // 12: dkv.kvpb.Command.report:type_name -> dkv.kvpb.ReportOp
+	10, // 13: dkv.kvpb.ReportOp.heartbeat:type_name -> dkv.kvpb.NodeRecord
+	11, // 14: dkv.kvpb.ReportOp.ranges:type_name -> dkv.kvpb.RangeRecord
+	3,  // 15: dkv.kvpb.ConfChangeContext.epoch:type_name -> dkv.kvpb.RangeEpoch
+	4,  // 16: dkv.kvpb.ConfChangeContext.replicas:type_name -> dkv.kvpb.ReplicaDescriptor
+	5,  // 17: dkv.kvpb.KeyNotInRange.range:type_name -> dkv.kvpb.RangeDescriptor
+	5,  // 18: dkv.kvpb.EpochNotMatch.current:type_name -> dkv.kvpb.RangeDescriptor
+	21, // 19: dkv.kvpb.Error.not_leader:type_name -> dkv.kvpb.NotLeader
+	22, // 20: dkv.kvpb.Error.range_not_found:type_name -> dkv.kvpb.RangeNotFound
+	23, // 21: dkv.kvpb.Error.key_not_in_range:type_name -> dkv.kvpb.KeyNotInRange
+	24, // 22: dkv.kvpb.Error.epoch_not_match:type_name -> dkv.kvpb.EpochNotMatch
+	25, // 23: dkv.kvpb.Error.ambiguous:type_name -> dkv.kvpb.Ambiguous
+	26, // 24: dkv.kvpb.Error.store_stopped:type_name -> dkv.kvpb.StoreStopped
+	3,  // 25: dkv.kvpb.RequestHeader.epoch:type_name -> dkv.kvpb.RangeEpoch
+	27, // 26: dkv.kvpb.ResponseHeader.error:type_name -> dkv.kvpb.Error
+	5,  // 27: dkv.kvpb.ResponseHeader.range:type_name -> dkv.kvpb.RangeDescriptor
+	28, // 28: dkv.kvpb.GetRequest.header:type_name -> dkv.kvpb.RequestHeader
+	29, // 29: dkv.kvpb.GetResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	28, // 30: dkv.kvpb.PutRequest.header:type_name -> dkv.kvpb.RequestHeader
+	29, // 31: dkv.kvpb.PutResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	28, // 32: dkv.kvpb.DeleteRequest.header:type_name -> dkv.kvpb.RequestHeader
+	29, // 33: dkv.kvpb.DeleteResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	28, // 34: dkv.kvpb.CompareAndSwapRequest.header:type_name -> dkv.kvpb.RequestHeader
+	29, // 35: dkv.kvpb.CompareAndSwapResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	28, // 36: dkv.kvpb.ScanRequest.header:type_name -> dkv.kvpb.RequestHeader
+	29, // 37: dkv.kvpb.ScanResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	30, // 38: dkv.kvpb.ScanResponse.kvs:type_name -> dkv.kvpb.KeyValue
+	29, // 39: dkv.kvpb.JoinResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	10, // 40: dkv.kvpb.JoinResponse.nodes:type_name -> dkv.kvpb.NodeRecord
+	2,  // 41: dkv.kvpb.ReplicaChange.type:type_name -> dkv.kvpb.ReplicaChangeType
+	28, // 42: dkv.kvpb.ChangeReplicasRequest.header:type_name -> dkv.kvpb.RequestHeader
+	43, // 43: dkv.kvpb.ChangeReplicasRequest.changes:type_name -> dkv.kvpb.ReplicaChange
+	29, // 44: dkv.kvpb.ChangeReplicasResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 45: dkv.kvpb.ChangeReplicasResponse.range:type_name -> dkv.kvpb.RangeDescriptor
+	28, // 46: dkv.kvpb.SplitRequest.header:type_name -> dkv.kvpb.RequestHeader
+	29, // 47: dkv.kvpb.SplitResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 48: dkv.kvpb.SplitResponse.left:type_name -> dkv.kvpb.RangeDescriptor
+	5,  // 49: dkv.kvpb.SplitResponse.right:type_name -> dkv.kvpb.RangeDescriptor
+	10, // 50: dkv.kvpb.ReportRequest.heartbeat:type_name -> dkv.kvpb.NodeRecord
+	11, // 51: dkv.kvpb.ReportRequest.ranges:type_name -> dkv.kvpb.RangeRecord
+	29, // 52: dkv.kvpb.ReportResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	29, // 53: dkv.kvpb.LookupRangeResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	11, // 54: dkv.kvpb.LookupRangeResponse.range:type_name -> dkv.kvpb.RangeRecord
+	29, // 55: dkv.kvpb.AllocateRangeIDResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	28, // 56: dkv.kvpb.TransferLeaderRequest.header:type_name -> dkv.kvpb.RequestHeader
+	29, // 57: dkv.kvpb.TransferLeaderResponse.header:type_name -> dkv.kvpb.ResponseHeader
+	5,  // 58: dkv.kvpb.RangeStatus.range:type_name -> dkv.kvpb.RangeDescriptor
+	57, // 59: dkv.kvpb.RangeStatus.local:type_name -> dkv.kvpb.ReplicaStatus
+	10, // 60: dkv.kvpb.ClusterStatusResponse.nodes:type_name -> dkv.kvpb.NodeRecord
+	58, // 61: dkv.kvpb.ClusterStatusResponse.ranges:type_name -> dkv.kvpb.RangeStatus
+	59, // 62: dkv.kvpb.ClusterStatusResponse.liveness:type_name -> dkv.kvpb.NodeLiveness
+	4,  // 63: dkv.kvpb.RaftMessage.from:type_name -> dkv.kvpb.ReplicaDescriptor
+	4,  // 64: dkv.kvpb.RaftMessage.to:type_name -> dkv.kvpb.ReplicaDescriptor
+	61, // 65: dkv.kvpb.RaftMessageBatch.messages:type_name -> dkv.kvpb.RaftMessage
+	61, // 66: dkv.kvpb.SnapshotHeader.message:type_name -> dkv.kvpb.RaftMessage
+	5,  // 67: dkv.kvpb.SnapshotHeader.range:type_name -> dkv.kvpb.RangeDescriptor
+	64, // 68: dkv.kvpb.SnapshotChunk.header:type_name -> dkv.kvpb.SnapshotHeader
+	30, // 69: dkv.kvpb.SnapshotChunk.kvs:type_name -> dkv.kvpb.KeyValue
+	31, // 70: dkv.kvpb.KV.Get:input_type -> dkv.kvpb.GetRequest
+	33, // 71: dkv.kvpb.KV.Put:input_type -> dkv.kvpb.PutRequest
+	35, // 72: dkv.kvpb.KV.Delete:input_type -> dkv.kvpb.DeleteRequest
+	37, // 73: dkv.kvpb.KV.CompareAndSwap:input_type -> dkv.kvpb.CompareAndSwapRequest
+	39, // 74: dkv.kvpb.KV.Scan:input_type -> dkv.kvpb.ScanRequest
+	41, // 75: dkv.kvpb.Admin.Join:input_type -> dkv.kvpb.JoinRequest
+	44, // 76: dkv.kvpb.Admin.ChangeReplicas:input_type -> dkv.kvpb.ChangeReplicasRequest
+	54, // 77: dkv.kvpb.Admin.TransferLeader:input_type -> dkv.kvpb.TransferLeaderRequest
+	46, // 78: dkv.kvpb.Admin.Split:input_type -> dkv.kvpb.SplitRequest
+	48, // 79: dkv.kvpb.Admin.AllocateRangeID:input_type -> dkv.kvpb.AllocateRangeIDRequest
+	49, // 80: dkv.kvpb.Admin.Report:input_type -> dkv.kvpb.ReportRequest
+	51, // 81: dkv.kvpb.Admin.LookupRange:input_type -> dkv.kvpb.LookupRangeRequest
+	56, // 82: dkv.kvpb.Admin.ClusterStatus:input_type -> dkv.kvpb.ClusterStatusRequest
+	62, // 83: dkv.kvpb.Raft.RaftMessages:input_type -> dkv.kvpb.RaftMessageBatch
+	65, // 84: dkv.kvpb.Raft.Snapshot:input_type -> dkv.kvpb.SnapshotChunk
+	32, // 85: dkv.kvpb.KV.Get:output_type -> dkv.kvpb.GetResponse
+	34, // 86: dkv.kvpb.KV.Put:output_type -> dkv.kvpb.PutResponse
+	36, // 87: dkv.kvpb.KV.Delete:output_type -> dkv.kvpb.DeleteResponse
+	38, // 88: dkv.kvpb.KV.CompareAndSwap:output_type -> dkv.kvpb.CompareAndSwapResponse
+	40, // 89: dkv.kvpb.KV.Scan:output_type -> dkv.kvpb.ScanResponse
+	42, // 90: dkv.kvpb.Admin.Join:output_type -> dkv.kvpb.JoinResponse
+	45, // 91: dkv.kvpb.Admin.ChangeReplicas:output_type -> dkv.kvpb.ChangeReplicasResponse
+	55, // 92: dkv.kvpb.Admin.TransferLeader:output_type -> dkv.kvpb.TransferLeaderResponse
+	47, // 93: dkv.kvpb.Admin.Split:output_type -> dkv.kvpb.SplitResponse
+	53, // 94: dkv.kvpb.Admin.AllocateRangeID:output_type -> dkv.kvpb.AllocateRangeIDResponse
+	50, // 95: dkv.kvpb.Admin.Report:output_type -> dkv.kvpb.ReportResponse
+	52, // 96: dkv.kvpb.Admin.LookupRange:output_type -> dkv.kvpb.LookupRangeResponse
+	60, // 97: dkv.kvpb.Admin.ClusterStatus:output_type -> dkv.kvpb.ClusterStatusResponse
+	63, // 98: dkv.kvpb.Raft.RaftMessages:output_type -> dkv.kvpb.RaftStreamEnd
+	66, // 99: dkv.kvpb.Raft.Snapshot:output_type -> dkv.kvpb.SnapshotResponse
+	85, // [85:100] is the sub-list for method output_type
+	70, // [70:85] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_cluster_kvpb_kv_proto_init() }
@@ -4169,16 +4639,17 @@ func file_cluster_kvpb_kv_proto_init() {
 	if File_cluster_kvpb_kv_proto != nil {
 		return
 	}
-	file_cluster_kvpb_kv_proto_msgTypes[8].OneofWrappers = []any{
+	file_cluster_kvpb_kv_proto_msgTypes[9].OneofWrappers = []any{
 		(*Command_Put)(nil),
 		(*Command_Delete)(nil),
 		(*Command_Cas)(nil),
 		(*Command_JoinNode)(nil),
 		(*Command_Split)(nil),
 		(*Command_AllocateRangeId)(nil),
+		(*Command_Report)(nil),
 	}
-	file_cluster_kvpb_kv_proto_msgTypes[13].OneofWrappers = []any{}
-	file_cluster_kvpb_kv_proto_msgTypes[22].OneofWrappers = []any{
+	file_cluster_kvpb_kv_proto_msgTypes[15].OneofWrappers = []any{}
+	file_cluster_kvpb_kv_proto_msgTypes[24].OneofWrappers = []any{
 		(*Error_NotLeader)(nil),
 		(*Error_RangeNotFound)(nil),
 		(*Error_KeyNotInRange)(nil),
@@ -4186,14 +4657,14 @@ func file_cluster_kvpb_kv_proto_init() {
 		(*Error_Ambiguous)(nil),
 		(*Error_StoreStopped)(nil),
 	}
-	file_cluster_kvpb_kv_proto_msgTypes[32].OneofWrappers = []any{}
+	file_cluster_kvpb_kv_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_kvpb_kv_proto_rawDesc), len(file_cluster_kvpb_kv_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   58,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

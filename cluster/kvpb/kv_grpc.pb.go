@@ -285,6 +285,8 @@ const (
 	Admin_TransferLeader_FullMethodName  = "/dkv.kvpb.Admin/TransferLeader"
 	Admin_Split_FullMethodName           = "/dkv.kvpb.Admin/Split"
 	Admin_AllocateRangeID_FullMethodName = "/dkv.kvpb.Admin/AllocateRangeID"
+	Admin_Report_FullMethodName          = "/dkv.kvpb.Admin/Report"
+	Admin_LookupRange_FullMethodName     = "/dkv.kvpb.Admin/LookupRange"
 	Admin_ClusterStatus_FullMethodName   = "/dkv.kvpb.Admin/ClusterStatus"
 )
 
@@ -298,6 +300,11 @@ type AdminClient interface {
 	Split(ctx context.Context, in *SplitRequest, opts ...grpc.CallOption) (*SplitResponse, error)
 	// AllocateRangeID is served by the placement group's leader.
 	AllocateRangeID(ctx context.Context, in *AllocateRangeIDRequest, opts ...grpc.CallOption) (*AllocateRangeIDResponse, error)
+	// Report and LookupRange are served by the placement group's leader:
+	// nodes report their heartbeat and the ranges they lead; a client whose
+	// cache has no range for a key asks where it is.
+	Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error)
+	LookupRange(ctx context.Context, in *LookupRangeRequest, opts ...grpc.CallOption) (*LookupRangeResponse, error)
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
 }
 
@@ -359,6 +366,26 @@ func (c *adminClient) AllocateRangeID(ctx context.Context, in *AllocateRangeIDRe
 	return out, nil
 }
 
+func (c *adminClient) Report(ctx context.Context, in *ReportRequest, opts ...grpc.CallOption) (*ReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportResponse)
+	err := c.cc.Invoke(ctx, Admin_Report_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) LookupRange(ctx context.Context, in *LookupRangeRequest, opts ...grpc.CallOption) (*LookupRangeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LookupRangeResponse)
+	err := c.cc.Invoke(ctx, Admin_LookupRange_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClusterStatusResponse)
@@ -379,6 +406,11 @@ type AdminServer interface {
 	Split(context.Context, *SplitRequest) (*SplitResponse, error)
 	// AllocateRangeID is served by the placement group's leader.
 	AllocateRangeID(context.Context, *AllocateRangeIDRequest) (*AllocateRangeIDResponse, error)
+	// Report and LookupRange are served by the placement group's leader:
+	// nodes report their heartbeat and the ranges they lead; a client whose
+	// cache has no range for a key asks where it is.
+	Report(context.Context, *ReportRequest) (*ReportResponse, error)
+	LookupRange(context.Context, *LookupRangeRequest) (*LookupRangeResponse, error)
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
@@ -404,6 +436,12 @@ func (UnimplementedAdminServer) Split(context.Context, *SplitRequest) (*SplitRes
 }
 func (UnimplementedAdminServer) AllocateRangeID(context.Context, *AllocateRangeIDRequest) (*AllocateRangeIDResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AllocateRangeID not implemented")
+}
+func (UnimplementedAdminServer) Report(context.Context, *ReportRequest) (*ReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Report not implemented")
+}
+func (UnimplementedAdminServer) LookupRange(context.Context, *LookupRangeRequest) (*LookupRangeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LookupRange not implemented")
 }
 func (UnimplementedAdminServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClusterStatus not implemented")
@@ -519,6 +557,42 @@ func _Admin_AllocateRangeID_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Report_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Report(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Report_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Report(ctx, req.(*ReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_LookupRange_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LookupRangeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).LookupRange(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_LookupRange_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).LookupRange(ctx, req.(*LookupRangeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ClusterStatusRequest)
 	if err := dec(in); err != nil {
@@ -563,6 +637,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AllocateRangeID",
 			Handler:    _Admin_AllocateRangeID_Handler,
+		},
+		{
+			MethodName: "Report",
+			Handler:    _Admin_Report_Handler,
+		},
+		{
+			MethodName: "LookupRange",
+			Handler:    _Admin_LookupRange_Handler,
 		},
 		{
 			MethodName: "ClusterStatus",

@@ -244,6 +244,11 @@ func (r *Replica) applyCommand(b *dkv.Batch, ov *overlay, cmd *kvpb.Command) (re
 			return Result{}, &Error{Detail: &kvpb.Error{Message: fmt.Sprintf("range %d does not allocate range IDs (the placement group does)", desc.GetRangeId())}}, nil
 		}
 		res.RangeID, err = r.allocateRangeID(b, ov)
+	case *kvpb.Command_Report:
+		if !desc.GetPlacement() {
+			return Result{}, &Error{Detail: &kvpb.Error{Message: fmt.Sprintf("range %d does not take reports (the placement group does)", desc.GetRangeId())}}, nil
+		}
+		err = r.applyReport(b, ov, op.Report)
 	case *kvpb.Command_JoinNode:
 		res.NodeID, err = r.applyJoin(b, ov, op.JoinNode)
 		r.mu.Lock()
@@ -293,6 +298,75 @@ func (r *Replica) allocateRangeID(b *dkv.Batch, ov *overlay) (uint64, error) {
 	return id, ov.put(b, k, uint64Bytes(id+1))
 }
 
+// applyReport records a node's heartbeat (into its node record, which
+// must exist) and the ranges it leads (each only if its descriptor is not
+// older than the one recorded).
+func (r *Replica) applyReport(b *dkv.Batch, ov *overlay, op *kvpb.ReportOp) error {
+	now := op.GetNowUnixMs()
+	if hb := op.GetHeartbeat(); hb.GetNodeId() != 0 {
+		k := keys.RangeSystem(r.cfg.RangeID, NodeRecordName(hb.GetNodeId()))
+		v, found, err := ov.get(k)
+		if err != nil {
+			return err
+		}
+		if found {
+			rec := &kvpb.NodeRecord{}
+			if err := proto.Unmarshal(v, rec); err != nil {
+				return fmt.Errorf("%w: key %q: node record: %v", dkv.ErrCorruption, k, err)
+			}
+			rec.HeartbeatUnixMs = now
+			rec.CapacityBytes, rec.AvailableBytes, rec.UsedBytes = hb.GetCapacityBytes(), hb.GetAvailableBytes(), hb.GetUsedBytes()
+			rec.Replicas, rec.Leaders = hb.GetReplicas(), hb.GetLeaders()
+			nv, err := proto.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := ov.put(b, k, nv); err != nil {
+				return err
+			}
+		}
+	}
+	for _, rr := range op.GetRanges() {
+		d := rr.GetRange()
+		if d.GetRangeId() == 0 || d.GetPlacement() {
+			continue
+		}
+		k := keys.RangeSystem(r.cfg.RangeID, RangeRecordName(d.GetRangeId()))
+		v, found, err := ov.get(k)
+		if err != nil {
+			return err
+		}
+		if found {
+			cur := &kvpb.RangeRecord{}
+			if err := proto.Unmarshal(v, cur); err != nil {
+				return fmt.Errorf("%w: key %q: range record: %v", dkv.ErrCorruption, k, err)
+			}
+			if OlderEpoch(d.GetEpoch(), cur.GetRange().GetEpoch()) {
+				continue // a leader that lags: the record keeps the newer one
+			}
+		}
+		rec := proto.Clone(rr).(*kvpb.RangeRecord)
+		rec.ReportedUnixMs = now
+		nv, err := proto.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		if err := ov.put(b, k, nv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OlderEpoch reports whether epoch a is older than b: a lower version, or
+// the same version and a lower conf_ver.
+func OlderEpoch(a, b *kvpb.RangeEpoch) bool {
+	if a.GetVersion() != b.GetVersion() {
+		return a.GetVersion() < b.GetVersion()
+	}
+	return a.GetConfVer() < b.GetConfVer()
+}
+
 // applyJoin records a new node and allocates its ID.
 func (r *Replica) applyJoin(b *dkv.Batch, ov *overlay, op *kvpb.JoinNodeOp) (uint64, error) {
 	var tk []byte
@@ -338,8 +412,15 @@ const (
 	SystemCluster   = "cluster"
 	// SystemNodePrefix starts the name of every node record.
 	SystemNodePrefix = "node/"
-	systemJoinPfx    = "jointoken/"
+	// SystemRangePrefix starts the name of every range record.
+	SystemRangePrefix = "range/"
+	systemJoinPfx     = "jointoken/"
 )
+
+// RangeRecordName is the system record name of range id's record.
+func RangeRecordName(id uint64) string {
+	return SystemRangePrefix + string(binary.BigEndian.AppendUint64(nil, id))
+}
 
 // NodeRecordName is the system record name of node id.
 func NodeRecordName(id uint64) string {

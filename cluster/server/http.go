@@ -56,6 +56,12 @@ type NodeJSON struct {
 	Ranges   int    `json:"ranges"`
 	Leaders  int    `json:"leaders"`
 	HeardAgo int64  `json:"heard_ago_ms"` // -1: not heard from since the answering node started
+	// From the node's latest heartbeat to the placement group (0 before
+	// its first).
+	HeartbeatUnixMs int64 `json:"heartbeat_unix_ms"`
+	CapacityBytes   int64 `json:"capacity_bytes"`
+	AvailableBytes  int64 `json:"available_bytes"`
+	UsedBytes       int64 `json:"used_bytes"`
 }
 
 // RangeJSON is a range in GET /api/v1/ranges.
@@ -103,7 +109,9 @@ func (n *Node) serveNodes(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []NodeJSON{}
 	for _, nd := range st.GetNodes() {
-		j := NodeJSON{ID: nd.GetNodeId(), Addr: nd.GetAddr(), HTTP: nd.GetHttpAddr(), HeardAgo: -1}
+		j := NodeJSON{ID: nd.GetNodeId(), Addr: nd.GetAddr(), HTTP: nd.GetHttpAddr(), HeardAgo: -1,
+			HeartbeatUnixMs: nd.GetHeartbeatUnixMs(), CapacityBytes: nd.GetCapacityBytes(),
+			AvailableBytes: nd.GetAvailableBytes(), UsedBytes: nd.GetUsedBytes()}
 		if h, ok := heard[nd.GetNodeId()]; ok {
 			j.HeardAgo = h
 		}

@@ -44,7 +44,7 @@ type Config struct {
 	TickInterval   time.Duration // default 100ms
 	ElectionTick   int
 	HeartbeatTick  int
-	Workers        int // default 4
+	Workers        int // default DefaultWorkers
 	LogTailEntries uint64
 	DownAfter      time.Duration // default 5m
 	RequestTimeout time.Duration // server-side bound for requests without a deadline; default 30s
@@ -54,6 +54,9 @@ type Config struct {
 	// DisableQuiesce keeps idle ranges ticking (--no-quiesce, hidden: for
 	// measuring what quiescence saves).
 	DisableQuiesce bool
+	// ReportInterval is how often the node reports its heartbeat and the
+	// ranges it leads to the placement group (default 2s).
+	ReportInterval time.Duration
 	// SplitCheckInterval is how often the node looks for ranges to split
 	// (default 1s).
 	SplitCheckInterval time.Duration
@@ -100,7 +103,13 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		cfg.TickInterval = 100 * time.Millisecond
 	}
 	if cfg.Workers == 0 {
-		cfg.Workers = 4
+		// A worker runs one replica's Ready at a time, and a Ready's
+		// synced write waits for its fsync: writes of different ranges
+		// share an fsync (the engine's group commit) only when their
+		// workers are in flight together. 64 ranges taking writes from 64
+		// clients ran at 1.0k puts/s with 4 workers, 2.4k with 16, 3.0k
+		// with 64; one range is the same with 4 or 64.
+		cfg.Workers = DefaultWorkers
 	}
 	if cfg.DownAfter == 0 {
 		cfg.DownAfter = 5 * time.Minute
@@ -113,6 +122,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	if cfg.SplitCheckInterval <= 0 {
 		cfg.SplitCheckInterval = time.Second
+	}
+	if cfg.ReportInterval <= 0 {
+		cfg.ReportInterval = DefaultReportInterval
 	}
 	if cfg.Dir == "" {
 		return nil, errors.New("server: no data directory")
@@ -188,6 +200,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 			_ = n.http.Serve(n.httpLis)
 		}()
 	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.reportLoop()
+	}()
 	if cfg.RangeMaxBytes > 0 {
 		n.wg.Add(1)
 		go func() {
@@ -521,6 +538,9 @@ func (n *Node) Stop() error {
 	})
 	return n.stopErr
 }
+
+// DefaultWorkers is how many replicas a node processes at once.
+const DefaultWorkers = 64
 
 // DefaultRangeMaxBytes is --range-max-bytes's default.
 const DefaultRangeMaxBytes = 64 << 20

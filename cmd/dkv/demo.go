@@ -144,6 +144,8 @@ Try, from another terminal:
   dkv get greeting
   dkv cas greeting hello bonjour
   dkv scan --prefix demo/
+  dkv range list
+  dkv range split 2 --key demo/m
   curl -s http://%s/api/v1/ranges
   curl -s http://%s/api/v1/nodes
 
