@@ -38,6 +38,7 @@ type config struct {
 	idleRanges int           // dkv: >0 measures the CPU of this many idle ranges instead of the workloads
 	idleFor    time.Duration // how long the idle CPU is measured
 	dkvFlags   string        // extra flags of every dkv start
+	splitEvery time.Duration // dkv: split a random range this often during each cell (0: never)
 }
 
 // parseFlags parses the command line into a config; usage and errors go
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.ranges, "ranges", 1, "dkv: split the key space into this many ranges (at evenly spaced keys) before the preload; etcd is one group whatever it is")
 	fs.IntVar(&c.idleRanges, "idle_ranges", 0, "dkv: instead of the workloads, split into this many ranges, leave them idle, and report the nodes' CPU")
 	fs.DurationVar(&c.idleFor, "idle_for", 20*time.Second, "with -idle_ranges: how long the idle nodes' CPU is measured")
+	fs.DurationVar(&c.splitEvery, "split_every", 0, "dkv: during each cell, split the range holding a random preloaded key at that key this often (0: never); the cell reports the splits' durations")
 	fs.StringVar(&c.dkvFlags, "dkv_flags", "", "extra flags for every dkv start, space-separated (e.g. --no-quiesce)")
 	fs.DurationVar(&c.startAfter, "start_timeout", time.Minute, "longest wait for each cluster to be ready (dkv: every /healthz and a leader; etcd: every member's status and a leader)")
 	if err := fs.Parse(args); err != nil {

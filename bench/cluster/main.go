@@ -192,7 +192,14 @@ func measure(ctx context.Context, cfg config, systems []*system, r *Report, stde
 			for _, i := range order {
 				s := systems[i]
 				seq++
+				var stopSplits func() []time.Duration
+				if s.name == "dkv" && cfg.splitEvery > 0 {
+					stopSplits = startSplitter(ctx, s.nodes, cfg)
+				}
 				c, err := runSystemCell(ctx, cfg, s, cell{w, n}, vals)
+				if stopSplits != nil {
+					c.Splits, c.SplitP50Ms, c.SplitMaxMs = splitStats(stopSplits())
+				}
 				if err != nil {
 					return fmt.Errorf("%s: %w", s.name, err)
 				}
@@ -200,6 +207,9 @@ func measure(ctx context.Context, cfg config, systems []*system, r *Report, stde
 				s.res.Cells = append(s.res.Cells, c)
 				fmt.Fprintf(stderr, "%s %s/%d: %s ops/s, p50 %s, p99 %s, cpu/op %s, errors %s\n", s.name, w, n, units.Rate(c.OpsPerSec),
 					fmtMicros(c.P50), fmtMicros(c.P99), fmtMicros(c.CPUMicrosPerOp), c.errorsCol())
+				if c.Splits > 0 {
+					fmt.Fprintf(stderr, "%s %s/%d: %d splits during the cell, each %.1f ms p50, %.1f ms max\n", s.name, w, n, c.Splits, c.SplitP50Ms, c.SplitMaxMs)
+				}
 				for _, other := range systems {
 					if err := checkRunning(other.nodes); err != nil {
 						return fmt.Errorf("during %s %s/%d: %w", s.name, w, n, err)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -121,4 +124,81 @@ func measureIdle(ctx context.Context, cfg config, s *system, stdout io.Writer) e
 	fmt.Fprintf(stdout, "%d idle ranges (flags %q): %.1f%% of a core per node on average, over %.0fs\n",
 		cfg.idleRanges, cfg.dkvFlags, total/float64(len(s.nodes)), secs)
 	return checkRunning(s.nodes)
+}
+
+// startSplitter splits, every cfg.splitEvery until the returned stop is
+// called, the range holding a random preloaded key at that key (through
+// the range's leader, found from node 1's cluster view), and returns the
+// durations of the splits that succeeded.
+func startSplitter(ctx context.Context, nodes []*node, cfg config) (stop func() []time.Duration) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan []time.Duration, 1)
+	go func() {
+		var took []time.Duration
+		defer func() { done <- took }()
+		cc, err := grpc.NewClient(nodes[0].addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return
+		}
+		defer cc.Close()
+		addrOf := map[uint64]string{}
+		for _, nd := range nodes {
+			addrOf[uint64(nd.id)] = nd.addr
+		}
+		rng := rand.New(rand.NewPCG(cfg.seed, 77))
+		t := time.NewTicker(cfg.splitEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var k [keyLen]byte
+			putKey(&k, rng.IntN(cfg.keys))
+			start := time.Now()
+			if splitOnce(ctx, kvpb.NewAdminClient(cc), addrOf, k[:]) == nil {
+				took = append(took, time.Since(start))
+			}
+		}
+	}()
+	return func() []time.Duration {
+		cancel()
+		return <-done
+	}
+}
+
+// splitOnce splits the range holding key at key, through its leader.
+func splitOnce(ctx context.Context, a kvpb.AdminClient, addrOf map[uint64]string, key []byte) error {
+	st, err := a.ClusterStatus(ctx, &kvpb.ClusterStatusRequest{Cluster: true})
+	if err != nil {
+		return err
+	}
+	for _, rs := range st.GetRanges() {
+		d := rs.GetRange()
+		if d.GetPlacement() || bytes.Compare(key, d.GetStartKey()) <= 0 || (len(d.GetEndKey()) > 0 && bytes.Compare(key, d.GetEndKey()) >= 0) {
+			continue
+		}
+		cc, err := grpc.NewClient(addrOf[rs.GetLeaderNodeId()], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		defer cc.Close()
+		resp, err := kvpb.NewAdminClient(cc).Split(ctx, &kvpb.SplitRequest{Header: &kvpb.RequestHeader{RangeId: d.GetRangeId(), Epoch: d.GetEpoch()}, SplitKey: key})
+		if err == nil && resp.GetHeader().GetError() != nil {
+			err = fmt.Errorf("%s", resp.GetHeader().GetError().GetMessage())
+		}
+		return err
+	}
+	return fmt.Errorf("no range to split at %q", key)
+}
+
+// splitStats returns how many splits took, and their median and longest
+// durations in milliseconds.
+func splitStats(took []time.Duration) (n int, p50, maxMs float64) {
+	if len(took) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(took)
+	return len(took), float64(took[len(took)/2]) / 1e6, float64(took[len(took)-1]) / 1e6
 }

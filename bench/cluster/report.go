@@ -90,6 +90,12 @@ type Cell struct {
 	P999       float64 `json:"p999_us"`
 	MaxMicros  float64 `json:"max_us"`
 
+	// Splits made during the cell (-split_every) and how long each took
+	// (asked to answered), in milliseconds.
+	Splits     int     `json:"splits,omitempty"`
+	SplitP50Ms float64 `json:"split_p50_ms,omitempty"`
+	SplitMaxMs float64 `json:"split_max_ms,omitempty"`
+
 	Ambiguous  int64  `json:"ambiguous"` // writes that may or may not have been applied
 	Failed     int64  `json:"failed"`    // other errors
 	NotFound   int64  `json:"not_found"` // gets of preloaded keys that found none

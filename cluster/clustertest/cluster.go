@@ -30,6 +30,10 @@ type ClusterConfig struct {
 	// ReportInterval is how often nodes report to the placement group
 	// (0: the default).
 	ReportInterval time.Duration
+	// RangeMaxQPS and SplitCheckInterval: splits by load (0: the
+	// defaults).
+	RangeMaxQPS        float64
+	SplitCheckInterval time.Duration
 	// WrapFS, if set, wraps each node's filesystem (an error-injecting
 	// one, say).
 	WrapFS func(id uint64, fs vfs.FS) vfs.FS
@@ -104,18 +108,20 @@ func (c *Cluster) nodeConfig(n *clusterNode, members []*kvpb.NodeRecord, l, hl n
 		fs = c.cfg.WrapFS(n.id, fs)
 	}
 	return server.Config{
-		NodeID:         n.id,
-		Dir:            "/node",
-		FS:             fs,
-		Cluster:        members,
-		Listener:       l,
-		HTTPListener:   hl,
-		TickInterval:   c.cfg.TickInterval,
-		LogTailEntries: c.cfg.LogTailEntries,
-		RangeMaxBytes:  c.cfg.RangeMaxBytes,
-		ReportInterval: c.cfg.ReportInterval,
-		Faults:         c.Faults,
-		DBOptions:      &dkv.Options{MemTableSize: 1 << 20},
+		NodeID:             n.id,
+		Dir:                "/node",
+		FS:                 fs,
+		Cluster:            members,
+		Listener:           l,
+		HTTPListener:       hl,
+		TickInterval:       c.cfg.TickInterval,
+		LogTailEntries:     c.cfg.LogTailEntries,
+		RangeMaxBytes:      c.cfg.RangeMaxBytes,
+		ReportInterval:     c.cfg.ReportInterval,
+		RangeMaxQPS:        c.cfg.RangeMaxQPS,
+		SplitCheckInterval: c.cfg.SplitCheckInterval,
+		Faults:             c.Faults,
+		DBOptions:          &dkv.Options{MemTableSize: 1 << 20},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -296,4 +297,50 @@ func TestRoutingErrorsAfterSplit(t *testing.T) {
 	c.Crash(down)
 	require.NoError(t, cl.Put(ctx, []byte("b"), []byte("v")))
 	require.NoError(t, cl.Put(ctx, []byte("r"), []byte("v")))
+}
+
+// TestSplitByLoad: a range whose traffic passes --range-max-qps is split at
+// the median of its sampled request keys, so that both halves take part
+// of the load; traffic on one hot key, which no split can divide, splits
+// nothing.
+func TestSplitByLoad(t *testing.T) {
+	c := NewCluster(t, ClusterConfig{Nodes: 3, RangeMaxQPS: 40, SplitCheckInterval: 200 * time.Millisecond})
+	_, err := c.Leader(20 * time.Second)
+	require.NoError(t, err)
+	cl := c.Client(10 * time.Second)
+	ctx := context.Background()
+	hammer := func(d time.Duration, key func(i int) string) {
+		done := make(chan struct{})
+		time.AfterFunc(d, func() { close(done) })
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := g; ; i += 4 {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					_, _ = cl.Get(ctx, []byte(key(i)))
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	hammer(2*time.Second, func(int) string { return "hot" })
+	require.Len(t, ranges(t, c, 1), 1, "one hot key is not split")
+
+	hammer(4*time.Second, func(i int) string { return fmt.Sprintf("load/%03d", i%100) })
+	var rs []server.RangeJSON
+	require.Eventually(t, func() bool { rs = ranges(t, c, 1); return len(rs) >= 2 }, 20*time.Second, 100*time.Millisecond)
+	requireTiled(t, rs)
+	inside := false
+	for _, r := range rs[1:] {
+		k := string(r.StartKey)
+		inside = inside || (k > "load/005" && k < "load/095")
+	}
+	require.True(t, inside, "a split key near the middle of the loaded keys: %+v", rs)
+	t.Logf("%d ranges after the load: %+v", len(rs), rs)
 }

@@ -119,6 +119,7 @@ type Replica struct {
 	// idleTicks counts, on a leader, tick rounds in a row with nothing to
 	// do (quiesce.go).
 	idleTicks int
+	load      load // requests served, for splits by load (load.go)
 	// ccProposed are the membership changes handed to raft in this round
 	// (checkDroppedConfChanges).
 	ccProposed []*proposal

@@ -20,6 +20,7 @@ import (
 	"github.com/distributedkv/dkv"
 	"github.com/distributedkv/dkv/cluster/keys"
 	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/replica"
 	"github.com/distributedkv/dkv/cluster/store"
 	"github.com/distributedkv/dkv/cluster/transport"
 	"github.com/distributedkv/dkv/vfs"
@@ -57,6 +58,12 @@ type Config struct {
 	// ReportInterval is how often the node reports its heartbeat and the
 	// ranges it leads to the placement group (default 2s).
 	ReportInterval time.Duration
+	// RangeMaxQPS: a range this node leads that serves more requests a
+	// second than this for LoadSplitChecks checks in a row is split at the
+	// median of its sampled request keys (--range-max-qps). 0: 2,500;
+	// < 0: never.
+	RangeMaxQPS     float64
+	LoadSplitChecks int // default 3
 	// SplitCheckInterval is how often the node looks for ranges to split
 	// (default 1s).
 	SplitCheckInterval time.Duration
@@ -78,6 +85,9 @@ type Node struct {
 	http      *http.Server
 	httpLis   net.Listener
 	started   time.Time
+
+	loadMu sync.Mutex
+	qps    map[uint64]float64 // range → requests a second at the last split check
 
 	// Requests in flight, so that Stop can drain them before closing the
 	// gRPC server (whose peer streams never end by themselves).
@@ -125,6 +135,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	if cfg.ReportInterval <= 0 {
 		cfg.ReportInterval = DefaultReportInterval
+	}
+	if cfg.RangeMaxQPS == 0 {
+		cfg.RangeMaxQPS = DefaultRangeMaxQPS
+	}
+	if cfg.LoadSplitChecks <= 0 {
+		cfg.LoadSplitChecks = 3
 	}
 	if cfg.Dir == "" {
 		return nil, errors.New("server: no data directory")
@@ -205,13 +221,11 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		defer n.wg.Done()
 		n.reportLoop()
 	}()
-	if cfg.RangeMaxBytes > 0 {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			n.splitBySize()
-		}()
-	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.splitLoop()
+	}()
 	close(n.serving)
 	n.logger.Info("node started", "node", ident.GetNodeId(), "cluster", fmt.Sprintf("%x", ident.GetClusterId()),
 		"addr", n.Addr(), "http", n.HTTPAddr())
@@ -542,13 +556,19 @@ func (n *Node) Stop() error {
 // DefaultWorkers is how many replicas a node processes at once.
 const DefaultWorkers = 64
 
+// DefaultRangeMaxQPS is --range-max-qps's default (CockroachDB's too).
+const DefaultRangeMaxQPS = 2500
+
 // DefaultRangeMaxBytes is --range-max-bytes's default.
 const DefaultRangeMaxBytes = 64 << 20
 
-// splitBySize splits, one at a time, the ranges this node leads whose live
-// bytes passed RangeMaxBytes, at the key that halves them, until the Store
-// stops.
-func (n *Node) splitBySize() {
+// splitLoop splits, one at a time, the ranges this node leads that grew
+// past RangeMaxBytes (at the key that halves their bytes) or that served
+// more than RangeMaxQPS requests a second for LoadSplitChecks checks in a
+// row (at the median of their sampled request keys, when it splits the
+// samples about in half: one hot key cannot be split), until the Store
+// stops. It records each range's requests a second for the reports.
+func (n *Node) splitLoop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -557,29 +577,74 @@ func (n *Node) splitBySize() {
 	}()
 	t := time.NewTicker(n.cfg.SplitCheckInterval)
 	defer t.Stop()
+	hot := map[uint64]int{} // range → checks in a row above RangeMaxQPS
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-		}
-		for _, r := range n.store.Replicas() {
-			st := r.Status()
-			d := st.Descriptor
-			if d == nil || d.GetPlacement() || st.RaftState != "StateLeader" || st.LiveBytes <= n.cfg.RangeMaxBytes {
-				continue
-			}
-			sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
-			left, right, err := n.store.SplitRange(sctx, d.GetRangeId(), nil, d.GetEpoch(), n.allocateRangeID)
-			scancel()
-			if err != nil {
-				n.logger.Info("size split not done", "range", d.GetRangeId(), "bytes", st.LiveBytes, "err", err)
-				continue
-			}
-			n.logger.Info("range split by size", "range", d.GetRangeId(), "bytes", st.LiveBytes,
-				"left_end", fmt.Sprintf("%q", left.GetEndKey()), "new_range", right.GetRangeId())
+		case now := <-t.C:
+			n.splitCheck(ctx, now, hot)
 		}
 	}
+}
+
+func (n *Node) splitCheck(ctx context.Context, now time.Time, hot map[uint64]int) {
+	qps := map[uint64]float64{}
+	defer func() {
+		n.loadMu.Lock()
+		n.qps = qps
+		n.loadMu.Unlock()
+	}()
+	for _, r := range n.store.Replicas() {
+		st := r.Status()
+		d := st.Descriptor
+		if d == nil || d.GetPlacement() {
+			continue
+		}
+		count, samples, window := r.TakeLoad(now)
+		if st.RaftState != "StateLeader" || window < n.cfg.SplitCheckInterval/2 {
+			delete(hot, d.GetRangeId())
+			continue
+		}
+		rate := float64(count) / window.Seconds()
+		qps[d.GetRangeId()] = rate
+		var key []byte
+		why := ""
+		switch {
+		case n.cfg.RangeMaxBytes > 0 && st.LiveBytes > n.cfg.RangeMaxBytes:
+			why = "size"
+		case n.cfg.RangeMaxQPS > 0 && rate > n.cfg.RangeMaxQPS:
+			hot[d.GetRangeId()]++
+			if hot[d.GetRangeId()] < n.cfg.LoadSplitChecks {
+				continue
+			}
+			if key = replica.LoadSplitKey(samples, d.GetStartKey(), d.GetEndKey()); key == nil {
+				continue // one hot key, or too few samples
+			}
+			why = "load"
+		default:
+			delete(hot, d.GetRangeId())
+			continue
+		}
+		delete(hot, d.GetRangeId())
+		sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+		left, right, err := n.store.SplitRange(sctx, d.GetRangeId(), key, d.GetEpoch(), n.allocateRangeID)
+		scancel()
+		if err != nil {
+			n.logger.Info("split not done", "range", d.GetRangeId(), "why", why, "bytes", st.LiveBytes, "qps", rate, "err", err)
+			continue
+		}
+		n.logger.Info("range split", "range", d.GetRangeId(), "why", why, "bytes", st.LiveBytes, "qps", rate,
+			"left_end", fmt.Sprintf("%q", left.GetEndKey()), "new_range", right.GetRangeId())
+	}
+}
+
+// rangeQPS returns the requests a second a range served at the last check
+// (0: unknown).
+func (n *Node) rangeQPS(rangeID uint64) float64 {
+	n.loadMu.Lock()
+	defer n.loadMu.Unlock()
+	return n.qps[rangeID]
 }
 
 func hostOf(addr string) string {

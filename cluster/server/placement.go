@@ -62,7 +62,7 @@ func (n *Node) report(ctx context.Context) error {
 			continue
 		}
 		ranges = append(ranges, &kvpb.RangeRecord{Range: st.Descriptor, LeaderNodeId: hb.NodeId,
-			ApproxBytes: st.LiveBytes, Keys: st.LiveKeys})
+			ApproxBytes: st.LiveBytes, Keys: st.LiveKeys, RequestsPerSec: n.rangeQPS(st.RangeID)})
 	}
 	m := n.store.DB().Metrics()
 	for _, l := range m.Levels {

@@ -49,15 +49,24 @@ func (s *Store) propose(ctx context.Context, h *kvpb.RequestHeader, key []byte, 
 // Route returns the descriptor of the range a request with h and key
 // goes to on this node (for the response header), or nil.
 func (s *Store) Route(h *kvpb.RequestHeader, key []byte) *kvpb.RangeDescriptor {
-	r, err := s.route(h, key)
+	r, err := s.lookupRoute(h, key)
 	if err != nil {
 		return nil
 	}
 	return r.Descriptor()
 }
 
-// route finds the replica a request is for.
+// route finds the replica a request is for, and counts the request in
+// its load.
 func (s *Store) route(h *kvpb.RequestHeader, key []byte) (*replica.Replica, error) {
+	r, err := s.lookupRoute(h, key)
+	if err == nil {
+		r.RecordLoad(key)
+	}
+	return r, err
+}
+
+func (s *Store) lookupRoute(h *kvpb.RequestHeader, key []byte) (*replica.Replica, error) {
 	if h.GetRangeId() == 0 {
 		return s.ReplicaForKey(key)
 	}

@@ -29,6 +29,7 @@ type startFlags struct {
 	insecure  bool
 	logLevel  string
 	rangeMax  string
+	rangeQPS  float64
 	noQuiesce bool
 }
 
@@ -75,6 +76,7 @@ on loopback addresses.`,
 	fl.StringVar(&f.join, "join", "", "`HOST:PORT` of a running member to join (a new node)")
 	fl.DurationVar(&f.downAfter, "down-after", 5*time.Minute, "time without a heartbeat before a node is dead")
 	fl.StringVar(&f.rangeMax, "range-max-bytes", "64MiB", "split a range this node leads once its live data passes `SIZE` (bytes, or with a unit: 256KiB, 64MiB)")
+	fl.Float64Var(&f.rangeQPS, "range-max-qps", server.DefaultRangeMaxQPS, "split a range this node leads once it serves more than `N` requests a second for 3 seconds (at the median of its sampled request keys); 0 never")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on non-loopback addresses without TLS")
 	fl.BoolVar(&f.noQuiesce, "no-quiesce", false, "keep idle ranges ticking (for benchmarks of what quiescence saves)")
 	_ = fl.MarkHidden("no-quiesce")
@@ -133,6 +135,14 @@ func (f *startFlags) config(dir string) (server.Config, error) {
 	}
 	cfg.RangeMaxBytes = rm
 	cfg.DisableQuiesce = f.noQuiesce
+	switch {
+	case f.rangeQPS < 0:
+		return cfg, usageError("--range-max-qps %v: want a positive rate, or 0 for never", f.rangeQPS)
+	case f.rangeQPS == 0:
+		cfg.RangeMaxQPS = -1
+	default:
+		cfg.RangeMaxQPS = f.rangeQPS
+	}
 	if f.cluster != "" {
 		members, err := parseMembers(f.cluster)
 		if err != nil {
