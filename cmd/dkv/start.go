@@ -61,7 +61,14 @@ contradicts the directory is refused).
 (default --addr) is what other nodes and clients dial. --http serves
 GET /healthz (200 once the node serves requests) and the JSON API:
 /api/v1/nodes and /api/v1/ranges. Without --insecure, a node listens only
-on loopback addresses.`,
+on loopback addresses.
+
+The key space is cut into ranges, each its own Raft group. A node splits
+a range it leads once the range holds more than --range-max-bytes of
+keys and values (at the key that halves it), or serves more than
+--range-max-qps requests a second for three seconds (at the median of its
+request keys); dkv range split splits one by hand. Each node applies its
+own flags (docs/ranges.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStart(cmd, g, f)
@@ -179,7 +186,7 @@ func parseSize(s string) (int64, error) {
 	unit := strings.ToLower(strings.TrimSpace(s[len(num):]))
 	mult := map[string]int64{"": 1, "b": 1, "kib": 1 << 10, "kb": 1 << 10, "k": 1 << 10, "mib": 1 << 20, "mb": 1 << 20, "m": 1 << 20, "gib": 1 << 30, "gb": 1 << 30, "g": 1 << 30}[unit]
 	v, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || mult == 0 || v > (1<<62)/mult {
+	if err != nil || mult == 0 || v < 0 || v > (1<<62)/mult {
 		return 0, fmt.Errorf("bad size %q", s)
 	}
 	return v * mult, nil
