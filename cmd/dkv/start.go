@@ -67,8 +67,9 @@ The key space is cut into ranges, each its own Raft group. A node splits
 a range it leads once the range holds more than --range-max-bytes of
 keys and values (at the key that halves it), or serves more than
 --range-max-qps requests a second for three seconds (at the median of its
-request keys); dkv range split splits one by hand. Each node applies its
-own flags (docs/ranges.md).`,
+request keys; off by default until ranges can be moved apart); dkv range
+split splits one by hand. Each node applies its own flags
+(docs/ranges.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStart(cmd, g, f)
@@ -83,7 +84,7 @@ own flags (docs/ranges.md).`,
 	fl.StringVar(&f.join, "join", "", "`HOST:PORT` of a running member to join (a new node)")
 	fl.DurationVar(&f.downAfter, "down-after", 5*time.Minute, "time without a heartbeat before a node is dead")
 	fl.StringVar(&f.rangeMax, "range-max-bytes", "64MiB", "split a range this node leads once its live data passes `SIZE` (bytes, or with a unit: 256KiB, 64MiB)")
-	fl.Float64Var(&f.rangeQPS, "range-max-qps", server.DefaultRangeMaxQPS, "split a range this node leads once it serves more than `N` requests a second for 3 seconds (at the median of its sampled request keys); 0 never")
+	fl.Float64Var(&f.rangeQPS, "range-max-qps", server.DefaultRangeMaxQPS, "split a range this node leads once it serves more than `N` requests a second for 3 seconds (at the median of its sampled request keys); 0: never (the default, until ranges can be moved apart)")
 	fl.BoolVar(&f.insecure, "insecure", false, "allow listening on non-loopback addresses without TLS")
 	fl.BoolVar(&f.noQuiesce, "no-quiesce", false, "keep idle ranges ticking (for benchmarks of what quiescence saves)")
 	_ = fl.MarkHidden("no-quiesce")
@@ -145,8 +146,6 @@ func (f *startFlags) config(dir string) (server.Config, error) {
 	switch {
 	case f.rangeQPS < 0:
 		return cfg, usageError("--range-max-qps %v: want a positive rate, or 0 for never", f.rangeQPS)
-	case f.rangeQPS == 0:
-		cfg.RangeMaxQPS = -1
 	default:
 		cfg.RangeMaxQPS = f.rangeQPS
 	}

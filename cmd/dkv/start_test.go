@@ -44,5 +44,5 @@ func TestStartRangeFlags(t *testing.T) {
 	cfg, err := f.config("/nonexistent")
 	require.NoError(t, err)
 	require.EqualValues(t, 256<<10, cfg.RangeMaxBytes)
-	require.Less(t, cfg.RangeMaxQPS, 0.0, "0 means never")
+	require.Zero(t, cfg.RangeMaxQPS, "0 means never")
 }
