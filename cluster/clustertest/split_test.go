@@ -344,3 +344,50 @@ func TestSplitByLoad(t *testing.T) {
 	require.True(t, inside, "a split key near the middle of the loaded keys: %+v", rs)
 	t.Logf("%d ranges after the load: %+v", len(rs), rs)
 }
+
+// TestScanWhileSplitting: Scans across the whole key space, run while the
+// ranges under them split again and again, return every key once, in
+// order.
+func TestScanWhileSplitting(t *testing.T) {
+	c := NewCluster(t, ClusterConfig{Nodes: 3})
+	_, err := c.Leader(20 * time.Second)
+	require.NoError(t, err)
+	cl := c.Client(20 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const n = 500
+	for i := range n {
+		require.NoError(t, cl.Put(ctx, []byte(fmt.Sprintf("s%04d", i)), []byte("v")))
+	}
+	stop := make(chan struct{})
+	splits := 0
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if splitAt(ctx, c, uint64(i%3+1), []byte(fmt.Sprintf("s%04d", (i*37)%n))) == nil {
+				splits++
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	scans := 0
+	for deadline := time.Now().Add(4 * time.Second); time.Now().Before(deadline); scans++ {
+		kvs, err := cl.Scan(ctx, nil, nil, 0)
+		require.NoError(t, err)
+		require.Len(t, kvs, n, "scan %d", scans)
+		for i, kv := range kvs {
+			require.Equal(t, fmt.Sprintf("s%04d", i), string(kv.Key), "scan %d", scans)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	require.Greater(t, splits, 3)
+	t.Logf("%d scans of %d keys, each whole and in order, while %d splits happened", scans, n, splits)
+}
