@@ -22,7 +22,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/distributedkv/dkv"
 	"github.com/distributedkv/dkv/client"
 	"github.com/distributedkv/dkv/cluster/keys"
 	"github.com/distributedkv/dkv/cluster/kvpb"
@@ -266,6 +268,25 @@ func TestProcessStartRefusesBadDirsAndFlags(t *testing.T) {
 	st, err = p.Wait(time.Minute)
 	require.NoError(t, err)
 	require.Equal(t, 0, st.ExitCode())
+
+	// A directory of an older key layout (format version 1 had no
+	// version in the identity) is refused, and left as it was.
+	db, err := dkv.Open(filepath.Join(dir, "engine"), nil)
+	require.NoError(t, err)
+	v, err := db.Get(keys.StoreIdent)
+	require.NoError(t, err)
+	ident := &kvpb.StoreIdent{}
+	require.NoError(t, proto.Unmarshal(v, ident))
+	ident.FormatVersion = 0
+	v, err = proto.Marshal(ident)
+	require.NoError(t, err)
+	require.NoError(t, db.Put(keys.StoreIdent, v))
+	require.NoError(t, db.Close())
+	before = dirSnapshot(t, dir)
+	code, _, stderr = RunDkv(t, time.Minute, "start", "--dir", dir)
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "format version 1")
+	require.Equal(t, before, dirSnapshot(t, dir), "a refused start on an old directory changed it")
 }
 
 // TestProcessBadRequests sends requests over raw gRPC to a three-process

@@ -285,9 +285,6 @@ func preflight(cfg *Config) error {
 	if _, err := fs.Stat(engine); errors.Is(err, os.ErrNotExist) {
 		return checkNew(cfg)
 	}
-	if cfg.NodeID == 0 && cfg.Cluster == nil && cfg.Join == "" && cfg.Addr == "" && cfg.AdvertiseAddr == "" && cfg.HTTPAddr == "" {
-		return nil // a restart with --dir only: nothing to contradict
-	}
 	var opts dkv.Options
 	if cfg.DBOptions != nil {
 		opts = *cfg.DBOptions
@@ -311,6 +308,14 @@ func preflight(cfg *Config) error {
 	ident := &kvpb.StoreIdent{}
 	if err := proto.Unmarshal(v, ident); err != nil {
 		return nil // store.Open reports the corruption
+	}
+	if v := ident.GetFormatVersion(); v != store.FormatVersion {
+		// Refused before the engine is opened to write.
+		return fmt.Errorf("server: %s holds cluster data in format version %d; this dkv reads version %d only (docs/format/keys.md): start a new directory",
+			cfg.Dir, max(v, 1), store.FormatVersion)
+	}
+	if cfg.NodeID == 0 && cfg.Cluster == nil && cfg.Join == "" && cfg.Addr == "" && cfg.AdvertiseAddr == "" && cfg.HTTPAddr == "" {
+		return nil // a restart with --dir only: nothing to contradict
 	}
 	return checkRestart(cfg, ident)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/distributedkv/dkv"
 	"github.com/distributedkv/dkv/cluster/keys"
 	"github.com/distributedkv/dkv/cluster/kvpb"
+	"github.com/distributedkv/dkv/cluster/replica"
 	"github.com/distributedkv/dkv/vfs"
 )
 
@@ -99,4 +100,41 @@ func TestRequestsAfterCloseFailFast(t *testing.T) {
 	_, err := r.Propose(ctx, &kvpb.Command{Op: &kvpb.Command_Put{Put: &kvpb.PutOp{Key: []byte("k")}}})
 	require.Error(t, err)
 	require.Less(t, time.Since(start), 20*time.Second)
+}
+
+// A directory written by an older key layout (format version 1: no
+// version in the identity) is refused with an error that says so (a node
+// refuses it before opening the engine to write: server's preflight); the
+// bootstrap writes the current version, and a store starts with the
+// placement group and the user key space.
+func TestFormatVersion(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openBootstrapped(t, fs)
+	require.EqualValues(t, FormatVersion, s.Ident().GetFormatVersion())
+	ids := []uint64{}
+	for _, r := range s.Replicas() {
+		ids = append(ids, r.RangeID())
+	}
+	require.Equal(t, []uint64{PlacementRangeID, FirstUserRangeID}, ids)
+	require.True(t, s.Replica(PlacementRangeID).Descriptor().GetPlacement())
+	require.False(t, replica.ContainsKey(s.Replica(PlacementRangeID).Descriptor(), []byte("k")))
+	require.True(t, replica.ContainsKey(s.Replica(FirstUserRangeID).Descriptor(), []byte("k")))
+
+	// Rewrite the identity as version 1 wrote it.
+	old := s.Ident()
+	old.FormatVersion = 0
+	b := s.DB().NewBatch()
+	v, err := proto.Marshal(old)
+	require.NoError(t, err)
+	require.NoError(t, b.Put(keys.StoreIdent, v))
+	require.NoError(t, s.DB().Write(b, &dkv.WriteOptions{Sync: true}))
+	b.Close()
+	require.NoError(t, s.Close())
+
+	_, err = Open(Config{Dir: "/n1", FS: fs})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "format version 1")
+	require.Contains(t, err.Error(), "reads version 2 only")
+	_, err = Open(Config{Dir: "/n1", FS: fs})
+	require.ErrorContains(t, err, "format version 1")
 }
