@@ -32,11 +32,11 @@ func (s *kvServer) Get(ctx context.Context, req *kvpb.GetRequest) (*kvpb.GetResp
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	v, found, err := s.n.store.Get(ctx, req.GetHeader(), req.GetKey())
+	v, found, desc, err := s.n.store.Get(ctx, req.GetHeader(), req.GetKey())
 	if h, err := s.n.header(err); err != nil || h != nil {
 		return &kvpb.GetResponse{Header: h}, err
 	}
-	return &kvpb.GetResponse{Header: s.n.answered(req.GetHeader(), req.GetKey()), Found: found, Value: v}, nil
+	return &kvpb.GetResponse{Header: served(desc), Found: found, Value: v}, nil
 }
 
 func (s *kvServer) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResponse, error) {
@@ -52,11 +52,11 @@ func (s *kvServer) Put(ctx context.Context, req *kvpb.PutRequest) (*kvpb.PutResp
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	h, err := s.n.header(s.n.store.Put(ctx, req.GetHeader(), req.GetKey(), req.GetValue()))
-	if h == nil && err == nil {
-		h = s.n.answered(req.GetHeader(), req.GetKey())
+	desc, err := s.n.store.Put(ctx, req.GetHeader(), req.GetKey(), req.GetValue())
+	if h, err := s.n.header(err); err != nil || h != nil {
+		return &kvpb.PutResponse{Header: h}, err
 	}
-	return &kvpb.PutResponse{Header: h}, err
+	return &kvpb.PutResponse{Header: served(desc)}, nil
 }
 
 func (s *kvServer) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.DeleteResponse, error) {
@@ -69,11 +69,11 @@ func (s *kvServer) Delete(ctx context.Context, req *kvpb.DeleteRequest) (*kvpb.D
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	h, err := s.n.header(s.n.store.Delete(ctx, req.GetHeader(), req.GetKey()))
-	if h == nil && err == nil {
-		h = s.n.answered(req.GetHeader(), req.GetKey())
+	desc, err := s.n.store.Delete(ctx, req.GetHeader(), req.GetKey())
+	if h, err := s.n.header(err); err != nil || h != nil {
+		return &kvpb.DeleteResponse{Header: h}, err
 	}
-	return &kvpb.DeleteResponse{Header: h}, err
+	return &kvpb.DeleteResponse{Header: served(desc)}, nil
 }
 
 func (s *kvServer) CompareAndSwap(ctx context.Context, req *kvpb.CompareAndSwapRequest) (*kvpb.CompareAndSwapResponse, error) {
@@ -89,12 +89,11 @@ func (s *kvServer) CompareAndSwap(ctx context.Context, req *kvpb.CompareAndSwapR
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	swapped, err := s.n.store.CompareAndSwap(ctx, req.GetHeader(), req.GetKey(), req.Old, req.New)
-	h, err := s.n.header(err)
-	if h == nil && err == nil {
-		return &kvpb.CompareAndSwapResponse{Header: s.n.answered(req.GetHeader(), req.GetKey()), Swapped: swapped}, nil
+	swapped, desc, err := s.n.store.CompareAndSwap(ctx, req.GetHeader(), req.GetKey(), req.Old, req.New)
+	if h, err := s.n.header(err); err != nil || h != nil {
+		return &kvpb.CompareAndSwapResponse{Header: h}, err
 	}
-	return &kvpb.CompareAndSwapResponse{Header: h, Swapped: swapped && h == nil}, err
+	return &kvpb.CompareAndSwapResponse{Header: served(desc), Swapped: swapped}, nil
 }
 
 func (s *kvServer) Scan(ctx context.Context, req *kvpb.ScanRequest) (*kvpb.ScanResponse, error) {
@@ -114,20 +113,17 @@ func (s *kvServer) Scan(ctx context.Context, req *kvpb.ScanRequest) (*kvpb.ScanR
 	defer s.n.leave()
 	ctx, cancel := s.n.bound(ctx)
 	defer cancel()
-	kvs, rangeEnd, err := s.n.store.Scan(ctx, req.GetHeader(), req.GetStart(), req.GetEnd(), limit)
+	kvs, rangeEnd, desc, err := s.n.store.Scan(ctx, req.GetHeader(), req.GetStart(), req.GetEnd(), limit)
 	if h, err := s.n.header(err); err != nil || h != nil {
 		return &kvpb.ScanResponse{Header: h}, err
 	}
-	return &kvpb.ScanResponse{Header: s.n.answered(req.GetHeader(), req.GetStart()), Kvs: kvs, RangeEnd: rangeEnd}, nil
+	return &kvpb.ScanResponse{Header: served(desc), Kvs: kvs, RangeEnd: rangeEnd}, nil
 }
 
-// answered is the header of a successful answer: the descriptor of the
+// served is the header of a successful answer: the descriptor of the
 // range that served it, for the client's cache.
-func (n *Node) answered(h *kvpb.RequestHeader, key []byte) *kvpb.ResponseHeader {
-	if d := n.store.Route(h, key); d != nil {
-		return &kvpb.ResponseHeader{Range: d}
-	}
-	return nil
+func served(desc *kvpb.RangeDescriptor) *kvpb.ResponseHeader {
+	return &kvpb.ResponseHeader{Range: desc}
 }
 
 func checkKey(k []byte) error {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -84,7 +83,7 @@ func (s *Store) LookupRange(ctx context.Context, key []byte) (*kvpb.RangeRecord,
 	var best *kvpb.RangeRecord
 	for _, rec := range recs {
 		d := rec.GetRange()
-		if bytes.Compare(key, d.GetStartKey()) < 0 || (len(d.GetEndKey()) > 0 && bytes.Compare(key, d.GetEndKey()) >= 0) {
+		if !replica.ContainsKey(d, key) {
 			continue
 		}
 		if best == nil || replica.OlderEpoch(best.GetRange().GetEpoch(), d.GetEpoch()) {

@@ -168,10 +168,14 @@ func (s *Store) process(rangeID uint64) {
 	if err := r.Process(); err != nil {
 		return
 	}
-	s.mu.Lock()
+	s.mu.RLock()
 	stale := s.mu.stale[rangeID] == r
-	delete(s.mu.stale, rangeID)
-	s.mu.Unlock()
+	s.mu.RUnlock()
+	if stale {
+		s.mu.Lock()
+		delete(s.mu.stale, rangeID)
+		s.mu.Unlock()
+	}
 	if r.Destroyed() || stale {
 		if err := s.removeReplica(r); err != nil {
 			s.logger.Error("store: remove replica", "range", rangeID, "err", err)

@@ -128,9 +128,9 @@ func (s *Store) SplitsOverUninitialized() int64 { return s.splitsOverUninit.Load
 // allocator. This node's replica of the placement group must lead
 // (otherwise NotLeader names the node that does).
 func (s *Store) AllocateRangeID(ctx context.Context) (uint64, error) {
-	r := s.Replica(PlacementRangeID)
-	if r == nil {
-		return 0, replica.RangeNotFound(PlacementRangeID, fmt.Sprintf("the placement group has no replica on node %d", s.NodeID()))
+	r, err := s.placement()
+	if err != nil {
+		return 0, err
 	}
 	res, err := r.Propose(ctx, &kvpb.Command{Op: &kvpb.Command_AllocateRangeId{AllocateRangeId: &kvpb.AllocateRangeIDOp{}}})
 	return res.RangeID, err
@@ -148,7 +148,7 @@ func (s *Store) SplitRange(ctx context.Context, rangeID uint64, key []byte, epoc
 		return nil, nil, replica.NotLeader(rangeID, st.LeadNode)
 	}
 	if len(key) == 0 {
-		if key, err = s.HalvingKey(r.Descriptor()); err != nil {
+		if key, err = s.halvingKey(r); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -162,18 +162,13 @@ func (s *Store) SplitRange(ctx context.Context, rangeID uint64, key []byte, epoc
 // ErrTooSmallToSplit: the range holds fewer than two keys.
 var ErrTooSmallToSplit = errors.New("store: the range holds too few keys to split")
 
-// HalvingKey returns the key of desc's range at which the keys before it
-// hold about half the range's bytes (never the range's first key).
-func (s *Store) HalvingKey(desc *kvpb.RangeDescriptor) ([]byte, error) {
-	lo, hi := replica.UserSpan(desc)
-	if lo == nil {
-		return nil, ErrTooSmallToSplit
-	}
-	total, n, err := s.spanSize(lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	if n < 2 {
+// halvingKey returns the key of r's range at which the keys before it
+// hold about half the range's live bytes (as its applied state counts
+// them), never the range's first key.
+func (s *Store) halvingKey(r *replica.Replica) ([]byte, error) {
+	st := r.Status()
+	lo, hi := replica.UserSpan(st.Descriptor)
+	if lo == nil || st.LiveKeys < 2 {
 		return nil, ErrTooSmallToSplit
 	}
 	it, err := s.db.NewIter(&dkv.IterOptions{LowerBound: lo, UpperBound: hi})
@@ -184,7 +179,7 @@ func (s *Store) HalvingKey(desc *kvpb.RangeDescriptor) ([]byte, error) {
 	var sum int64
 	var last []byte
 	for ok := it.First(); ok; ok = it.Next() {
-		if last != nil && sum >= total/2 {
+		if last != nil && sum >= st.LiveBytes/2 {
 			return bytes.Clone(it.Key()[1:]), nil
 		}
 		last = append(last[:0], it.Key()[1:]...)
@@ -193,19 +188,10 @@ func (s *Store) HalvingKey(desc *kvpb.RangeDescriptor) ([]byte, error) {
 	if err := it.Error(); err != nil {
 		return nil, err
 	}
-	// The last key holds more than half: split just before it.
+	if last == nil {
+		return nil, ErrTooSmallToSplit
+	}
+	// The last key holds more than half: split just before it (or, with
+	// one key left, the split is refused at propose).
 	return last, nil
-}
-
-func (s *Store) spanSize(lo, hi []byte) (size, count int64, err error) {
-	it, err := s.db.NewIter(&dkv.IterOptions{LowerBound: lo, UpperBound: hi})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		count++
-		size += int64(len(it.Key()) - 1 + len(it.Value()))
-	}
-	return size, count, it.Error()
 }
