@@ -322,9 +322,7 @@ func (s *Sim) RangeMap() []*kvpb.RangeDescriptor {
 			if d == nil || d.GetPlacement() {
 				continue
 			}
-			cur := newest[d.GetRangeId()]
-			if cur == nil || d.GetEpoch().GetVersion() > cur.GetEpoch().GetVersion() ||
-				(d.GetEpoch().GetVersion() == cur.GetEpoch().GetVersion() && d.GetEpoch().GetConfVer() > cur.GetEpoch().GetConfVer()) {
+			if cur := newest[d.GetRangeId()]; cur == nil || replica.OlderEpoch(cur.GetEpoch(), d.GetEpoch()) {
 				newest[d.GetRangeId()] = d
 			}
 		}

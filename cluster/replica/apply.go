@@ -97,6 +97,27 @@ func (o *overlay) put(b *dkv.Batch, k, v []byte) error {
 	return b.Put(k, v)
 }
 
+// getProto decodes the value under k into m; false when there is none. A
+// value that does not decode is corruption, named with what it should be.
+func (o *overlay) getProto(k []byte, m proto.Message, what string) (bool, error) {
+	v, found, err := o.get(k)
+	if err != nil || !found {
+		return false, err
+	}
+	if err := proto.Unmarshal(v, m); err != nil {
+		return false, fmt.Errorf("%w: key %q: %s: %v", dkv.ErrCorruption, k, what, err)
+	}
+	return true, nil
+}
+
+func (o *overlay) putProto(b *dkv.Batch, k []byte, m proto.Message) error {
+	v, err := proto.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return o.put(b, k, v)
+}
+
 func (o *overlay) del(b *dkv.Batch, k []byte) error {
 	o.pending[string(k)], o.set[string(k)] = nil, true
 	return b.Delete(k)
@@ -305,23 +326,16 @@ func (r *Replica) applyReport(b *dkv.Batch, ov *overlay, op *kvpb.ReportOp) erro
 	now := op.GetNowUnixMs()
 	if hb := op.GetHeartbeat(); hb.GetNodeId() != 0 {
 		k := keys.RangeSystem(r.cfg.RangeID, NodeRecordName(hb.GetNodeId()))
-		v, found, err := ov.get(k)
+		rec := &kvpb.NodeRecord{}
+		found, err := ov.getProto(k, rec, "node record")
 		if err != nil {
 			return err
 		}
 		if found {
-			rec := &kvpb.NodeRecord{}
-			if err := proto.Unmarshal(v, rec); err != nil {
-				return fmt.Errorf("%w: key %q: node record: %v", dkv.ErrCorruption, k, err)
-			}
 			rec.HeartbeatUnixMs = now
 			rec.CapacityBytes, rec.AvailableBytes, rec.UsedBytes = hb.GetCapacityBytes(), hb.GetAvailableBytes(), hb.GetUsedBytes()
 			rec.Replicas, rec.Leaders = hb.GetReplicas(), hb.GetLeaders()
-			nv, err := proto.Marshal(rec)
-			if err != nil {
-				return err
-			}
-			if err := ov.put(b, k, nv); err != nil {
+			if err := ov.putProto(b, k, rec); err != nil {
 				return err
 			}
 		}
@@ -332,26 +346,17 @@ func (r *Replica) applyReport(b *dkv.Batch, ov *overlay, op *kvpb.ReportOp) erro
 			continue
 		}
 		k := keys.RangeSystem(r.cfg.RangeID, RangeRecordName(d.GetRangeId()))
-		v, found, err := ov.get(k)
+		cur := &kvpb.RangeRecord{}
+		found, err := ov.getProto(k, cur, "range record")
 		if err != nil {
 			return err
 		}
-		if found {
-			cur := &kvpb.RangeRecord{}
-			if err := proto.Unmarshal(v, cur); err != nil {
-				return fmt.Errorf("%w: key %q: range record: %v", dkv.ErrCorruption, k, err)
-			}
-			if OlderEpoch(d.GetEpoch(), cur.GetRange().GetEpoch()) {
-				continue // a leader that lags: the record keeps the newer one
-			}
+		if found && OlderEpoch(d.GetEpoch(), cur.GetRange().GetEpoch()) {
+			continue // a leader that lags: the record keeps the newer one
 		}
 		rec := proto.Clone(rr).(*kvpb.RangeRecord)
 		rec.ReportedUnixMs = now
-		nv, err := proto.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if err := ov.put(b, k, nv); err != nil {
+		if err := ov.putProto(b, k, rec); err != nil {
 			return err
 		}
 	}
@@ -390,11 +395,8 @@ func (r *Replica) applyJoin(b *dkv.Batch, ov *overlay, op *kvpb.JoinNodeOp) (uin
 		return 0, fmt.Errorf("%w: range %d: system record %q missing or malformed", dkv.ErrCorruption, r.cfg.RangeID, nk)
 	}
 	id := binary.BigEndian.Uint64(v)
-	rec, err := proto.Marshal(&kvpb.NodeRecord{NodeId: id, Addr: op.GetAddr(), HttpAddr: op.GetHttpAddr()})
-	if err != nil {
-		return 0, err
-	}
-	if err := ov.put(b, keys.RangeSystem(r.cfg.RangeID, NodeRecordName(id)), rec); err != nil {
+	rec := &kvpb.NodeRecord{NodeId: id, Addr: op.GetAddr(), HttpAddr: op.GetHttpAddr()}
+	if err := ov.putProto(b, keys.RangeSystem(r.cfg.RangeID, NodeRecordName(id)), rec); err != nil {
 		return 0, err
 	}
 	if tk != nil {

@@ -46,7 +46,7 @@ func (r *Replica) maybeQuiesceLeader() {
 		})
 	})
 	r.mu.Lock()
-	if len(r.mu.inbox) > 0 || len(r.mu.queued) > 0 || len(r.mu.reads) > 0 {
+	if r.busyLocked() {
 		r.mu.Unlock()
 		return // work arrived meanwhile
 	}
@@ -66,8 +66,7 @@ func (r *Replica) quiescible() bool {
 		return false
 	}
 	r.mu.Lock()
-	busy := len(r.mu.inbox) > 0 || len(r.mu.queued) > 0 || len(r.mu.inflight) > 0 || len(r.mu.reads) > 0 ||
-		len(r.mu.waiting) > 0 || len(r.mu.readsByID) > 0 || r.mu.transfer != 0 || len(r.mu.snaps) > 0 || len(r.mu.sending) > 0
+	busy := r.busyLocked()
 	r.mu.Unlock()
 	last, _ := r.storage.LastIndex()
 	if busy || bs.HardState.GetCommit() != last || r.sm.appliedIndex() != last || r.confIndex > r.sm.appliedIndex() ||
@@ -85,6 +84,14 @@ func (r *Replica) quiescible() bool {
 	return ok
 }
 
+// busyLocked reports whether the replica has anything to do or in
+// flight: messages to step, requests queued or proposed, reads waiting,
+// a leadership transfer, snapshots staged or being sent. r.mu is held.
+func (r *Replica) busyLocked() bool {
+	return len(r.mu.inbox) > 0 || len(r.mu.queued) > 0 || len(r.mu.inflight) > 0 || len(r.mu.reads) > 0 ||
+		len(r.mu.waiting) > 0 || len(r.mu.readsByID) > 0 || r.mu.transfer != 0 || len(r.mu.snaps) > 0 || len(r.mu.sending) > 0
+}
+
 // maybeQuiesceFollower quiesces this replica after stepping its leader's
 // quiescing heartbeat, if it follows that leader, has applied everything
 // committed and has nothing pending. raftMu is held.
@@ -96,7 +103,7 @@ func (r *Replica) maybeQuiesceFollower(from uint64) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.mu.quiesceFrom != from || len(r.mu.inbox) > 0 || len(r.mu.queued) > 0 || len(r.mu.reads) > 0 || len(r.mu.waiting) > 0 || len(r.mu.snaps) > 0 {
+	if r.mu.quiesceFrom != from || r.busyLocked() {
 		return // woken meanwhile, or work arrived: the next Process decides
 	}
 	r.mu.quiesced = true

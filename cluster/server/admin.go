@@ -230,7 +230,7 @@ func mergeRanges(answers []*kvpb.ClusterStatusResponse) []*kvpb.RangeStatus {
 			if b == nil {
 				b = &best{rs: proto.Clone(rs).(*kvpb.RangeStatus)}
 				byID[d.GetRangeId()] = b
-			} else if newerEpoch(d.GetEpoch(), b.rs.GetRange().GetEpoch()) {
+			} else if replica.OlderEpoch(b.rs.GetRange().GetEpoch(), d.GetEpoch()) {
 				b.rs.Range = d
 			}
 			if l := rs.GetLocal(); l.GetRaftState() == "StateLeader" && (!b.led || l.GetTerm() > b.leadTerm) {
@@ -256,15 +256,6 @@ func mergeRanges(answers []*kvpb.ClusterStatusResponse) []*kvpb.RangeStatus {
 		return bytes.Compare(x.GetRange().GetStartKey(), y.GetRange().GetStartKey())
 	})
 	return out
-}
-
-// newerEpoch reports whether epoch a is newer than b: a higher version, or
-// the same version and a higher conf_ver.
-func newerEpoch(a, b *kvpb.RangeEpoch) bool {
-	if a.GetVersion() != b.GetVersion() {
-		return a.GetVersion() > b.GetVersion()
-	}
-	return a.GetConfVer() > b.GetConfVer()
 }
 
 // allocateRangeID takes a new range ID from the placement group: through
