@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -243,9 +244,14 @@ func (c *Cluster) Close() {
 	}
 }
 
-// ReportDir is where failing tests write their histories.
-func ReportDir(t testing.TB) string {
-	return filepath.Join(t.TempDir(), "report")
+// ReportPath is where a test writes its report named name (a history as
+// porcupine HTML): in DKV_REPORT_DIR when it is set, so that a failing
+// seed can be looked at, else in the test's temporary directory.
+func ReportPath(t testing.TB, name string) string {
+	if d := os.Getenv("DKV_REPORT_DIR"); d != "" {
+		return filepath.Join(d, name)
+	}
+	return filepath.Join(t.TempDir(), name)
 }
 
 // Join starts a new node that joins the cluster through node via's

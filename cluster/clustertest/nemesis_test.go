@@ -1,11 +1,9 @@
 package clustertest
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -48,16 +46,9 @@ func runClusterFaults(t *testing.T, seed uint64, dur time.Duration) {
 	c := NewCluster(t, ClusterConfig{Nodes: 3, Seed: int64(seed), LogTailEntries: 50})
 	_, err := c.Leader(20 * time.Second)
 	require.NoError(t, err)
-	w := &RegisterWorkload{Client: c.Client(5 * time.Second), Clients: 6, Keys: 4, OpTimeout: 2 * time.Second, History: NewRealTimeHistory()}
-	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	run, cancel := startRun(c, seed, dur)
 	defer cancel()
-	set := &SetWorkload{Client: w.Client, Prefix: "set/", OpTimeout: 2 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		go set.Run(ctx)
-		w.Run(ctx, seed)
-	}()
+	w, set, ctx := run.w, run.set, run.ctx
 	rng := rand.New(rand.NewPCG(seed, 99))
 	var log []string
 	step := 0
@@ -94,27 +85,9 @@ func runClusterFaults(t *testing.T, seed uint64, dur time.Duration) {
 			log = append(log, "drop 20%, delay ≤30ms")
 		}
 	}
-	<-done
-	c.Faults.Heal()
-	c.Faults.SetDrop(0, 0, 0)
-	c.Faults.SetDelay(0, 0, 0, 0)
-	for id := uint64(1); id <= 3; id++ {
-		require.NoError(t, c.Restart(id))
-	}
-	dir := t.TempDir()
-	if d := os.Getenv("DKV_REPORT_DIR"); d != "" {
-		dir = d
-	}
-	viz := filepath.Join(dir, fmt.Sprintf("cluster-seed-%d.html", seed))
-	require.NoError(t, w.History.CheckLinearizable(time.Minute, viz), "faults: %v", log)
-	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer ccancel()
-	acked, missing, err := set.Check(cctx)
-	require.NoError(t, err)
-	require.Empty(t, missing, "acknowledged inserts lost (faults: %v)", log)
+	acked := run.finish(t, "cluster", log)
 	t.Logf("set: %d acknowledged inserts, all present; %d ambiguous", acked, set.ambiguous)
 	t.Logf("seed %d: faults %v; %d writes acknowledged, %d ambiguous, %d failed, %d reads", seed, log, w.Acked.Load(), w.Ambiguous.Load(), w.Failed.Load(), w.Reads.Load())
-	require.Greater(t, w.Acked.Load(), int64(20))
 	t.Logf("soak-count: cluster-runs=1")
 	t.Logf("soak-count: cluster-faults=%d", len(log))
 	t.Logf("soak-count: cluster-ops-checked=%d", len(w.History.Operations()))

@@ -116,12 +116,7 @@ func TestProcessKillAndPause(t *testing.T) {
 		p.WaitHealthy(serveTimeout)
 	}
 	set.check(t, cl)
-	dir := t.TempDir()
-	if d := os.Getenv("DKV_REPORT_DIR"); d != "" {
-		dir = d
-	}
-	viz := filepath.Join(dir, "process-kill-and-pause.html")
-	require.NoError(t, w.History.CheckLinearizable(2*time.Minute, viz), "faults: %v", faults)
+	require.NoError(t, w.History.CheckLinearizable(2*time.Minute, ReportPath(t, "process-kill-and-pause.html")), "faults: %v", faults)
 	t.Logf("faults %v; register workload: %d operations checked (%d writes acknowledged, %d ambiguous, %d failed, %d reads); set: %d puts acknowledged and read back, %d ambiguous, %d failed",
 		faults, len(w.History.Operations()), w.Acked.Load(), w.Ambiguous.Load(), w.Failed.Load(), w.Reads.Load(),
 		set.acked.Load(), set.ambiguous.Load(), set.failed.Load())

@@ -3,7 +3,6 @@ package clustertest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -193,7 +192,7 @@ func TestSimSplitWithSlowFollower(t *testing.T) {
 			traffic(300)
 			w.Drain(400)
 			requireConverged(t, s)
-			require.NoError(t, w.Check(filepath.Join(t.TempDir(), "history.html")))
+			require.NoError(t, w.Check(ReportPath(t, fmt.Sprintf("sim-slow-follower-seed-%d.html", seed))))
 			overUninit += s.Node(slow).Store.SplitsOverUninitialized()
 			snapshots += int64(s.Stats.SnapshotsSent)
 			t.Logf("seed %d: split over an uninitialized right side: %d; snapshots %d (%d refused); %d writes acknowledged",
@@ -260,7 +259,7 @@ func TestSimCrashRightAfterSplitApply(t *testing.T) {
 			}
 			w.Drain(400)
 			requireConverged(t, s)
-			require.NoError(t, w.Check(filepath.Join(t.TempDir(), "history.html")))
+			require.NoError(t, w.Check(ReportPath(t, fmt.Sprintf("sim-crash-after-split-seed-%d.html", seed))))
 			require.Positive(t, w.Splits)
 			t.Logf("seed %d: %d splits, %d crashes right after a split applied, %d writes acknowledged", seed, w.Splits, len(crashed), w.Acked)
 		})

@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -214,11 +213,7 @@ func runSimFaults(t *testing.T, seed uint64, steps int) (fingerprint string) {
 	}
 	w.Drain(500)
 	requireConverged(t, s)
-	viz := filepath.Join(t.TempDir(), "history.html")
-	if dir := os.Getenv("DKV_REPORT_DIR"); dir != "" {
-		viz = filepath.Join(dir, fmt.Sprintf("sim-seed-%d.html", seed))
-	}
-	require.NoError(t, w.Check(viz))
+	require.NoError(t, w.Check(ReportPath(t, fmt.Sprintf("sim-seed-%d.html", seed))))
 	t.Logf("seed %d: %d nodes, %d faults (%d crashes), %d splits (%d ranges), %d terms, %d snapshots (%d refused), %d batches (%d dropped); %d writes acknowledged, %d ambiguous, %d refused, %d reads",
 		seed, nodes, faults, s.Stats.Crashes, w.Splits, len(s.RangeMap()), len(s.leaders), s.Stats.SnapshotsSent, s.Stats.SnapshotsFailed, s.Stats.Batches, s.Stats.Dropped, w.Acked, w.Unknown, w.Refused, w.ReadsOK)
 	h := fnv.New64a()
