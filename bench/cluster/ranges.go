@@ -16,81 +16,41 @@ import (
 )
 
 // splitInto cuts a fresh dkv cluster's user key space into n ranges at
-// evenly spaced keys of the benchmark's key space. It splits in key
-// order, so each key lies in the newest range, whose leader is on the
-// node that led the range it came from (a split campaigns the new range
-// there); a NotLeader answer's hint is followed.
+// evenly spaced keys of the benchmark's key space, each split through the
+// leader of the range holding its key (splitOnce), tried again while that
+// range elects (a new range's first election follows its split).
 func splitInto(ctx context.Context, nodes []*node, n, keys int) error {
-	conns := map[string]kvpb.AdminClient{}
-	var closers []*grpc.ClientConn
-	defer func() {
-		for _, c := range closers {
-			_ = c.Close()
-		}
-	}()
-	admin := func(addr string) (kvpb.AdminClient, error) {
-		if a, ok := conns[addr]; ok {
-			return a, nil
-		}
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, cc)
-		conns[addr] = kvpb.NewAdminClient(cc)
-		return conns[addr], nil
-	}
-	addrOf := map[uint64]string{}
-	for _, nd := range nodes {
-		addrOf[uint64(nd.id)] = nd.addr
-	}
-	// The user key space starts as range 2; find its leader.
-	rangeID, leader := uint64(2), ""
-	a, err := admin(nodes[0].addr)
+	cc, err := grpc.NewClient(nodes[0].addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
-	st, err := a.ClusterStatus(ctx, &kvpb.ClusterStatusRequest{Cluster: true})
-	if err != nil {
-		return err
-	}
-	for _, rs := range st.GetRanges() {
-		if rs.GetRange().GetRangeId() == rangeID {
-			leader = addrOf[rs.GetLeaderNodeId()]
-		}
-	}
-	if leader == "" {
-		leader = nodes[0].addr
-	}
+	defer cc.Close()
+	a := kvpb.NewAdminClient(cc)
+	addrOf := nodeAddrs(nodes)
 	for i := 1; i < n; i++ {
 		var k [keyLen]byte
 		putKey(&k, i*keys/n)
 		for attempt := 0; ; attempt++ {
-			if attempt == 500 {
-				return fmt.Errorf("split %d of %d at %q: gave up", i, n-1, k[:])
+			err := splitOnce(ctx, a, addrOf, k[:])
+			if err == nil {
+				break
 			}
-			a, err := admin(leader)
-			if err != nil {
-				return err
+			if attempt == 500 || ctx.Err() != nil {
+				return fmt.Errorf("split %d of %d at %q: %w", i, n-1, k[:], err)
 			}
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			resp, err := a.Split(cctx, &kvpb.SplitRequest{Header: &kvpb.RequestHeader{RangeId: rangeID}, SplitKey: k[:]})
-			cancel()
-			if err != nil {
-				return fmt.Errorf("split at %q: %w", k[:], err)
-			}
-			if e := resp.GetHeader().GetError(); e != nil {
-				if hint := e.GetNotLeader().GetLeaderAddr(); hint != "" {
-					leader = hint
-				}
-				time.Sleep(20 * time.Millisecond)
-				continue
-			}
-			rangeID = resp.GetRight().GetRangeId()
-			break
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return nil
+}
+
+// nodeAddrs maps node IDs to their gRPC addresses.
+func nodeAddrs(nodes []*node) map[uint64]string {
+	m := map[uint64]string{}
+	for _, nd := range nodes {
+		m[uint64(nd.id)] = nd.addr
+	}
+	return m
 }
 
 // measureIdle splits a dkv cluster into cfg.idleRanges ranges, waits for
@@ -141,10 +101,7 @@ func startSplitter(ctx context.Context, nodes []*node, cfg config) (stop func() 
 			return
 		}
 		defer cc.Close()
-		addrOf := map[uint64]string{}
-		for _, nd := range nodes {
-			addrOf[uint64(nd.id)] = nd.addr
-		}
+		addrOf := nodeAddrs(nodes)
 		rng := rand.New(rand.NewPCG(cfg.seed, 77))
 		t := time.NewTicker(cfg.splitEvery)
 		defer t.Stop()
