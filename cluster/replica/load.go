@@ -3,6 +3,7 @@ package replica
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -60,9 +61,8 @@ func LoadSplitKey(samples [][]byte, start, end []byte) []byte {
 	if len(samples) < 8 {
 		return nil
 	}
-	s := make([][]byte, len(samples))
-	copy(s, samples)
-	sortKeys(s)
+	s := slices.Clone(samples)
+	slices.SortFunc(s, bytes.Compare)
 	k := s[len(s)/2]
 	left := 0
 	for _, x := range s {
@@ -77,12 +77,4 @@ func LoadSplitKey(samples [][]byte, start, end []byte) []byte {
 		return nil
 	}
 	return k
-}
-
-func sortKeys(s [][]byte) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && bytes.Compare(s[j], s[j-1]) < 0; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
