@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/distributedkv/dkv/cluster/kvpb"
 )
 
@@ -114,6 +116,16 @@ func (rc *rangeCache) update(d *kvpb.RangeDescriptor) {
 	if d == nil || d.GetPlacement() {
 		return
 	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	// Every answer carries its range's descriptor: the one already cached
+	// changes nothing (the common case, without copying anything).
+	if i := rc.find(d.GetStartKey()); i >= 0 {
+		if e := rc.entries[i]; e.rangeID == d.GetRangeId() && bytes.Equal(e.start, d.GetStartKey()) &&
+			bytes.Equal(e.end, d.GetEndKey()) && proto.Equal(e.epoch, d.GetEpoch()) {
+			return
+		}
+	}
 	ne := rangeEntry{
 		rangeID: d.GetRangeId(),
 		epoch:   d.GetEpoch(),
@@ -123,8 +135,6 @@ func (rc *rangeCache) update(d *kvpb.RangeDescriptor) {
 	if ne.start == nil {
 		ne.start = []byte{}
 	}
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	for _, e := range rc.entries {
 		if overlaps(e, ne) && e.epoch != nil && olderThan(ne, e) {
 			return
